@@ -1,0 +1,97 @@
+// The app factory every Worker starts from: request ids, GET /health, the one JSON
+// error body for thrown errors, 404 and 405, and a base path for the service's family.
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { LakehouseError, errorResponse } from "./errors";
+
+export const REQUEST_ID_HEADER = "X-Request-Id";
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export type AppVariables = { requestId: string };
+export type AppEnv<B extends object = object> = { Bindings: B; Variables: AppVariables };
+
+/** Takes the caller's X-Request-Id when it is sane, otherwise makes one; echoes it on the response. */
+export function requestId(): MiddlewareHandler<AppEnv> {
+  return async function requestIdMiddleware(c, next) {
+    const incoming = c.req.header(REQUEST_ID_HEADER);
+    const id = incoming && REQUEST_ID_PATTERN.test(incoming) ? incoming : crypto.randomUUID();
+    c.set("requestId", id);
+    await next();
+    // Responses from fetch() or service bindings have immutable headers: copy when needed.
+    try {
+      c.res.headers.set(REQUEST_ID_HEADER, id);
+    } catch {
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.set(REQUEST_ID_HEADER, id);
+    }
+  };
+}
+
+export function toLakehouseError(err: unknown): LakehouseError {
+  if (err instanceof LakehouseError) return err;
+  if (err instanceof HTTPException) {
+    const code = err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthorized" : err.status >= 500 ? "internal" : "bad_request";
+    return new LakehouseError(code, err.message || `HTTP ${err.status}`, { status: err.status });
+  }
+  if (err instanceof SyntaxError) return new LakehouseError("bad_request", `invalid JSON body: ${err.message}`);
+  return new LakehouseError("internal", "internal error");
+}
+
+export function onError(service: string) {
+  return function handleError(err: Error, c: Context): Response {
+    const lhErr = toLakehouseError(err);
+    if (lhErr.status >= 500 && !(err instanceof LakehouseError)) {
+      console.error(`[${service}] unhandled error`, err.stack ?? err);
+    }
+    return errorResponse(lhErr);
+  };
+}
+
+export interface ServiceApp<B extends object> {
+  /** The root app: export it as the Worker's fetch handler. */
+  app: Hono<AppEnv<B>>;
+  /** Routes of the service, under `/<family>` (the gateway strips only `/v1`). */
+  api: Hono<AppEnv<B>>;
+}
+
+/**
+ * Builds a service Worker's app. `family` is the gateway path family the
+ * service answers (`/v1/<family>/...` reaches it as `/<family>/...`).
+ */
+export function createServiceApp<B extends object>(
+  service: string,
+  family: string,
+  options: { health?: (env: B) => Promise<Record<string, unknown>> | Record<string, unknown> } = {},
+): ServiceApp<B> {
+  const app = new Hono<AppEnv<B>>();
+  app.use("*", requestId());
+  app.onError(onError(service));
+  app.notFound((c) =>
+    errorResponse(new LakehouseError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)),
+  );
+  const health = async (c: Context<AppEnv<B>>) => c.json({ service, status: "ok", ...(await options.health?.(c.env)) });
+  app.get("/health", health);
+  const api = app.basePath(`/${family}`);
+  api.get("/health", health);
+  return { app, api };
+}
+
+/** Parses a JSON request body, turning bad JSON into a 400 that says so. */
+export async function readJson<T = unknown>(c: Context): Promise<T> {
+  const text = await c.req.text();
+  if (text.trim() === "") throw new LakehouseError("bad_request", "request body is empty; expected JSON");
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new LakehouseError("bad_request", `request body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Reads a JSON object body; anything else (array, string, null) is a 400. */
+export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
+  const body = await readJson(c);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new LakehouseError("bad_request", "request body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}

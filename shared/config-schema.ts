@@ -1,0 +1,138 @@
+// The shape of lakehouse.toml: every section, every key, its type, its default.
+// lakehouse.toml at the repository root carries exactly these keys; the loader
+// (config.ts) rejects anything this schema does not name.
+
+export type KeySpec =
+  | { type: "int"; default: number; min?: number; max?: number }
+  | { type: "number"; default: number; min?: number; max?: number }
+  | { type: "bool"; default: boolean }
+  | { type: "string"; default: string; allowEmpty?: boolean }
+  | { type: "enum"; default: string; values: readonly string[] }
+  | { type: "string[]"; default: readonly string[] };
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+export const CONFIG_SCHEMA = {
+  gateway: {
+    upstream_timeout_ms: { type: "int", default: 120_000, min: 1 },
+    health_timeout_ms: { type: "int", default: 5_000, min: 1 },
+    console: { type: "bool", default: true },
+  },
+  "gateway.body_caps": {
+    storage: { type: "int", default: 256 * MiB, min: 0 },
+    catalog: { type: "int", default: 4 * MiB, min: 0 },
+    ingest: { type: "int", default: 256 * MiB, min: 0 },
+    sql: { type: "int", default: 1 * MiB, min: 0 },
+    vectors: { type: "int", default: 64 * MiB, min: 0 },
+    embed: { type: "int", default: 8 * MiB, min: 0 },
+    pathway: { type: "int", default: 4 * MiB, min: 0 },
+    matrix: { type: "int", default: 4 * MiB, min: 0 },
+    observer: { type: "int", default: 4 * MiB, min: 0 },
+    mcp: { type: "int", default: 4 * MiB, min: 0 },
+  },
+  storaged: {
+    max_put_bytes: { type: "int", default: 256 * MiB, min: 1 },
+    max_vectors_put_bytes: { type: "int", default: 4 * GiB, min: 1 },
+    list_max_limit: { type: "int", default: 1000, min: 1, max: 1000 },
+  },
+  catalogd: {
+    history_limit: { type: "int", default: 1000, min: 1 },
+  },
+  ingestd: {
+    max_ingest_bytes: { type: "int", default: 256 * MiB, min: 1 },
+    sample_rows: { type: "int", default: 1000, min: 1 },
+    row_group_rows: { type: "int", default: 100_000, min: 1 },
+    compression: { type: "enum", default: "snappy", values: ["snappy", "zstd", "none"] },
+    prefix: { type: "string", default: "datasets/" },
+  },
+  queryd: {
+    max_rows: { type: "int", default: 10_000, min: 1 },
+    replicas: { type: "int", default: 1, min: 1, max: 64 },
+    timeout_ms: { type: "int", default: 30_000, min: 1 },
+    warm_on_ingest: { type: "bool", default: true },
+  },
+  vectord: {
+    engine: { type: "enum", default: "local", values: ["local", "vectorize"] },
+    default_m: { type: "int", default: 16, min: 2, max: 128 },
+    default_ef_search: { type: "int", default: 64, min: 1, max: 4096 },
+    ef_construction: { type: "int", default: 200, min: 1, max: 4096 },
+    max_k: { type: "int", default: 1000, min: 1 },
+    max_dimension: { type: "int", default: 4096, min: 1 },
+    vectorize_prefix: { type: "string", default: "lakehouse" },
+  },
+  embedd: {
+    provider: { type: "enum", default: "local", values: ["local", "workers-ai", "ollama", "openai"] },
+    default_model: { type: "string", default: "local-lexical-768" },
+    dimension: { type: "int", default: 768, min: 1 },
+    cache_size: { type: "int", default: 10_000, min: 0 },
+    batch_size: { type: "int", default: 100, min: 1 },
+    max_texts: { type: "int", default: 2048, min: 1 },
+    timeout_ms: { type: "int", default: 30_000, min: 1 },
+    provider_url: { type: "string", default: "", allowEmpty: true },
+  },
+  pathwayd: {
+    max_content_bytes: { type: "int", default: 4 * MiB, min: 1 },
+    search_limit: { type: "int", default: 100, min: 1 },
+    history_max_depth: { type: "int", default: 1000, min: 1 },
+  },
+  matrixd: {
+    default_k: { type: "int", default: 10, min: 1 },
+    per_corpus_k: { type: "int", default: 20, min: 1 },
+    playbook_corpus: { type: "string", default: "playbook_memory" },
+    playbook_top_k: { type: "int", default: 5, min: 1 },
+    playbook_max_distance: { type: "number", default: 0.5, min: 0 },
+    force_full_enrichment: { type: "bool", default: false },
+    relevance_threshold: { type: "number", default: 0.3 },
+  },
+  observerd: {
+    ring_cap: { type: "int", default: 2000, min: 1 },
+    recent_scenario_cap: { type: "int", default: 10, min: 1 },
+    max_event_bytes: { type: "int", default: 4 * MiB, min: 1 },
+    retention_days: { type: "int", default: 30, min: 1 },
+    retention_max_ops: { type: "int", default: 1_000_000, min: 1 },
+    escalation_threshold: { type: "int", default: 3, min: 1 },
+    playbook_min_successes: { type: "int", default: 3, min: 1 },
+    corrections_key: { type: "string", default: "observer/overseer_corrections.jsonl" },
+    review_timeout_ms: { type: "int", default: 20_000, min: 1 },
+  },
+  mcpd: {
+    max_rows: { type: "int", default: 200, min: 1 },
+    max_chars: { type: "int", default: 20_000, min: 100 },
+    tool_timeout_ms: { type: "int", default: 60_000, min: 1 },
+  },
+  auth: {
+    allowed_ips: { type: "string[]", default: [] },
+    allow_unauthenticated: { type: "bool", default: false },
+  },
+  log: {
+    level: { type: "enum", default: "info", values: ["debug", "info", "warn", "error"] },
+  },
+  llm: {
+    provider: { type: "enum", default: "none", values: ["none", "workers-ai", "ollama", "openai"] },
+    model: { type: "string", default: "", allowEmpty: true },
+    url: { type: "string", default: "", allowEmpty: true },
+    timeout_ms: { type: "int", default: 20_000, min: 1 },
+  },
+  models: {
+    weak_models: { type: "string[]", default: ["qwen3:8b", "llama3.2:3b", "gemma3:4b", "phi4-mini"] },
+  },
+} as const satisfies Record<string, Record<string, KeySpec>>;
+
+export type ConfigSchema = typeof CONFIG_SCHEMA;
+type ValueOf<S extends KeySpec> = S extends { type: "int" | "number" }
+  ? number
+  : S extends { type: "bool" }
+    ? boolean
+    : S extends { type: "string[]" }
+      ? string[]
+      : string;
+
+type SectionValues<T extends Record<string, KeySpec>> = { [K in keyof T]: ValueOf<T[K]> };
+
+type Flat = { [S in keyof ConfigSchema]: SectionValues<ConfigSchema[S]> };
+
+/** The validated configuration. `gateway.body_caps` appears as `gateway.body_caps`. */
+export type LakehouseConfig = Omit<Flat, "gateway" | "gateway.body_caps"> & {
+  gateway: Flat["gateway"] & { body_caps: Flat["gateway.body_caps"] };
+};

@@ -1,0 +1,90 @@
+// Wire types: the JSON shapes that cross Worker boundaries and the public API
+// (DESIGN §6). snake_case, as on the wire.
+
+export type ColumnType = "int64" | "float64" | "bool" | "timestamp" | "string";
+
+export interface SchemaField {
+  name: string;
+  type: ColumnType;
+  nullable: boolean;
+}
+
+export interface ManifestObject {
+  key: string;
+  size: number;
+  row_count: number;
+}
+
+export interface Manifest {
+  dataset_id: string;
+  name: string;
+  schema: SchemaField[];
+  schema_fingerprint: string;
+  objects: ManifestObject[];
+  row_count: number;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface DatasetSummary {
+  dataset_id: string;
+  name: string;
+  schema_fingerprint: string;
+  row_count: number;
+  version: number;
+  updated_at: string;
+}
+
+export type ObservedSource = "mcp" | "scenario" | "langfuse" | "overseer_correction" | "workflow" | "inbox";
+
+export interface ObservedOp {
+  timestamp: string;
+  endpoint: string;
+  input_summary: string;
+  success: boolean;
+  duration_ms: number;
+  output_summary: string;
+  error?: string;
+  source?: ObservedSource;
+  staffer_id?: string;
+  sig_hash?: string;
+  event_kind?: string;
+  role?: string;
+  city?: string;
+  state?: string;
+  count?: number;
+  rescue_attempted?: boolean;
+  rescue_succeeded?: boolean;
+}
+
+export interface Trace {
+  uid: string;
+  content: unknown;
+  predecessor_uid?: string;
+  created_at_ns: string;
+  updated_at_ns: string;
+  retired: boolean;
+  replay_count: number;
+  tags?: string[];
+}
+
+export type Distance = "cosine" | "euclidean" | "dot";
+
+export interface VectorIndexInfo {
+  name: string;
+  dimension: number;
+  distance: Distance;
+  count: number;
+}
+
+export interface VectorHit {
+  id: string;
+  distance: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface HealthStatus {
+  service: string;
+  status: "ok" | "degraded";
+}

@@ -1,0 +1,54 @@
+// The gateway: the one public door. Request ids, auth, body caps, /v1/health,
+// and /v1/<family>/* forwarded to the family's Worker over its service binding.
+import { Hono } from "hono";
+import { onError, requestId, type AppEnv } from "../../../shared/app";
+import { authMiddleware, authSettings, type AuthSettings, type AuthVars } from "../../../shared/auth";
+import { LakehouseError, errorResponse } from "../../../shared/errors";
+import { SERVICES } from "../../../shared/clients";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { aggregateHealth } from "./health";
+import { FAMILY_TO_SERVICE, forward, isFamily } from "./proxy";
+
+export type GatewayEnv = AuthVars & Record<string, unknown>;
+
+let cachedAuth: { key: string; settings: AuthSettings } | undefined;
+function authFor(env: GatewayEnv): AuthSettings {
+  const config = lakehouseConfig(env);
+  const key = `${env.AUTH_TOKEN ?? ""}\0${env.AUTH_TOKENS_SECONDARY ?? ""}\0${env.LAKEHOUSE_ENV ?? ""}\0${config.auth.allowed_ips.join(",")}\0${config.auth.allow_unauthenticated}`;
+  if (cachedAuth?.key !== key) cachedAuth = { key, settings: authSettings(env, config.auth) };
+  return cachedAuth.settings;
+}
+
+const app = new Hono<AppEnv<GatewayEnv>>();
+app.use("*", requestId());
+app.onError(onError("gateway"));
+app.notFound((c) => errorResponse(new LakehouseError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+app.get("/health", (c) => c.json({ service: "gateway", status: "ok" }));
+app.get("/v1/health", async (c) => {
+  const health = await aggregateHealth(c.env, lakehouseConfig(c.env).gateway.health_timeout_ms);
+  return c.json(health, health.status === "ok" ? 200 : 503);
+});
+
+app.use("/v1/*", authMiddleware((env) => authFor(env as GatewayEnv)));
+
+app.all("/v1/:family{[a-z]+}/*", proxy);
+app.all("/v1/:family{[a-z]+}", proxy);
+
+async function proxy(c: Parameters<Parameters<typeof app.all>[1]>[0]): Promise<Response> {
+  const family = c.req.param("family") ?? "";
+  if (!isFamily(family)) {
+    throw new LakehouseError("not_found", `unknown API family ${JSON.stringify(family)} (known: ${Object.values(SERVICES).map((s) => s.family).join(", ")})`);
+  }
+  const service = FAMILY_TO_SERVICE[family];
+  const upstream = c.env[SERVICES[service].binding] as Fetcher | undefined;
+  if (!upstream) throw new LakehouseError("bad_gateway", `${family} service is not bound to the gateway`);
+  const config = lakehouseConfig(c.env);
+  return forward(c.req.raw, upstream, family, {
+    cap: config.gateway.body_caps[family],
+    timeoutMs: config.gateway.upstream_timeout_ms,
+    requestId: c.get("requestId"),
+  });
+}
+
+export default app satisfies ExportedHandler<GatewayEnv>;

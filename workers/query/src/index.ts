@@ -1,0 +1,9 @@
+// lakehouse-query: see README's Workers table for what it owns.
+import { createServiceApp } from "../../../shared/app";
+
+export interface Env {}
+
+const { app } = createServiceApp<Env>("query", "sql");
+
+export { QueryEngine } from "./queryEngine";
+export default app satisfies ExportedHandler<Env>;
