@@ -1,6 +1,7 @@
 // The app factory every Worker starts from: request ids, GET /health, the one JSON
 // error body for thrown errors, 404 and 405, and a base path for the service's family.
-import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { LakehouseError, errorResponse } from "./errors";
 
@@ -49,9 +50,31 @@ export function onError(service: string) {
 
 export interface ServiceApp<B extends object> {
   /** The root app: export it as the Worker's fetch handler. */
-  app: Hono<AppEnv<B>>;
-  /** Routes of the service, under `/<family>` (the gateway strips only `/v1`). */
-  api: Hono<AppEnv<B>>;
+  app: OpenAPIHono<AppEnv<B>>;
+  /**
+   * Routes of the service, under `/<family>` (the gateway strips only `/v1`).
+   * Declare JSON routes with `api.openapi(createRoute({...}), handler)`: the zod schemas
+   * validate the request (a failure is a 400 naming the field) and feed
+   * `GET /<family>/openapi.json`, which the gateway merges into /v1/openapi.json.
+   */
+  api: OpenAPIHono<AppEnv<B>>;
+}
+
+/** Formats zod issues as one message naming each field: `body.k: expected number, got string`. */
+export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[], where: string): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${[where, ...i.path.map(String)].join(".")}: ${i.message}`)
+    .join("; ");
+}
+
+/** OpenAPIHono's validation hook: a failed zod check becomes our 400 JSON body. */
+function validationHook(
+  result: { success: true } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }; target?: string },
+): Response | undefined {
+  if (result.success) return undefined;
+  const where = result.target === "json" ? "body" : (result.target ?? "request");
+  return errorResponse(new LakehouseError("bad_request", describeIssues(result.error.issues, where)));
 }
 
 /**
@@ -63,7 +86,7 @@ export function createServiceApp<B extends object>(
   family: string,
   options: { health?: (env: B) => Promise<Record<string, unknown>> | Record<string, unknown> } = {},
 ): ServiceApp<B> {
-  const app = new Hono<AppEnv<B>>();
+  const app = new OpenAPIHono<AppEnv<B>>({ defaultHook: validationHook as never });
   app.use("*", requestId());
   app.onError(onError(service));
   app.notFound((c) =>
@@ -73,6 +96,7 @@ export function createServiceApp<B extends object>(
   app.get("/health", health);
   const api = app.basePath(`/${family}`);
   api.get("/health", health);
+  api.doc31("/openapi.json", { openapi: "3.1.0", info: { title: `lakehouse-${service}`, version: "1" } });
   return { app, api };
 }
 

@@ -1,8 +1,6 @@
 // lakehouse-catalog: see README's Workers table for what it owns.
 import { createServiceApp } from "../../../shared/app";
 
-export interface Env {}
-
 const { app } = createServiceApp<Env>("catalog", "catalog");
 
 export { Catalog } from "./catalog";

@@ -1,8 +1,6 @@
 // lakehouse-embed: see README's Workers table for what it owns.
 import { createServiceApp } from "../../../shared/app";
 
-export interface Env {}
-
 const { app } = createServiceApp<Env>("embed", "embed");
 
 export { EmbedCache } from "./embedCache";

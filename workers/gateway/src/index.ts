@@ -1,6 +1,6 @@
 // The gateway: the one public door. Request ids, auth, body caps, /v1/health,
 // and /v1/<family>/* forwarded to the family's Worker over its service binding.
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { onError, requestId, type AppEnv } from "../../../shared/app";
 import { authMiddleware, authSettings, type AuthSettings, type AuthVars } from "../../../shared/auth";
 import { LakehouseError, errorResponse } from "../../../shared/errors";
@@ -35,7 +35,7 @@ app.use("/v1/*", authMiddleware((env) => authFor(env as GatewayEnv)));
 app.all("/v1/:family{[a-z]+}/*", proxy);
 app.all("/v1/:family{[a-z]+}", proxy);
 
-async function proxy(c: Parameters<Parameters<typeof app.all>[1]>[0]): Promise<Response> {
+async function proxy(c: Context<AppEnv<GatewayEnv>>): Promise<Response> {
   const family = c.req.param("family") ?? "";
   if (!isFamily(family)) {
     throw new LakehouseError("not_found", `unknown API family ${JSON.stringify(family)} (known: ${Object.values(SERVICES).map((s) => s.family).join(", ")})`);

@@ -1,8 +1,6 @@
 // lakehouse-observer: see README's Workers table for what it owns.
 import { createServiceApp } from "../../../shared/app";
 
-export interface Env {}
-
 const { app } = createServiceApp<Env>("observer", "observer");
 
 export { Observer } from "./observer";

@@ -1,8 +1,6 @@
 // lakehouse-pathway: see README's Workers table for what it owns.
 import { createServiceApp } from "../../../shared/app";
 
-export interface Env {}
-
 const { app } = createServiceApp<Env>("pathway", "pathway");
 
 export { PathwayMemory } from "./pathwayMemory";

@@ -1,8 +1,6 @@
 // lakehouse-query: see README's Workers table for what it owns.
 import { createServiceApp } from "../../../shared/app";
 
-export interface Env {}
-
 const { app } = createServiceApp<Env>("query", "sql");
 
 export { QueryEngine } from "./queryEngine";

@@ -1,8 +1,6 @@
 // lakehouse-storage: see README's Workers table for what it owns.
 import { createServiceApp } from "../../../shared/app";
 
-export interface Env {}
-
 const { app } = createServiceApp<Env>("storage", "storage");
 
 export default app satisfies ExportedHandler<Env>;

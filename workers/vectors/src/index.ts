@@ -1,8 +1,6 @@
 // lakehouse-vectors: see README's Workers table for what it owns.
 import { createServiceApp } from "../../../shared/app";
 
-export interface Env {}
-
 const { app } = createServiceApp<Env>("vectors", "vectors");
 
 export { VectorIndex } from "./vectorIndex";

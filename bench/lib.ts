@@ -1,0 +1,58 @@
+// Shared pieces of the benchmarks: latency sampling, percentiles, result rows.
+
+export interface Row {
+  case: string;
+  ours: number;
+  peer: number;
+  unit: string;
+  /** ours / peer: >1 means we are slower (for times) */
+  ratio: number;
+  note?: string;
+}
+
+export interface SuiteResult {
+  name: string;
+  title: string;
+  ours_label: string;
+  peer_label: string;
+  rows: Row[];
+  notes: string[];
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx]!;
+}
+
+/** Runs `fn` `n` times with `concurrency` in flight; returns sorted latencies in ms and the wall time. */
+export async function sample(fn: () => Promise<unknown>, n: number, concurrency = 1): Promise<{ latencies: number[]; wallMs: number }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  async function worker(): Promise<void> {
+    while (next < n) {
+      next++;
+      const t0 = performance.now();
+      await fn();
+      latencies.push(performance.now() - t0);
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const wallMs = performance.now() - started;
+  latencies.sort((a, b) => a - b);
+  return { latencies, wallMs };
+}
+
+export function row(name: string, ours: number, peer: number, unit: string, note?: string): Row {
+  return { case: name, ours: round(ours), peer: round(peer), unit, ratio: round(ours / peer), ...(note ? { note } : {}) };
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function geomean(xs: number[]): number {
+  return Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+}

@@ -1,0 +1,41 @@
+// Test projects: one per Worker that has unit tests (run inside workerd with that
+// Worker's own bindings), plus the end-to-end suite (Node, drives `wrangler dev`).
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+import { existsSync, readdirSync } from "node:fs";
+import { auxiliaryWorkers } from "./test/aux-workers.ts";
+
+function workerProject(name: string, configPath: string, include: string[]): TestProjectInlineConfiguration {
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath },
+        miniflare: { bindings: { LAKEHOUSE_ENV: "test" }, workers: auxiliaryWorkers(name) },
+      }),
+    ],
+    test: { name, include },
+  };
+}
+
+const workerNames = readdirSync("workers").filter(
+  (w) => w !== "gateway" && existsSync(`workers/${w}/test`) && readdirSync(`workers/${w}/test`).some((f) => f.endsWith(".test.ts")),
+);
+
+export default defineConfig({
+  test: {
+    projects: [
+      workerProject("gateway", "./wrangler.toml", ["shared/test/**/*.test.ts", "workers/gateway/test/**/*.test.ts"]),
+      ...workerNames.map((w) => workerProject(w, `./workers/${w}/wrangler.toml`, [`workers/${w}/test/**/*.test.ts`])),
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
