@@ -76,6 +76,15 @@ describe("a system with a token, a secondary token and an IP allow-list", () => 
     expect(body.error.message).toMatch(/sql cap/);
   });
 
+  it("restarts on the same persist dir and comes back healthy", async () => {
+    const dir = sys.persistDir;
+    await sys.restart();
+    expect(sys.persistDir).toBe(dir);
+    const { status, body } = await sys.json("/v1/health");
+    expect(status).toBe(200);
+    expect(body.status).toBe("ok");
+  });
+
   it("echoes the caller's X-Request-Id, and makes one when absent", async () => {
     const res = await sys.fetch("/v1/pathway/health", { headers: { "X-Request-Id": "trace-me-42" } });
     expect(res.headers.get("x-request-id")).toBe("trace-me-42");
