@@ -13,6 +13,8 @@ export interface ManifestObject {
   key: string;
   size: number;
   row_count: number;
+  /** SHA-256 (hex) of the source the object was made from (ingest: the CSV bytes); identical content is not re-added. */
+  content_sha256?: string;
 }
 
 export interface Manifest {

@@ -1,7 +1,168 @@
-// lakehouse-catalog: see README's Workers table for what it owns.
+// lakehouse-catalog: dataset manifests and versions (DESIGN §6 Catalog), kept by the
+// Catalog Durable Object. After a change is durably committed, the query Worker is told
+// (POST /sql/datasets/changed) and awaited, so the next query sees the change at once;
+// a failing or absent query Worker is logged and never undoes the catalog change.
+import { createRoute, z } from "@hono/zod-openapi";
 import { createServiceApp } from "../../../shared/app";
+import { COLUMN_TYPES, datasetId, schemaFingerprint, validateDatasetName } from "../../../shared/dataset";
+import { LakehouseError } from "../../../shared/errors";
+import { serviceClient } from "../../../shared/clients";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import type { Manifest, ManifestObject, SchemaField } from "../../../shared/types";
+import type { Catalog } from "./catalog";
 
-const { app } = createServiceApp<Env>("catalog", "catalog");
+const { app, api } = createServiceApp<Env>("catalog", "catalog");
+
+function catalog(env: Env): DurableObjectStub<Catalog> {
+  return env.CATALOG.get(env.CATALOG.idFromName("catalog"));
+}
+
+/** Tells the query Worker a dataset changed (null = deleted). Never throws. */
+export async function notifyQuery(env: Env, requestId: string, name: string, manifest: Manifest | null): Promise<void> {
+  try {
+    const res = await serviceClient(env as unknown as Record<string, unknown>, "query", requestId).fetch("/datasets/changed", {
+      method: "POST",
+      json: { name, version: manifest?.version ?? null, manifest },
+    });
+    if (!res.ok) console.warn(`[catalog] query /sql/datasets/changed for ${name} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    else await res.body?.cancel();
+  } catch (err) {
+    console.warn(`[catalog] query /sql/datasets/changed for ${name} failed: ${(err as Error).message}`);
+  }
+}
+
+const FieldSchema = z.object({
+  name: z.string().min(1),
+  type: z.enum(COLUMN_TYPES as [string, ...string[]]),
+  nullable: z.boolean().default(false),
+});
+const ObjectSchema = z.object({
+  key: z.string().min(1),
+  size: z.number().int().min(0),
+  row_count: z.number().int().min(0),
+  content_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+});
+const RegisterBody = z.object({
+  name: z.string(),
+  schema: z.array(FieldSchema).min(1),
+  schema_fingerprint: z.string(),
+  objects: z.array(ObjectSchema),
+  mode: z.enum(["replace", "append"]).default("replace"),
+});
+const ManifestSchema = z
+  .object({
+    dataset_id: z.string(),
+    name: z.string(),
+    schema: z.array(FieldSchema),
+    schema_fingerprint: z.string(),
+    objects: z.array(ObjectSchema),
+    row_count: z.number(),
+    version: z.number(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("Manifest");
+
+api.openapi(
+  createRoute({
+    method: "post",
+    path: "/register",
+    summary: "Register a dataset version (idempotent for identical objects; 409 on schema drift)",
+    request: { body: { content: { "application/json": { schema: RegisterBody } }, required: true } },
+    responses: {
+      200: { description: "the dataset's current manifest; `changed` says whether a new version was made", content: { "application/json": { schema: ManifestSchema.extend({ changed: z.boolean() }) } } },
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const name = validateDatasetName(body.name, "body.name");
+    if (body.schema_fingerprint.length === 0) throw new LakehouseError("bad_request", "body.schema_fingerprint: must not be empty");
+    const seen = new Set<string>();
+    for (const [i, f] of body.schema.entries()) {
+      if (seen.has(f.name)) throw new LakehouseError("bad_request", `body.schema[${i}].name: duplicate column name ${JSON.stringify(f.name)}`);
+      seen.add(f.name);
+    }
+    const schema = body.schema as SchemaField[];
+    const computed = await schemaFingerprint(schema);
+    if (computed !== body.schema_fingerprint) {
+      throw new LakehouseError("bad_request", `body.schema_fingerprint: ${body.schema_fingerprint} does not match the schema (computed ${computed})`);
+    }
+    const objects = body.objects as ManifestObject[];
+    // No manifest may point at a missing object: every object must exist with its declared size.
+    const storage = serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId"));
+    await Promise.all(
+      objects.map(async (o, i) => {
+        const res = await storage.fetch(`/objects/${o.key.split("/").map(encodeURIComponent).join("/")}`, { method: "HEAD" });
+        if (res.status === 404) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} does not exist in storage`);
+        if (!res.ok) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} cannot be checked (HTTP ${res.status})`);
+        const size = Number(res.headers.get("content-length"));
+        if (size !== o.size) throw new LakehouseError("bad_request", `body.objects[${i}].size: ${o.size} does not match the stored object's ${size} bytes`);
+      }),
+    );
+    const result = await catalog(c.env).register({
+      name,
+      dataset_id: datasetId(name),
+      schema,
+      schema_fingerprint: computed,
+      objects,
+      mode: body.mode,
+      now: new Date().toISOString(),
+    });
+    if ("conflict" in result) {
+      const existing = result.conflict.existing_fingerprint;
+      throw new LakehouseError(
+        "conflict",
+        `schema drift for dataset ${JSON.stringify(name)}: registered fingerprint ${existing}, new fingerprint ${computed} ` +
+          `(registered columns ${result.conflict.existing_schema.map((f) => `${f.name}:${f.type}`).join(", ")}; new ${schema.map((f) => `${f.name}:${f.type}`).join(", ")})`,
+        { details: { existing_fingerprint: existing, new_fingerprint: computed } },
+      );
+    }
+    if (result.changed) await notifyQuery(c.env, c.get("requestId"), name, result.manifest);
+    return c.json({ ...result.manifest, changed: result.changed }, 200);
+  },
+);
+
+function parseVersion(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new LakehouseError("bad_request", `version: expected a positive integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+api.get("/manifest/:name", async (c) => {
+  const name = validateDatasetName(c.req.param("name"));
+  const version = parseVersion(c.req.query("version"));
+  const manifest = await catalog(c.env).manifest(name, version);
+  if (!manifest) {
+    throw new LakehouseError("not_found", version === undefined ? `dataset ${JSON.stringify(name)} not found` : `dataset ${JSON.stringify(name)} has no version ${version}`);
+  }
+  return c.json(manifest);
+});
+
+api.get("/history/:name", async (c) => {
+  const name = validateDatasetName(c.req.param("name"));
+  const versions = await catalog(c.env).history(name, lakehouseConfig(c.env).catalogd.history_limit);
+  if (!versions) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
+  return c.json({ name, dataset_id: datasetId(name), versions });
+});
+
+api.get("/list", async (c) => c.json({ datasets: await catalog(c.env).list() }));
+
+api.delete("/manifest/:name", async (c) => {
+  const name = validateDatasetName(c.req.param("name"));
+  const removed = await catalog(c.env).remove(name);
+  if (!removed) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
+  // The catalog no longer points at the objects: remove them (a failure leaves orphans, never a dangling manifest).
+  try {
+    await serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId")).json("/delete", {
+      method: "POST",
+      json: { keys: removed.keys },
+    });
+  } catch (err) {
+    console.error(`[catalog] deleting the objects of ${name} failed: ${(err as Error).message}; keys: ${removed.keys.join(", ")}`);
+  }
+  await notifyQuery(c.env, c.get("requestId"), name, null);
+  return c.body(null, 204);
+});
 
 export { Catalog } from "./catalog";
 export default app satisfies ExportedHandler<Env>;

@@ -1,0 +1,37 @@
+// Dataset identity shared by the catalog and ingest (DESIGN §6 Catalog): names, the
+// UUIDv5 dataset id, and the schema fingerprint.
+import { v5 as uuidv5 } from "uuid";
+import { LakehouseError } from "./errors";
+import type { ColumnType, SchemaField } from "./types";
+
+/** The Go version's namespace, kept so dataset ids match across implementations. */
+export const DATASET_NAMESPACE = "a8f3c1d2-4e5b-5a6c-9d8e-7f0a1b2c3d4e";
+
+export const COLUMN_TYPES: readonly ColumnType[] = ["int64", "float64", "bool", "timestamp", "string"];
+
+/** A dataset name is also a SQL table name and a storage key segment: letters, digits, "_" and "-". */
+export const DATASET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/;
+
+export function validateDatasetName(name: unknown, field = "name"): string {
+  if (typeof name !== "string" || name.length === 0) {
+    throw new LakehouseError("bad_request", `${field}: missing dataset name`);
+  }
+  if (!DATASET_NAME_PATTERN.test(name)) {
+    throw new LakehouseError(
+      "bad_request",
+      `${field}: invalid dataset name ${JSON.stringify(name.slice(0, 200))}: use 1-128 letters, digits, "_" or "-", starting with a letter or "_"`,
+    );
+  }
+  return name;
+}
+
+export function datasetId(name: string): string {
+  return uuidv5(name, DATASET_NAMESPACE);
+}
+
+/** Hex SHA-256 over the (name, type) pairs in column order: name 0x1f type, pairs joined by 0x1e. */
+export async function schemaFingerprint(schema: readonly Pick<SchemaField, "name" | "type">[]): Promise<string> {
+  const text = schema.map((f) => `${f.name}\x1f${f.type}`).join("\x1e");
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
