@@ -1,6 +1,44 @@
-// lakehouse-mcp: see README's Workers table for what it owns.
+// lakehouse-mcp: the MCP server (Streamable HTTP, stateless) at /v1/mcp. Agents use the
+// lakehouse through its tools (src/tools.ts); every tool call is witnessed to the observer.
+// The gateway has already checked the bearer token and the IP allow-list.
+import { z } from "@hono/zod-openapi";
 import { createServiceApp } from "../../../shared/app";
+import { LakehouseError } from "../../../shared/errors";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { handleMcpPost } from "./server";
+import { TOOLS } from "./tools";
 
-const { app } = createServiceApp<Env>("mcp", "mcp");
+const { app, api } = createServiceApp<Env>("mcp", "mcp", { health: () => ({ tools: TOOLS.length }) });
+
+api.post("/", (c) => handleMcpPost(c.req.raw, c.env as unknown as Record<string, unknown>, c.executionCtx as ExecutionContext, c.get("requestId"), lakehouseConfig(c.env).mcpd));
+
+// Stateless: no event stream to open (GET) and no session to end (DELETE).
+api.on(["GET", "DELETE"], "/", () => {
+  throw new LakehouseError("method_not_allowed", "this MCP server is stateless: POST JSON-RPC messages to /v1/mcp (no event stream, no sessions)");
+});
+
+const JsonRpc = z
+  .object({ jsonrpc: z.literal("2.0"), method: z.string().optional(), id: z.union([z.string(), z.number()]).optional(), params: z.record(z.string(), z.unknown()).optional() })
+  .openapi("JsonRpcMessage");
+
+api.openAPIRegistry.registerPath({
+  method: "post",
+  path: "/",
+  summary: "MCP Streamable HTTP endpoint (stateless, JSON responses)",
+  description: `JSON-RPC 2.0 messages of the Model Context Protocol. Tools: ${TOOLS.map((t) => t.name).join(", ")}. Send Accept: application/json, text/event-stream.`,
+  request: { body: { required: true, content: { "application/json": { schema: JsonRpc } } } },
+  responses: {
+    200: { description: "JSON-RPC response", content: { "application/json": { schema: JsonRpc } } },
+    202: { description: "notification accepted" },
+    400: { description: "malformed JSON-RPC" },
+    406: { description: "the client does not accept application/json and text/event-stream" },
+  },
+});
+api.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/",
+  summary: "Not supported: the server is stateless (405)",
+  responses: { 405: { description: "method not allowed" } },
+});
 
 export default app satisfies ExportedHandler<Env>;

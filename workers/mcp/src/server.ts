@@ -1,0 +1,161 @@
+// One MCP exchange: a fresh McpServer and a fresh stateless Streamable HTTP transport
+// per request (a module-scope transport fails on the second request in workerd),
+// JSON responses (no event stream), and every tools/call witnessed to the observer
+// after the response is ready (ctx.waitUntil), never delaying the answer.
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { serviceClient } from "../../../shared/clients";
+import type { LakehouseConfig } from "../../../shared/config";
+import type { ObservedOp } from "../../../shared/types";
+import { TOOLS, type ToolContext } from "./tools";
+import { summarize, toErrorResult } from "./results";
+
+export const SERVER_INFO = { name: "lakehouse", version: "1.0.0" } as const;
+
+const INSTRUCTIONS =
+  "Tools over a lakehouse and memory platform: datasets (list_datasets, get_manifest, ingest_csv, query_sql — every dataset is a SQL table), " +
+  "embeddings and vector search (embed_text, search_vectors, matrix_search), trace memory (pathway_add, pathway_search, pathway_history), " +
+  "and the observer that witnesses every call (observer_stats, record_event, review). Failures come back as isError results with the service's message.";
+
+interface CallRecord {
+  tool: string;
+  args: unknown;
+  durationMs?: number;
+  result?: CallToolResult;
+}
+
+type JsonRpcId = string | number;
+
+function buildServer(env: Record<string, unknown>, requestId: string, limits: LakehouseConfig["mcpd"], records: Map<JsonRpcId, CallRecord>): McpServer {
+  const server = new McpServer(SERVER_INFO, {
+    capabilities: { tools: {} },
+    instructions: INSTRUCTIONS,
+    jsonSchemaValidator: new CfWorkerJsonSchemaValidator(),
+  });
+  for (const tool of TOOLS) {
+    server.registerTool(
+      tool.name,
+      { title: tool.title, description: tool.description, inputSchema: tool.input, annotations: tool.annotations },
+      (async (args: Record<string, unknown>, extra: { requestId: JsonRpcId }) => {
+        const started = Date.now();
+        const signal = AbortSignal.timeout(limits.tool_timeout_ms);
+        const ctx: ToolContext = { env, requestId, limits, signal };
+        let result: CallToolResult;
+        try {
+          result = await Promise.race([
+            tool.run(args ?? {}, ctx),
+            new Promise<never>((_, reject) => {
+              if (signal.aborted) reject(signal.reason);
+              signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+            }),
+          ]);
+        } catch (err) {
+          result = toErrorResult(err, tool.name, limits.tool_timeout_ms);
+        }
+        const record = records.get(extra.requestId);
+        if (record) {
+          record.durationMs = Date.now() - started;
+          record.result = result;
+        }
+        return result;
+      }) as never,
+    );
+  }
+  return server;
+}
+
+function resultText(result: CallToolResult | undefined): string {
+  const first = result?.content?.find((c) => c.type === "text") as { text?: string } | undefined;
+  return first?.text ?? "";
+}
+
+/** Reads tools/call outcomes from the JSON-RPC response (covers calls that failed before the tool ran). */
+async function outcomesFromResponse(res: Response): Promise<Map<JsonRpcId, { result?: CallToolResult; error?: string }>> {
+  const out = new Map<JsonRpcId, { result?: CallToolResult; error?: string }>();
+  if (!(res.headers.get("content-type") ?? "").includes("application/json")) return out;
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    return out;
+  }
+  for (const msg of Array.isArray(body) ? body : [body]) {
+    const m = msg as { id?: JsonRpcId; result?: CallToolResult; error?: { message?: string } };
+    if (m?.id === undefined || m.id === null) continue;
+    out.set(m.id, m.error ? { error: m.error.message ?? "JSON-RPC error" } : { result: m.result });
+  }
+  return out;
+}
+
+async function witness(
+  env: Record<string, unknown>,
+  requestId: string,
+  records: Map<JsonRpcId, CallRecord>,
+  response: Response,
+  started: number,
+): Promise<void> {
+  const finished = Date.now();
+  const outcomes = await outcomesFromResponse(response);
+  const ops: ObservedOp[] = [];
+  for (const [id, record] of records) {
+    const outcome = outcomes.get(id);
+    const result = record.result ?? outcome?.result;
+    const rpcError = outcome?.error;
+    const success = !rpcError && result !== undefined && result.isError !== true;
+    const text = rpcError ?? resultText(result);
+    ops.push({
+      timestamp: new Date(started).toISOString(),
+      endpoint: record.tool,
+      input_summary: summarize(record.args),
+      success,
+      duration_ms: record.durationMs ?? finished - started,
+      output_summary: summarize(text),
+      ...(success ? {} : { error: summarize(text || "no result", 500) }),
+      source: "mcp",
+    });
+  }
+  const observer = serviceClient(env, "observer", requestId);
+  await Promise.all(
+    ops.map((op) =>
+      observer.json("/event", { method: "POST", json: op }).catch((err: Error) => {
+        console.warn(`[mcp] could not witness ${op.endpoint} to the observer: ${err.message}`);
+      }),
+    ),
+  );
+}
+
+/** Handles POST /mcp: one JSON-RPC message (or batch) in, JSON out. */
+export async function handleMcpPost(
+  request: Request,
+  env: Record<string, unknown>,
+  ctx: ExecutionContext,
+  requestId: string,
+  limits: LakehouseConfig["mcpd"],
+): Promise<Response> {
+  const started = Date.now();
+  const text = await request.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    return Response.json({ jsonrpc: "2.0", error: { code: -32700, message: `Parse error: ${(err as Error).message}` }, id: null }, { status: 400 });
+  }
+
+  const records = new Map<JsonRpcId, CallRecord>();
+  for (const msg of Array.isArray(parsed) ? parsed : [parsed]) {
+    const m = msg as { method?: string; id?: JsonRpcId; params?: { name?: unknown; arguments?: unknown } };
+    if (m && m.method === "tools/call" && (typeof m.id === "string" || typeof m.id === "number")) {
+      records.set(m.id, { tool: typeof m.params?.name === "string" ? m.params.name : "(unnamed tool)", args: m.params?.arguments ?? {} });
+    }
+  }
+
+  const server = buildServer(env, requestId, limits, records);
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  await server.connect(transport);
+  const response = await transport.handleRequest(request, { parsedBody: parsed });
+  if (records.size > 0) ctx.waitUntil(witness(env, requestId, records, response.clone(), started));
+  ctx.waitUntil(server.close().catch(() => undefined));
+  return response;
+}
