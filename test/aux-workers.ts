@@ -36,6 +36,13 @@ export function auxiliaryWorkers(under: string, extraBindings: Record<string, un
   return ALL_WORKERS.filter((w) => w !== under).map((w) => {
     const { workerOptions } = unstable_getMiniflareWorkerOptions(`workers/${w}/wrangler.toml`);
     const { rootPath: _rootPath, modulesRules: _rules, ...options } = workerOptions as Record<string, unknown>;
+    // The Worker under test runs under the plugin's runner name, not `lakehouse-<under>`:
+    // point other Workers' service bindings to it there, or workerd refuses to start.
+    const services = options.serviceBindings as Record<string, { name?: string }> | undefined;
+    if (services) {
+      options.serviceBindings = Object.fromEntries(Object.entries(services).map(([binding, target]) =>
+        [binding, target?.name === `lakehouse-${under}` ? { ...target, name: `vitest-plugin-runner-${under}` } : target]));
+    }
     return {
       ...options,
       name: `lakehouse-${w}`,
