@@ -7,6 +7,8 @@ import { LakehouseError, errorResponse } from "../../../shared/errors";
 import { SERVICES } from "../../../shared/clients";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { aggregateHealth } from "./health";
+import { mountConsole } from "./console";
+import { buildOpenApi } from "./openapi";
 import { FAMILY_TO_SERVICE, forward, isFamily } from "./proxy";
 
 export type GatewayEnv = AuthVars & Record<string, unknown>;
@@ -30,7 +32,11 @@ app.get("/v1/health", async (c) => {
   return c.json(health, health.status === "ok" ? 200 : 503);
 });
 
+mountConsole(app);
+
 app.use("/v1/*", authMiddleware((env) => authFor(env as GatewayEnv)));
+
+app.get("/v1/openapi.json", async (c) => c.json(await buildOpenApi(c.env, lakehouseConfig(c.env).gateway.health_timeout_ms, c.get("requestId"))));
 
 app.all("/v1/:family{[a-z]+}/*", proxy);
 app.all("/v1/:family{[a-z]+}", proxy);
