@@ -11,7 +11,7 @@ export function capText(text: string, maxChars: number): { text: string; truncat
 }
 
 export function jsonResult(value: unknown, maxChars: number, preface?: string): CallToolResult {
-  const body = JSON.stringify(value, null, 1);
+  const body = JSON.stringify(value);
   const { text } = capText(preface ? `${preface}\n${body}` : body, maxChars);
   return { content: [{ type: "text", text }] };
 }
