@@ -17,7 +17,7 @@ function honoGateway() {
   });
   app.get("/health", (c) => c.json({ status: "ok" }));
   app.all("/v1/:family/*", (c) => upstream.fetch(c.req.raw));
-  return (req: Request) => app.fetch(req);
+  return async (req: Request): Promise<Response> => app.fetch(req);
 }
 
 function ittyGateway() {
