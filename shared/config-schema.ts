@@ -60,6 +60,8 @@ export const CONFIG_SCHEMA = {
     max_k: { type: "int", default: 1000, min: 1 },
     max_dimension: { type: "int", default: 4096, min: 1 },
     vectorize_prefix: { type: "string", default: "lakehouse" },
+    default_shards: { type: "int", default: 1, min: 1, max: 64 },
+    shard_memory_mb: { type: "int", default: 96, min: 1 },
   },
   embedd: {
     provider: { type: "enum", default: "local", values: ["local", "workers-ai", "ollama", "openai"] },
@@ -95,6 +97,8 @@ export const CONFIG_SCHEMA = {
     playbook_min_successes: { type: "int", default: 3, min: 1 },
     corrections_key: { type: "string", default: "observer/overseer_corrections.jsonl" },
     review_timeout_ms: { type: "int", default: 20_000, min: 1 },
+    cycle_lease_ms: { type: "int", default: 240_000, min: 1000 },
+    cycle_max_llm_calls: { type: "int", default: 20, min: 0 },
   },
   mcpd: {
     max_rows: { type: "int", default: 200, min: 1 },

@@ -1,0 +1,195 @@
+// The vectors Worker inside workerd with its real Durable Objects: create/list/get/delete,
+// upsert with whole-batch validation, search (self nearest, metric semantics, filters applied
+// before top-k), sharding, bad input, and the vectorize engine against the Vectorize fake.
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+
+type Json = any;
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomVectors(n: number, dim: number, seed = 1): number[][] {
+  const r = seeded(seed);
+  return Array.from({ length: n }, () => Array.from({ length: dim }, () => r() * 2 - 1));
+}
+
+async function call(path: string, init: { method?: string; json?: unknown; raw?: string } = {}, bindings: object = env): Promise<{ status: number; body: Json }> {
+  const req = new Request(`http://x/vectors${path}`, {
+    method: init.method ?? (init.json !== undefined || init.raw !== undefined ? "POST" : "GET"),
+    headers: { "content-type": "application/json" },
+    body: init.raw ?? (init.json !== undefined ? JSON.stringify(init.json) : undefined),
+  });
+  const res = bindings === env ? await exports.default.fetch(req) : await (await import("../src/index")).default.fetch(req, bindings as Env, {} as ExecutionContext);
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+describe("vector indexes on the local engine", () => {
+  const dim = 16;
+  const vecs = randomVectors(200, dim, 7);
+
+  it("creates, lists, and refuses a duplicate with 409", async () => {
+    const created = await call("/index", { json: { name: "docs", dimension: dim, distance: "cosine" } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ name: "docs", dimension: dim, distance: "cosine", count: 0, engine: "local" });
+    const dup = await call("/index", { json: { name: "docs", dimension: dim, distance: "cosine" } });
+    expect(dup.status).toBe(409);
+    expect(dup.body.error.code).toBe("conflict");
+    expect(dup.body.error.message).toMatch(/docs/);
+    const list = await call("/index");
+    expect(list.body.indexes.map((i: Json) => i.name)).toContain("docs");
+  });
+
+  it("adds 200 vectors; each stored vector is its own nearest at distance ≈ 0, with metadata", async () => {
+    const items = vecs.map((v, i) => ({ id: `v${i}`, vector: v, metadata: { i, group: i % 4 === 0 ? "a" : "b" } }));
+    const added = await call("/index/docs/add", { json: { items } });
+    expect(added.status).toBe(200);
+    expect(added.body).toEqual({ added: 200, count: 200 });
+    for (const i of [0, 17, 99, 150, 199]) {
+      const { body } = await call("/index/docs/search", { json: { vector: vecs[i], k: 3 } });
+      expect(body.results).toHaveLength(3);
+      expect(body.results[0].id).toBe(`v${i}`);
+      expect(body.results[0].distance).toBeCloseTo(0, 5);
+      expect(body.results[0].metadata).toEqual({ i, group: i % 4 === 0 ? "a" : "b" });
+      expect(body.results[1].distance).toBeGreaterThanOrEqual(body.results[0].distance);
+    }
+    expect((await call("/index/docs")).body.count).toBe(200);
+  });
+
+  it("applies the filter before top-k: k hits when k match, only matching ones", async () => {
+    const { body } = await call("/index/docs/search", { json: { vector: vecs[1], k: 10, filter: { group: "a" } } });
+    expect(body.results).toHaveLength(10);
+    for (const h of body.results) expect(h.metadata.group).toBe("a");
+    const range = await call("/index/docs/search", { json: { vector: vecs[1], k: 100, filter: { i: { $gte: 10, $lt: 20 }, group: { $ne: "a" } } } });
+    const got = range.body.results.map((h: Json) => h.metadata.i).sort((a: number, b: number) => a - b);
+    expect(got).toEqual([10, 11, 13, 14, 15, 17, 18, 19]);
+    const inList = await call("/index/docs/search", { json: { vector: vecs[1], k: 5, filter: { i: { $in: [3, 5, 7] } } } });
+    expect(inList.body.results.map((h: Json) => h.id).sort()).toEqual(["v3", "v5", "v7"]);
+    const nin = await call("/index/docs/search", { json: { vector: vecs[1], k: 200, filter: { i: { $nin: [1, 2] } } } });
+    expect(nin.body.results).toHaveLength(198);
+  });
+
+  it("upserts an existing id and deletes by ids", async () => {
+    const moved = vecs[5]!.map((x) => -x);
+    const up = await call("/index/docs/add", { json: { items: [{ id: "v0", vector: moved, metadata: { moved: true } }] } });
+    expect(up.body).toEqual({ added: 1, count: 200 });
+    const { body } = await call("/index/docs/search", { json: { vector: moved, k: 1 } });
+    expect(body.results[0]).toMatchObject({ id: "v0", metadata: { moved: true } });
+    const del = await call("/index/docs/delete", { json: { ids: ["v0", "v1", "nope"] } });
+    expect(del.body).toEqual({ deleted: 2 });
+    const after = await call("/index/docs/search", { json: { vector: vecs[1], k: 200 } });
+    expect(after.body.results).toHaveLength(198);
+    expect(after.body.results.map((h: Json) => h.id)).not.toContain("v1");
+    expect((await call("/index/docs")).body.count).toBe(198);
+  });
+
+  it("rejects bad input with 400 naming the problem, and a missing index with 404", async () => {
+    const good = vecs[0]!;
+    const cases: [string, unknown, RegExp][] = [
+      ["/index/docs/add", { items: [{ id: "a", vector: good }, { id: "b", vector: good.slice(1) }] }, /items\[1\]\.vector: dimension mismatch: expected 16, got 15/],
+      ["/index/docs/add", { items: [{ id: "z", vector: new Array(dim).fill(0) }] }, /items\[0\]\.vector: zero vector/],
+      ["/index/docs/add", { items: [{ id: "s", vector: [...good.slice(1), "x"] }] }, /items\[0\]\.vector\[15\]: expected a number/],
+      ["/index/docs/search", { vector: good, k: 0 }, /k: must be between 1 and 1000, got 0/],
+      ["/index/docs/search", { vector: good, k: 1001 }, /k: must be between 1 and 1000, got 1001/],
+      ["/index/docs/search", { vector: good, filter: { x: { $regex: "a" } } }, /filter: key "x": unknown operator "\$regex"/],
+      ["/index/docs/search", { vector: good, filter: { x: { $in: "a" } } }, /filter: key "x": \$in needs a non-empty array/],
+      ["/index/docs/search", { vector: good, filter: ["x"] }, /filter: expected an object/],
+      ["/index", { name: "weird", dimension: 4, distance: "manhattan" }, /distance: unknown "manhattan"/],
+      ["/index", { name: "bad name!", dimension: 4 }, /name: "bad name!" is not a valid index name/],
+      ["/index", { name: "nodim" }, /dimension: expected an integer/],
+    ];
+    for (const [path, json, message] of cases) {
+      const r = await call(path, { json });
+      expect(r.status, JSON.stringify(json).slice(0, 80)).toBe(400);
+      expect(r.body.error.code).toBe("bad_request");
+      expect(r.body.error.message).toMatch(message);
+    }
+    // Infinity arrives through JSON as an overflowing literal; NaN is not JSON at all.
+    const inf = await call("/index/docs/add", { raw: `{"items":[{"id":"i","vector":[1e999${",0".repeat(dim - 1)}]}]}` });
+    expect(inf.status).toBe(400);
+    expect(inf.body.error.message).toMatch(/items\[0\]\.vector\[0\]: Infinity is not finite/);
+    const nan = await call("/index/docs/add", { raw: `{"items":[{"id":"i","vector":[NaN${",0".repeat(dim - 1)}]}]}` });
+    expect(nan.status).toBe(400);
+    expect(nan.body.error.message).toMatch(/not valid JSON/);
+    // The rejected batches wrote nothing.
+    expect((await call("/index/docs")).body.count).toBe(198);
+    const missing = await call("/index/nope/search", { json: { vector: good } });
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toMatch(/"nope" does not exist/);
+  });
+
+  it("keeps metric semantics: euclidean distance and 1 − dot", async () => {
+    await call("/index", { json: { name: "euc", dimension: 2, distance: "euclidean" } });
+    await call("/index/euc/add", { json: { items: [{ id: "o", vector: [0, 0] }, { id: "p", vector: [3, 4] }] } });
+    const e = await call("/index/euc/search", { json: { vector: [0, 0], k: 2 } });
+    expect(e.body.results.map((h: Json) => [h.id, h.distance])).toEqual([["o", 0], ["p", 5]]);
+    await call("/index", { json: { name: "dotty", dimension: 2, distance: "dot" } });
+    await call("/index/dotty/add", { json: { items: [{ id: "small", vector: [1, 0] }, { id: "big", vector: [3, 0] }] } });
+    const d = await call("/index/dotty/search", { json: { vector: [1, 0], k: 2 } });
+    expect(d.body.results.map((h: Json) => [h.id, h.distance])).toEqual([["big", -2], ["small", 0]]);
+  });
+
+  it("spreads a sharded index over several objects and merges their answers", async () => {
+    const r = await call("/index", { json: { name: "sharded", dimension: dim, distance: "cosine", shards: 4 } });
+    expect(r.body.shards).toBe(4);
+    await call("/index/sharded/add", { json: { items: vecs.slice(0, 100).map((v, i) => ({ id: `s${i}`, vector: v })) } });
+    const stats = await call("/index/sharded/stats");
+    const counts = stats.body.shard_stats.map((s: Json) => s.count);
+    expect(counts.reduce((a: number, b: number) => a + b, 0)).toBe(100);
+    expect(counts.filter((n: number) => n > 0).length).toBeGreaterThan(1);
+    for (const i of [3, 42, 77]) {
+      const { body } = await call("/index/sharded/search", { json: { vector: vecs[i], k: 5 } });
+      expect(body.results[0].id).toBe(`s${i}`);
+      expect(body.results).toHaveLength(5);
+    }
+  });
+
+  it("deletes an index: 204, then 404, and a re-created one starts empty", async () => {
+    expect((await call("/index/sharded", { method: "DELETE" })).status).toBe(204);
+    expect((await call("/index/sharded")).status).toBe(404);
+    await call("/index", { json: { name: "sharded", dimension: dim, shards: 4 } });
+    const { body } = await call("/index/sharded/search", { json: { vector: vecs[3], k: 5 } });
+    expect(body.results).toEqual([]);
+  });
+});
+
+describe("vector indexes on the vectorize engine (Vectorize fake through a service binding)", () => {
+  const vz = { ...env, LH_VECTORD_ENGINE: "vectorize" };
+
+  it("creates a namespace-backed index, upserts, searches with a filter, counts and deletes", async () => {
+    const created = await call("/index", { json: { name: "vz", dimension: 3, distance: "cosine" } }, vz);
+    expect(created.status).toBe(201);
+    expect(created.body.engine).toBe("vectorize");
+    const items = [
+      { id: "a", vector: [1, 0, 0], metadata: { kind: "x", n: 1 } },
+      { id: "b", vector: [0.9, 0.1, 0], metadata: { kind: "y", n: 2 } },
+      { id: "c", vector: [0, 1, 0], metadata: { kind: "x", n: 3 } },
+    ];
+    expect((await call("/index/vz/add", { json: { items } }, vz)).body).toEqual({ added: 3, count: 3 });
+    expect((await call("/index/vz/add", { json: { items: [items[0]] } }, vz)).body).toEqual({ added: 1, count: 3 });
+    const s = await call("/index/vz/search", { json: { vector: [1, 0, 0], k: 3 } }, vz);
+    expect(s.body.results.map((h: Json) => h.id)).toEqual(["a", "b", "c"]);
+    expect(s.body.results[0].distance).toBeCloseTo(0, 6);
+    expect(s.body.results[0].metadata).toEqual({ kind: "x", n: 1 });
+    const f = await call("/index/vz/search", { json: { vector: [1, 0, 0], k: 3, filter: { kind: "x", n: { $gt: 1 } } } }, vz);
+    expect(f.body.results.map((h: Json) => h.id)).toEqual(["c"]);
+    const big = await call("/index/vz/search", { json: { vector: [1, 0, 0], k: 51 } }, vz);
+    expect(big.status).toBe(400);
+    expect(big.body.error.message).toMatch(/k: must be between 1 and 50/);
+    expect((await call("/index/vz/delete", { json: { ids: ["b", "zz"] } }, vz)).body).toEqual({ deleted: 1 });
+    expect((await call("/index/vz", {}, vz)).body.count).toBe(2);
+    expect((await call("/index/vz", { method: "DELETE" }, vz)).status).toBe(204);
+    // The namespace is empty again: a re-created index finds nothing.
+    await call("/index", { json: { name: "vz", dimension: 3, distance: "cosine" } }, vz);
+    expect((await call("/index/vz/search", { json: { vector: [1, 0, 0], k: 3 } }, vz)).body.results).toEqual([]);
+  });
+});
