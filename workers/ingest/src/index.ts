@@ -1,6 +1,256 @@
-// lakehouse-ingest: see README's Workers table for what it owns.
-import { createServiceApp } from "../../../shared/app";
+// lakehouse-ingest: CSV → Parquet datasets (DESIGN §6 Ingest).
+//   POST /ingest/ingest?name=<dataset>&mode=replace|append[&from_key=<storage key>]
+// with a multipart form field `file`, a raw CSV body, or from_key. Atomic: the Parquet
+// object is written first, then registered in the catalog (which serialises concurrent
+// ingests of a dataset); any failure deletes what this ingest wrote, so storage and the
+// catalog are left as they were. Identical content makes no new version.
+import type { Context } from "hono";
+import { createServiceApp, type AppEnv } from "../../../shared/app";
+import { schemaFingerprint, validateDatasetName } from "../../../shared/dataset";
+import { LakehouseError, errorFromResponse } from "../../../shared/errors";
+import { serviceClient, type ServiceClient } from "../../../shared/clients";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import type { ColumnType, Manifest } from "../../../shared/types";
+import { convertCsv } from "./ingest";
+import { CsvParser } from "./csv";
+import { compressorsFor } from "./compression";
 
-const { app } = createServiceApp<Env>("ingest", "ingest");
+const { app, api } = createServiceApp<Env>("ingest", "ingest");
+type C = Context<AppEnv<Env>>;
+
+function encodeKeyPath(key: string): string {
+  return key.split("/").map(encodeURIComponent).join("/");
+}
+
+function tooLarge(bytes: number | string, cap: number): LakehouseError {
+  return new LakehouseError("payload_too_large", `CSV of ${bytes} bytes exceeds the ingest cap of ${cap} bytes ([ingestd].max_ingest_bytes)`);
+}
+
+async function deleteQuietly(storage: ServiceClient, key: string): Promise<void> {
+  try {
+    const res = await storage.fetch(`/objects/${encodeKeyPath(key)}`, { method: "DELETE" });
+    await res.body?.cancel();
+  } catch (err) {
+    console.error(`[ingest] could not delete ${key}: ${(err as Error).message}`);
+  }
+}
+
+/** Stages a request body as an object so it can be read (and re-read) as a stream. */
+async function stage(storage: ServiceClient, body: ReadableStream<Uint8Array>, cap: number): Promise<string> {
+  const key = `_ingest/${crypto.randomUUID()}.csv`;
+  let overCap = false;
+  let seen = 0;
+  const counted = body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.byteLength;
+        if (seen > cap) {
+          overCap = true;
+          controller.error(tooLarge(`more than ${cap}`, cap));
+        } else controller.enqueue(chunk);
+      },
+    }),
+  );
+  let res: Response;
+  try {
+    res = await storage.fetch(`/objects/${encodeKeyPath(key)}`, { method: "PUT", body: counted, headers: { "content-type": "text/csv" } });
+  } catch (err) {
+    await deleteQuietly(storage, key);
+    if (overCap) throw tooLarge(`more than ${cap}`, cap);
+    throw err;
+  }
+  if (!res.ok) {
+    await deleteQuietly(storage, key);
+    if (overCap) throw tooLarge(`more than ${cap}`, cap);
+    throw await errorFromResponse(res, "staging the CSV in storage");
+  }
+  await res.body?.cancel();
+  return key;
+}
+
+interface Source {
+  key: string;
+  staged: boolean;
+}
+
+async function resolveSource(c: C, storage: ServiceClient, cap: number): Promise<Source> {
+  const fromKey = c.req.query("from_key");
+  if (fromKey !== undefined) {
+    if (fromKey === "") throw new LakehouseError("bad_request", "from_key: empty storage key");
+    const res = await storage.fetch(`/objects/${encodeKeyPath(fromKey)}`, { method: "HEAD" });
+    if (res.status === 404) throw new LakehouseError("not_found", `from_key: object ${JSON.stringify(fromKey)} not found in storage`);
+    if (res.status === 400) throw new LakehouseError("bad_request", `from_key: invalid storage key ${JSON.stringify(fromKey)}`);
+    if (!res.ok) throw await errorFromResponse(res, "from_key");
+    const size = Number(res.headers.get("content-length") ?? "0");
+    if (size > cap) throw tooLarge(size, cap);
+    return { key: fromKey, staged: false };
+  }
+  const type = (c.req.header("content-type") ?? "").toLowerCase();
+  const declared = c.req.header("content-length");
+  if (declared !== undefined && Number(declared) > cap) throw tooLarge(declared, cap);
+  if (type.startsWith("multipart/form-data")) {
+    let form: FormData;
+    try {
+      form = await c.req.raw.formData();
+    } catch (err) {
+      throw new LakehouseError("bad_request", `file: the multipart form could not be read (${(err as Error).message})`);
+    }
+    const file = form.get("file");
+    if (file === null || typeof file === "string") {
+      throw new LakehouseError("bad_request", 'file: no file in the form; send the CSV as the multipart form field "file"');
+    }
+    if (file.size > cap) throw tooLarge(file.size, cap);
+    return { key: await stage(storage, file.stream() as ReadableStream<Uint8Array>, cap), staged: true };
+  }
+  const body = c.req.raw.body;
+  if (body === null || (declared === "0" && !type.includes("csv"))) {
+    throw new LakehouseError(
+      "bad_request",
+      'file: no CSV given; send a multipart form field "file", a text/csv request body, or ?from_key=<storage key>',
+    );
+  }
+  return { key: await stage(storage, body, cap), staged: true };
+}
+
+type IngestResponse = Manifest & { changed: boolean };
+
+api.post("/ingest", async (c) => {
+  const cfg = lakehouseConfig(c.env).ingestd;
+  const nameParam = c.req.query("name");
+  if (nameParam === undefined || nameParam === "") {
+    throw new LakehouseError("bad_request", "name: missing query parameter ?name=<dataset>");
+  }
+  const name = validateDatasetName(nameParam, "name");
+  const mode = c.req.query("mode") ?? "replace";
+  if (mode !== "replace" && mode !== "append") {
+    throw new LakehouseError("bad_request", `mode: expected "replace" or "append", got ${JSON.stringify(mode)}`);
+  }
+  const env = c.env as unknown as Record<string, unknown>;
+  const storage = serviceClient(env, "storage", c.get("requestId"));
+  const catalog = serviceClient(env, "catalog", c.get("requestId"));
+  const source = await resolveSource(c, storage, cfg.max_ingest_bytes);
+  try {
+    const codec = cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
+    const compressors = await compressorsFor(codec);
+    // An existing dataset with the same columns lends its types: a new file conforms to
+    // them when its values fit (a file of whole numbers into a float64 column), and
+    // widening past them ends in the catalog's 409 on schema drift.
+    let types: ColumnType[] | undefined = await existingTypes(catalog, name, source, storage);
+    const widenings: string[] = [];
+    for (let attempt = 0; ; attempt++) {
+      const src = await storage.fetch(`/objects/${encodeKeyPath(source.key)}`);
+      if (!src.ok || !src.body) throw await errorFromResponse(src, "reading the CSV from storage");
+      const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+      const outKey = `${cfg.prefix}${name}/${stamp}-${crypto.randomUUID()}.parquet`;
+      const pipe = new TransformStream<Uint8Array, Uint8Array>();
+      const writer = pipe.writable.getWriter();
+      writer.closed.catch(() => {});
+      const put = storage.fetch(`/objects/${encodeKeyPath(outKey)}`, {
+        method: "PUT",
+        body: pipe.readable,
+        headers: { "content-type": "application/vnd.apache.parquet" },
+      });
+      put.catch(() => {});
+      let stored: { key: string; size: number };
+      let outcome: Awaited<ReturnType<typeof convertCsv>>;
+      try {
+        outcome = await convertCsv(src.body, (bytes) => writer.write(bytes), {
+          sampleRows: cfg.sample_rows,
+          rowGroupRows: cfg.row_group_rows,
+          codec,
+          compressors,
+          types,
+        });
+        if (outcome.kind === "widen") {
+          await writer.abort(new Error("restart with a wider schema")).catch(() => {});
+          await put.then((r) => r.body?.cancel()).catch(() => {});
+          await deleteQuietly(storage, outKey);
+          if (attempt > 2 * outcome.types.length + 1) throw new LakehouseError("internal", "type inference did not settle");
+          types = outcome.types;
+          widenings.push(`${outcome.column} → ${outcome.to}`);
+          continue;
+        }
+        await writer.close();
+        const res = await put;
+        if (!res.ok) throw await errorFromResponse(res, "writing the Parquet object");
+        stored = (await res.json()) as { key: string; size: number };
+      } catch (err) {
+        await writer.abort(err).catch(() => {});
+        let putError: LakehouseError | undefined;
+        try {
+          const res = await put;
+          if (!res.ok) putError = await errorFromResponse(res, "writing the Parquet object");
+          else await res.body?.cancel();
+        } catch {
+          // the put failed because we aborted it
+        }
+        await deleteQuietly(storage, outKey);
+        throw err instanceof LakehouseError ? err : (putError ?? err);
+      }
+      // The object is in place: register it. Any failure removes it again.
+      let manifest: IngestResponse;
+      try {
+        manifest = await catalog.json<IngestResponse>("/register", {
+          method: "POST",
+          json: {
+            name,
+            schema: outcome.schema,
+            schema_fingerprint: await schemaFingerprint(outcome.schema),
+            objects: [{ key: stored.key, size: stored.size, row_count: outcome.rows, content_sha256: outcome.sha256 }],
+            mode,
+          },
+        });
+      } catch (err) {
+        await deleteQuietly(storage, outKey);
+        throw err;
+      }
+      if (!manifest.changed) await deleteQuietly(storage, outKey);
+      return c.json({
+        ...manifest,
+        ingested_rows: outcome.rows,
+        csv_bytes: outcome.csvBytes,
+        ...(widenings.length ? { widened: widenings } : {}),
+      });
+    }
+  } finally {
+    if (source.staged) await deleteQuietly(storage, source.key);
+  }
+});
+
+/** The current dataset's column types, when its column names equal the CSV header's. */
+async function existingTypes(catalog: ServiceClient, name: string, source: Source, storage: ServiceClient): Promise<ColumnType[] | undefined> {
+  const res = await catalog.fetch(`/manifest/${encodeURIComponent(name)}`);
+  if (!res.ok) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  const manifest = (await res.json()) as Manifest;
+  const header = await readHeader(storage, source.key);
+  if (!header) return undefined;
+  const same = header.length === manifest.schema.length && header.every((h, i) => h === manifest.schema[i]!.name);
+  return same ? manifest.schema.map((f) => f.type) : undefined;
+}
+
+/** The header row of the CSV object (read from its first 64 KiB), or undefined. */
+async function readHeader(storage: ServiceClient, key: string): Promise<string[] | undefined> {
+  const res = await storage.fetch(`/objects/${encodeKeyPath(key)}`, { headers: { range: "bytes=0-65535" } });
+  if (!res.ok) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  const text = await res.text();
+  let header: string[] | undefined;
+  const parser = new CsvParser((fields) => {
+    header ??= fields;
+  });
+  try {
+    const nl = text.indexOf("\n");
+    parser.push(nl >= 0 ? text.slice(0, nl + 1) : text);
+    if (nl < 0) parser.end();
+  } catch {
+    return undefined;
+  }
+  return header?.map((h) => h.trim());
+}
 
 export default app satisfies ExportedHandler<Env>;

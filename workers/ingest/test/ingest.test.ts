@@ -1,0 +1,258 @@
+// The ingest Worker inside workerd with the real storage, catalog and query Workers
+// beside it: CSV → Parquet → registered manifest, read back with hyparquet; the CSV
+// parser and type inference on the quirks real files have; atomicity on failure.
+import { env, exports } from "cloudflare:workers";
+import { parquetMetadata, parquetReadObjects } from "hyparquet";
+import { describe, expect, it } from "vitest";
+import { CsvParser } from "../src/csv";
+import { inferColumn, parseTimestamp } from "../src/infer";
+
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+async function ingest(query: string, body?: BodyInit | null, contentType = "text/csv"): Promise<{ status: number; body: Json }> {
+  const res = await exports.default.fetch(`http://x/ingest/ingest?${query}`, {
+    method: "POST",
+    body: body ?? null,
+    headers: body === undefined || body instanceof FormData ? {} : { "content-type": contentType },
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function storageJson(path: string, init?: RequestInit): Promise<Json> {
+  const res = await env.STORAGE.fetch(`http://storage/storage${path}`, init);
+  return res.json();
+}
+
+async function readObject(key: string): Promise<ArrayBuffer> {
+  const res = await env.STORAGE.fetch(`http://storage/storage/objects/${key}`);
+  expect(res.status).toBe(200);
+  return res.arrayBuffer();
+}
+
+async function catalogJson(path: string): Promise<{ status: number; body: Json }> {
+  const res = await env.CATALOG.fetch(`http://catalog/catalog${path}`);
+  return { status: res.status, body: await res.json() };
+}
+
+function parse(text: string, chunk = 3): { rows: string[][]; lines: number[] } {
+  const rows: string[][] = [];
+  const lines: number[] = [];
+  const p = new CsvParser((f, l) => {
+    rows.push(f);
+    lines.push(l);
+  });
+  for (let i = 0; i < text.length; i += chunk) p.push(text.slice(i, i + chunk));
+  p.end();
+  return { rows, lines };
+}
+
+const PEOPLE = `id,name,age,score,active,joined
+1,Ada Lovelace,36,91.5,true,2024-01-15T09:30:00Z
+2,Alan Turing,41,88.25,false,2024-02-01
+3,Grace Hopper,85,,true,2024-03-10 14:00:00
+4,Edsger Dijkstra,72,79,false,
+`;
+
+describe("CSV parser", () => {
+  it("handles quotes, escaped quotes, embedded commas and newlines, CRLF and a BOM across any chunking", () => {
+    const text = '\ufeffid,comment,amount\r\n1,"hello, world",10\r\n2,"she said ""hi""",20\r\n3,"two\r\nlines",30\r\n\r\n4,plain,\r\n5,"end"';
+    for (const chunk of [1, 2, 5, 1000]) {
+      const { rows, lines } = parse(text, chunk);
+      expect(rows, `chunk ${chunk}`).toEqual([
+        ["id", "comment", "amount"],
+        ["1", "hello, world", "10"],
+        ["2", 'she said "hi"', "20"],
+        ["3", "two\r\nlines", "30"],
+        ["4", "plain", ""],
+        ["5", "end"],
+      ]);
+      expect(lines, `chunk ${chunk}`).toEqual([1, 2, 3, 4, 7, 8]);
+    }
+  });
+
+  it("names the line of an unterminated quote and of a stray character after a closing quote", () => {
+    expect(() => parse('a,b\n1,2\n3,"open\n4,5\n')).toThrow(/line 3: unterminated quoted field/);
+    expect(() => parse('a,b\n1,"x"y\n')).toThrow(/line 2: unexpected character "y" after a closing quote/);
+  });
+});
+
+describe("type inference", () => {
+  it("picks the narrowest type; ambiguous is string; empty is null", () => {
+    expect(inferColumn(["1", "-2", "", "30"])).toEqual({ type: "int64", nullable: true });
+    expect(inferColumn(["1", "2.5", "1e3"])).toEqual({ type: "float64", nullable: false });
+    expect(inferColumn(["true", "FALSE", "True"])).toEqual({ type: "bool", nullable: false });
+    expect(inferColumn(["2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01 10:00:00.5+02:00"]).type).toBe("timestamp");
+    expect(inferColumn(["00501", "10001"]).type).toBe("string"); // leading zeros are identifiers
+    expect(inferColumn(["1", "true"]).type).toBe("string");
+    expect(inferColumn(["1", "abc"]).type).toBe("string");
+    expect(inferColumn(["2024-02-30"]).type).toBe("string"); // no such day
+    expect(inferColumn(["", ""])).toEqual({ type: "string", nullable: true });
+    expect(inferColumn(["9223372036854775807"]).type).toBe("int64");
+    expect(inferColumn(["9223372036854775808"]).type).toBe("float64");
+    expect(parseTimestamp("2024-01-01T10:00:00+02:00")).toBe(Date.UTC(2024, 0, 1, 8));
+  });
+});
+
+describe("ingest", () => {
+  it("round-trips a people CSV into a manifest and a Parquet object with the same rows", async () => {
+    const { status, body } = await ingest("name=people", PEOPLE);
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body.name).toBe("people");
+    expect(body.version).toBe(1);
+    expect(body.row_count).toBe(4);
+    expect(body.changed).toBe(true);
+    expect(body.schema).toEqual([
+      { name: "id", type: "int64", nullable: false },
+      { name: "name", type: "string", nullable: false },
+      { name: "age", type: "int64", nullable: false },
+      { name: "score", type: "float64", nullable: true },
+      { name: "active", type: "bool", nullable: false },
+      { name: "joined", type: "timestamp", nullable: true },
+    ]);
+    expect(body.dataset_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(body.objects).toHaveLength(1);
+    const key: string = body.objects[0].key;
+    expect(key).toMatch(/^datasets\/people\/\d{8}T\d{6}Z-[0-9a-f-]{36}\.parquet$/);
+
+    const list = await catalogJson("/list");
+    expect(list.body.datasets.map((d: Json) => [d.name, d.row_count, d.version])).toEqual([["people", 4, 1]]);
+    const listed = await storageJson("/list?prefix=datasets/people/");
+    expect(listed.objects.map((o: Json) => o.key)).toEqual([key]);
+    // The staged CSV is gone.
+    expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
+
+    const buf = await readObject(key);
+    expect(buf.byteLength).toBe(body.objects[0].size);
+    const meta = parquetMetadata(buf);
+    expect(meta.row_groups[0]!.columns[0]!.meta_data!.codec).toBe("SNAPPY");
+    expect(meta.row_groups[0]!.columns[0]!.meta_data!.statistics).toBeDefined();
+    const rows = await parquetReadObjects({ file: buf });
+    expect(rows.map((r) => [r.id, r.name, r.age, r.score, r.active])).toEqual([
+      [1n, "Ada Lovelace", 36n, 91.5, true],
+      [2n, "Alan Turing", 41n, 88.25, false],
+      [3n, "Grace Hopper", 85n, null, true],
+      [4n, "Edsger Dijkstra", 72n, 79, false],
+    ]);
+    expect(rows.map((r) => (r.joined as Date | null)?.toISOString() ?? null)).toEqual([
+      "2024-01-15T09:30:00.000Z",
+      "2024-02-01T00:00:00.000Z",
+      "2024-03-10T14:00:00.000Z",
+      null,
+    ]);
+  });
+
+  it("re-ingesting identical content makes no new version and leaves no extra object", async () => {
+    const again = await ingest("name=people", PEOPLE);
+    expect(again.status).toBe(200);
+    expect(again.body.version).toBe(1);
+    expect(again.body.changed).toBe(false);
+    expect((await storageJson("/list?prefix=datasets/people/")).objects).toHaveLength(1);
+  });
+
+  it("append makes version 2 with the summed row count; version 1 stays readable", async () => {
+    const more = "id,name,age,score,active,joined\n5,Barbara Liskov,84,95,true,2024-04-01\n";
+    const { status, body } = await ingest("name=people&mode=append", more);
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body.version).toBe(2);
+    expect(body.row_count).toBe(5);
+    expect(body.objects).toHaveLength(2);
+    const v1 = await catalogJson("/manifest/people?version=1");
+    expect(v1.body.row_count).toBe(4);
+    expect(v1.body.objects).toHaveLength(1);
+    const history = await catalogJson("/history/people");
+    expect(history.body.versions.map((v: Json) => v.version)).toEqual([2, 1]);
+  });
+
+  it("schema drift is a 409 naming both fingerprints, and leaves storage as it was", async () => {
+    const before = (await storageJson("/list?prefix=datasets/")).objects.map((o: Json) => o.key);
+    const { status, body } = await ingest("name=people&mode=append", "id,name\n9,Someone\n");
+    expect(status).toBe(409);
+    expect(body.error.code).toBe("conflict");
+    const current = (await catalogJson("/manifest/people")).body;
+    expect(body.error.message).toContain(current.schema_fingerprint);
+    expect(body.error.message).toMatch(/new fingerprint [0-9a-f]{64}/);
+    const after = (await storageJson("/list?prefix=datasets/")).objects.map((o: Json) => o.key);
+    expect(after).toEqual(before);
+    expect(current.version).toBe(2);
+  });
+
+  it("widens a column when a value after the first row group does not fit, and keeps every value", async () => {
+    const n = 100_005;
+    const lines = ["n,tag"];
+    for (let i = 0; i < n; i++) lines.push(i === n - 2 ? `${i}.5,x` : `${i},${i % 3 === 0 ? "" : "t"}`);
+    const { status, body } = await ingest("name=widen", lines.join("\n") + "\n");
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body.schema).toEqual([
+      { name: "n", type: "float64", nullable: false },
+      { name: "tag", type: "string", nullable: true },
+    ]);
+    expect(body.widened).toEqual(["n → float64"]);
+    expect(body.row_count).toBe(n);
+    const buf = await readObject(body.objects[0].key);
+    const meta = parquetMetadata(buf);
+    expect(meta.row_groups.length).toBe(2);
+    const rows = await parquetReadObjects({ file: buf, columns: ["n"], rowStart: n - 3, rowEnd: n });
+    expect(rows.map((r) => r.n)).toEqual([n - 3, n - 2 + 0.5, n - 1]);
+    expect((await storageJson("/list?prefix=datasets/widen/")).objects).toHaveLength(1);
+  });
+
+  it("accepts a multipart form field `file` and quirky CSV (quotes, CRLF, BOM)", async () => {
+    const form = new FormData();
+    form.append("file", new File(['\ufeffid,comment,amount\r\n1,"hello, world",10\r\n2,"two\r\nlines",\r\n'], "q.csv", { type: "text/csv" }));
+    const { status, body } = await ingest("name=quirks", form);
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body.schema.map((f: Json) => `${f.name}:${f.type}:${f.nullable}`)).toEqual(["id:int64:false", "comment:string:false", "amount:int64:true"]);
+    const rows = await parquetReadObjects({ file: await readObject(body.objects[0].key) });
+    expect(rows.map((r) => r.comment)).toEqual(["hello, world", "two\r\nlines"]);
+  });
+
+  it("rejects bad input with a message naming the problem, and writes nothing", async () => {
+    const cases: [string, BodyInit | null | undefined, number, RegExp][] = [
+      ["mode=replace", "a\n1\n", 400, /name: missing/],
+      ["name=bad%20name", "a\n1\n", 400, /name: invalid dataset name/],
+      ["name=x&mode=merge", "a\n1\n", 400, /mode: expected "replace" or "append"/],
+      ["name=x", undefined, 400, /file: no CSV given/],
+      ["name=x", "a,b\n1,2\n3\n", 400, /CSV line 3: expected 2 fields/],
+      ["name=x", 'a,b\n1,2\n3,"open\n', 400, /CSV line 3: unterminated quoted field/],
+      ["name=x", "", 400, /CSV is empty/],
+      ["name=x", "a,b\n", 400, /header row but no data rows/],
+      ["name=x", "a,b,a\n1,2,3\n", 400, /duplicate column name "a" \(columns 1 and 3\)/],
+      ["name=x", "a,,c\n1,2,3\n", 400, /column 2 has an empty name/],
+      ["name=x&from_key=nope/missing.csv", undefined, 404, /from_key: object "nope\/missing.csv" not found/],
+    ];
+    for (const [query, body, code, message] of cases) {
+      const res = await ingest(query, body);
+      expect(res.status, query).toBe(code);
+      expect(res.body.error.message, query).toMatch(message);
+    }
+    const form = new FormData();
+    form.append("other", "x");
+    const noFile = await ingest("name=x", form);
+    expect(noFile.status).toBe(400);
+    expect(noFile.body.error.message).toMatch(/file: no file in the form/);
+    expect((await catalogJson("/manifest/x")).status).toBe(404);
+    expect((await storageJson("/list?prefix=datasets/x/")).objects).toEqual([]);
+    expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
+  });
+
+  it("ingests from_key, an object already in storage", async () => {
+    const put = await env.STORAGE.fetch("http://storage/storage/objects/uploads/people.csv", { method: "PUT", body: PEOPLE });
+    expect(put.status).toBe(200);
+    const { status, body } = await ingest("name=people_from_key&from_key=uploads/people.csv");
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body.row_count).toBe(4);
+    // The source object is the caller's: it stays.
+    expect((await env.STORAGE.fetch("http://storage/storage/objects/uploads/people.csv", { method: "HEAD" })).status).toBe(200);
+  });
+
+  it("concurrent appends into one dataset serialise and lose no version", async () => {
+    const header = "k,v\n";
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => ingest("name=concurrent&mode=append", `${header}${i},${i * 10}\n`)));
+    for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(results.map((r) => r.body.version).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    const m = (await catalogJson("/manifest/concurrent")).body;
+    expect(m.version).toBe(6);
+    expect(m.row_count).toBe(6);
+    expect(m.objects).toHaveLength(6);
+  });
+});
