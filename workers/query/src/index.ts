@@ -1,7 +1,157 @@
-// lakehouse-query: see README's Workers table for what it owns.
-import { createServiceApp } from "../../../shared/app";
+// lakehouse-query: SQL over the lake. POST /sql runs one read-only statement in a
+// QueryEngine Durable Object replica; POST /sql/datasets/changed is the catalog's
+// notification after every committed change (drop the stale table, warm the new one).
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { createServiceApp, type AppEnv } from "../../../shared/app";
+import { serviceClient } from "../../../shared/clients";
+import { LakehouseError, errorResponse } from "../../../shared/errors";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import type { DatasetSummary, Manifest } from "../../../shared/types";
+import { checkReadOnly } from "./guard";
+import { timeoutError, type EngineAnswer, type QueryEngine } from "./queryEngine";
+import { toCsv, type QueryResult } from "./result";
 
-const { app } = createServiceApp<Env>("query", "sql");
+const { app, api } = createServiceApp<Env>("query", "sql");
+
+const Param = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+const SqlRequest = z.object({
+  sql: z.string().min(1, "expected a non-empty SQL string"),
+  params: z.array(Param).max(1000).optional(),
+  max_rows: z.number().int().positive().optional(),
+  timeout_ms: z.number().int().positive().optional(),
+});
+
+const Column = z.object({ name: z.string(), type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP"]) });
+const SqlResponse = z.object({
+  columns: z.array(Column),
+  rows: z.array(z.array(z.unknown())),
+  row_count: z.number().int(),
+  truncated: z.boolean(),
+  elapsed_ms: z.number(),
+});
+
+const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+/** In-flight queries per replica, in this isolate: a new query goes to the least busy one. */
+const inflight: number[] = [];
+let roundRobin = 0;
+
+function pickReplica(replicas: number): number {
+  while (inflight.length < replicas) inflight.push(0);
+  let best = -1;
+  for (let k = 0; k < replicas; k++) {
+    const i = (roundRobin + k) % replicas;
+    if (best === -1 || inflight[i]! < inflight[best]!) best = i;
+  }
+  roundRobin = (best + 1) % replicas;
+  return best;
+}
+
+function replicaStub(env: Env, i: number): DurableObjectStub<QueryEngine> {
+  return env.QUERY_ENGINE.get(env.QUERY_ENGINE.idFromName(`replica-${i}`)) as DurableObjectStub<QueryEngine>;
+}
+
+type Ctx = Context<AppEnv<Env>>;
+
+async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Response> {
+  const started = performance.now();
+  const config = lakehouseConfig(c.env).queryd;
+  const maxRows = Math.min(body.max_rows ?? config.max_rows, config.max_rows);
+  const timeoutMs = Math.min(body.timeout_ms ?? config.timeout_ms, config.timeout_ms);
+  const checked = checkReadOnly(body.sql);
+  const params = (body.params ?? []).map((p) => (typeof p === "boolean" ? (p ? 1 : 0) : p));
+  // Freshness: the catalog's current versions, so a change whose notification was lost is
+  // still seen by this query (read-your-writes does not depend on the notification).
+  const list = await serviceClient(c.env as never, "catalog", c.get("requestId")).json<{ datasets: DatasetSummary[] }>("/list");
+  const replica = pickReplica(config.replicas);
+  inflight[replica]!++;
+  const run = replicaStub(c.env, replica).query({
+    sql: checked.sql,
+    params,
+    max_rows: maxRows,
+    timeout_ms: timeoutMs,
+    identifiers: [...checked.identifiers],
+    datasets: list.datasets.map((d) => ({ name: d.name, version: d.version })),
+    request_id: c.get("requestId"),
+  });
+  // The replica stays counted as busy until its query really ends, also after a timeout.
+  void run.finally(() => inflight[replica]!--).catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  const answer = (await Promise.race([run, timeout])) as EngineAnswer | "timeout";
+  if (timer !== undefined) clearTimeout(timer);
+  if (answer === "timeout") {
+    const e = timeoutError(timeoutMs);
+    throw new LakehouseError(e.code, e.message, { status: e.status });
+  }
+  if (!answer.ok) throw new LakehouseError(answer.error.code, answer.error.message, { status: answer.error.status });
+  const result: QueryResult = { ...answer.result, elapsed_ms: Math.round((performance.now() - started) * 1000) / 1000 };
+  const accept = c.req.header("accept") ?? "";
+  if (/\btext\/csv\b/i.test(accept)) {
+    return new Response(toCsv(result), {
+      headers: { "content-type": "text/csv; charset=utf-8", "x-row-count": String(result.row_count), "x-truncated": String(result.truncated) },
+    });
+  }
+  return c.json(result);
+}
+
+const sqlRoute = createRoute({
+  method: "post",
+  path: "/",
+  summary: "Run one read-only SQL statement (SQLite dialect) over the catalog's datasets",
+  request: { body: { content: { "application/json": { schema: SqlRequest } }, required: true } },
+  responses: {
+    200: { description: "rows (or CSV with Accept: text/csv)", content: { "application/json": { schema: SqlResponse }, "text/csv": { schema: z.string() } } },
+    400: { description: "not read-only, a syntax or engine error, or the time limit", content: { "application/json": { schema: ErrorBody } } },
+  },
+});
+
+api.openapi(sqlRoute, async (c) => runSql(c as unknown as Ctx, c.req.valid("json")) as never);
+// `POST /sql/` (trailing slash) answers the same.
+app.post("/sql/", async (c) => {
+  const parsed = SqlRequest.safeParse(await c.req.json().catch(() => undefined));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return errorResponse(new LakehouseError("bad_request", `body.${issue?.path.join(".") ?? ""}: ${issue?.message ?? "expected a JSON object"}`));
+  }
+  return runSql(c, parsed.data);
+});
+
+const Changed = z.object({
+  name: z.string().min(1),
+  version: z.number().int().nullable(),
+  manifest: z.unknown().nullable().optional(),
+});
+
+api.openapi(
+  createRoute({
+    method: "post",
+    path: "/datasets/changed",
+    summary: "Catalog notification: a dataset got a new version (or was deleted)",
+    request: { body: { content: { "application/json": { schema: Changed } }, required: true } },
+    responses: { 200: { description: "what each replica did", content: { "application/json": { schema: z.object({}).passthrough() } } } },
+  }),
+  async (c) => {
+    const { name, version, manifest } = c.req.valid("json");
+    const config = lakehouseConfig(c.env).queryd;
+    const started = Date.now();
+    const replicas = await Promise.all(
+      Array.from({ length: config.replicas }, (_, i) =>
+        replicaStub(c.env, i).changed(name, version ?? null, (manifest ?? null) as Manifest | null, config.warm_on_ingest),
+      ),
+    );
+    return c.json({ name, version, warmed: config.warm_on_ingest && version !== null, replicas, elapsed_ms: Date.now() - started }, 200);
+  },
+);
+
+api.get("/datasets", async (c) => {
+  const config = lakehouseConfig(c.env).queryd;
+  const replicas = await Promise.all(Array.from({ length: config.replicas }, (_, i) => replicaStub(c.env, i).cached()));
+  return c.json({ replicas: replicas.map((tables, i) => ({ replica: i, tables })) });
+});
 
 export { QueryEngine } from "./queryEngine";
 export default app satisfies ExportedHandler<Env>;

@@ -1,0 +1,247 @@
+// The query Worker inside workerd with the real catalog and storage Workers beside it:
+// Parquet written into LAKE (hyparquet-writer), registered with the catalog (which
+// notifies this Worker), then queried through POST /sql.
+import { env, exports } from "cloudflare:workers";
+import { parquetWriteBuffer } from "hyparquet-writer";
+import { describe, expect, it } from "vitest";
+import { schemaFingerprint } from "../../../shared/dataset";
+import type { SchemaField } from "../../../shared/types";
+import app from "../src/index";
+import { checkReadOnly } from "../src/guard";
+
+const PEOPLE_SCHEMA: SchemaField[] = [
+  { name: "id", type: "int64", nullable: false },
+  { name: "name", type: "string", nullable: true },
+  { name: "score", type: "float64", nullable: true },
+  { name: "active", type: "bool", nullable: true },
+  { name: "joined", type: "timestamp", nullable: true },
+];
+
+interface Person {
+  id: number;
+  name: string | null;
+  score: number | null;
+  active: boolean | null;
+  joined: string | null;
+}
+
+const BASE: Person[] = [
+  { id: 1, name: "Alice", score: 91.5, active: true, joined: "2024-01-02T03:04:05Z" },
+  { id: 2, name: "Bob", score: null, active: false, joined: "2024-02-03T00:00:00.250Z" },
+  { id: 3, name: null, score: 77, active: null, joined: null },
+  { id: 4, name: 'Dan "the, man"', score: -3.25, active: true, joined: "2023-12-31T23:59:59Z" },
+];
+
+async function putParquet(key: string, people: Person[], rowGroupSize = 2): Promise<{ key: string; size: number; row_count: number }> {
+  const buf = parquetWriteBuffer({
+    columnData: [
+      { name: "id", data: people.map((p) => BigInt(p.id)), type: "INT64", nullable: false },
+      { name: "name", data: people.map((p) => p.name), type: "STRING" },
+      { name: "score", data: people.map((p) => p.score), type: "DOUBLE" },
+      { name: "active", data: people.map((p) => p.active), type: "BOOLEAN" },
+      { name: "joined", data: people.map((p) => (p.joined ? new Date(p.joined) : null)), type: "TIMESTAMP" },
+    ],
+    rowGroupSize,
+  });
+  await env.LAKE.put(key, buf);
+  return { key, size: buf.byteLength, row_count: people.length };
+}
+
+async function register(name: string, objects: { key: string; size: number; row_count: number }[], schema = PEOPLE_SCHEMA, mode = "replace") {
+  const res = await env.CATALOG.fetch("http://catalog/catalog/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name, schema, schema_fingerprint: await schemaFingerprint(schema), objects, mode }),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as { version: number };
+}
+
+async function sql(body: unknown, headers: Record<string, string> = {}) {
+  const res = await exports.default.fetch("http://query/sql", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // CSV
+  }
+  return { status: res.status, body: json, headers: res.headers };
+}
+
+async function cached(): Promise<{ name: string; version: number; row_count: number }[]> {
+  const res = await exports.default.fetch("http://query/sql/datasets");
+  const body = (await res.json()) as { replicas: { tables: { name: string; version: number; row_count: number }[] }[] };
+  return body.replicas[0]!.tables;
+}
+
+describe("the read-only guard", () => {
+  it("accepts one SELECT / WITH / VALUES / EXPLAIN, with comments, strings and a trailing semicolon", () => {
+    expect(checkReadOnly("SELECT 1;").sql).toBe("SELECT 1");
+    expect(checkReadOnly("  -- hi\nWITH a AS (SELECT 1) SELECT * FROM a ;; ").kind).toBe("with");
+    expect(checkReadOnly("VALUES (1), (2)").kind).toBe("values");
+    expect(checkReadOnly("EXPLAIN QUERY PLAN SELECT * FROM people").kind).toBe("explain");
+    expect(checkReadOnly("SELECT 'drop; insert' AS x, replace(name, 'a', 'b') FROM \"People\"").identifiers).toContain("people");
+    expect(checkReadOnly("SELECT CASE WHEN 1 THEN 2 END, sqlite_version()").kind).toBe("select");
+  });
+
+  it("refuses writes, PRAGMA, ATTACH, a second statement and the engine's own tables, naming the problem", () => {
+    const cases: [string, RegExp][] = [
+      ["INSERT INTO people VALUES (1)", /only SELECT, WITH, VALUES or EXPLAIN/],
+      ["WITH x AS (SELECT 1) DELETE FROM people", /DELETE is not allowed/],
+      ["PRAGMA table_info(people)", /only SELECT/],
+      ["ATTACH DATABASE 'x' AS y", /only SELECT/],
+      ["SELECT 1; SELECT 2", /only one statement/],
+      ["SELECT * FROM _lh_tables", /_lh_tables is reserved/],
+      ["SELECT * FROM sqlite_master", /sqlite_master is reserved/],
+      ["SELECT * FROM pragma_table_list()", /pragma_table_list is reserved/],
+      ["EXPLAIN DROP TABLE people", /EXPLAIN is allowed only before/],
+      ["", /empty/],
+      ["SELECT 'unterminated", /unterminated string literal/],
+    ];
+    for (const [text, message] of cases) expect(() => checkReadOnly(text), text).toThrow(message);
+  });
+});
+
+describe("SQL over a registered dataset", () => {
+  it("warms the dataset when the catalog registers it, before any query", async () => {
+    const obj = await putParquet("datasets/people/v1/part-0.parquet", BASE);
+    const { version } = await register("people", [obj]);
+    const tables = await cached();
+    expect(tables).toContainEqual(expect.objectContaining({ name: "people", version, row_count: 4 }));
+  });
+
+  it("answers SELECT * FROM people ORDER BY id with typed columns, booleans, timestamps and NULLs", async () => {
+    const { status, body } = await sql({ sql: "SELECT * FROM people ORDER BY id" });
+    expect(status, JSON.stringify(body)).toBe(200);
+    expect(body.columns).toEqual([
+      { name: "id", type: "BIGINT" },
+      { name: "name", type: "VARCHAR" },
+      { name: "score", type: "DOUBLE" },
+      { name: "active", type: "BOOLEAN" },
+      { name: "joined", type: "TIMESTAMP" },
+    ]);
+    expect(body.rows[0]).toEqual([1, "Alice", 91.5, true, "2024-01-02 03:04:05"]);
+    expect(body.rows[1]).toEqual([2, "Bob", null, false, "2024-02-03 00:00:00.250"]);
+    expect(body.rows[2]).toEqual([3, null, 77, null, null]);
+    expect(body.row_count).toBe(4);
+    expect(body.truncated).toBe(false);
+    expect(typeof body.elapsed_ms).toBe("number");
+  });
+
+  it("types expressions from their values, binds params safely, caps rows, and speaks CSV", async () => {
+    const agg = await sql({ sql: "SELECT count(*) AS n, avg(score) AS mean, max(name) AS top, min(date(joined)) AS d FROM people WHERE id >= ?", params: [2] });
+    expect(agg.status, JSON.stringify(agg.body)).toBe(200);
+    expect(agg.body.columns.map((c: any) => c.type)).toEqual(["BIGINT", "DOUBLE", "VARCHAR", "VARCHAR"]);
+    expect(agg.body.rows).toEqual([[3, 36.875, 'Dan "the, man"', "2023-12-31"]]);
+    const injected = await sql({ sql: "SELECT count(*) AS n FROM people WHERE name = ?", params: ["x' OR '1'='1"] });
+    expect(injected.body.rows).toEqual([[0]]);
+    const named = await sql({ sql: "SELECT name FROM people WHERE active = ?1 AND score > ?2 ORDER BY id", params: [true, -10] });
+    expect(named.body.rows).toEqual([["Alice"], ['Dan "the, man"']]);
+    const capped = await sql({ sql: "SELECT id FROM people ORDER BY id", max_rows: 2 });
+    expect(capped.body.rows).toEqual([[1], [2]]);
+    expect(capped.body.truncated).toBe(true);
+    expect(capped.body.row_count).toBe(2);
+    const csv = await sql({ sql: "SELECT id, name, active FROM people ORDER BY id" }, { accept: "text/csv" });
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
+    expect(csv.body).toBe('id,name,active\r\n1,Alice,true\r\n2,Bob,false\r\n3,,\r\n4,"Dan ""the, man""",true\r\n');
+    const wrongCount = await sql({ sql: "SELECT ? + ?", params: [1] });
+    expect(wrongCount.status).toBe(400);
+    const badParam = await sql({ sql: "SELECT ?", params: [{ a: 1 }] });
+    expect(badParam.status).toBe(400);
+    expect(badParam.body.error.message).toMatch(/params/);
+    const noSql = await sql({ query: "SELECT 1" });
+    expect(noSql.status).toBe(400);
+    expect(noSql.body.error.message).toMatch(/body\.sql/);
+  });
+
+  it("answers 400 with the engine's message for bad statements, and keeps serving", async () => {
+    const cases: [string, RegExp][] = [
+      ["DELETE FROM people", /only SELECT/],
+      ["PRAGMA writable_schema = 1", /only SELECT/],
+      ["ATTACH 'x.db' AS x", /only SELECT/],
+      ["SELECT 1; DROP TABLE people", /only one statement/],
+      ["SELEC * FROM people", /only SELECT/],
+      ["SELECT * FROM people WHERE", /incomplete input|syntax error/],
+      ["SELECT * FROM nowhere", /no such table: nowhere/],
+      ["SELECT shoe_size FROM people", /no such column: shoe_size/],
+      ["SELECT * FROM _lh_tables", /reserved/],
+    ];
+    for (const [text, message] of cases) {
+      const { status, body } = await sql({ sql: text });
+      expect(status, text).toBe(400);
+      expect(body.error.code, text).toMatch(/bad_request/);
+      expect(body.error.message, text).toMatch(message);
+    }
+    const after = await sql({ sql: "SELECT count(*) FROM people" });
+    expect(after.body.rows).toEqual([[4]]);
+  });
+
+  it("sees a new version at the very next query, and drops the old table", async () => {
+    const more = await putParquet("datasets/people/v2/part-1.parquet", [{ id: 5, name: "Eve", score: 1, active: true, joined: null }]);
+    const { version } = await register("people", [more], PEOPLE_SCHEMA, "append");
+    const { body } = await sql({ sql: "SELECT count(*), max(name) FROM people" });
+    expect(body.rows).toEqual([[5, "Eve"]]);
+    const replaced = await putParquet("datasets/people/v3/part-0.parquet", [{ id: 9, name: "Zed", score: 0, active: false, joined: null }]);
+    const v3 = await register("people", [replaced]);
+    expect(v3.version).toBeGreaterThan(version);
+    const after = await sql({ sql: "SELECT id, name FROM people" });
+    expect(after.body.rows).toEqual([[9, "Zed"]]);
+    const tables = await cached();
+    expect(tables.filter((t) => t.name === "people")).toEqual([expect.objectContaining({ version: v3.version, row_count: 1 })]);
+  });
+
+  it("catches up from the catalog when a change notification was missed", async () => {
+    // The engine's copy is dropped by a stray notification; the catalog still has version 1.
+    const obj = await putParquet("datasets/pets/v1/part-0.parquet", BASE.slice(0, 2));
+    await register("pets", [obj]);
+    const res = await exports.default.fetch("http://query/sql/datasets/changed", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "pets", version: null, manifest: null }), // pretend: a stale "deleted" that drops the cache
+    });
+    expect(res.status).toBe(200);
+    const { body } = await sql({ sql: "SELECT count(*) FROM pets" });
+    expect(body.rows).toEqual([[2]]); // reloaded from the catalog's current version
+  });
+
+  it("joins two datasets", async () => {
+    const { body } = await sql({ sql: 'SELECT p.name, q.name FROM people p JOIN "pets" q ON q.id = p.id - 8 ORDER BY 1' });
+    expect(body.rows).toEqual([["Zed", "Alice"]]);
+  });
+
+  it("gives 'no such table' once the dataset is deleted", async () => {
+    const del = await env.CATALOG.fetch("http://catalog/catalog/manifest/pets", { method: "DELETE" });
+    expect(del.status).toBe(204);
+    const { status, body } = await sql({ sql: "SELECT * FROM pets" });
+    expect(status).toBe(400);
+    expect(body.error.message).toMatch(/no such table: pets/);
+    expect((await cached()).map((t) => t.name)).not.toContain("pets");
+  });
+
+  it("stops a query that runs too long with a clear error; another replica keeps answering", async () => {
+    // rows trickle out (one per 100k steps): the engine yields between them and checks the clock
+    const slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 20000000) SELECT x FROM c WHERE x % 100000 = 0";
+    const envWithReplicas = { ...env, LH_QUERYD_REPLICAS: "2" };
+    const call = (body: unknown) =>
+      app.fetch(
+        new Request("http://query/sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+        envWithReplicas,
+        { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext,
+      );
+    const slowAnswer = call({ sql: slow, timeout_ms: 100 });
+    const fast = await call({ sql: "SELECT count(*) FROM people" });
+    expect(fast.status).toBe(200);
+    expect(((await fast.json()) as any).rows).toEqual([[1]]);
+    const res = await slowAnswer;
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as any;
+    expect(body.error.code).toBe("query_timeout");
+    expect(body.error.message).toMatch(/longer than 100 ms/);
+  });
+});
