@@ -1,3 +1,383 @@
+// The Observer Durable Object: the durable op log (SQLite) and the in-memory ring.
+// Every op is written to SQLite first and enters the ring only after the write
+// (persist, then apply); the ring is rebuilt from the log when the object starts.
+// Everything the cycles derive (clusters, patterns/playbooks, recommendations,
+// escalations, reviews) lives here too; each cycle step is one transaction, so a
+// cycle that stops half-way leaves consistent state for the next one.
 import { DurableObject } from "cloudflare:workers";
+import { MIGRATIONS } from "../../../migrations/observer/index";
+import { applyMigrations } from "../../../shared/migrations";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import type { ObservedOp } from "../../../shared/types";
+import { clusterOf, endpointPattern, type ClusterView } from "./analysis";
+import { Ring, type RingStats } from "./ops";
 
-export class Observer extends DurableObject {}
+export interface OpsQuery {
+  source?: string;
+  success?: boolean;
+  since_ms?: number;
+  until_ms?: number;
+  after_id?: number;
+  limit: number;
+}
+
+export interface Playbook {
+  pattern: string;
+  successes: number;
+  failures: number;
+  success_rate: number;
+  first_seen: string;
+  last_seen: string;
+  samples: string[];
+  promoted_at: string;
+  matrix_playbook_id: string | null;
+  matrix_recorded_at: string | null;
+  matrix_error: string | null;
+}
+
+export interface Escalation {
+  id: number;
+  cluster_id: string;
+  created_at: string;
+  cluster_count: number;
+  status: "pending" | "done";
+  briefing: unknown;
+  answer: string | null;
+  source: string | null;
+  model: string | null;
+  llm_error: string | null;
+  completed_at: string | null;
+}
+
+type ClusterRow = {
+  id: string; sig_hash: string | null; endpoint: string; normalized_error: string; count: number;
+  first_seen: string; last_seen: string; endpoints: string; sample_errors: string; recommended_count: number;
+};
+
+function clusterView(r: ClusterRow): ClusterView & { recommended_count: number } {
+  return { ...r, endpoints: JSON.parse(r.endpoints), sample_errors: JSON.parse(r.sample_errors) };
+}
+
+const nowIso = () => new Date().toISOString();
+
+export class Observer extends DurableObject<Env> {
+  private ring: Ring;
+  private insertsSincePrune = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    // Synchronous (SQLite calls are), so it completes before the object takes any request:
+    // the same guarantee as blockConcurrencyWhile, also when a test builds a second instance.
+    applyMigrations(ctx.storage, MIGRATIONS);
+    const cfg = lakehouseConfig(env).observerd;
+    this.ring = new Ring(cfg.ring_cap, cfg.recent_scenario_cap);
+    const rows = ctx.storage.sql
+      .exec<{ op: string }>("SELECT op FROM ops ORDER BY id DESC LIMIT ?", cfg.ring_cap)
+      .toArray()
+      .reverse();
+    for (const r of rows) this.ring.push(JSON.parse(r.op) as ObservedOp);
+  }
+
+  private get sql() {
+    return this.ctx.storage.sql;
+  }
+
+  private insertOps(ops: { op: ObservedOp; ts_ms: number }[]): number[] {
+    const ids: number[] = [];
+    for (const { op, ts_ms } of ops) {
+      const row = this.sql
+        .exec<{ id: number }>(
+          "INSERT INTO ops (ts_ms, source, success, endpoint, op) VALUES (?, ?, ?, ?, ?) RETURNING id",
+          ts_ms, op.source ?? "mcp", op.success ? 1 : 0, op.endpoint, JSON.stringify(op),
+        )
+        .one();
+      ids.push(row.id);
+    }
+    return ids;
+  }
+
+  /** Persist, then apply: the ops are in SQLite (one transaction) before they enter the ring. */
+  record(ops: { op: ObservedOp; ts_ms: number }[]): { ids: number[]; ring_size: number } {
+    const ids = this.ctx.storage.transactionSync(() => this.insertOps(ops));
+    for (const { op } of ops) this.ring.push(op);
+    this.insertsSincePrune += ops.length;
+    if (this.insertsSincePrune >= 10_000) this.prune(Date.now());
+    return { ids, ring_size: this.ring.length };
+  }
+
+  stats(): RingStats {
+    return this.ring.stats();
+  }
+
+  ringSize(): number {
+    return this.ring.length;
+  }
+
+  queryOps(q: OpsQuery): { ops: (ObservedOp & { id: number })[]; next_after_id: number | null } {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.source !== undefined) where.push("source = ?"), args.push(q.source);
+    if (q.success !== undefined) where.push("success = ?"), args.push(q.success ? 1 : 0);
+    if (q.since_ms !== undefined) where.push("ts_ms >= ?"), args.push(q.since_ms);
+    if (q.until_ms !== undefined) where.push("ts_ms < ?"), args.push(q.until_ms);
+    if (q.after_id !== undefined) where.push("id > ?"), args.push(q.after_id);
+    const rows = this.sql
+      .exec<{ id: number; op: string }>(
+        `SELECT id, op FROM ops ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ?`,
+        ...args, q.limit + 1,
+      )
+      .toArray();
+    const more = rows.length > q.limit;
+    const page = rows.slice(0, q.limit).map((r) => ({ id: r.id, ...(JSON.parse(r.op) as ObservedOp) }));
+    return { ops: page, next_after_id: more ? page[page.length - 1]!.id : null };
+  }
+
+  logCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM ops").one().n;
+  }
+
+  /** Log retention: ops older than retention_days, and beyond the newest retention_max_ops. Never touches the ring. */
+  prune(nowMs: number): number {
+    this.insertsSincePrune = 0;
+    const cfg = lakehouseConfig(this.env).observerd;
+    const before = this.ctx.storage.sql.exec("DELETE FROM ops WHERE ts_ms < ?", nowMs - cfg.retention_days * 86_400_000).rowsWritten;
+    const maxId = this.sql.exec<{ m: number | null }>("SELECT max(id) AS m FROM ops").one().m ?? 0;
+    const byCount = this.sql.exec("DELETE FROM ops WHERE id <= ?", maxId - cfg.retention_max_ops).rowsWritten;
+    return before + byCount;
+  }
+
+  // ---- state and the cycle lease ----
+
+  private getState(key: string): string | undefined {
+    return this.sql.exec<{ value: string }>("SELECT value FROM state WHERE key = ?", key).toArray()[0]?.value;
+  }
+
+  private setState(key: string, value: string): void {
+    this.sql.exec("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+  }
+
+  /** Takes the cycle lease, or says who holds it. Two cycles at once: the second is refused. */
+  beginCycle(trigger: string, nowMs: number, leaseMs: number): { cycle_id: string } | { busy: { cycle_id: string; expires_at: string } } {
+    const lease = this.getState("cycle_lease");
+    if (lease) {
+      const held = JSON.parse(lease) as { cycle_id: string; expires_ms: number };
+      if (held.expires_ms > nowMs) return { busy: { cycle_id: held.cycle_id, expires_at: new Date(held.expires_ms).toISOString() } };
+    }
+    const cycle_id = crypto.randomUUID();
+    this.ctx.storage.transactionSync(() => {
+      this.setState("cycle_lease", JSON.stringify({ cycle_id, expires_ms: nowMs + leaseMs }));
+      this.sql.exec("INSERT INTO cycles (id, trigger, started_at) VALUES (?, ?, ?)", cycle_id, trigger, new Date(nowMs).toISOString());
+    });
+    return { cycle_id };
+  }
+
+  endCycle(cycle_id: string, summary: unknown): void {
+    this.ctx.storage.transactionSync(() => {
+      const lease = this.getState("cycle_lease");
+      if (lease && (JSON.parse(lease) as { cycle_id: string }).cycle_id === cycle_id) this.sql.exec("DELETE FROM state WHERE key = 'cycle_lease'");
+      this.sql.exec("UPDATE cycles SET finished_at = ?, summary = ? WHERE id = ?", nowIso(), JSON.stringify(summary), cycle_id);
+    });
+  }
+
+  // ---- step 1: overseer corrections ----
+
+  correctionsOffset(): number {
+    return Number(this.getState("corrections_offset") ?? "0");
+  }
+
+  /**
+   * Records correction ops and moves the offset, atomically, only if the offset is still
+   * `from` (compare-and-set): a second cycle that read the same bytes applies nothing.
+   */
+  applyCorrections(from: number, to: number, ops: { op: ObservedOp; ts_ms: number }[]): { applied: number } | { stale: true; offset: number } {
+    const current = this.correctionsOffset();
+    if (current !== from) return { stale: true, offset: current };
+    this.ctx.storage.transactionSync(() => {
+      this.insertOps(ops);
+      this.setState("corrections_offset", String(to));
+    });
+    for (const { op } of ops) this.ring.push(op);
+    return { applied: ops.length };
+  }
+
+  // ---- step 2 and 3: analysis of new ops (clusters, patterns) ----
+
+  /** Folds up to `limit` ops after the analysis cursor into clusters and patterns, in one transaction. */
+  analyse(limit: number, playbookMinSuccesses: number): { processed: number; failures: number; successes: number; new_playbooks: string[]; more: boolean } {
+    return this.ctx.storage.transactionSync(() => {
+      const cursor = Number(this.getState("analysed_upto") ?? "0");
+      const rows = this.sql
+        .exec<{ id: number; op: string }>("SELECT id, op FROM ops WHERE id > ? ORDER BY id LIMIT ?", cursor, limit)
+        .toArray();
+      let failures = 0;
+      let successes = 0;
+      const newPlaybooks: string[] = [];
+      for (const r of rows) {
+        const op = JSON.parse(r.op) as ObservedOp;
+        const pattern = endpointPattern(op.endpoint);
+        const p = this.sql
+          .exec<{ successes: number; samples: string; promoted_at: string | null }>("SELECT successes, samples, promoted_at FROM patterns WHERE pattern = ?", pattern)
+          .toArray()[0];
+        if (op.success) {
+          successes++;
+          const samples = p ? (JSON.parse(p.samples) as string[]) : [];
+          if (op.input_summary && !samples.includes(op.input_summary)) samples.push(op.input_summary.slice(0, 300));
+          const next = (p?.successes ?? 0) + 1;
+          const promote = !p?.promoted_at && next >= playbookMinSuccesses;
+          this.sql.exec(
+            `INSERT INTO patterns (pattern, successes, failures, first_seen, last_seen, samples, promoted_at) VALUES (?, 1, 0, ?, ?, ?, ?)
+             ON CONFLICT (pattern) DO UPDATE SET successes = successes + 1, last_seen = excluded.last_seen, samples = excluded.samples,
+               promoted_at = coalesce(patterns.promoted_at, excluded.promoted_at)`,
+            pattern, op.timestamp, op.timestamp, JSON.stringify(samples.slice(-5)), promote ? nowIso() : null,
+          );
+          if (promote) newPlaybooks.push(pattern);
+        } else {
+          failures++;
+          this.sql.exec(
+            `INSERT INTO patterns (pattern, successes, failures, first_seen, last_seen, samples) VALUES (?, 0, 1, ?, ?, '[]')
+             ON CONFLICT (pattern) DO UPDATE SET failures = failures + 1, last_seen = excluded.last_seen`,
+            pattern, op.timestamp, op.timestamp,
+          );
+          const c = clusterOf(op);
+          const existing = this.sql.exec<ClusterRow>("SELECT * FROM clusters WHERE id = ?", c.id).toArray()[0];
+          const errorText = (op.error || op.output_summary || "").slice(0, 500);
+          if (!existing) {
+            this.sql.exec(
+              `INSERT INTO clusters (id, sig_hash, endpoint, normalized_error, count, first_seen, last_seen, endpoints, sample_errors)
+               VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+              c.id, c.sig_hash, c.endpoint, c.normalized_error, op.timestamp, op.timestamp,
+              JSON.stringify([op.endpoint]), JSON.stringify(errorText ? [errorText] : []),
+            );
+          } else {
+            const endpoints = JSON.parse(existing.endpoints) as string[];
+            if (!endpoints.includes(op.endpoint) && endpoints.length < 20) endpoints.push(op.endpoint);
+            const samples = JSON.parse(existing.sample_errors) as string[];
+            if (errorText && !samples.includes(errorText) && samples.length < 5) samples.push(errorText);
+            const first = Date.parse(op.timestamp) < Date.parse(existing.first_seen) ? op.timestamp : existing.first_seen;
+            const last = Date.parse(op.timestamp) > Date.parse(existing.last_seen) ? op.timestamp : existing.last_seen;
+            this.sql.exec(
+              "UPDATE clusters SET count = count + 1, first_seen = ?, last_seen = ?, endpoints = ?, sample_errors = ? WHERE id = ?",
+              first, last, JSON.stringify(endpoints), JSON.stringify(samples), c.id,
+            );
+          }
+        }
+      }
+      if (rows.length > 0) this.setState("analysed_upto", String(rows[rows.length - 1]!.id));
+      return { processed: rows.length, failures, successes, new_playbooks: newPlaybooks, more: rows.length === limit };
+    });
+  }
+
+  /** Clusters with failures since their last recommendation, most failures first. */
+  clustersNeedingRecommendation(limit: number): ClusterView[] {
+    return this.sql
+      .exec<ClusterRow>("SELECT * FROM clusters WHERE count > recommended_count ORDER BY count DESC, id LIMIT ?", limit)
+      .toArray()
+      .map(clusterView);
+  }
+
+  addRecommendation(clusterId: string, clusterCount: number, text: string, source: string, model: string | null, llmError: string | null): void {
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "INSERT INTO recommendations (cluster_id, created_at, cluster_count, text, source, model, llm_error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        clusterId, nowIso(), clusterCount, text, source, model, llmError,
+      );
+      this.sql.exec("UPDATE clusters SET recommended_count = max(recommended_count, ?) WHERE id = ?", clusterCount, clusterId);
+    });
+  }
+
+  /** Playbooks not yet recorded into the matrix playbook memory (retried every cycle until they are). */
+  playbooksToRecord(limit: number): Playbook[] {
+    return this.listPlaybooks(limit, true);
+  }
+
+  markPlaybookRecorded(pattern: string, result: { playbook_id: string } | { error: string }): void {
+    if ("playbook_id" in result) {
+      this.sql.exec("UPDATE patterns SET matrix_playbook_id = ?, matrix_recorded_at = ?, matrix_error = NULL WHERE pattern = ?", result.playbook_id, nowIso(), pattern);
+    } else {
+      this.sql.exec("UPDATE patterns SET matrix_error = ? WHERE pattern = ?", result.error, pattern);
+    }
+  }
+
+  listPlaybooks(limit: number, unrecordedOnly = false): Playbook[] {
+    return this.sql
+      .exec<Omit<Playbook, "samples" | "success_rate"> & { samples: string }>(
+        `SELECT pattern, successes, failures, first_seen, last_seen, samples, promoted_at, matrix_playbook_id, matrix_recorded_at, matrix_error
+         FROM patterns WHERE promoted_at IS NOT NULL ${unrecordedOnly ? "AND matrix_playbook_id IS NULL" : ""} ORDER BY promoted_at, pattern LIMIT ?`,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ ...r, samples: JSON.parse(r.samples) as string[], success_rate: r.successes / Math.max(1, r.successes + r.failures) }));
+  }
+
+  // ---- step 4: escalations ----
+
+  /**
+   * Creates one pending escalation for each cluster at or over the threshold that has
+   * none (UNIQUE cluster_id: never a second), and returns every pending escalation with
+   * its cluster — including ones a failed cycle left pending.
+   */
+  claimEscalations(threshold: number, limit: number): { escalation_id: number; cluster: ClusterView }[] {
+    this.sql.exec(
+      `INSERT OR IGNORE INTO escalations (cluster_id, created_at, cluster_count, status)
+       SELECT id, ?, count, 'pending' FROM clusters WHERE count >= ?`,
+      nowIso(), threshold,
+    );
+    return this.sql
+      .exec<ClusterRow & { escalation_id: number }>(
+        `SELECT e.id AS escalation_id, c.* FROM escalations e JOIN clusters c ON c.id = e.cluster_id
+         WHERE e.status = 'pending' ORDER BY e.id LIMIT ?`,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ escalation_id: r.escalation_id, cluster: clusterView(r) }));
+  }
+
+  completeEscalation(id: number, briefing: unknown, answer: string, source: string, model: string | null, llmError: string | null): boolean {
+    return this.sql.exec(
+      `UPDATE escalations SET status = 'done', briefing = ?, answer = ?, source = ?, model = ?, llm_error = ?, completed_at = ?
+       WHERE id = ? AND status = 'pending'`,
+      JSON.stringify(briefing), answer, source, model, llmError, nowIso(), id,
+    ).rowsWritten > 0;
+  }
+
+  // ---- reviews ----
+
+  addReview(input: unknown, v: { verdict: string; confidence: number; notes: string; source: string; model: string | null; llm_error: string | null }): number {
+    return this.sql
+      .exec<{ id: number }>(
+        "INSERT INTO reviews (created_at, input, verdict, confidence, notes, source, model, llm_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        nowIso(), JSON.stringify(input), v.verdict, v.confidence, v.notes, v.source, v.model, v.llm_error,
+      )
+      .one().id;
+  }
+
+  // ---- listings ----
+
+  list(kind: "clusters" | "escalations" | "reviews" | "recommendations" | "cycles", limit: number): unknown[] {
+    switch (kind) {
+      case "clusters":
+        return this.sql.exec<ClusterRow>("SELECT * FROM clusters ORDER BY count DESC, last_seen DESC LIMIT ?", limit).toArray().map((r) => {
+          const { recommended_count: _r, ...v } = clusterView(r);
+          const esc = this.sql.exec<{ id: number }>("SELECT id FROM escalations WHERE cluster_id = ?", r.id).toArray()[0];
+          return { ...v, escalated: esc !== undefined };
+        });
+      case "escalations":
+        return this.sql
+          .exec<Omit<Escalation, "briefing"> & { briefing: string | null }>("SELECT * FROM escalations ORDER BY id DESC LIMIT ?", limit)
+          .toArray()
+          .map((r) => ({ ...r, briefing: r.briefing === null ? null : JSON.parse(r.briefing) }));
+      case "reviews":
+        return this.sql
+          .exec<{ input: string }>("SELECT * FROM reviews ORDER BY id DESC LIMIT ?", limit)
+          .toArray()
+          .map((r) => ({ ...r, input: JSON.parse(r.input) }));
+      case "recommendations":
+        return this.sql.exec("SELECT * FROM recommendations ORDER BY id DESC LIMIT ?", limit).toArray();
+      case "cycles":
+        return this.sql
+          .exec<{ summary: string | null }>("SELECT * FROM cycles ORDER BY started_at DESC LIMIT ?", limit)
+          .toArray()
+          .map((r) => ({ ...r, summary: r.summary === null ? null : JSON.parse(r.summary) }));
+    }
+  }
+}
