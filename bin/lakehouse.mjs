@@ -304,7 +304,9 @@ function uploadLimits(values) {
 
 function table(headers, rows) {
   const text = (v) => (v === null || v === undefined ? "NULL" : typeof v === "object" ? JSON.stringify(v) : String(v));
-  const cells = rows.map((r) => r.map((v) => text(v).replace(/\s+/g, " ")).map((s) => (s.length > 80 ? `${s.slice(0, 79)}…` : s)));
+  // Long cells are cut at 80 characters, except in the last column (keys, ids: never cut what a user copies).
+  const last = headers.length - 1;
+  const cells = rows.map((r) => r.map((v) => text(v).replace(/\s+/g, " ")).map((s, i) => (i < last && s.length > 80 ? `${s.slice(0, 79)}…` : s)));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
   const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => r[i] === null || r[i] === undefined || typeof r[i] === "number"));
   const line = (r) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
