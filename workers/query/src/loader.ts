@@ -20,6 +20,43 @@ const COMPRESSORS: Compressors = {
 
 const BATCH_ROWS = 4000;
 
+function timestampText(ms: number): string | null {
+  return Number.isFinite(ms) ? formatTimestamp(new Date(ms)) : null;
+}
+
+/** Timestamps become SQLite-friendly text right in the decoder (once per dictionary entry). */
+const PARSERS = {
+  timestampFromMilliseconds: (v: bigint) => timestampText(Number(v)),
+  timestampFromMicroseconds: (v: bigint) => timestampText(Number(v / 1000n)),
+  timestampFromNanoseconds: (v: bigint) => timestampText(Number(v / 1000000n)),
+  dateFromDays: (days: number) => timestampText(days * 86_400_000),
+};
+
+/** One row group's values of a column, as JSON-ready values indexed from the group's first row. */
+function columnValues(parts: { start: number; data: ArrayLike<unknown> }[], groupStart: number, groupRows: number, name: string): ArrayLike<unknown> {
+  const whole = parts.length === 1 && parts[0]!.start === groupStart && parts[0]!.data.length >= groupRows ? parts[0]!.data : null;
+  let out: unknown[];
+  if (whole && (whole instanceof Float64Array || whole instanceof Float32Array || whole instanceof Int32Array)) {
+    out = Array.from(whole as ArrayLike<number>, (v) => (Number.isFinite(v) ? v : null));
+  } else {
+    out = new Array(groupRows).fill(null);
+    for (const part of parts) {
+      for (let i = 0; i < part.data.length; i++) {
+        const r = part.start + i - groupStart;
+        if (r >= 0 && r < groupRows) out[r] = part.data[i];
+      }
+    }
+    let filled = 0;
+    for (const part of parts) filled += part.data.length;
+    if (filled < groupRows) throw new Error(`column ${name}: decoded ${filled} of ${groupRows} rows`);
+    for (let i = 0; i < out.length; i++) {
+      const v = out[i];
+      if (typeof v !== "string" && (typeof v !== "number" || !Number.isFinite(v))) out[i] = convert(v);
+    }
+  }
+  return out;
+}
+
 export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
@@ -97,7 +134,9 @@ export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: M
     let groupStart = 0;
     for (const rg of metadata.row_groups) {
       const groupRows = Number(rg.num_rows);
-      let rows: unknown[][] = [];
+      // Column-wise: hyparquet hands over each decoded column chunk; no row objects are
+      // assembled, and timestamps are formatted once per dictionary value by the parser.
+      const chunks = new Map<string, { start: number; data: ArrayLike<unknown> }[]>();
       await parquetRead({
         file,
         metadata,
@@ -105,24 +144,26 @@ export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: M
         rowStart: groupStart,
         rowEnd: groupStart + groupRows,
         compressors: COMPRESSORS,
-        onComplete: (r) => {
-          rows = r;
+        parsers: PARSERS,
+        onChunk: (chunk) => {
+          const list = chunks.get(chunk.columnName) ?? [];
+          list.push({ start: chunk.rowStart, data: chunk.columnData as ArrayLike<unknown> });
+          chunks.set(chunk.columnName, list);
         },
       });
-      for (let b = 0; b < rows.length; b += BATCH_ROWS) {
-        const end = Math.min(rows.length, b + BATCH_ROWS);
+      const columns = names.map((name) => columnValues(chunks.get(name) ?? [], groupStart, groupRows, name));
+      chunks.clear();
+      for (let b = 0; b < groupRows; b += BATCH_ROWS) {
+        const end = Math.min(groupRows, b + BATCH_ROWS);
         const batch = new Array(end - b);
         for (let r = b; r < end; r++) {
-          const row = rows[r]!;
-          for (let c = 0; c < row.length; c++) {
-            const v = row[c];
-            if (typeof v !== "string" && (typeof v !== "number" || !Number.isFinite(v))) row[c] = convert(v);
-          }
+          const row = new Array(columns.length);
+          for (let c = 0; c < columns.length; c++) row[c] = columns[c]![r];
           batch[r - b] = row;
         }
         sql.exec(insert, JSON.stringify(batch));
       }
-      stats.rows += rows.length;
+      stats.rows += groupRows;
       stats.row_groups++;
       groupStart += groupRows;
     }
