@@ -286,7 +286,8 @@ export const CONSOLE_JS = String.raw`
       ops = ops.slice().sort(function (a, b) { return (opTime(a) || 0) - (opTime(b) || 0); });
       drawChart(ops);
       fillBody($('ops'), ops.slice(-25).reverse().map(function (op) {
-        return [op.timestamp, op.source || '', op.endpoint, op.success ? 'yes' : 'no', op.duration_ms, op.error || op.output_summary || op.input_summary || ''];
+        var summary = String(op.error || op.output_summary || op.input_summary || '');
+        return [op.timestamp, op.source || '', op.endpoint, op.success ? 'yes' : 'no', op.duration_ms, summary.length > 120 ? summary.slice(0, 119) + '…' : summary];
       }));
     }).catch(function () { drawChart([]); });
     api('/observer/clusters').then(function (res) {
