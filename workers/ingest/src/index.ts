@@ -142,49 +142,61 @@ api.post("/ingest", async (c) => {
       if (!src.ok || !src.body) throw await errorFromResponse(src, "reading the CSV from storage");
       const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
       const outKey = `${cfg.prefix}${name}/${stamp}-${crypto.randomUUID()}.parquet`;
+      // The PUT starts with the first Parquet bytes, so a CSV rejected early never opens one.
       const pipe = new TransformStream<Uint8Array, Uint8Array>();
       const writer = pipe.writable.getWriter();
       writer.closed.catch(() => {});
-      const put = storage.fetch(`/objects/${encodeKeyPath(outKey)}`, {
-        method: "PUT",
-        body: pipe.readable,
-        headers: { "content-type": "application/vnd.apache.parquet" },
-      });
-      put.catch(() => {});
+      let put: Promise<Response> | undefined;
+      const startPut = (): Promise<Response> => {
+        put ??= storage.fetch(`/objects/${encodeKeyPath(outKey)}`, {
+          method: "PUT",
+          body: pipe.readable,
+          headers: { "content-type": "application/vnd.apache.parquet" },
+        });
+        put.catch(() => {});
+        return put;
+      };
+      // Ends an abandoned output: the stream is closed (not aborted, which workerd reports as an
+      // uncaught error in the body pump) and whatever reached storage is deleted.
+      const discard = async (): Promise<LakehouseError | undefined> => {
+        let putError: LakehouseError | undefined;
+        if (put) {
+          await writer.close().catch(() => {});
+          try {
+            const res = await put;
+            if (!res.ok) putError = await errorFromResponse(res, "writing the Parquet object");
+            else await res.body?.cancel();
+          } catch {
+            // the put failed with the stream
+          }
+          await deleteQuietly(storage, outKey);
+        }
+        return putError;
+      };
       let stored: { key: string; size: number };
       let outcome: Awaited<ReturnType<typeof convertCsv>>;
       try {
-        outcome = await convertCsv(src.body, (bytes) => writer.write(bytes), {
-          sampleRows: cfg.sample_rows,
-          rowGroupRows: cfg.row_group_rows,
-          codec,
-          compressors,
-          types,
-        });
+        outcome = await convertCsv(
+          src.body,
+          (bytes) => {
+            startPut();
+            return writer.write(bytes);
+          },
+          { sampleRows: cfg.sample_rows, rowGroupRows: cfg.row_group_rows, codec, compressors, types },
+        );
         if (outcome.kind === "widen") {
-          await writer.abort(new Error("restart with a wider schema")).catch(() => {});
-          await put.then((r) => r.body?.cancel()).catch(() => {});
-          await deleteQuietly(storage, outKey);
+          await discard();
           if (attempt > 2 * outcome.types.length + 1) throw new LakehouseError("internal", "type inference did not settle");
           types = outcome.types;
           widenings.push(`${outcome.column} → ${outcome.to}`);
           continue;
         }
         await writer.close();
-        const res = await put;
+        const res = await startPut();
         if (!res.ok) throw await errorFromResponse(res, "writing the Parquet object");
         stored = (await res.json()) as { key: string; size: number };
       } catch (err) {
-        await writer.abort(err).catch(() => {});
-        let putError: LakehouseError | undefined;
-        try {
-          const res = await put;
-          if (!res.ok) putError = await errorFromResponse(res, "writing the Parquet object");
-          else await res.body?.cancel();
-        } catch {
-          // the put failed because we aborted it
-        }
-        await deleteQuietly(storage, outKey);
+        const putError = await discard();
         throw err instanceof LakehouseError ? err : (putError ?? err);
       }
       // The object is in place: register it. Any failure removes it again.
