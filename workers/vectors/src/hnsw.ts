@@ -97,6 +97,10 @@ function rng(seed: number): () => number {
   };
 }
 
+const BLOCK_SHIFT = 10;
+const BLOCK = 1 << BLOCK_SHIFT;
+const BLOCK_MASK = BLOCK - 1;
+
 export class Hnsw {
   readonly dim: number;
   readonly metric: Metric;
@@ -111,7 +115,8 @@ export class Hnsw {
   size = 0;
   deletedCount = 0;
   private capacity: number;
-  data: Float32Array;
+  /** Vectors in fixed blocks of BLOCK rows: growing never copies (or doubles) the big array. */
+  private blocks: Float32Array[] = [];
   levels: Uint8Array;
   deleted: Uint8Array;
   /** Level-0 links: per node, [count, n1, ..., nM0]. */
@@ -136,7 +141,6 @@ export class Hnsw {
     this.mL = 1 / Math.log(this.M);
     this.random = rng(options.seed ?? 42);
     this.capacity = Math.max(16, options.initialCapacity ?? 1024);
-    this.data = new Float32Array(this.capacity * this.dim);
     this.levels = new Uint8Array(this.capacity);
     this.deleted = new Uint8Array(this.capacity);
     this.links0 = new Int32Array(this.capacity * (this.M0 + 1));
@@ -151,15 +155,12 @@ export class Hnsw {
   bytes(): number {
     let up = 0;
     for (const l of this.linksUp) if (l) up += l.byteLength;
-    return this.data.byteLength + this.links0.byteLength + this.levels.byteLength + this.deleted.byteLength + this.visited.byteLength + up;
+    return this.blocks.length * BLOCK * this.dim * 4 + this.links0.byteLength + this.levels.byteLength + this.deleted.byteLength + this.visited.byteLength + up;
   }
 
   private grow(min: number): void {
     let cap = this.capacity;
     while (cap < min) cap = Math.ceil(cap * 1.5);
-    const data = new Float32Array(cap * this.dim);
-    data.set(this.data.subarray(0, this.size * this.dim));
-    this.data = data;
     const levels = new Uint8Array(cap);
     levels.set(this.levels);
     this.levels = levels;
@@ -183,9 +184,9 @@ export class Hnsw {
 
   /** Distance between a prepared query and a stored node. */
   distQ(q: Float32Array, node: number): number {
-    const d = this.data;
+    const d = this.blocks[node >>> BLOCK_SHIFT]!;
     const dim = this.dim;
-    let o = node * dim;
+    let o = (node & BLOCK_MASK) * dim;
     if (this.metric === "euclidean") {
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       let i = 0;
@@ -219,33 +220,34 @@ export class Hnsw {
 
   /** Distance between two stored nodes. */
   distNodes(a: number, b: number): number {
-    const d = this.data;
+    const da = this.blocks[a >>> BLOCK_SHIFT]!;
+    const db = this.blocks[b >>> BLOCK_SHIFT]!;
     const dim = this.dim;
-    let oa = a * dim;
-    let ob = b * dim;
+    let oa = (a & BLOCK_MASK) * dim;
+    let ob = (b & BLOCK_MASK) * dim;
     const end = oa + dim;
     if (this.metric === "euclidean") {
       let s0 = 0, s1 = 0;
       for (; oa + 1 < end; oa += 2, ob += 2) {
-        const x = d[oa]! - d[ob]!;
-        const y = d[oa + 1]! - d[ob + 1]!;
+        const x = da[oa]! - db[ob]!;
+        const y = da[oa + 1]! - db[ob + 1]!;
         s0 += x * x;
         s1 += y * y;
       }
       for (; oa < end; oa++, ob++) {
-        const x = d[oa]! - d[ob]!;
+        const x = da[oa]! - db[ob]!;
         s0 += x * x;
       }
       return s0 + s1;
     }
     let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (; oa + 3 < end; oa += 4, ob += 4) {
-      s0 += d[oa]! * d[ob]!;
-      s1 += d[oa + 1]! * d[ob + 1]!;
-      s2 += d[oa + 2]! * d[ob + 2]!;
-      s3 += d[oa + 3]! * d[ob + 3]!;
+      s0 += da[oa]! * db[ob]!;
+      s1 += da[oa + 1]! * db[ob + 1]!;
+      s2 += da[oa + 2]! * db[ob + 2]!;
+      s3 += da[oa + 3]! * db[ob + 3]!;
     }
-    for (; oa < end; oa++, ob++) s0 += d[oa]! * d[ob]!;
+    for (; oa < end; oa++, ob++) s0 += da[oa]! * db[ob]!;
     return 1 - (s0 + s1 + s2 + s3);
   }
 
@@ -256,7 +258,24 @@ export class Hnsw {
 
   /** The stored (normalised under cosine) vector of a node. */
   vectorOf(node: number): Float32Array {
-    return this.data.subarray(node * this.dim, (node + 1) * this.dim);
+    const o = (node & BLOCK_MASK) * this.dim;
+    return this.blocks[node >>> BLOCK_SHIFT]!.subarray(o, o + this.dim);
+  }
+
+  /** Makes room for `node`'s vector (a new block when needed) and returns its view. */
+  private slot(node: number): Float32Array {
+    while (this.blocks.length <= node >>> BLOCK_SHIFT) this.blocks.push(new Float32Array(BLOCK * this.dim));
+    return this.vectorOf(node);
+  }
+
+  /** Appends a vector with no graph links: for exact search only (benchmarks' flat baseline). */
+  appendRaw(vector: ArrayLike<number>): number {
+    if (this.size === this.capacity) this.grow(this.size + 1);
+    const node = this.size++;
+    const v = this.slot(node);
+    for (let i = 0; i < this.dim; i++) v[i] = vector[i]!;
+    if (this.metric === "cosine") normaliseInPlace(v);
+    return node;
   }
 
   private linksAt(node: number, level: number): { arr: Int32Array; off: number } {
@@ -401,9 +420,9 @@ export class Hnsw {
   add(vector: ArrayLike<number>): number {
     if (this.size === this.capacity) this.grow(this.size + 1);
     const node = this.size++;
-    const base = node * this.dim;
-    for (let i = 0; i < this.dim; i++) this.data[base + i] = vector[i]!;
-    if (this.metric === "cosine") normaliseInPlace(this.data.subarray(base, base + this.dim));
+    const q = this.slot(node);
+    for (let i = 0; i < this.dim; i++) q[i] = vector[i]!;
+    if (this.metric === "cosine") normaliseInPlace(q);
     const level = Math.min(255, Math.floor(-Math.log(1 - this.random()) * this.mL));
     this.levels[node] = level;
     this.deleted[node] = 0;
@@ -414,7 +433,6 @@ export class Hnsw {
       this.maxLevel = level;
       return node;
     }
-    const q = this.data.subarray(base, base + this.dim);
     let ep = this.greedy(q, this.entry, this.maxLevel, level);
     let eps = [ep];
     for (let l = Math.min(level, this.maxLevel); l >= 0; l--) {
@@ -521,7 +539,7 @@ export class Hnsw {
 
   /** Writes a stored vector for a node restored by importGraph (already normalised). */
   setVector(node: number, vector: Float32Array): void {
-    this.data.set(vector, node * this.dim);
+    this.slot(node).set(vector);
   }
 }
 

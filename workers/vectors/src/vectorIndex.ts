@@ -186,17 +186,20 @@ export class VectorIndex extends DurableObject<Env> {
 
   /** Upserts a validated batch: all of it or nothing. */
   add(items: ShardItem[]): ShardResult<{ added: number; count: number }> {
-    const h = this.load();
+    let h = this.load();
     const spec = this.spec!;
-    let newIds = 0;
-    const seen = new Set<string>();
-    for (const it of items) if (!this.byId.has(it.id) && !seen.has(it.id) && seen.add(it.id)) newIds++;
-    if (h.liveCount + newIds > spec.max_vectors) {
+    // Every item takes a new graph node (an upsert tombstones the old one): the memory bound
+    // counts nodes, tombstones included, so compact first when tombstones would make room.
+    if (h.size + items.length > spec.max_vectors && h.deletedCount > 0) {
+      this.compact();
+      h = this.hnsw!;
+    }
+    if (h.size + items.length > spec.max_vectors) {
       return {
         error: {
           code: "insufficient_storage",
           status: 507,
-          message: `index ${spec.name} shard ${spec.shard} would hold ${h.liveCount + newIds} vectors, over its memory bound of ${spec.max_vectors} (${spec.dimension}-d); create the index with more shards`,
+          message: `index ${spec.name} shard ${spec.shard} holds ${h.size} vectors and cannot take ${items.length} more within its memory bound of ${spec.max_vectors} (${spec.dimension}-d, [vectord].shard_memory_mb); create the index with more shards`,
         },
       };
     }
@@ -252,6 +255,10 @@ export class VectorIndex extends DurableObject<Env> {
   private maybeCompact(): void {
     const h = this.hnsw!;
     if (h.deletedCount < 256 || h.deletedCount < 0.3 * h.size) return;
+    this.compact();
+  }
+
+  private compact(): void {
     const spec = this.spec!;
     const g = this.fresh(spec);
     const rows = this.sql().exec<Row>("SELECT node, id, vector, metadata, live FROM vectors WHERE live = 1 ORDER BY node").toArray();

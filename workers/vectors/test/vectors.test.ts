@@ -162,6 +162,34 @@ describe("vector indexes on the local engine", () => {
   });
 });
 
+describe("the memory bound of a shard", () => {
+  it("refuses an add past the bound with 507, compacts tombstones, and still finds every live vector", async () => {
+    const small = { ...env, LH_VECTORD_SHARD_MEMORY_MB: "1" }; // 512-d: 1 MiB / (2048 + 132 + 256) B = 430 vectors
+    const dim = 512;
+    const vs = randomVectors(500, dim, 3);
+    expect((await call("/index", { json: { name: "tiny", dimension: dim } }, small)).status).toBe(201);
+    const first = await call("/index/tiny/add", { json: { items: vs.slice(0, 400).map((v, i) => ({ id: `t${i}`, vector: v })) } }, small);
+    expect(first.body).toEqual({ added: 400, count: 400 });
+    const over = await call("/index/tiny/add", { json: { items: vs.slice(400).map((v, i) => ({ id: `t${400 + i}`, vector: v })) } }, small);
+    expect(over.status).toBe(507);
+    expect(over.body.error.code).toBe("insufficient_storage");
+    expect(over.body.error.message).toMatch(/memory bound of 430 .*more shards/);
+    // Deleting 300 leaves tombstones past 30%: the shard compacts, and the bound has room again.
+    const del = await call("/index/tiny/delete", { json: { ids: Array.from({ length: 300 }, (_, i) => `t${i}`) } }, small);
+    expect(del.body).toEqual({ deleted: 300 });
+    const stats = await call("/index/tiny/stats", {}, small);
+    expect(stats.body.shard_stats[0]).toMatchObject({ count: 100, deleted: 0 });
+    const again = await call("/index/tiny/add", { json: { items: vs.slice(400).map((v, i) => ({ id: `t${400 + i}`, vector: v })) } }, small);
+    expect(again.body).toEqual({ added: 100, count: 200 });
+    for (const i of [300, 350, 399, 450, 499]) {
+      const { body } = await call("/index/tiny/search", { json: { vector: vs[i], k: 1 } }, small);
+      expect(body.results[0].id).toBe(`t${i}`);
+    }
+    const gone = await call("/index/tiny/search", { json: { vector: vs[5], k: 200 } }, small);
+    expect(gone.body.results.map((h: Json) => h.id)).not.toContain("t5");
+  });
+});
+
 describe("vector indexes on the vectorize engine (Vectorize fake through a service binding)", () => {
   const vz = { ...env, LH_VECTORD_ENGINE: "vectorize" };
 
