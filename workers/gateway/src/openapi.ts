@@ -132,7 +132,11 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
       for (const [name, def] of Object.entries(entries ?? {})) target[renames.get(`${kind}/${name}`) ?? name] = def;
     }
     for (const [path, item] of Object.entries(fixed.paths ?? {})) {
-      const publicPath = `/v1${path}`;
+      // A path registered on `api` with the family already in it comes out of doc31 with the
+      // family twice (/vectors/vectors/index): the route itself is /vectors/index.
+      const doubled = `/${family}/${family}`;
+      const servicePath = path === doubled || path.startsWith(`${doubled}/`) ? path.slice(family.length + 1) : path;
+      const publicPath = `/v1${servicePath}`;
       const target = (merged.paths[publicPath] ??= {});
       for (const [method, op] of Object.entries(item)) {
         if (!HTTP_METHODS.has(method)) {
