@@ -22,7 +22,12 @@ export function parseInt64(s: string): bigint | undefined {
     const c = s.charCodeAt(k);
     if (c < 48 || c > 57) return undefined;
   }
-  if (n - i < 16) return BigInt(c0 === 43 ? s.slice(1) : s);
+  if (n - i < 16) {
+    // Up to 15 digits is exact as a number; BigInt(number) is much cheaper than BigInt(string).
+    let v = 0;
+    for (let k = i; k < n; k++) v = v * 10 + (s.charCodeAt(k) - 48);
+    return BigInt(c0 === 45 ? -v : v);
+  }
   const v = BigInt(c0 === 43 ? s.slice(1) : s);
   return v > INT64_MAX || v < INT64_MIN ? undefined : v;
 }
@@ -58,8 +63,54 @@ export function parseBool(s: string): boolean | undefined {
 // More than millisecond precision is not a timestamp here (it would lose digits).
 const TS_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
 
+/** Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function digits(s: string, at: number, n: number): number {
+  let v = 0;
+  for (let k = at; k < at + n; k++) {
+    const c = s.charCodeAt(k) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/** Fast path for the common `YYYY-MM-DD` and `YYYY-MM-DD[T ]HH:MM:SS` forms (no zone, no fraction). */
+function parseTimestampFast(s: string): number | undefined {
+  const n = s.length;
+  if ((n !== 10 && n !== 19) || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return undefined;
+  const y = digits(s, 0, 4);
+  const mo = digits(s, 5, 2);
+  const d = digits(s, 8, 2);
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > DAYS_IN_MONTH[mo - 1]!) return undefined;
+  if (mo === 2 && d === 29 && !(y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0))) return undefined;
+  let ms = daysFromCivil(y, mo, d) * 86_400_000;
+  if (n === 19) {
+    const sep = s.charCodeAt(10);
+    if ((sep !== 84 && sep !== 32) || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined;
+    const h = digits(s, 11, 2);
+    const mi = digits(s, 14, 2);
+    const sec = digits(s, 17, 2);
+    if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) return undefined;
+    ms += ((h * 60 + mi) * 60 + sec) * 1000;
+  }
+  return ms;
+}
+
 /** Milliseconds since the epoch (UTC; no zone = UTC). */
 export function parseTimestamp(s: string): number | undefined {
+  const fast = parseTimestampFast(s);
+  if (fast !== undefined) return fast;
   if (s.length < 10 || s.length > 35) return undefined;
   const m = TS_RE.exec(s);
   if (!m) return undefined;
@@ -185,7 +236,10 @@ export function convertColumn(raw: string[], type: ColumnType, column: number): 
         out[i] = x;
       }
       break;
-    case "timestamp":
+    case "timestamp": {
+      // Sorted and bucketed data repeats timestamps: reuse the last parse.
+      let last = "";
+      let lastValue = 0;
       for (let i = 0; i < n; i++) {
         const v = raw[i]!;
         if (v === "") {
@@ -193,11 +247,18 @@ export function convertColumn(raw: string[], type: ColumnType, column: number): 
           nulls++;
           continue;
         }
+        if (v === last) {
+          out[i] = lastValue;
+          continue;
+        }
         const x = parseTimestamp(v);
         if (x === undefined) throw new TypeMismatch(column, "string");
         out[i] = x;
+        last = v;
+        lastValue = x;
       }
       break;
+    }
   }
   return { values: out, nulls };
 }
