@@ -1,6 +1,7 @@
 // lakehouse-embed: POST /embed and GET /embed/stats (DESIGN §6 Embed).
 // Texts are looked up in the shared EmbedCache by model + SHA-256(text); only the misses
 // go to the provider, and the answer keeps the request's order.
+import { documentEmbed } from "./openapi";
 import { createServiceApp, readJsonObject } from "../../../shared/app";
 import { LakehouseError, badRequest } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
@@ -9,6 +10,7 @@ import { embedWithProvider, resolveModel, type ProviderEnv } from "./providers";
 const { app, api } = createServiceApp<Env>("embed", "embed", {
   health: (env) => ({ provider: lakehouseConfig(env).embedd.provider }),
 });
+documentEmbed(api);
 
 function cache(env: Env) {
   return env.EMBED_CACHE.get(env.EMBED_CACHE.idFromName("cache"));

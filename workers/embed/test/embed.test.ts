@@ -89,6 +89,14 @@ describe("the local provider and the cache", () => {
   });
 });
 
+describe("the OpenAPI document", () => {
+  it("lists POST /embed and GET /embed/stats", async () => {
+    const { body } = await call("/openapi.json");
+    expect(body.paths["/embed"].post).toBeDefined();
+    expect(body.paths["/embed/stats"].get).toBeDefined();
+  });
+});
+
 describe("remote providers", () => {
   const ai = { LH_EMBEDD_PROVIDER: "workers-ai" };
 

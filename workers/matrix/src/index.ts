@@ -1,6 +1,7 @@
 // lakehouse-matrix: retrieval across several vector indexes at once (DESIGN §6 Matrix):
 // /search (parallel fan-out, merge by distance, playbook boost, metadata filter, fail-loud),
 // /corpora, /playbooks/record, /relevance and /downgrade.
+import { documentMatrix } from "./openapi";
 import { createServiceApp, readJsonObject } from "../../../shared/app";
 import { serviceClient } from "../../../shared/clients";
 import { LakehouseError, badRequest } from "../../../shared/errors";
@@ -9,6 +10,7 @@ import type { VectorHit, VectorIndexInfo } from "../../../shared/types";
 import { scoreChunks, type Chunk } from "./relevance";
 
 const { app, api } = createServiceApp<Env>("matrix", "matrix");
+documentMatrix(api);
 
 type Scalar = string | number | boolean | null;
 

@@ -205,6 +205,14 @@ describe("relevance", () => {
   });
 });
 
+describe("the OpenAPI document", () => {
+  it("lists every matrix route", async () => {
+    const { body } = await call("/openapi.json");
+    for (const p of ["/matrix/search", "/matrix/playbooks/record", "/matrix/relevance", "/matrix/downgrade"]) expect(body.paths[p]?.post, p).toBeDefined();
+    expect(body.paths["/matrix/corpora"].get).toBeDefined();
+  });
+});
+
 describe("downgrade", () => {
   it("follows the truth table", async () => {
     const table: [Record<string, unknown>, Record<string, unknown>][] = [

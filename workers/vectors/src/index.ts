@@ -3,6 +3,7 @@
 // Durable Objects (engine "local": one per shard, HNSW in memory, vectors in SQLite) or in
 // Vectorize namespaces (engine "vectorize"). The engine is chosen per index at creation
 // from [vectord].engine.
+import { documentVectors } from "./openapi";
 import { createServiceApp, readJsonObject } from "../../../shared/app";
 import { LakehouseError, badRequest, conflict, notFound } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
@@ -13,6 +14,7 @@ import type { ShardItem, ShardSpec } from "./vectorIndex";
 import { VECTORIZE_MAX_K, resolveVectorize, vectorizeDelete, vectorizeQuery, vectorizeUpsert } from "./vectorize-engine";
 
 const { app, api } = createServiceApp<Env>("vectors", "vectors");
+documentVectors(api);
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const DISTANCES: readonly Distance[] = ["cosine", "euclidean", "dot"];

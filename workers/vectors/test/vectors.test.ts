@@ -162,6 +162,14 @@ describe("vector indexes on the local engine", () => {
   });
 });
 
+describe("the OpenAPI document", () => {
+  it("lists every vectors route", async () => {
+    const { body } = await call("/openapi.json");
+    expect(Object.keys(body.paths)).toEqual(expect.arrayContaining(["/vectors/index", "/vectors/index/{name}", "/vectors/index/{name}/add", "/vectors/index/{name}/search", "/vectors/index/{name}/delete"]));
+    expect(Object.keys(body.paths["/vectors/index/{name}"])).toEqual(expect.arrayContaining(["get", "delete"]));
+  });
+});
+
 describe("the memory bound of a shard", () => {
   it("refuses an add past the bound with 507, compacts tombstones, and still finds every live vector", async () => {
     const small = { ...env, LH_VECTORD_SHARD_MEMORY_MB: "1" }; // 512-d: 1 MiB / (2048 + 132 + 256) B = 430 vectors
