@@ -63,6 +63,8 @@ const nowIso = () => new Date().toISOString();
 export class Observer extends DurableObject<Env> {
   private ring: Ring;
   private insertsSincePrune = 0;
+  private queue: { ops: { op: ObservedOp; ts_ms: number }[]; resolve: (r: { ids: number[]; ring_size: number }) => void; reject: (e: unknown) => void }[] = [];
+  private flushScheduled = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -96,13 +98,39 @@ export class Observer extends DurableObject<Env> {
     return ids;
   }
 
-  /** Persist, then apply: the ops are in SQLite (one transaction) before they enter the ring. */
-  record(ops: { op: ObservedOp; ts_ms: number }[]): { ids: number[]; ring_size: number } {
-    const ids = this.ctx.storage.transactionSync(() => this.insertOps(ops));
-    for (const { op } of ops) this.ring.push(op);
-    this.insertsSincePrune += ops.length;
+  /**
+   * Persist, then apply: the ops are in SQLite before they enter the ring. Calls that
+   * arrive together are group-committed: each call queues its ops and waits; one flush
+   * (after the current turn, so concurrent calls can join) writes every queued op in one
+   * transaction, then pushes them into the ring and answers each caller with its ids.
+   * The output gate holds every answer until that one commit is durable.
+   */
+  record(ops: { op: ObservedOp; ts_ms: number }[]): Promise<{ ids: number[]; ring_size: number }> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setTimeout(() => this.flush(), 0);
+      }
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    this.flushScheduled = false;
+    let ids: number[][];
+    try {
+      ids = this.ctx.storage.transactionSync(() => batch.map((b) => this.insertOps(b.ops)));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+      return;
+    }
+    for (const b of batch) for (const { op } of b.ops) this.ring.push(op);
+    const ring_size = this.ring.length;
+    batch.forEach((b, i) => b.resolve({ ids: ids[i]!, ring_size }));
+    this.insertsSincePrune += batch.reduce((n, b) => n + b.ops.length, 0);
     if (this.insertsSincePrune >= 10_000) this.prune(Date.now());
-    return { ids, ring_size: this.ring.length };
   }
 
   stats(): RingStats {
