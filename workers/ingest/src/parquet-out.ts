@@ -7,6 +7,9 @@ import type { SchemaField } from "../../../shared/types";
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]["schema"][number];
 type Codec = "SNAPPY" | "ZSTD" | "UNCOMPRESSED";
 
+/** Target page and dictionary size under ZSTD, below one zstd frame (compression.ts). */
+const ZSTD_PAGE_BYTES = 24 * 1024;
+
 export function parquetSchema(fields: readonly SchemaField[]): SchemaElement[] {
   const leaf = (f: SchemaField): SchemaElement => {
     // Every column is OPTIONAL in the file: later row groups or appends may bring nulls.
@@ -51,6 +54,7 @@ export class ParquetStream {
   private readonly pq: ParquetWriter;
   private readonly writer: StreamingWriter;
   private readonly names: string[];
+  private readonly codec: Codec;
   rows = 0;
 
   constructor(
@@ -60,6 +64,7 @@ export class ParquetStream {
     compressors?: Record<string, (input: Uint8Array) => Uint8Array>,
   ) {
     this.writer = new StreamingWriter(sink);
+    this.codec = codec;
     this.names = fields.map((f) => f.name);
     this.pq = new ParquetWriter({
       writer: this.writer,
@@ -76,7 +81,9 @@ export class ParquetStream {
     const n = columns[0]?.length ?? 0;
     if (n === 0) return;
     const columnData = columns.map((data, i) => ({ name: this.names[i]!, data: data as never }));
-    await this.pq.write({ columnData, rowGroupSize: n });
+    // ZSTD pages (and dictionaries) are kept under one zstd frame: see compression.ts.
+    const small = this.codec === "ZSTD" ? { pageSize: ZSTD_PAGE_BYTES, dictionarySize: ZSTD_PAGE_BYTES } : {};
+    await this.pq.write({ columnData, rowGroupSize: n, ...small });
     this.rows += n;
   }
 

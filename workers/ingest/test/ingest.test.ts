@@ -6,6 +6,8 @@ import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
 import { CsvParser } from "../src/csv";
 import { inferColumn, parseTimestamp } from "../src/infer";
+import { compressorsFor } from "../src/compression";
+import { ParquetStream } from "../src/parquet-out";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -233,6 +235,49 @@ describe("ingest", () => {
     expect((await catalogJson("/manifest/x")).status).toBe(404);
     expect((await storageJson("/list?prefix=datasets/x/")).objects).toEqual([]);
     expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
+  });
+
+  it("413 from a declared length over [ingestd].max_ingest_bytes, before the body is read", async () => {
+    const res = await exports.default.fetch("http://x/ingest/ingest?name=huge", {
+      method: "POST",
+      headers: { "content-type": "text/csv", "content-length": String(256 * 1024 * 1024 + 1) },
+      body: new ReadableStream({ pull: (c) => c.close() }),
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as Json).error.message).toMatch(/exceeds the ingest cap of 268435456 bytes/);
+  });
+
+  it("writes ZSTD pages (frames of node:zlib zstd) that decompress to the same rows", async () => {
+    const compressors = (await compressorsFor("ZSTD"))!;
+    const chunks: Uint8Array[] = [];
+    const out = new ParquetStream(
+      [
+        { name: "id", type: "int64", nullable: false },
+        { name: "text", type: "string", nullable: false },
+      ],
+      "ZSTD",
+      async (b) => {
+        chunks.push(b);
+      },
+      compressors,
+    );
+    const n = 50_000; // pages well above one 32 KiB frame
+    await out.writeGroup([Array.from({ length: n }, (_, i) => BigInt(i)), Array.from({ length: n }, (_, i) => `row number ${i} ${"x".repeat(i % 7)}`)]);
+    await out.finish();
+    const file = await new Blob(chunks).arrayBuffer();
+    expect(parquetMetadata(file).row_groups[0]!.columns[0]!.meta_data!.codec).toBe("ZSTD");
+    const zlib = (await import("node:zlib" as string)) as { zstdDecompressSync: (b: Uint8Array) => Uint8Array };
+    const rows = await parquetReadObjects({
+      file,
+      compressors: { ZSTD: (input: Uint8Array) => new Uint8Array(zlib.zstdDecompressSync(input)) },
+      rowStart: n - 2,
+      rowEnd: n,
+    });
+    expect(rows.map((r) => [r.id, r.text])).toEqual([
+      [BigInt(n - 2), `row number ${n - 2} ${"x".repeat((n - 2) % 7)}`],
+      [BigInt(n - 1), `row number ${n - 1} ${"x".repeat((n - 1) % 7)}`],
+    ]);
   });
 
   it("ingests from_key, an object already in storage", async () => {
