@@ -171,7 +171,15 @@ async function throughGateway(sys: System, rows: Row[], inProcessP50: number | u
       return f();
     }
   };
-  const post = (path: string, json: unknown) => retry(() => sys.json(`/v1${path}`, { method: "POST", json }));
+  // wrangler dev reloads a Worker when a watched source changes (others edit files here):
+  // such a request answers "restarted mid-request"; send it again (up to 3 times).
+  const post = async (path: string, json: unknown) => {
+    for (let attempt = 0; ; attempt++) {
+      const r = await retry(() => sys.json(`/v1${path}`, { method: "POST", json }));
+      if (attempt < 3 && r.status >= 500 && /restarted mid-request/.test(JSON.stringify(r.body))) continue;
+      return r;
+    }
+  };
   await retry(() => sys.fetch("/v1/vectors/index/bench768", { method: "DELETE" }));
   const created = await post("/vectors/index", { name: "bench768", dimension: DIM, distance: "cosine" });
   if (created.status !== 201) throw new Error(`create: ${JSON.stringify(created.body)}`);
