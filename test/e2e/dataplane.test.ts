@@ -172,7 +172,7 @@ describe("real files: vega-datasets CSVs against DuckDB", () => {
         const sniffed = await count(`read_csv('${csvPath}')`);
         expect(await count(parquet)).toBe(sniffed);
         expect(body.row_count).toBe(sniffed);
-        for (const [a, b] of [[csv, parquet], [parquet, csv]]) {
+        for (const [a, b] of [[csv, parquet], [parquet, csv]] as const) {
           const diff = (await con.runAndReadAll(`SELECT count(*) FROM (SELECT * FROM ${a} EXCEPT ALL SELECT * FROM ${b})`)).getRows()[0]![0];
           expect(Number(diff), `${file}: rows of ${a.slice(0, 12)} missing from the other`).toBe(0);
         }
