@@ -51,6 +51,8 @@ export const CONFIG_SCHEMA = {
     replicas: { type: "int", default: 1, min: 1, max: 64 },
     timeout_ms: { type: "int", default: 30_000, min: 1 },
     warm_on_ingest: { type: "bool", default: true },
+    columnar: { type: "bool", default: true },
+    columnar_cache_mb: { type: "int", default: 64, min: 0 },
   },
   vectord: {
     engine: { type: "enum", default: "local", values: ["local", "vectorize"] },

@@ -20,6 +20,7 @@ const SqlRequest = z.object({
   params: z.array(Param).max(1000).optional(),
   max_rows: z.number().int().positive().optional(),
   timeout_ms: z.number().int().positive().optional(),
+  engine: z.enum(["auto", "sqlite"]).optional(),
 });
 
 const Column = z.object({ name: z.string(), type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP"]) });
@@ -29,6 +30,7 @@ const SqlResponse = z.object({
   row_count: z.number().int(),
   truncated: z.boolean(),
   elapsed_ms: z.number(),
+  engine: z.enum(["columnar", "sqlite"]),
 });
 
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
@@ -71,6 +73,8 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
     params,
     max_rows: maxRows,
     timeout_ms: timeoutMs,
+    columnar: config.columnar && body.engine !== "sqlite",
+    columnar_cache_bytes: config.columnar_cache_mb * 1024 * 1024,
     identifiers: [...checked.identifiers],
     datasets: list.datasets.map((d) => ({ name: d.name, version: d.version })),
     request_id: c.get("requestId"),
@@ -88,7 +92,11 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
     throw new LakehouseError(e.code, e.message, { status: e.status });
   }
   if (!answer.ok) throw new LakehouseError(answer.error.code, answer.error.message, { status: answer.error.status });
-  const result: QueryResult = { ...answer.result, elapsed_ms: Math.round((performance.now() - started) * 1000) / 1000 };
+  const result: QueryResult & { engine: string } = {
+    ...answer.result,
+    elapsed_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    engine: answer.engine,
+  };
   const accept = c.req.header("accept") ?? "";
   if (/\btext\/csv\b/i.test(accept)) {
     return new Response(toCsv(result), {

@@ -11,6 +11,7 @@ import { applyMigrations } from "../../../shared/migrations";
 import type { Manifest, SchemaField } from "../../../shared/types";
 import { SQL_TYPE, loadDataset, quoteIdent } from "./loader";
 import { finishRows, typeColumns, type QueryResult, type SqlType } from "./result";
+import { planFast, readColumn, runFast, type Column } from "./columnar";
 
 export interface DatasetRef {
   name: string;
@@ -21,6 +22,9 @@ export interface EngineQuery {
   sql: string;
   params: (string | number | null)[];
   max_rows: number;
+  /** try the columnar fast path first (config [queryd].columnar and the request's engine) */
+  columnar: boolean;
+  columnar_cache_bytes: number;
   /** the query is stopped with query_timeout when it has run this long */
   timeout_ms: number;
   /** lower-cased identifiers named by the statement (from the guard) */
@@ -36,7 +40,9 @@ export interface EngineError {
   status: number;
 }
 
-export type EngineAnswer = { ok: true; result: Omit<QueryResult, "elapsed_ms">; loaded: string[] } | { ok: false; error: EngineError };
+export type EngineAnswer =
+  | { ok: true; result: Omit<QueryResult, "elapsed_ms">; loaded: string[]; engine: "columnar" | "sqlite" }
+  | { ok: false; error: EngineError };
 
 export interface CachedTable {
   name: string;
@@ -76,6 +82,9 @@ export function timeoutError(ms: number): EngineError {
 export class QueryEngine extends DurableObject<Env> {
   /** loads in flight, by dataset name: concurrent queries wait for the same load */
   private readonly loading = new Map<string, Promise<void>>();
+  /** typed columns for the fast path, by `<physical table>|<column>`, least recently used first */
+  private readonly columns = new Map<string, Column>();
+  private columnBytes = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -188,6 +197,30 @@ export class QueryEngine extends DurableObject<Env> {
       return { ok: false, error: asEngineError(err, "internal", 500) };
     }
     const tables = this.tables();
+    const declared = new Map<string, SqlType>();
+    const conflicting = new Set<string>();
+    for (const id of q.identifiers) {
+      const t = tables.get(id) ?? [...tables.values()].find((x) => x.name.toLowerCase() === id);
+      if (!t) continue;
+      for (const f of JSON.parse(t.schema) as SchemaField[]) {
+        const key = f.name.toLowerCase();
+        const type = SQL_TYPE[f.type] as SqlType;
+        if (declared.has(key) && declared.get(key) !== type) conflicting.add(key);
+        declared.set(key, type);
+      }
+    }
+    for (const key of conflicting) declared.delete(key);
+    if (q.columnar && q.params.length === 0) {
+      const fast = this.tryColumnar(q.sql, tables, q.columnar_cache_bytes);
+      if (fast) {
+        let rows = fast.rows;
+        const truncated = rows.length > q.max_rows;
+        if (truncated) rows = rows.slice(0, q.max_rows);
+        const columns = typeColumns(fast.names, rows, declared);
+        finishRows(columns, rows);
+        return { ok: true, result: { columns, rows, row_count: rows.length, truncated }, loaded, engine: "columnar" };
+      }
+    }
     try {
       const cursor = this.ctx.storage.sql.exec(q.sql, ...q.params);
       const names = cursor.columnNames;
@@ -211,26 +244,58 @@ export class QueryEngine extends DurableObject<Env> {
         }
       }
       if (Date.now() > deadline) return { ok: false, error: timeoutError(q.timeout_ms) };
-      const declared = new Map<string, SqlType>();
-      const conflicting = new Set<string>();
-      for (const id of q.identifiers) {
-        const t = tables.get(id) ?? [...tables.values()].find((x) => x.name.toLowerCase() === id);
-        if (!t) continue;
-        for (const f of JSON.parse(t.schema) as SchemaField[]) {
-          const key = f.name.toLowerCase();
-          const type = SQL_TYPE[f.type] as SqlType;
-          if (declared.has(key) && declared.get(key) !== type) conflicting.add(key);
-          declared.set(key, type);
-        }
-      }
-      for (const key of conflicting) declared.delete(key);
       const columns = typeColumns(names, rows, declared);
       finishRows(columns, rows);
-      return { ok: true, result: { columns, rows, row_count: rows.length, truncated }, loaded };
+      return { ok: true, result: { columns, rows, row_count: rows.length, truncated }, loaded, engine: "sqlite" };
     } catch (err) {
       const message = (err instanceof Error ? err.message : String(err)).replace(/: SQLITE_[A-Z_]+$/, "");
       return { ok: false, error: { code: "bad_request", message, status: 400 } };
     }
+  }
+
+  /** The fast path: a plan over one dataset's typed columns, or null (SQLite answers). */
+  private tryColumnar(sqlText: string, tables: Map<string, TableRow>, budget: number): { names: string[]; rows: unknown[][] } | null {
+    const byName = new Map<string, TableRow>();
+    const schemas = new Map<string, Map<string, string>>();
+    for (const t of tables.values()) {
+      byName.set(t.name.toLowerCase(), t);
+      schemas.set(t.name.toLowerCase(), new Map((JSON.parse(t.schema) as SchemaField[]).map((f) => [f.name.toLowerCase(), f.name])));
+    }
+    const plan = planFast(sqlText, schemas);
+    if (!plan) return null;
+    const table = byName.get(plan.table.toLowerCase())!;
+    const types = new Map((JSON.parse(table.schema) as SchemaField[]).map((f) => [f.name, f.type]));
+    const needed = new Set<string>([...plan.where.map((w) => w.col), ...plan.groupBy, ...plan.aggs.flatMap((a) => (a.col ? [a.col] : []))]);
+    const cols = new Map<string, Column>();
+    for (const name of needed) {
+      const key = `${table.physical}|${name}`;
+      let col = this.columns.get(key);
+      if (col) {
+        this.columns.delete(key); // most recently used goes last
+      } else {
+        const type = types.get(name);
+        const c = readColumn(this.ctx.storage.sql, table.physical, name, type === "int64" || type === "float64" || type === "bool", table.row_count);
+        if (!c) return null;
+        col = c;
+        this.columnBytes += col.bytes;
+      }
+      this.columns.set(key, col);
+      cols.set(name, col);
+    }
+    const answer = runFast(plan, cols, table.row_count);
+    // keep the cache within its budget (columns of other tables or versions go first)
+    for (const [key, col] of this.columns) {
+      if (this.columnBytes <= budget) break;
+      this.columns.delete(key);
+      this.columnBytes -= col.bytes;
+    }
+    for (const [key, col] of this.columns) {
+      if (!tables.has([...tables.values()].find((t) => key.startsWith(`${t.physical}|`))?.name ?? "")) {
+        this.columns.delete(key); // a dropped version
+        this.columnBytes -= col.bytes;
+      }
+    }
+    return answer;
   }
 
   /** The catalog committed a change: drop the stale table, and load the new version when `warm`. */

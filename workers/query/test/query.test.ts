@@ -245,3 +245,101 @@ describe("SQL over a registered dataset", () => {
     expect(body.error.message).toMatch(/longer than 100 ms/);
   });
 });
+
+describe("the columnar fast path answers exactly like SQLite", () => {
+  const KINDS = ["alpha", "beta", "gamma", null, "delta"];
+  const N = 3000;
+  async function putMetrics() {
+    const id = Array.from({ length: N }, (_, i) => BigInt(i));
+    const kind = Array.from({ length: N }, (_, i) => KINDS[(i * 7) % KINDS.length]!);
+    const city = Array.from({ length: N }, (_, i) => ["Oslo", "Lima", "Pune"][(i * 13) % 3]!);
+    const value = Array.from({ length: N }, (_, i) => (i % 11 === 0 ? null : ((i * 37) % 1000) / 8 - 40));
+    const hits = Array.from({ length: N }, (_, i) => (i % 17 === 0 ? null : BigInt((i * 31) % 500)));
+    const flag = Array.from({ length: N }, (_, i) => (i % 5 === 0 ? null : i % 3 === 0));
+    const at = Array.from({ length: N }, (_, i) => (i % 23 === 0 ? null : new Date(Date.UTC(2024, 0, 1) + i * 3_600_000)));
+    const buf = parquetWriteBuffer({
+      columnData: [
+        { name: "id", data: id, type: "INT64", nullable: false },
+        { name: "kind", data: kind, type: "STRING" },
+        { name: "city", data: city, type: "STRING" },
+        { name: "value", data: value, type: "DOUBLE" },
+        { name: "hits", data: hits, type: "INT64" },
+        { name: "flag", data: flag, type: "BOOLEAN" },
+        { name: "at", data: at, type: "TIMESTAMP" },
+      ],
+      rowGroupSize: 1000,
+    });
+    await env.LAKE.put("datasets/metrics/v1/part-0.parquet", buf);
+    const schema: SchemaField[] = [
+      { name: "id", type: "int64", nullable: false },
+      { name: "kind", type: "string", nullable: true },
+      { name: "city", type: "string", nullable: true },
+      { name: "value", type: "float64", nullable: true },
+      { name: "hits", type: "int64", nullable: true },
+      { name: "flag", type: "bool", nullable: true },
+      { name: "at", type: "timestamp", nullable: true },
+    ];
+    await register("metrics", [{ key: "datasets/metrics/v1/part-0.parquet", size: buf.byteLength, row_count: N }], schema);
+  }
+
+  const FAST = [
+    "SELECT count(*) FROM metrics",
+    "SELECT count(*) AS n FROM metrics WHERE hits > 250",
+    "SELECT count(*), avg(value), sum(hits), min(value), max(hits) FROM metrics WHERE kind = 'beta' AND value >= 0",
+    "SELECT count(value), count(hits), count(kind), count(flag), count(at) FROM metrics",
+    "SELECT kind, count(*) AS n, avg(value) AS v, sum(hits) FROM metrics GROUP BY kind",
+    "SELECT kind, city, count(*) AS n, max(value) FROM metrics GROUP BY kind, city ORDER BY n DESC, kind, city LIMIT 7",
+    "SELECT city, count(DISTINCT kind), count(DISTINCT hits), min(kind), max(kind) FROM metrics GROUP BY city ORDER BY 1 DESC",
+    "SELECT kind, sum(value) FROM metrics WHERE at >= '2024-02-01' AND at < '2024-03-01 12:00:00' GROUP BY kind ORDER BY kind",
+    "SELECT hits, count(*) AS n FROM metrics WHERE id < 200 GROUP BY hits ORDER BY n DESC, hits LIMIT 5 OFFSET 2",
+    "SELECT kind, count(*) AS n FROM metrics GROUP BY kind HAVING count(*) > 500 AND avg(value) < 100 ORDER BY n",
+    "SELECT flag, count(*) FROM metrics GROUP BY flag",
+    "SELECT sum(value), avg(hits), min(at), max(at) FROM metrics WHERE kind <> 'alpha' AND city != 'Lima'",
+    "SELECT count(*), sum(hits), avg(value) FROM metrics WHERE value > 1000",
+    "SELECT kind, count(*) FROM metrics WHERE value > 1000 GROUP BY kind",
+    "SELECT \"kind\" AS k, COUNT(*) AS c FROM \"metrics\" WHERE hits <= -1.5 OR hits = 3 GROUP BY kind",
+  ];
+
+  it("uses the fast path for single-table filter/aggregate/GROUP BY queries, with the same answers", async () => {
+    await putMetrics();
+    let fastCount = 0;
+    for (const text of FAST) {
+      const fast = await sql({ sql: text });
+      const slow = await sql({ sql: text, engine: "sqlite" });
+      expect(fast.status, `${text}: ${JSON.stringify(fast.body)}`).toBe(200);
+      expect(slow.status, `${text}: ${JSON.stringify(slow.body)}`).toBe(200);
+      expect(slow.body.engine).toBe("sqlite");
+      if (fast.body.engine === "columnar") fastCount++;
+      else expect(text).toMatch(/ OR /);
+      expect(fast.body.columns, text).toEqual(slow.body.columns);
+      expect(fast.body.rows.length, text).toBe(slow.body.rows.length);
+      fast.body.rows.forEach((row: unknown[], r: number) =>
+        row.forEach((v, c) => {
+          const w = slow.body.rows[r][c];
+          if (typeof v === "number" && typeof w === "number") expect(Math.abs(v - w), `${text} [${r}][${c}]`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(w)));
+          else expect(v, `${text} [${r}][${c}]`).toEqual(w);
+        }),
+      );
+    }
+    // all but the OR query take the fast path
+    expect(fastCount).toBe(FAST.length - 1);
+  });
+
+  it("leaves joins, expressions, params and unknown columns to SQLite", async () => {
+    for (const text of [
+      "SELECT m.kind, count(*) FROM metrics m GROUP BY m.kind",
+      "SELECT substr(kind, 1, 1), count(*) FROM metrics GROUP BY 1",
+      "SELECT kind FROM metrics ORDER BY id LIMIT 3",
+      "SELECT count(*) FROM metrics WHERE kind IS NULL",
+    ]) {
+      const res = await sql({ sql: text });
+      expect(res.status, text).toBe(200);
+      expect(res.body.engine, text).toBe("sqlite");
+    }
+    const withParam = await sql({ sql: "SELECT count(*) FROM metrics WHERE hits > ?", params: [250] });
+    expect(withParam.body.engine).toBe("sqlite");
+    const bad = await sql({ sql: "SELECT count(nope) FROM metrics" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/no such column: nope/);
+  });
+});
