@@ -10,6 +10,7 @@ import type { System } from "../../test/e2e/harness.ts";
 import { Hnsw } from "../../workers/vectors/src/hnsw.ts";
 import { lexicalEmbed } from "../../workers/embed/src/lexical.ts";
 import { percentile, round, row, type Row, type SuiteResult } from "../lib.ts";
+import { seededRandom as rng } from "../../shared/random.ts";
 
 const require = createRequire(import.meta.url);
 const { HierarchicalNSW } = require("hnswlib-node") as typeof import("hnswlib-node");
@@ -18,17 +19,6 @@ const DIM = 768;
 const M = 16;
 const EF_CONSTRUCTION = 200;
 const EFS = [64, 128, 256];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Clustered data shaped like text embeddings: 200 cluster centres, each point = its centre +

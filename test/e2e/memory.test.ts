@@ -3,17 +3,7 @@
 // with playbooks — all under `wrangler dev`, state surviving restarts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSystem, type System } from "./harness";
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as seeded } from "../../shared/random.ts";
 
 const DIM = 64;
 const r = seeded(11);

@@ -85,7 +85,7 @@ class MinHeap {
   }
 }
 
-/** mulberry32: small, fast, seeded. */
+/** mulberry32 (the same generator as shared/random.ts, kept here so this module has no imports). */
 function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

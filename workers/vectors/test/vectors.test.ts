@@ -3,19 +3,9 @@
 // before top-k), sharding, bad input, and the vectorize engine against the Vectorize fake.
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { seededRandom as seeded } from "../../../shared/random";
 
 type Json = any;
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomVectors(n: number, dim: number, seed = 1): number[][] {
   const r = seeded(seed);
