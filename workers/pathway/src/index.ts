@@ -1,7 +1,11 @@
 // lakehouse-pathway: the trace memory. Routes validate and shape; the PathwayMemory
 // Durable Object (one instance, SQLite) stores. DESIGN §6 Pathway.
-import type { Context } from "hono";
-import { createServiceApp, readJsonObject, type AppEnv } from "../../../shared/app";
+// Every route is declared with `api.openapi(createRoute(...))`: the zod schemas below
+// validate the request (a failure is a 400 naming the field) and are what
+// GET /pathway/openapi.json documents. The content cap (413) stays in the handlers.
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { createServiceApp, type AppEnv } from "../../../shared/app";
 import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { Failure, Result } from "./pathwayMemory";
@@ -22,114 +26,230 @@ function unwrap<T>(r: Result<T> | unknown): T {
 }
 
 const UID_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
+const show = (v: unknown) => JSON.stringify(v) ?? String(v);
 
-function uidField(body: Record<string, unknown>, field: string, required: boolean): string | undefined {
-  const v = body[field];
-  if (v === undefined || v === null) {
-    if (required) throw badRequest(`${field} is required`);
-    return undefined;
-  }
-  if (typeof v !== "string" || !UID_RE.test(v)) {
-    throw badRequest(`${field}: expected a non-empty string of at most 256 characters without control characters, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
+// ---- request schemas (these validate) ----
 
-function tagsField(body: Record<string, unknown>): string[] | undefined {
-  const v = body.tags;
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw badRequest(`tags: expected an array of strings, got ${JSON.stringify(v)}`);
-  if (v.length > 64) throw badRequest(`tags: at most 64 tags, got ${v.length}`);
-  v.forEach((t, i) => {
-    if (typeof t !== "string" || t.length === 0 || t.length > 256) throw badRequest(`tags[${i}]: expected a non-empty string of at most 256 characters, got ${JSON.stringify(t)}`);
-  });
-  return v as string[];
-}
+const uidMessage = (iss: { input?: unknown }) =>
+  iss.input === undefined || iss.input === null
+    ? "is required"
+    : `expected a non-empty string of at most 256 characters without control characters, got ${show(iss.input)}`;
+/** A trace uid: 1..256 characters, no control characters. */
+const Uid = z.string({ error: uidMessage }).regex(UID_RE, { error: uidMessage }).openapi({ description: "trace uid: 1..256 characters, no control characters" });
+const OptionalUid = Uid.nullish();
+
+const tagMessage = (iss: { input?: unknown; path?: readonly PropertyKey[] }) =>
+  `expected a non-empty string of at most 256 characters (tags[${String(iss.path?.at(-1) ?? "?")}]), got ${show(iss.input)}`;
+const Tags = z
+  .array(z.string({ error: tagMessage }).min(1, { error: tagMessage }).max(256, { error: tagMessage }), {
+    error: (iss) => `expected an array of strings, got ${show(iss.input)}`,
+  })
+  .max(64, { error: (iss) => `at most 64 tags, got ${Array.isArray(iss.input) ? iss.input.length : "more"}` })
+  .nullish();
+
+/** Any JSON value; stored as its JSON text within [pathwayd].max_content_bytes. */
+const Content = z.unknown().openapi({ description: "any JSON value (at most [pathwayd].max_content_bytes as JSON text)" });
+
+const AddBody = z.object({ uid: OptionalUid, content: Content, tags: Tags, predecessor_uid: OptionalUid });
+const AddIdempotentBody = z.object({ uid: Uid, content: Content, tags: Tags });
+const UpdateBody = z.object({ uid: Uid, content: Content.optional(), tags: Tags });
+const ReviseBody = z.object({ predecessor_uid: Uid, uid: OptionalUid, content: Content, tags: Tags });
+const RetireBody = z.object({ uid: Uid });
+const SearchBody = z.object({
+  tags: Tags,
+  text: z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).nullish(),
+  include_retired: z.boolean({ error: (iss) => `expected true or false, got ${show(iss.input)}` }).optional(),
+  limit: z
+    .number({ error: (iss) => `expected a positive integer, got ${show(iss.input)}` })
+    .int({ error: (iss) => `expected a positive integer, got ${show(iss.input)}` })
+    .min(1, { error: (iss) => `expected a positive integer, got ${show(iss.input)}` })
+    .nullish()
+    .openapi({ description: "at most [pathwayd].search_limit (larger values are clipped)" }),
+});
+const UidParam = z.object({ uid: Uid.openapi({ param: { name: "uid", in: "path" } }) });
+
+// ---- response schemas (documentation) ----
+
+const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("PathwayError");
+const Trace = z
+  .object({
+    uid: z.string(),
+    content: z.unknown(),
+    tags: z.array(z.string()),
+    predecessor_uid: z.string().nullable(),
+    retired: z.boolean(),
+    replay_count: z.number().int(),
+    created_at_ns: z.string(),
+    updated_at_ns: z.string(),
+  })
+  .passthrough()
+  .openapi("PathwayTrace");
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const errors = {
+  400: json(ErrorBody, "invalid input (the message names the field)"),
+  404: json(ErrorBody, "no such trace"),
+  413: json(ErrorBody, "content over [pathwayd].max_content_bytes"),
+};
+const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
+
+/**
+ * The request as JSON whatever its Content-Type said (as before these routes had schemas):
+ * a body sent as text/plain is still parsed, so bad JSON is a 400 rather than a 415.
+ */
+const jsonContentType: MiddlewareHandler = async (c, next) => {
+  const ct = c.req.header("content-type");
+  if (!ct || !/^application\/([a-z-\.]+\+)?json(;|$)/i.test(ct.trim())) {
+    const headers = new Headers(c.req.raw.headers);
+    headers.set("content-type", "application/json");
+    c.req.raw = new Request(c.req.raw, { headers });
+  }
+  await next();
+};
 
 /** The trace content as JSON text, within [pathwayd].max_content_bytes. */
-function contentField(c: C, body: Record<string, unknown>, required: boolean): string | undefined {
-  if (!("content" in body)) {
+function contentText(c: C, b: Record<string, unknown>, required: boolean): string | undefined {
+  if (!("content" in b)) {
     if (required) throw badRequest("content is required (any JSON value)");
     return undefined;
   }
-  const text = JSON.stringify(body.content ?? null);
+  const text = JSON.stringify(b.content ?? null);
   const cap = lakehouseConfig(c.env).pathwayd.max_content_bytes;
   const bytes = new TextEncoder().encode(text).length;
   if (bytes > cap) throw payloadTooLarge(`content is ${bytes} bytes, over the ${cap}-byte cap ([pathwayd].max_content_bytes)`);
   return text;
 }
 
-api.post("/add", async (c) => {
-  const body = await readJsonObject(c);
-  const uid = uidField(body, "uid", false) ?? crypto.randomUUID();
-  const content = contentField(c, body, true)!;
-  const tags = tagsField(body);
-  const predecessor = uidField(body, "predecessor_uid", false);
-  return c.json(unwrap(await memory(c.env).add(uid, content, tags, predecessor)));
-});
+const tagsOf = (t: string[] | null | undefined) => t ?? undefined;
 
-api.post("/add_idempotent", async (c) => {
-  const body = await readJsonObject(c);
-  const uid = uidField(body, "uid", true)!;
-  const content = contentField(c, body, true)!;
-  return c.json(await memory(c.env).addIdempotent(uid, content, tagsField(body)));
-});
+api.openapi(
+  createRoute({
+    method: "post", path: "/add", summary: "Add a trace (a new uid is generated when none is given); 409 when the uid exists",
+    middleware: [jsonContentType], request: { body: body(AddBody) },
+    responses: { 200: json(Trace, "the stored trace"), ...errors, 409: json(ErrorBody, "the uid exists") },
+  }),
+  async (c) => {
+    const b = c.req.valid("json");
+    const content = contentText(c, b, true)!;
+    const uid = b.uid ?? crypto.randomUUID();
+    return c.json(unwrap(await memory(c.env).add(uid, content, tagsOf(b.tags), b.predecessor_uid ?? undefined)) as never);
+  },
+);
 
-api.post("/update", async (c) => {
-  const body = await readJsonObject(c);
-  const uid = uidField(body, "uid", true)!;
-  const content = contentField(c, body, false);
-  const tags = tagsField(body);
-  if (content === undefined && tags === undefined) throw badRequest("update needs content or tags");
-  return c.json(unwrap(await memory(c.env).update(uid, content, tags)));
-});
+api.openapi(
+  createRoute({
+    method: "post", path: "/add_idempotent", summary: "Add a trace, or count a replay of an existing uid (content unchanged)",
+    middleware: [jsonContentType], request: { body: body(AddIdempotentBody) },
+    responses: { 200: json(Trace.extend({ replayed: z.boolean() }), "the stored trace; replayed says whether it existed"), ...errors },
+  }),
+  async (c) => {
+    const b = c.req.valid("json");
+    const content = contentText(c, b, true)!;
+    return c.json((await memory(c.env).addIdempotent(b.uid, content, tagsOf(b.tags))) as never);
+  },
+);
 
-api.post("/revise", async (c) => {
-  const body = await readJsonObject(c);
-  const predecessor = uidField(body, "predecessor_uid", true)!;
-  const uid = uidField(body, "uid", false) ?? crypto.randomUUID();
-  const content = contentField(c, body, true)!;
-  return c.json(unwrap(await memory(c.env).revise(predecessor, uid, content, tagsField(body))));
-});
+api.openapi(
+  createRoute({
+    method: "post", path: "/update", summary: "Replace a trace's content and/or tags",
+    middleware: [jsonContentType], request: { body: body(UpdateBody) },
+    responses: { 200: json(Trace, "the updated trace"), ...errors },
+  }),
+  async (c) => {
+    const b = c.req.valid("json");
+    const content = contentText(c, b, false);
+    const tags = tagsOf(b.tags);
+    if (content === undefined && tags === undefined) throw badRequest("update needs content or tags");
+    return c.json(unwrap(await memory(c.env).update(b.uid, content, tags)) as never);
+  },
+);
 
-api.post("/retire", async (c) => {
-  const body = await readJsonObject(c);
-  return c.json(unwrap(await memory(c.env).retire(uidField(body, "uid", true)!)));
-});
+api.openapi(
+  createRoute({
+    method: "post", path: "/revise", summary: "Add a new trace that revises predecessor_uid",
+    middleware: [jsonContentType], request: { body: body(ReviseBody) },
+    responses: { 200: json(Trace, "the new trace"), ...errors, 409: json(ErrorBody, "the uid exists") },
+  }),
+  async (c) => {
+    const b = c.req.valid("json");
+    const content = contentText(c, b, true)!;
+    const uid = b.uid ?? crypto.randomUUID();
+    return c.json(unwrap(await memory(c.env).revise(b.predecessor_uid, uid, content, tagsOf(b.tags))) as never);
+  },
+);
 
-api.get("/get/:uid{.+}", async (c) => c.json(unwrap(await memory(c.env).get(c.req.param("uid")))));
+api.openapi(
+  createRoute({
+    method: "post", path: "/retire", summary: "Retire a trace: hidden from search, still gettable",
+    middleware: [jsonContentType], request: { body: body(RetireBody) },
+    responses: { 200: json(Trace, "the retired trace"), ...errors },
+  }),
+  async (c) => c.json(unwrap(await memory(c.env).retire(c.req.valid("json").uid)) as never),
+);
 
-api.get("/history/:uid{.+}", async (c) => {
+async function getTrace(c: C, uid: string): Promise<Response> {
+  return c.json(unwrap(await memory(c.env).get(uid)) as never);
+}
+async function traceHistory(c: C, uid: string): Promise<Response> {
   const depth = lakehouseConfig(c.env).pathwayd.history_max_depth;
-  return c.json(unwrap(await memory(c.env).history(c.req.param("uid"), depth)));
-});
+  return c.json(unwrap(await memory(c.env).history(uid, depth)) as never);
+}
 
-api.post("/search", async (c) => {
-  const body = await readJsonObject(c);
-  const max = lakehouseConfig(c.env).pathwayd.search_limit;
-  let limit = max;
-  if (body.limit !== undefined && body.limit !== null) {
-    if (typeof body.limit !== "number" || !Number.isInteger(body.limit) || body.limit < 1) {
-      throw badRequest(`limit: expected a positive integer, got ${JSON.stringify(body.limit)}`);
-    }
-    limit = Math.min(body.limit, max);
-  }
-  if (body.text !== undefined && body.text !== null && typeof body.text !== "string") {
-    throw badRequest(`text: expected a string, got ${JSON.stringify(body.text)}`);
-  }
-  if (body.include_retired !== undefined && typeof body.include_retired !== "boolean") {
-    throw badRequest(`include_retired: expected true or false, got ${JSON.stringify(body.include_retired)}`);
-  }
-  const traces: unknown[] = await memory(c.env).search({
-    tags: tagsField(body),
-    text: (body.text as string | undefined) || undefined,
-    include_retired: body.include_retired === true,
-    limit,
-  });
-  return c.json({ traces, count: traces.length });
-});
+const History = z
+  .object({ traces: z.array(Trace), complete: z.boolean(), stopped: z.string().optional(), missing_uid: z.string().optional() })
+  .passthrough();
+api.openapi(
+  createRoute({
+    method: "get", path: "/get/{uid}", summary: "One trace by uid (retired ones too)",
+    request: { params: UidParam },
+    responses: { 200: json(Trace, "the trace"), ...errors },
+  }),
+  async (c) => getTrace(c as unknown as C, c.req.valid("param").uid) as never,
+);
+api.openapi(
+  createRoute({
+    method: "get", path: "/history/{uid}", summary: "The trace and its predecessors, newest first, to [pathwayd].history_max_depth",
+    request: { params: UidParam },
+    responses: { 200: json(History, "the chain; complete is false at a cycle or a missing predecessor"), ...errors },
+  }),
+  async (c) => traceHistory(c as unknown as C, c.req.valid("param").uid) as never,
+);
+// A uid may contain "/": the documented routes above take one path segment, these the rest
+// (same schema, same handlers).
+api.get("/get/:uid{.+}", async (c) => getTrace(c, parseUidParam(c.req.param("uid"))));
+api.get("/history/:uid{.+}", async (c) => traceHistory(c, parseUidParam(c.req.param("uid"))));
+function parseUidParam(uid: string): string {
+  const r = UidParam.safeParse({ uid });
+  if (!r.success) throw badRequest(`param.uid: ${r.error.issues[0]?.message ?? "invalid"}`);
+  return r.data.uid;
+}
 
-api.get("/stats", async (c) => c.json(await memory(c.env).stats()));
+api.openapi(
+  createRoute({
+    method: "post", path: "/search", summary: "Active traces (retired too with include_retired) having every tag and containing text, newest first",
+    middleware: [jsonContentType], request: { body: body(SearchBody) },
+    responses: { 200: json(z.object({ traces: z.array(Trace), count: z.number().int() }), "matching traces"), 400: errors[400] },
+  }),
+  async (c) => {
+    const b = c.req.valid("json");
+    const max = lakehouseConfig(c.env).pathwayd.search_limit;
+    const limit = b.limit == null ? max : Math.min(b.limit, max);
+    const traces: unknown[] = await memory(c.env).search({
+      tags: tagsOf(b.tags),
+      text: b.text || undefined,
+      include_retired: b.include_retired === true,
+      limit,
+    });
+    return c.json({ traces, count: traces.length } as never);
+  },
+);
+
+api.openapi(
+  createRoute({
+    method: "get", path: "/stats", summary: "Trace counts",
+    responses: { 200: json(z.object({ total: z.number().int(), active: z.number().int(), retired: z.number().int() }), "counts") },
+  }),
+  async (c) => c.json((await memory(c.env).stats()) as never),
+);
 
 export { PathwayMemory } from "./pathwayMemory";
 export default app satisfies ExportedHandler<Env>;

@@ -116,3 +116,15 @@ describe("pathway memory", () => {
     expect(notJson.status).toBe(400);
   });
 });
+
+describe("pathway openapi.json", () => {
+  it("lists every route the service serves, generated from its route schemas", async () => {
+    const doc: any = await (await exports.default.fetch("http://x/pathway/openapi.json")).json();
+    const routes: [string, string][] = [
+      ["post", "/pathway/add"], ["post", "/pathway/add_idempotent"], ["post", "/pathway/update"], ["post", "/pathway/revise"],
+      ["post", "/pathway/retire"], ["get", "/pathway/get/{uid}"], ["get", "/pathway/history/{uid}"], ["post", "/pathway/search"], ["get", "/pathway/stats"],
+    ];
+    for (const [method, path] of routes) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    expect(doc.paths["/pathway/add"].post.requestBody.content["application/json"].schema.properties.uid).toBeDefined();
+  });
+});
