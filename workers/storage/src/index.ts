@@ -9,8 +9,10 @@ import { LakehouseError } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { keyFromPath, validateKey } from "./keys";
 import { putUnknownLength } from "./put-stream";
+import { CompleteBody, DeleteBody, ListQuery, PartQuery, UploadQuery, documentStorage, parseWith } from "./openapi";
 
 const { app, api } = createServiceApp<Env>("storage", "storage");
+documentStorage(api);
 type C = Context<AppEnv<Env>>;
 
 const VECTORS_PREFIX = "_vectors/";
@@ -137,7 +139,7 @@ api.post("/delete", async (c) => {
   if (!Array.isArray(keys) || keys.some((k) => typeof k !== "string")) {
     throw new LakehouseError("bad_request", "body.keys: expected an array of object keys");
   }
-  const valid = (keys as string[]).map(validateKey);
+  const valid = parseWith(DeleteBody, body, "body").keys.map(validateKey);
   for (let i = 0; i < valid.length; i += 1000) await c.env.LAKE.delete(valid.slice(i, i + 1000));
   return c.json({ deleted: valid.length });
 });
@@ -154,8 +156,9 @@ api.get("/list", async (c) => {
     }
     limit = Number(limitText);
   }
-  const prefix = c.req.query("prefix") || undefined;
-  const cursor = c.req.query("cursor") || undefined;
+  const query = parseWith(ListQuery, c.req.query(), "query");
+  const prefix = query.prefix || undefined;
+  const cursor = query.cursor || undefined;
   let listed: R2Objects;
   try {
     listed = await c.env.LAKE.list({ prefix, cursor, limit });
@@ -175,7 +178,7 @@ api.get("/list", async (c) => {
 function uploadId(c: C): string {
   const id = c.req.query("upload_id");
   if (!id) throw new LakehouseError("bad_request", "upload_id: missing query parameter");
-  return id;
+  return parseWith(UploadQuery, c.req.query(), "query").upload_id;
 }
 
 async function uploadCall<T>(what: string, key: string, id: string, fn: () => Promise<T>): Promise<T> {
@@ -199,13 +202,13 @@ api.post("/multipart/*", async (c) => {
     if (!Array.isArray(body.parts) || body.parts.length === 0) {
       throw new LakehouseError("bad_request", "body.parts: expected a non-empty array of {part_number, etag}");
     }
-    const parts = (body.parts as unknown[]).map((p, i) => {
+    (body.parts as unknown[]).forEach((p, i) => {
       const part = p as { part_number?: unknown; etag?: unknown };
       if (!Number.isInteger(part?.part_number) || typeof part?.etag !== "string") {
         throw new LakehouseError("bad_request", `body.parts[${i}]: expected {part_number: integer, etag: string}`);
       }
-      return { partNumber: part.part_number as number, etag: part.etag };
     });
+    const parts = parseWith(CompleteBody, body, "body").parts.map((p) => ({ partNumber: p.part_number, etag: p.etag }));
     const upload = c.env.LAKE.resumeMultipartUpload(key, id);
     const obj = await uploadCall("complete", key, id, () => upload.complete(parts));
     const cap = capFor(c.env, key);
@@ -227,6 +230,7 @@ api.put("/multipart/*", async (c) => {
   if (!/^\d+$/.test(partText) || Number(partText) < 1 || Number(partText) > 10000) {
     throw new LakehouseError("bad_request", `part: expected an integer from 1 to 10000, got ${JSON.stringify(partText)}`);
   }
+  parseWith(PartQuery, c.req.query(), "query");
   const cap = capFor(c.env, key);
   const len = checkDeclared(c, key, cap);
   // A part needs a known length: with none declared it is read into memory (bounded by the cap).

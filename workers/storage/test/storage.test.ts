@@ -227,3 +227,19 @@ describe("bulk delete", () => {
     expect(listed.objects).toEqual([]);
   });
 });
+
+describe("openapi.json", () => {
+  it("lists every route the storage Worker serves", async () => {
+    const doc = (await (await call("/openapi.json")).json()) as Json;
+    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    expect(listed.sort()).toEqual(
+      [
+        "put /storage/objects/{key}", "get /storage/objects/{key}", "head /storage/objects/{key}", "delete /storage/objects/{key}",
+        "post /storage/delete", "get /storage/list",
+        "post /storage/multipart/{key}", "put /storage/multipart/{key}", "delete /storage/multipart/{key}", "post /storage/multipart/{key}/complete",
+      ].sort(),
+    );
+    expect(doc.paths["/storage/list"].get.parameters.map((p: Json) => p.name).sort()).toEqual(["cursor", "limit", "prefix"]);
+    expect(doc.paths["/storage/multipart/{key}/complete"].post.requestBody.content["application/json"].schema.properties.parts).toBeDefined();
+  });
+});
