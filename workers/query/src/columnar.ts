@@ -94,6 +94,28 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
     i++;
     return t.value;
   };
+  /** At `fn(` of an aggregate: parses `fn([DISTINCT] col | *)` and returns it with the position after `)`. */
+  const aggCall = (): { fn: AggFn; col: string | null; distinct: boolean; end: number } => {
+    const fn = peek()!.value.toLowerCase() as AggFn;
+    i += 2;
+    let distinct = false;
+    let col: string | null = null;
+    if (peek()?.text === "*") {
+      if (fn !== "count") throw new NotFast();
+      i++;
+    } else {
+      if (word(peek()) === "distinct") {
+        if (fn !== "count") throw new NotFast();
+        distinct = true;
+        i++;
+      }
+      col = ident();
+    }
+    if (peek()?.text !== ")") throw new NotFast();
+    const close = peek()!;
+    i++;
+    return { fn, col, distinct, end: close.pos + 1 };
+  };
   expectWord("select");
   if (word(peek()) === "distinct" || word(peek()) === "all") throw new NotFast();
   // select list: remember raw spans, resolve after FROM
@@ -104,25 +126,8 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
     const startPos = first.pos;
     let item: (typeof rawItems)[number];
     if (first.kind === "word" && AGG_FNS.has(first.value.toLowerCase()) && peek(1)?.text === "(") {
-      const fn = first.value.toLowerCase() as AggFn;
-      i += 2;
-      let distinct = false;
-      let col: string | null = null;
-      if (peek()?.text === "*") {
-        if (fn !== "count") throw new NotFast();
-        i++;
-      } else {
-        if (word(peek()) === "distinct") {
-          if (fn !== "count") throw new NotFast();
-          distinct = true;
-          i++;
-        }
-        col = ident();
-      }
-      if (peek()?.text !== ")") throw new NotFast();
-      const close = peek()!;
-      i++;
-      item = { start: startPos, end: close.pos + 1, agg: { fn, col, distinct } };
+      const { fn, col, distinct, end } = aggCall();
+      item = { start: startPos, end, agg: { fn, col, distinct } };
     } else {
       const col = ident();
       const last = toks[i - 1]!;
@@ -229,23 +234,7 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
       const t = peek();
       let h: Having;
       if (t?.kind === "word" && AGG_FNS.has(t.value.toLowerCase()) && peek(1)?.text === "(") {
-        const fn = t.value.toLowerCase() as AggFn;
-        i += 2;
-        let distinct = false;
-        let col: string | null = null;
-        if (peek()?.text === "*") {
-          if (fn !== "count") throw new NotFast();
-          i++;
-        } else {
-          if (word(peek()) === "distinct") {
-            if (fn !== "count") throw new NotFast();
-            distinct = true;
-            i++;
-          }
-          col = ident();
-        }
-        if (peek()?.text !== ")") throw new NotFast();
-        i++;
+        const { fn, col, distinct } = aggCall();
         const agg = aggOf({ fn, col, distinct });
         const o = op();
         const v = literal();
