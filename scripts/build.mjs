@@ -5,6 +5,14 @@ import { mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
 import { WORKERS, WRANGLER_ENV, configPath } from "./workers.mjs";
+import { checkWasm } from "./build-wasm.mjs";
+
+// The committed WebAssembly binaries must be their .wat sources' output.
+const stale = await checkWasm();
+if (stale.length) {
+  console.error(`build FAILED: stale WebAssembly binaries (run npm run build:wasm and commit): ${stale.join(", ")}`);
+  process.exit(1);
+}
 
 const env = { ...process.env, ...WRANGLER_ENV };
 const rows = [];

@@ -2,7 +2,7 @@
 // bundled with esbuild and configured from its own wrangler.toml, so a Worker under
 // test talks to real partners (real R2, real Durable Objects) through its bindings.
 import { buildSync } from "esbuild";
-import { mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
@@ -11,9 +11,16 @@ export const ALL_WORKERS = ["storage", "catalog", "ingest", "query", "embed", "v
 // One folder per vitest process: parallel runs must not read each other's half-written bundles.
 const outDir = resolve("dist/test-aux", String(process.pid));
 
-export function bundleWorker(worker: string): string {
-  mkdirSync(outDir, { recursive: true });
-  const outfile = resolve(outDir, `${worker}.js`);
+/**
+ * Bundles a Worker into `<outDir>/<worker>/index.js`. Its `.wasm` imports (`import m from
+ * "./x.wasm"`, the wrangler CompiledWasm rule; only from its src/ folder itself) stay imports,
+ * of files copied beside the bundle and returned as extra modules for Miniflare to load as
+ * compiled WebAssembly: esbuild has no loader for that, wrangler and the plugin do it themselves.
+ */
+export function bundleWorker(worker: string): { scriptPath: string; wasm: string[] } {
+  const dir = resolve(outDir, worker);
+  mkdirSync(dir, { recursive: true });
+  const outfile = resolve(dir, "index.js");
   buildSync({
     entryPoints: [resolve(`workers/${worker}/src/index.ts`)],
     outfile,
@@ -23,11 +30,16 @@ export function bundleWorker(worker: string): string {
     target: "es2024",
     conditions: ["workerd", "worker", "browser"],
     mainFields: ["module", "main"],
-    external: ["cloudflare:*", "node:*"],
+    external: ["cloudflare:*", "node:*", "*.wasm"],
     loader: { ".toml": "text", ".sql": "text" },
     logLevel: "error",
   });
-  return outfile;
+  const src = resolve(`workers/${worker}/src`);
+  const wasm = readdirSync(src).filter((f) => f.endsWith(".wasm")).map((f) => {
+    copyFileSync(resolve(src, f), resolve(dir, f));
+    return resolve(dir, f);
+  });
+  return { scriptPath: outfile, wasm };
 }
 
 /** Miniflare options for every Worker except `under`, with `extra` bindings merged in. */
@@ -43,11 +55,14 @@ export function auxiliaryWorkers(under: string, extraBindings: Record<string, un
       options.serviceBindings = Object.fromEntries(Object.entries(services).map(([binding, target]) =>
         [binding, target?.name === `lakehouse-${under}` ? { ...target, name: `vitest-plugin-runner-${under}` } : target]));
     }
+    const { scriptPath, wasm } = bundleWorker(w);
     return {
       ...options,
       name: `lakehouse-${w}`,
-      modules: true,
-      scriptPath: bundleWorker(w),
+      modules: [
+        { type: "ESModule", path: scriptPath },
+        ...wasm.map((path) => ({ type: "CompiledWasm", path })),
+      ],
       bindings: { ...(options.bindings as object), LAKEHOUSE_ENV: "test", ...extraBindings },
     };
   });

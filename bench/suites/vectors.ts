@@ -5,6 +5,7 @@
 // throughput, and one through-the-gateway row (a 10k index in a VectorIndex object, queried
 // over HTTP) so the in-process numbers are tied to the service.
 // Sizes: BENCH_VECTORS_SIZES (default "10000,100000"); queries: BENCH_VECTORS_QUERIES (200).
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { System } from "../../test/e2e/harness.ts";
 import { Hnsw } from "../../workers/vectors/src/hnsw.ts";
@@ -18,7 +19,9 @@ const { HierarchicalNSW } = require("hnswlib-node") as typeof import("hnswlib-no
 const DIM = 768;
 const M = 16;
 const EF_CONSTRUCTION = 200;
-const EFS = [64, 128, 256];
+const EFS = [64, 128, 256, 512];
+/** The kernel the VectorIndex object imports as a wasm module, read from disk here. */
+const kernel = new WebAssembly.Module(readFileSync("workers/vectors/src/distance.wasm"));
 
 /**
  * Clustered data shaped like text embeddings: 200 cluster centres, each point = its centre +
@@ -77,7 +80,7 @@ async function size(n: number, nq: number, rows: Row[], notes: string[]): Promis
   const { data, queries } = dataset(n, nq, 20261128 + n);
 
   // Exact flat search (the ground truth, and the flat-scan peer), with our own distance code.
-  let flat: Hnsw | undefined = new Hnsw({ dimension: DIM, metric: "cosine", m: M, initialCapacity: n });
+  let flat: Hnsw | undefined = new Hnsw({ dimension: DIM, metric: "cosine", m: M, initialCapacity: n, kernel });
   for (let i = 0; i < n; i++) flat.appendRaw(vec(data, i)); // no graph: exact search only
   const truth: Set<number>[] = [];
   const flatLat: number[] = [];
@@ -96,7 +99,7 @@ async function size(n: number, nq: number, rows: Row[], notes: string[]): Promis
   console.log(`  ${label}: building our HNSW (M ${M}, ef_construction ${EF_CONSTRUCTION})`);
   const rss0 = process.memoryUsage().rss;
   let t0 = performance.now();
-  const ours = new Hnsw({ dimension: DIM, metric: "cosine", m: M, efConstruction: EF_CONSTRUCTION, initialCapacity: n });
+  const ours = new Hnsw({ dimension: DIM, metric: "cosine", m: M, efConstruction: EF_CONSTRUCTION, initialCapacity: n, kernel });
   for (let i = 0; i < n; i++) ours.add(vec(data, i));
   const oursBuild = (performance.now() - t0) / 1000;
   const oursBytes = ours.bytes();
@@ -120,6 +123,7 @@ async function size(n: number, nq: number, rows: Row[], notes: string[]): Promis
   rows.push(row(`${label}: index memory`, oursBytes / 2 ** 20, libRss / 2 ** 20, "MiB", "ours: typed arrays; hnswlib: RSS growth"));
 
   const qArrays = Array.from({ length: nq }, (_, q) => Array.from(vec(queries, q)));
+  let target: { ef: number; p50: number; recall: number; libP50: number; libRecall: number } | undefined;
   for (const ef of EFS) {
     const oLat: number[] = [];
     const lLat: number[] = [];
@@ -143,9 +147,15 @@ async function size(n: number, nq: number, rows: Row[], notes: string[]): Promis
     rows.push(row(`${label}: p50 query, ef ${ef}`, o.p50, l.p50, "ms"));
     rows.push(row(`${label}: p99 query, ef ${ef}`, o.p99, l.p99, "ms"));
     console.log(`  ${label} ef ${ef}: ours recall ${(oRec / nq).toFixed(3)} p50 ${o.p50.toFixed(2)} ms; hnswlib recall ${(lRec / nq).toFixed(3)} p50 ${l.p50.toFixed(3)} ms`);
-    if (ef === 128) rows.push(row(`${label}: our HNSW p50 (ef ${ef}) vs exact flat scan p50`, o.p50, flatStats.p50, "ms", "peer = exact flat scan in JS"));
+    if (ef === 128) rows.push(row(`${label}: our HNSW p50 (ef ${ef}) vs exact flat scan p50`, o.p50, flatStats.p50, "ms", "peer = exact flat scan, same kernel"));
+    if (!target && oRec / nq >= 0.95) target = { ef, p50: o.p50, recall: oRec / nq, libP50: l.p50, libRecall: lRec / nq };
   }
-  notes.push(`${label}: exact flat scan (JS, Float32Array, 10-NN) p50 ${round(flatStats.p50)} ms, p99 ${round(flatStats.p99)} ms per query.`);
+  if (target) {
+    rows.push(row(`${label}: p50 at the first ef reaching recall@10 ≥ 0.95 (ef ${target.ef})`, target.p50, target.libP50, "ms", `recall ours ${round(target.recall)}, hnswlib ${round(target.libRecall)}; target ≤ 10 ms at 100k`));
+  } else {
+    notes.push(`${label}: no ef in ${EFS.join("/")} reached recall@10 ≥ 0.95.`);
+  }
+  notes.push(`${label}: exact flat scan (the same WebAssembly SIMD kernel over every vector, 10-NN) p50 ${round(flatStats.p50)} ms, p99 ${round(flatStats.p99)} ms per query.`);
 }
 
 async function throughGateway(sys: System, rows: Row[], inProcessP50: number | undefined): Promise<void> {
@@ -223,7 +233,7 @@ export async function run(sys: System): Promise<SuiteResult> {
   console.log(JSON.stringify(rows));
   notes.push(
     `Data: seeded clustered synthetic unit vectors (200 centres + 48-d latent factor + noise), ${DIM}-d; ${nq} queries from the same distribution; recall@10 against exact search.`,
-    "Ours = workers/vectors/src/hnsw.ts run in Node 22 (the same module the VectorIndex Durable Object runs in workerd); hnswlib-node = native C++ with SIMD, same M and ef_construction, one thread.",
+    "Ours = workers/vectors/src/hnsw.ts (graph walk in TypeScript) with its WebAssembly SIMD distance kernel distance.wasm, run in Node 22: the same module and kernel the VectorIndex Durable Object runs in workerd. hnswlib-node = native C++ with SIMD, same M and ef_construction, one thread.",
     "Targets (issue #5): p50 ≤ 10 ms at recall@10 ≥ 0.95 on 100k×768; build ≤ 2× hnswlib-node; embedder ≥ 5,000 texts/s.",
   );
   return { name: "vectors", title: "Vector search: our HNSW vs hnswlib-node and exact search", ours_label: "ours", peer_label: "peer (hnswlib-node unless noted)", rows, notes };

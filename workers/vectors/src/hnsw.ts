@@ -1,7 +1,9 @@
-// A Hierarchical Navigable Small World graph (Malkov & Yashunin 2016) over Float32Array
-// storage, with the neighbour-selection heuristic, tombstone deletes and filtered search.
-// Pure TypeScript with no runtime dependencies: the VectorIndex Durable Object runs it in
-// workerd and the benchmark runs the very same module in Node beside hnswlib-node.
+// A Hierarchical Navigable Small World graph (Malkov & Yashunin 2016), with the
+// neighbour-selection heuristic, tombstone deletes and filtered search. The graph walk is
+// TypeScript; the vectors live in the memory of a small WebAssembly SIMD kernel
+// (distance.wat) that measures a whole neighbour list per call. The module imports nothing:
+// the VectorIndex Durable Object passes it the kernel imported as a wasm module, the
+// benchmark passes the same distance.wasm read from disk and runs it in Node beside hnswlib-node.
 //
 // Internal distances: cosine and dot use 1 − dot(a, b) (cosine on vectors normalised at
 // insert), euclidean uses the squared L2 distance; `publicDistance` converts for answers.
@@ -16,6 +18,8 @@ export interface HnswOptions {
   efSearch?: number;
   seed?: number;
   initialCapacity?: number;
+  /** The compiled distance kernel (distance.wasm): imported as a module in workerd, read from disk in Node. */
+  kernel: WebAssembly.Module;
 }
 
 export interface Neighbour {
@@ -97,9 +101,17 @@ function rng(seed: number): () => number {
   };
 }
 
-const BLOCK_SHIFT = 10;
-const BLOCK = 1 << BLOCK_SHIFT;
-const BLOCK_MASK = BLOCK - 1;
+/** The exports of distance.wasm (see distance.wat). */
+interface Kernel {
+  memory: WebAssembly.Memory;
+  distance(metric: number, a: number, b: number, dim: number): number;
+  distances(metric: number, q: number, ids: number, n: number, base: number, dim: number, out: number): void;
+  distances_run(metric: number, q: number, first: number, n: number, base: number, dim: number, out: number): void;
+}
+
+const PAGE = 65536;
+/** Node ids (and their distances) handed to the kernel per call. */
+const SCRATCH = 4096;
 
 export class Hnsw {
   readonly dim: number;
@@ -115,8 +127,18 @@ export class Hnsw {
   size = 0;
   deletedCount = 0;
   private capacity: number;
-  /** Vectors in fixed blocks of BLOCK rows: growing never copies (or doubles) the big array. */
-  private blocks: Float32Array[] = [];
+  /**
+   * The kernel's linear memory: [query | ids scratch | distances scratch | vectors...].
+   * Node v's vector sits at `base + v·dim·4`; growing the memory never moves a vector.
+   */
+  private readonly kernel: Kernel;
+  private readonly kmetric: number;
+  private readonly qPtr = 0;
+  private readonly idsPtr: number;
+  private readonly outPtr: number;
+  private readonly base: number;
+  private f32!: Float32Array;
+  private i32!: Int32Array;
   levels: Uint8Array;
   deleted: Uint8Array;
   /** Level-0 links: per node, [count, n1, ..., nM0]. */
@@ -145,17 +167,32 @@ export class Hnsw {
     this.deleted = new Uint8Array(this.capacity);
     this.links0 = new Int32Array(this.capacity * (this.M0 + 1));
     this.visited = new Uint32Array(this.capacity);
+    this.kernel = new WebAssembly.Instance(options.kernel, {}).exports as unknown as Kernel;
+    this.kmetric = this.metric === "euclidean" ? 1 : 0;
+    this.idsPtr = align64(this.dim * 4);
+    this.outPtr = this.idsPtr + SCRATCH * 4;
+    this.base = align64(this.outPtr + SCRATCH * 4);
+    this.reserve(this.capacity);
   }
 
   get liveCount(): number {
     return this.size - this.deletedCount;
   }
 
-  /** Bytes held by the typed arrays (vectors, links, bookkeeping), for memory reporting. */
+  /** Bytes held by the vectors (kernel memory), links and bookkeeping, for memory reporting. */
   bytes(): number {
     let up = 0;
     for (const l of this.linksUp) if (l) up += l.byteLength;
-    return this.blocks.length * BLOCK * this.dim * 4 + this.links0.byteLength + this.levels.byteLength + this.deleted.byteLength + this.visited.byteLength + up;
+    return this.kernel.memory.buffer.byteLength + this.links0.byteLength + this.levels.byteLength + this.deleted.byteLength + this.visited.byteLength + up;
+  }
+
+  /** Grows the kernel memory to hold `nodes` vectors and refreshes the views on it. */
+  private reserve(nodes: number): void {
+    const mem = this.kernel.memory;
+    const need = this.base + nodes * this.dim * 4;
+    if (need > mem.buffer.byteLength) mem.grow(Math.ceil((need - mem.buffer.byteLength) / PAGE));
+    this.f32 = new Float32Array(mem.buffer);
+    this.i32 = new Int32Array(mem.buffer);
   }
 
   private grow(min: number): void {
@@ -173,82 +210,36 @@ export class Hnsw {
     this.visited = new Uint32Array(cap);
     this.visitTag = 0;
     this.capacity = cap;
+    this.reserve(cap);
   }
 
-  /** Prepares a query: a copy, normalised under cosine. Returns null for a zero vector under cosine. */
+  /** Prepares a query: a copy, normalised under cosine. */
   prepare(vector: ArrayLike<number>): Float32Array {
     const q = Float32Array.from(vector);
     if (this.metric === "cosine") normaliseInPlace(q);
     return q;
   }
 
-  /** Distance between a prepared query and a stored node. */
-  distQ(q: Float32Array, node: number): number {
-    const d = this.blocks[node >>> BLOCK_SHIFT]!;
-    const dim = this.dim;
-    let o = (node & BLOCK_MASK) * dim;
-    if (this.metric === "euclidean") {
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      let i = 0;
-      for (; i + 3 < dim; i += 4, o += 4) {
-        const a = q[i]! - d[o]!;
-        const b = q[i + 1]! - d[o + 1]!;
-        const c = q[i + 2]! - d[o + 2]!;
-        const e = q[i + 3]! - d[o + 3]!;
-        s0 += a * a;
-        s1 += b * b;
-        s2 += c * c;
-        s3 += e * e;
-      }
-      for (; i < dim; i++, o++) {
-        const a = q[i]! - d[o]!;
-        s0 += a * a;
-      }
-      return s0 + s1 + s2 + s3;
-    }
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    let i = 0;
-    for (; i + 3 < dim; i += 4, o += 4) {
-      s0 += q[i]! * d[o]!;
-      s1 += q[i + 1]! * d[o + 1]!;
-      s2 += q[i + 2]! * d[o + 2]!;
-      s3 += q[i + 3]! * d[o + 3]!;
-    }
-    for (; i < dim; i++, o++) s0 += q[i]! * d[o]!;
-    return 1 - (s0 + s1 + s2 + s3);
+  /** Byte address of node's vector in kernel memory. */
+  private addr(node: number): number {
+    return this.base + node * this.dim * 4;
+  }
+
+  /** Copies a prepared query into the kernel's query slot; returns its address. */
+  private loadQuery(q: Float32Array): number {
+    if (q.length !== this.dim) throw new Error(`query has ${q.length} dimensions, index has ${this.dim}`);
+    this.f32.set(q, this.qPtr >> 2);
+    return this.qPtr;
+  }
+
+  /** Distance between the vectors at two kernel addresses. */
+  private dist(a: number, b: number): number {
+    return this.kernel.distance(this.kmetric, a, b, this.dim);
   }
 
   /** Distance between two stored nodes. */
   distNodes(a: number, b: number): number {
-    const da = this.blocks[a >>> BLOCK_SHIFT]!;
-    const db = this.blocks[b >>> BLOCK_SHIFT]!;
-    const dim = this.dim;
-    let oa = (a & BLOCK_MASK) * dim;
-    let ob = (b & BLOCK_MASK) * dim;
-    const end = oa + dim;
-    if (this.metric === "euclidean") {
-      let s0 = 0, s1 = 0;
-      for (; oa + 1 < end; oa += 2, ob += 2) {
-        const x = da[oa]! - db[ob]!;
-        const y = da[oa + 1]! - db[ob + 1]!;
-        s0 += x * x;
-        s1 += y * y;
-      }
-      for (; oa < end; oa++, ob++) {
-        const x = da[oa]! - db[ob]!;
-        s0 += x * x;
-      }
-      return s0 + s1;
-    }
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (; oa + 3 < end; oa += 4, ob += 4) {
-      s0 += da[oa]! * db[ob]!;
-      s1 += da[oa + 1]! * db[ob + 1]!;
-      s2 += da[oa + 2]! * db[ob + 2]!;
-      s3 += da[oa + 3]! * db[ob + 3]!;
-    }
-    for (; oa < end; oa++, ob++) s0 += da[oa]! * db[ob]!;
-    return 1 - (s0 + s1 + s2 + s3);
+    return this.dist(this.addr(a), this.addr(b));
   }
 
   /** The distance reported to clients: 1 − cos, Euclidean distance, or 1 − dot. */
@@ -256,26 +247,25 @@ export class Hnsw {
     return this.metric === "euclidean" ? Math.sqrt(Math.max(0, internal)) : internal;
   }
 
-  /** The stored (normalised under cosine) vector of a node. */
+  /** The stored (normalised under cosine) vector of a node: a view, valid until the next add. */
   vectorOf(node: number): Float32Array {
-    const o = (node & BLOCK_MASK) * this.dim;
-    return this.blocks[node >>> BLOCK_SHIFT]!.subarray(o, o + this.dim);
-  }
-
-  /** Makes room for `node`'s vector (a new block when needed) and returns its view. */
-  private slot(node: number): Float32Array {
-    while (this.blocks.length <= node >>> BLOCK_SHIFT) this.blocks.push(new Float32Array(BLOCK * this.dim));
-    return this.vectorOf(node);
+    const o = this.addr(node) >> 2;
+    return this.f32.subarray(o, o + this.dim);
   }
 
   /** Appends a vector with no graph links: for exact search only (benchmarks' flat baseline). */
   appendRaw(vector: ArrayLike<number>): number {
     if (this.size === this.capacity) this.grow(this.size + 1);
     const node = this.size++;
-    const v = this.slot(node);
+    this.store(node, vector);
+    return node;
+  }
+
+  /** Writes a node's vector (normalised under cosine) into kernel memory. */
+  private store(node: number, vector: ArrayLike<number>): void {
+    const v = this.vectorOf(node);
     for (let i = 0; i < this.dim; i++) v[i] = vector[i]!;
     if (this.metric === "cosine") normaliseInPlace(v);
-    return node;
   }
 
   private linksAt(node: number, level: number): { arr: Int32Array; off: number } {
@@ -293,21 +283,28 @@ export class Hnsw {
   }
 
   /**
-   * Best-first search of one layer from the entry points; returns up to `ef` nodes,
-   * closest first. With `accept`, only accepted nodes enter the results (the walk still
-   * passes through the others), so a selective filter keeps searching until it has `ef`.
+   * Best-first search of one layer from the entry points, for the vector at kernel address
+   * `q`; returns up to `ef` nodes, closest first. With `accept`, only accepted nodes enter
+   * the results (the walk still passes through the others), so a selective filter keeps
+   * searching until it has `ef`. The unvisited neighbours of each expanded node are measured
+   * in one kernel call.
    */
-  searchLayer(q: Float32Array, eps: readonly number[], ef: number, level: number, accept?: (node: number) => boolean): Neighbour[] {
+  private searchLayer(q: number, eps: readonly number[], ef: number, level: number, accept?: (node: number) => boolean): Neighbour[] {
     const tag = this.nextTag();
     const visited = this.visited;
     const cand = this.cand;
     const res = this.res; // max-heap through negated distances
+    const kernel = this.kernel;
+    const i32 = this.i32;
+    const f32 = this.f32;
+    const idsAt = this.idsPtr >> 2;
+    const outAt = this.outPtr >> 2;
     cand.clear();
     res.clear();
     for (const ep of eps) {
       if (visited[ep] === tag) continue;
       visited[ep] = tag;
-      const d = this.distQ(q, ep);
+      const d = this.dist(q, this.addr(ep));
       cand.push(d, ep);
       if (!accept || accept(ep)) res.push(-d, ep);
     }
@@ -328,12 +325,19 @@ export class Hnsw {
         off = (level - 1) * M1;
       }
       const count = arr[off]!;
+      let n = 0;
       for (let j = 1; j <= count; j++) {
         const nb = arr[off + j]!;
         if (visited[nb] === tag) continue;
         visited[nb] = tag;
-        const d = this.distQ(q, nb);
+        i32[idsAt + n++] = nb;
+      }
+      if (n === 0) continue;
+      kernel.distances(this.kmetric, q, this.idsPtr, n, this.base, this.dim, this.outPtr);
+      for (let j = 0; j < n; j++) {
+        const d = f32[outAt + j]!;
         if (res.size < ef || d < -res.topDist()) {
+          const nb = i32[idsAt + j]!;
           cand.push(d, nb);
           if (!accept || accept(nb)) {
             res.push(-d, nb);
@@ -350,9 +354,10 @@ export class Hnsw {
     return out;
   }
 
-  private greedy(q: Float32Array, ep: number, fromLevel: number, toLevel: number): number {
+  /** Greedy descent through the upper layers, for the vector at kernel address `q`. */
+  private greedy(q: number, ep: number, fromLevel: number, toLevel: number): number {
     let cur = ep;
-    let curDist = this.distQ(q, cur);
+    let curDist = this.dist(q, this.addr(cur));
     for (let level = fromLevel; level > toLevel; level--) {
       let changed = true;
       while (changed) {
@@ -361,7 +366,7 @@ export class Hnsw {
         const count = arr[off]!;
         for (let j = 1; j <= count; j++) {
           const nb = arr[off + j]!;
-          const d = this.distQ(q, nb);
+          const d = this.dist(q, this.addr(nb));
           if (d < curDist) {
             curDist = d;
             cur = nb;
@@ -379,9 +384,10 @@ export class Hnsw {
     const out: Neighbour[] = [];
     for (const c of sorted) {
       if (out.length >= max) break;
+      const ca = this.addr(c.node);
       let good = true;
       for (const r of out) {
-        if (this.distNodes(c.node, r.node) < c.distance) {
+        if (this.dist(ca, this.addr(r.node)) < c.distance) {
           good = false;
           break;
         }
@@ -407,11 +413,14 @@ export class Hnsw {
       arr[off] = count + 1;
       return;
     }
-    const cands: Neighbour[] = [{ node: to, distance: this.distNodes(from, to) }];
-    for (let j = 1; j <= count; j++) {
-      const nb = arr[off + j]!;
-      cands.push({ node: nb, distance: this.distNodes(from, nb) });
-    }
+    // Full: measure `to` and the current links from `from` in one call, keep the best by the heuristic.
+    const idsAt = this.idsPtr >> 2;
+    const outAt = this.outPtr >> 2;
+    this.i32[idsAt] = to;
+    for (let j = 1; j <= count; j++) this.i32[idsAt + j] = arr[off + j]!;
+    this.kernel.distances(this.kmetric, this.addr(from), this.idsPtr, count + 1, this.base, this.dim, this.outPtr);
+    const cands: Neighbour[] = new Array(count + 1);
+    for (let j = 0; j <= count; j++) cands[j] = { node: this.i32[idsAt + j]!, distance: this.f32[outAt + j]! };
     cands.sort((a, b) => a.distance - b.distance);
     this.setLinks(from, level, this.selectNeighbours(cands, max));
   }
@@ -420,9 +429,8 @@ export class Hnsw {
   add(vector: ArrayLike<number>): number {
     if (this.size === this.capacity) this.grow(this.size + 1);
     const node = this.size++;
-    const q = this.slot(node);
-    for (let i = 0; i < this.dim; i++) q[i] = vector[i]!;
-    if (this.metric === "cosine") normaliseInPlace(q);
+    this.store(node, vector);
+    const q = this.addr(node);
     const level = Math.min(255, Math.floor(-Math.log(1 - this.random()) * this.mL));
     this.levels[node] = level;
     this.deleted[node] = 0;
@@ -433,7 +441,7 @@ export class Hnsw {
       this.maxLevel = level;
       return node;
     }
-    let ep = this.greedy(q, this.entry, this.maxLevel, level);
+    const ep = this.greedy(q, this.entry, this.maxLevel, level);
     let eps = [ep];
     for (let l = Math.min(level, this.maxLevel); l >= 0; l--) {
       const found = this.searchLayer(q, eps, this.efConstruction, l);
@@ -441,7 +449,6 @@ export class Hnsw {
       this.setLinks(node, l, chosen);
       for (const c of chosen) this.connect(c.node, node, l);
       eps = found.map((f) => f.node);
-      ep = eps[0]!;
     }
     if (level > this.maxLevel) {
       this.maxLevel = level;
@@ -457,9 +464,10 @@ export class Hnsw {
     this.deletedCount++;
   }
 
-  /** Approximate k nearest live nodes (optionally only accepted ones), closest first. */
-  search(q: Float32Array, k: number, ef = this.efSearch, accept?: (node: number) => boolean): Neighbour[] {
+  /** Approximate k nearest live nodes (optionally only accepted ones) to a prepared query, closest first. */
+  search(query: Float32Array, k: number, ef = this.efSearch, accept?: (node: number) => boolean): Neighbour[] {
     if (this.entry < 0 || k <= 0) return [];
+    const q = this.loadQuery(query);
     const ep = this.greedy(q, this.entry, this.maxLevel, 0);
     const deleted = this.deleted;
     const ok = this.deletedCount === 0 && !accept ? undefined : (n: number) => deleted[n] === 0 && (!accept || accept(n));
@@ -467,20 +475,41 @@ export class Hnsw {
     return found.length > k ? found.slice(0, k) : found;
   }
 
-  /** Exact k nearest live nodes among `nodes` (or all), closest first. */
-  exact(q: Float32Array, k: number, nodes?: Iterable<number>): Neighbour[] {
+  /** Exact k nearest live nodes among `nodes` (or all) to a prepared query, closest first. */
+  exact(query: Float32Array, k: number, nodes?: Iterable<number>): Neighbour[] {
+    const q = this.loadQuery(query);
     const heap = new MinHeap(k + 1); // max-heap via negation
-    const consider = (n: number) => {
+    const i32 = this.i32;
+    const f32 = this.f32;
+    const idsAt = this.idsPtr >> 2;
+    const outAt = this.outPtr >> 2;
+    const consider = (n: number, d: number) => {
       if (this.deleted[n]) return;
-      const d = this.distQ(q, n);
       if (heap.size < k) heap.push(-d, n);
       else if (d < -heap.topDist()) {
         heap.pop();
         heap.push(-d, n);
       }
     };
-    if (nodes) for (const n of nodes) consider(n);
-    else for (let n = 0; n < this.size; n++) consider(n);
+    if (nodes) {
+      let n = 0;
+      const flush = () => {
+        this.kernel.distances(this.kmetric, q, this.idsPtr, n, this.base, this.dim, this.outPtr);
+        for (let j = 0; j < n; j++) consider(i32[idsAt + j]!, f32[outAt + j]!);
+        n = 0;
+      };
+      for (const node of nodes) {
+        i32[idsAt + n++] = node;
+        if (n === SCRATCH) flush();
+      }
+      if (n > 0) flush();
+    } else {
+      for (let first = 0; first < this.size; first += SCRATCH) {
+        const n = Math.min(SCRATCH, this.size - first);
+        this.kernel.distances_run(this.kmetric, q, first, n, this.base, this.dim, this.outPtr);
+        for (let j = 0; j < n; j++) consider(first + j, f32[outAt + j]!);
+      }
+    }
     const out: Neighbour[] = new Array(heap.size);
     for (let i = heap.size - 1; i >= 0; i--) {
       out[i] = { node: heap.topNode(), distance: -heap.topDist() };
@@ -539,8 +568,12 @@ export class Hnsw {
 
   /** Writes a stored vector for a node restored by importGraph (already normalised). */
   setVector(node: number, vector: Float32Array): void {
-    this.slot(node).set(vector);
+    this.vectorOf(node).set(vector);
   }
+}
+
+function align64(n: number): number {
+  return (n + 63) & ~63;
 }
 
 export function normaliseInPlace(v: Float32Array): number {

@@ -9,6 +9,7 @@ import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../../migrations/vector-index/index";
 import { applyMigrations } from "../../../shared/migrations";
 import { compileFilter, matches } from "./filter";
+import distanceKernel from "./distance.wasm";
 import { Hnsw, type Metric, type Neighbour } from "./hnsw";
 
 export interface ShardSpec {
@@ -97,6 +98,7 @@ export class VectorIndex extends DurableObject<Env> {
       efSearch: spec.ef_search,
       seed: 1 + spec.shard,
       initialCapacity: 1024,
+      kernel: distanceKernel,
     });
   }
 
