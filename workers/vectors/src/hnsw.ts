@@ -112,6 +112,8 @@ interface Kernel {
 const PAGE = 65536;
 /** Node ids (and their distances) handed to the kernel per call. */
 const SCRATCH = 4096;
+/** Kernel memory grows by this many vectors at a time. */
+const VECTOR_STEP = 1024;
 
 export class Hnsw {
   readonly dim: number;
@@ -172,7 +174,7 @@ export class Hnsw {
     this.idsPtr = align64(this.dim * 4);
     this.outPtr = this.idsPtr + SCRATCH * 4;
     this.base = align64(this.outPtr + SCRATCH * 4);
-    this.reserve(this.capacity);
+    this.reserve(0);
   }
 
   get liveCount(): number {
@@ -186,13 +188,19 @@ export class Hnsw {
     return this.kernel.memory.buffer.byteLength + this.links0.byteLength + this.levels.byteLength + this.deleted.byteLength + this.visited.byteLength + up;
   }
 
-  /** Grows the kernel memory to hold `nodes` vectors and refreshes the views on it. */
+  /**
+   * Grows the kernel memory to hold `nodes` vectors, in steps of VECTOR_STEP nodes (not by
+   * doubling: near a shard's bound a doubled memory would pass the isolate's 128 MB), and
+   * refreshes the views on it. Growing never moves a stored vector.
+   */
   private reserve(nodes: number): void {
     const mem = this.kernel.memory;
-    const need = this.base + nodes * this.dim * 4;
+    const need = this.base + Math.ceil(nodes / VECTOR_STEP) * VECTOR_STEP * this.dim * 4;
     if (need > mem.buffer.byteLength) mem.grow(Math.ceil((need - mem.buffer.byteLength) / PAGE));
-    this.f32 = new Float32Array(mem.buffer);
-    this.i32 = new Int32Array(mem.buffer);
+    if (this.f32?.buffer !== mem.buffer) {
+      this.f32 = new Float32Array(mem.buffer);
+      this.i32 = new Int32Array(mem.buffer);
+    }
   }
 
   private grow(min: number): void {
@@ -210,7 +218,6 @@ export class Hnsw {
     this.visited = new Uint32Array(cap);
     this.visitTag = 0;
     this.capacity = cap;
-    this.reserve(cap);
   }
 
   /** Prepares a query: a copy, normalised under cosine. */
@@ -263,6 +270,7 @@ export class Hnsw {
 
   /** Writes a node's vector (normalised under cosine) into kernel memory. */
   private store(node: number, vector: ArrayLike<number>): void {
+    this.reserve(node + 1);
     const v = this.vectorOf(node);
     for (let i = 0; i < this.dim; i++) v[i] = vector[i]!;
     if (this.metric === "cosine") normaliseInPlace(v);
@@ -568,6 +576,7 @@ export class Hnsw {
 
   /** Writes a stored vector for a node restored by importGraph (already normalised). */
   setVector(node: number, vector: Float32Array): void {
+    this.reserve(node + 1);
     this.vectorOf(node).set(vector);
   }
 }
