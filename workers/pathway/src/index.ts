@@ -4,8 +4,8 @@
 // validate the request (a failure is a 400 naming the field) and are what
 // GET /pathway/openapi.json documents. The content cap (413) stays in the handlers.
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context, MiddlewareHandler } from "hono";
-import { createServiceApp, type AppEnv } from "../../../shared/app";
+import type { Context } from "hono";
+import { createServiceApp, jsonContentType, type AppEnv } from "../../../shared/app";
 import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { Failure, Result } from "./pathwayMemory";
@@ -91,20 +91,6 @@ const errors = {
   413: json(ErrorBody, "content over [pathwayd].max_content_bytes"),
 };
 const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
-
-/**
- * The request as JSON whatever its Content-Type said (as before these routes had schemas):
- * a body sent as text/plain is still parsed, so bad JSON is a 400 rather than a 415.
- */
-const jsonContentType: MiddlewareHandler = async (c, next) => {
-  const ct = c.req.header("content-type");
-  if (!ct || !/^application\/([a-z-\.]+\+)?json(;|$)/i.test(ct.trim())) {
-    const headers = new Headers(c.req.raw.headers);
-    headers.set("content-type", "application/json");
-    c.req.raw = new Request(c.req.raw, { headers });
-  }
-  await next();
-};
 
 /** The trace content as JSON text, within [pathwayd].max_content_bytes. */
 function contentText(c: C, b: Record<string, unknown>, required: boolean): string | undefined {

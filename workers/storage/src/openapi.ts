@@ -4,8 +4,6 @@
 // the raw byte bodies (object PUT, multipart parts) are streamed and not zod-validated.
 import { z } from "@hono/zod-openapi";
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { describeIssues } from "../../../shared/app";
-import { LakehouseError } from "../../../shared/errors";
 
 const Err = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("StorageError");
 const errors = (what: string) => ({ description: what, content: { "application/json": { schema: Err } } });
@@ -117,9 +115,5 @@ export function documentStorage(api: OpenAPIHono<any>): void {
   });
 }
 
-/** Parses `value` with a registered schema; a failure is a 400 naming the field. */
-export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new LakehouseError("bad_request", describeIssues(result.error.issues, where));
-  return result.data;
-}
+/** Parses `value` with a registered schema; a failure is a 400 naming the field (shared/app.ts). */
+export { parseWith } from "../../../shared/app";
