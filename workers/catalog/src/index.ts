@@ -2,9 +2,12 @@
 // Catalog Durable Object. After a change is durably committed, the query Worker is told
 // (POST /sql/datasets/changed) and awaited, so the next query sees the change at once;
 // a failing or absent query Worker is logged and never undoes the catalog change.
+// Every route is declared with `api.openapi(createRoute(...))`: the zod schemas below validate
+// the request (a failure is a 400 naming the field and value) and are what
+// GET /catalog/openapi.json documents.
 import { createRoute, z } from "@hono/zod-openapi";
-import { createServiceApp } from "../../../shared/app";
-import { COLUMN_TYPES, datasetId, schemaFingerprint, validateDatasetName } from "../../../shared/dataset";
+import { createServiceApp, jsonContentType } from "../../../shared/app";
+import { COLUMN_TYPES, datasetId, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
 import { LakehouseError } from "../../../shared/errors";
 import { serviceClient } from "../../../shared/clients";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
@@ -43,9 +46,9 @@ const ObjectSchema = z.object({
   content_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 const RegisterBody = z.object({
-  name: z.string(),
+  name: datasetNameSchema(),
   schema: z.array(FieldSchema).min(1),
-  schema_fingerprint: z.string(),
+  schema_fingerprint: z.string().min(1, { error: "must not be empty" }),
   objects: z.array(ObjectSchema),
   mode: z.enum(["replace", "append"]).default("replace"),
 });
@@ -62,21 +65,38 @@ const ManifestSchema = z
     updated_at: z.string(),
   })
   .openapi("Manifest");
+const DatasetSummarySchema = z
+  .object({ dataset_id: z.string(), name: z.string(), schema_fingerprint: z.string(), row_count: z.number(), version: z.number(), updated_at: z.string() })
+  .openapi("DatasetSummary");
+const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).openapi("CatalogError");
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
+/** The dataset name in the path (`/manifest/{name}`, `/history/{name}`). */
+const NameParam = z.object({ name: datasetNameSchema().openapi({ param: { name: "name", in: "path" } }) });
+const VersionQuery = z.object({
+  version: z
+    .string()
+    .regex(/^0*[1-9]\d*$/, { error: (iss) => `expected a positive integer, got ${JSON.stringify(iss.input)}` })
+    .optional()
+    .openapi({ description: "a version of the dataset (default: the current one)", example: "1" }),
+});
 
 api.openapi(
   createRoute({
     method: "post",
     path: "/register",
     summary: "Register a dataset version (idempotent for identical objects; 409 on schema drift)",
+    middleware: [jsonContentType],
     request: { body: { content: { "application/json": { schema: RegisterBody } }, required: true } },
     responses: {
       200: { description: "the dataset's current manifest; `changed` says whether a new version was made", content: { "application/json": { schema: ManifestSchema.extend({ changed: z.boolean() }) } } },
+      400: json(ErrorBody, "invalid input (the message names the field), or an object missing from storage or of another size"),
+      409: json(ErrorBody, "schema drift: the dataset is registered with another fingerprint (both named)"),
     },
   }),
   async (c) => {
     const body = c.req.valid("json");
-    const name = validateDatasetName(body.name, "body.name");
-    if (body.schema_fingerprint.length === 0) throw new LakehouseError("bad_request", "body.schema_fingerprint: must not be empty");
+    const name = body.name;
     const seen = new Set<string>();
     for (const [i, f] of body.schema.entries()) {
       if (seen.has(f.name)) throw new LakehouseError("bad_request", `body.schema[${i}].name: duplicate column name ${JSON.stringify(f.name)}`);
@@ -122,47 +142,73 @@ api.openapi(
   },
 );
 
-function parseVersion(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text) || Number(text) < 1) throw new LakehouseError("bad_request", `version: expected a positive integer, got ${JSON.stringify(text)}`);
-  return Number(text);
-}
+api.openapi(
+  createRoute({
+    method: "get", path: "/manifest/{name}", summary: "A dataset's manifest: the current version, or ?version=N",
+    request: { params: NameParam, query: VersionQuery },
+    responses: { 200: json(ManifestSchema, "the manifest"), 400: json(ErrorBody, "invalid name or version"), 404: json(ErrorBody, "no such dataset or version") },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const text = c.req.valid("query").version;
+    const version = text === undefined ? undefined : Number(text);
+    const manifest = await catalog(c.env).manifest(name, version);
+    if (!manifest) {
+      throw new LakehouseError("not_found", version === undefined ? `dataset ${JSON.stringify(name)} not found` : `dataset ${JSON.stringify(name)} has no version ${version}`);
+    }
+    return c.json(manifest, 200);
+  },
+);
 
-api.get("/manifest/:name", async (c) => {
-  const name = validateDatasetName(c.req.param("name"));
-  const version = parseVersion(c.req.query("version"));
-  const manifest = await catalog(c.env).manifest(name, version);
-  if (!manifest) {
-    throw new LakehouseError("not_found", version === undefined ? `dataset ${JSON.stringify(name)} not found` : `dataset ${JSON.stringify(name)} has no version ${version}`);
-  }
-  return c.json(manifest);
-});
+api.openapi(
+  createRoute({
+    method: "get", path: "/history/{name}", summary: "A dataset's versions, newest first (at most [catalogd].history_limit)",
+    request: { params: NameParam },
+    responses: {
+      200: json(z.object({ name: z.string(), dataset_id: z.string(), versions: z.array(ManifestSchema) }), "the manifest of each version"),
+      400: json(ErrorBody, "invalid name"),
+      404: json(ErrorBody, "no such dataset"),
+    },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const versions = await catalog(c.env).history(name, lakehouseConfig(c.env).catalogd.history_limit);
+    if (!versions) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
+    return c.json({ name, dataset_id: datasetId(name), versions }, 200);
+  },
+);
 
-api.get("/history/:name", async (c) => {
-  const name = validateDatasetName(c.req.param("name"));
-  const versions = await catalog(c.env).history(name, lakehouseConfig(c.env).catalogd.history_limit);
-  if (!versions) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
-  return c.json({ name, dataset_id: datasetId(name), versions });
-});
+api.openapi(
+  createRoute({
+    method: "get", path: "/list", summary: "Every dataset with its current version",
+    responses: { 200: json(z.object({ datasets: z.array(DatasetSummarySchema) }), "the datasets, by name") },
+  }),
+  async (c) => c.json({ datasets: await catalog(c.env).list() }, 200),
+);
 
-api.get("/list", async (c) => c.json({ datasets: await catalog(c.env).list() }));
-
-api.delete("/manifest/:name", async (c) => {
-  const name = validateDatasetName(c.req.param("name"));
-  const removed = await catalog(c.env).remove(name);
-  if (!removed) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
-  // The catalog no longer points at the objects: remove them (a failure leaves orphans, never a dangling manifest).
-  try {
-    await serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId")).json("/delete", {
-      method: "POST",
-      json: { keys: removed.keys },
-    });
-  } catch (err) {
-    console.error(`[catalog] deleting the objects of ${name} failed: ${(err as Error).message}; keys: ${removed.keys.join(", ")}`);
-  }
-  await notifyQuery(c.env, c.get("requestId"), name, null);
-  return c.body(null, 204);
-});
+api.openapi(
+  createRoute({
+    method: "delete", path: "/manifest/{name}", summary: "Delete a dataset, every version, and its objects in storage",
+    request: { params: NameParam },
+    responses: { 204: { description: "deleted" }, 400: json(ErrorBody, "invalid name"), 404: json(ErrorBody, "no such dataset") },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const removed = await catalog(c.env).remove(name);
+    if (!removed) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
+    // The catalog no longer points at the objects: remove them (a failure leaves orphans, never a dangling manifest).
+    try {
+      await serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId")).json("/delete", {
+        method: "POST",
+        json: { keys: removed.keys },
+      });
+    } catch (err) {
+      console.error(`[catalog] deleting the objects of ${name} failed: ${(err as Error).message}; keys: ${removed.keys.join(", ")}`);
+    }
+    await notifyQuery(c.env, c.get("requestId"), name, null);
+    return c.body(null, 204);
+  },
+);
 
 export { Catalog } from "./catalog";
 export default app satisfies ExportedHandler<Env>;

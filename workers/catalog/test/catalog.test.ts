@@ -124,3 +124,34 @@ describe("catalog", () => {
     expect(names).toEqual(["0001_init"]);
   });
 });
+
+describe("catalog openapi.json", () => {
+  it("lists every route the catalog serves, with the schemas that validate them", async () => {
+    const doc = (await (await exports.default.fetch("http://x/catalog/openapi.json")).json()) as Json;
+    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    expect(listed.sort()).toEqual(
+      ["post /catalog/register", "get /catalog/manifest/{name}", "delete /catalog/manifest/{name}", "get /catalog/history/{name}", "get /catalog/list"].sort(),
+    );
+    const params = doc.paths["/catalog/manifest/{name}"].get.parameters as Json[];
+    expect(params.map((p) => `${p.in} ${p.name}`).sort()).toEqual(["path name", "query version"]);
+    expect(params.find((p) => p.name === "name").schema.pattern).toBe("^[A-Za-z_][A-Za-z0-9_-]{0,127}$");
+    expect(doc.paths["/catalog/register"].post.requestBody.content["application/json"].schema.properties.name.pattern).toBeDefined();
+  });
+
+  it("bad path and query values are 400s naming the parameter and value", async () => {
+    const badName = await call("/manifest/bad%20name");
+    expect(badName.status).toBe(400);
+    expect(badName.body.error).toMatchObject({ code: "bad_request" });
+    expect(badName.body.error.message).toMatch(/name: invalid dataset name "bad name"/);
+    expect((await call("/history/bad%20name")).body.error.message).toMatch(/name: invalid dataset name/);
+    expect((await call("/manifest/bad%20name", { method: "DELETE" })).status).toBe(400);
+    for (const v of ["0", "x", "-1", ""]) {
+      const res = await call(`/manifest/t?version=${v}`);
+      expect(res.status, v).toBe(400);
+      expect(res.body.error.message).toContain(`version: expected a positive integer, got ${JSON.stringify(v)}`);
+    }
+    const noType = await exports.default.fetch("http://x/catalog/register", { method: "POST", body: JSON.stringify({ name: "" }) });
+    expect(noType.status).toBe(400);
+    expect(((await noType.json()) as Json).error.message).toMatch(/body.name: missing dataset name/);
+  });
+});

@@ -4,9 +4,13 @@
 // object is written first, then registered in the catalog (which serialises concurrent
 // ingests of a dataset); any failure deletes what this ingest wrote, so storage and the
 // catalog are left as they were. Identical content makes no new version.
+// The route is registered in GET /ingest/openapi.json with registerPath: its query is parsed
+// with the registered IngestQuery schema, while the body (a multipart form or the raw CSV) is
+// streamed as before and never given to a validator; the caps (413) are checked here.
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createServiceApp, type AppEnv } from "../../../shared/app";
-import { schemaFingerprint, validateDatasetName } from "../../../shared/dataset";
+import { createServiceApp, parseWith, type AppEnv } from "../../../shared/app";
+import { COLUMN_TYPES, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
 import { LakehouseError, errorFromResponse } from "../../../shared/errors";
 import { serviceClient, type ServiceClient } from "../../../shared/clients";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
@@ -73,10 +77,8 @@ interface Source {
   staged: boolean;
 }
 
-async function resolveSource(c: C, storage: ServiceClient, cap: number): Promise<Source> {
-  const fromKey = c.req.query("from_key");
+async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey: string | undefined): Promise<Source> {
   if (fromKey !== undefined) {
-    if (fromKey === "") throw new LakehouseError("bad_request", "from_key: empty storage key");
     const res = await storage.fetch(`/objects/${encodeKeyPath(fromKey)}`, { method: "HEAD" });
     if (res.status === 404) throw new LakehouseError("not_found", `from_key: object ${JSON.stringify(fromKey)} not found in storage`);
     if (res.status === 400) throw new LakehouseError("bad_request", `from_key: invalid storage key ${JSON.stringify(fromKey)}`);
@@ -114,21 +116,77 @@ async function resolveSource(c: C, storage: ServiceClient, cap: number): Promise
 
 type IngestResponse = Manifest & { changed: boolean };
 
+// ---- the route's OpenAPI entry; IngestQuery also parses the query ----
+
+export const IngestQuery = z.object({
+  name: datasetNameSchema("missing query parameter ?name=<dataset>"),
+  mode: z
+    .enum(["replace", "append"], { error: (iss) => `expected "replace" or "append", got ${JSON.stringify(iss.input)}` })
+    .optional()
+    .openapi({ description: "replace (default): the CSV becomes the dataset; append: it is added as another object" }),
+  from_key: z
+    .string()
+    .min(1, { error: "empty storage key" })
+    .optional()
+    .openapi({ description: "ingest this object already in storage instead of a request body (for files above the request cap)", example: "uploads/people.csv" }),
+});
+
+const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).openapi("IngestError");
+const errorJson = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
+const IngestResult = z
+  .object({
+    dataset_id: z.string(),
+    name: z.string(),
+    schema: z.array(z.object({ name: z.string(), type: z.enum(COLUMN_TYPES as [string, ...string[]]), nullable: z.boolean() })),
+    schema_fingerprint: z.string(),
+    objects: z.array(z.object({ key: z.string(), size: z.number().int(), row_count: z.number().int(), content_sha256: z.string().optional() })),
+    row_count: z.number().int(),
+    version: z.number().int(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    changed: z.boolean().openapi({ description: "false when identical content was already registered (no new version)" }),
+    ingested_rows: z.number().int(),
+    csv_bytes: z.number().int(),
+    widened: z.array(z.string()).optional().openapi({ description: "columns whose inferred type was widened while reading (\"col → type\")" }),
+  })
+  .openapi("IngestResult");
+
+api.openAPIRegistry.registerPath({
+  method: "post",
+  path: "/ingest",
+  summary: "Ingest a CSV as a Parquet dataset version (a multipart field `file`, a raw text/csv body, or ?from_key=)",
+  request: {
+    query: IngestQuery,
+    headers: z.object({
+      "content-length": z.string().optional().openapi({ description: "over [ingestd].max_ingest_bytes is a 413 before the body is read" }),
+    }),
+    body: {
+      required: false,
+      description: "the CSV, streamed (not read when from_key is given); a body without a declared length is counted and cut off at the cap",
+      content: {
+        "multipart/form-data": { schema: z.object({ file: z.string().openapi({ format: "binary", description: "the CSV file" }) }) },
+        "text/csv": { schema: z.string().openapi({ description: "the CSV text: a header row, then data rows" }) },
+      },
+    },
+  },
+  responses: {
+    200: { description: "the dataset's current manifest and what was read", content: { "application/json": { schema: IngestResult } } },
+    400: errorJson("bad name, mode or from_key, no file, or a CSV that cannot be read (the message names the line)"),
+    404: errorJson("from_key names no object in storage"),
+    409: errorJson("schema drift: the dataset exists with other column types"),
+    413: errorJson("over [ingestd].max_ingest_bytes"),
+  },
+});
+
 api.post("/ingest", async (c) => {
   const cfg = lakehouseConfig(c.env).ingestd;
-  const nameParam = c.req.query("name");
-  if (nameParam === undefined || nameParam === "") {
-    throw new LakehouseError("bad_request", "name: missing query parameter ?name=<dataset>");
-  }
-  const name = validateDatasetName(nameParam, "name");
-  const mode = c.req.query("mode") ?? "replace";
-  if (mode !== "replace" && mode !== "append") {
-    throw new LakehouseError("bad_request", `mode: expected "replace" or "append", got ${JSON.stringify(mode)}`);
-  }
+  const query = parseWith(IngestQuery, c.req.query(), "query");
+  const name = query.name;
+  const mode = query.mode ?? "replace";
   const env = c.env as unknown as Record<string, unknown>;
   const storage = serviceClient(env, "storage", c.get("requestId"));
   const catalog = serviceClient(env, "catalog", c.get("requestId"));
-  const source = await resolveSource(c, storage, cfg.max_ingest_bytes);
+  const source = await resolveSource(c, storage, cfg.max_ingest_bytes, query.from_key);
   try {
     const codec = cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
     const compressors = await compressorsFor(codec);

@@ -221,6 +221,9 @@ describe("ingest", () => {
       ["name=x", "a,b,a\n1,2,3\n", 400, /duplicate column name "a" \(columns 1 and 3\)/],
       ["name=x", "a,,c\n1,2,3\n", 400, /column 2 has an empty name/],
       ["name=x&from_key=nope/missing.csv", undefined, 404, /from_key: object "nope\/missing.csv" not found/],
+      ["name=x&from_key=", "a\n1\n", 400, /from_key: empty storage key/],
+      ["name=", "a\n1\n", 400, /name: missing/],
+      ["name=x&mode=", "a\n1\n", 400, /mode: expected "replace" or "append", got ""/],
     ];
     for (const [query, body, code, message] of cases) {
       const res = await ingest(query, body);
@@ -299,5 +302,21 @@ describe("ingest", () => {
     expect(m.version).toBe(6);
     expect(m.row_count).toBe(6);
     expect(m.objects).toHaveLength(6);
+  });
+});
+
+describe("ingest openapi.json", () => {
+  it("documents POST /ingest: the query schema it parses with, and the streamed body as a multipart form or raw CSV", async () => {
+    const doc = (await (await exports.default.fetch("http://x/ingest/openapi.json")).json()) as Json;
+    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    expect(listed).toEqual(["post /ingest/ingest"]);
+    const op = doc.paths["/ingest/ingest"].post;
+    const query = (op.parameters as Json[]).filter((p) => p.in === "query");
+    expect(query.map((p) => p.name).sort()).toEqual(["from_key", "mode", "name"]);
+    expect(query.find((p) => p.name === "name").required).toBe(true);
+    expect(query.find((p) => p.name === "mode").schema.enum).toEqual(["replace", "append"]);
+    expect(Object.keys(op.requestBody.content).sort()).toEqual(["multipart/form-data", "text/csv"]);
+    expect(op.requestBody.content["multipart/form-data"].schema.properties.file).toBeDefined();
+    expect(Object.keys(op.responses).sort()).toEqual(["200", "400", "404", "409", "413"]);
   });
 });
