@@ -133,9 +133,11 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
     }
     for (const [path, item] of Object.entries(fixed.paths ?? {})) {
       // A path registered on `api` with the family already in it comes out of doc31 with the
-      // family twice (/vectors/vectors/index): the route itself is /vectors/index.
+      // family twice (/vectors/vectors/index): the route itself is /vectors/index. The family
+      // twice and nothing after it is a real route (POST /ingest on the ingest family is
+      // /ingest/ingest, public /v1/ingest/ingest) and is kept.
       const doubled = `/${family}/${family}`;
-      const servicePath = path === doubled || path.startsWith(`${doubled}/`) ? path.slice(family.length + 1) : path;
+      const servicePath = path.startsWith(`${doubled}/`) ? path.slice(family.length + 1) : path;
       const publicPath = `/v1${servicePath}`;
       const target = (merged.paths[publicPath] ??= {});
       for (const [method, op] of Object.entries(item)) {
