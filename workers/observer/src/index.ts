@@ -1,15 +1,20 @@
 // lakehouse-observer: the witness loop. Records every op (durably, then into the ring),
 // answers stats and the durable log, reviews answers, and runs the cycle on the cron
 // trigger and on POST /observer/cycle. DESIGN §6 Observer; docs/observer.md.
-import type { Context } from "hono";
-import { createServiceApp, readJsonObject, type AppEnv } from "../../../shared/app";
+// Every route is in GET /observer/openapi.json, documented by the zod schemas that validate it:
+// createRoute for the JSON routes and the queries; POST /events is registered with registerPath
+// because a bad event is reported in its own result, not by failing the batch (each item is
+// parsed with ObservedOpInput, the envelope with EventsEnvelope). Body caps (413) stay here.
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { createServiceApp, jsonBody, jsonContentType, parseWith, type AppEnv } from "../../../shared/app";
 import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ObservedOp } from "../../../shared/types";
 import { observerStub, runCycle } from "./cycle";
 import type { LlmEnv } from "./llm";
-import { normalizeOp, SOURCES } from "./ops";
-import { parseReviewInput, review } from "./review";
+import { normalizeOp, ObservedOpInput, orBlank, show, SOURCES, withDefaults } from "./ops";
+import { ReviewBody, reviewInput, review } from "./review";
 
 const { app, api } = createServiceApp<Env>("observer", "observer", {
   health: async (env) => ({ ring_size: await observerStub(env).ringSize() }),
@@ -32,25 +37,110 @@ async function cappedJson(c: C): Promise<unknown> {
   }
 }
 
-api.post("/event", async (c) => {
-  const body = await cappedJson(c);
-  const n = normalizeOp(body, new Date());
-  if (!n.ok) throw badRequest(n.message);
-  const r = await observerStub(c.env).record([{ op: n.op, ts_ms: n.ts_ms }]);
-  return c.json({ accepted: true, ring_size: r.ring_size, id: r.ids[0] });
-});
+/** Route middleware: the cap and the JSON checks run before the body validator reads the (cached) text. */
+const cappedEventBody: MiddlewareHandler<AppEnv<Env>> = async (c, next) => {
+  await cappedJson(c);
+  await next();
+};
 
+// ---- schemas (requests: these validate; responses: documentation) ----
+
+const MAX_BATCH = 10_000;
+/** A batch: the array of events, or {"events": [...]}; at most 10000. */
+function batchOf<T extends z.ZodType>(item: T) {
+  return z.union([z.array(item).max(MAX_BATCH), z.object({ events: z.array(item).max(MAX_BATCH) })], {
+    error: (iss) => {
+      const input = iss.input as { events?: unknown } | undefined;
+      const events = Array.isArray(input) ? input : input?.events;
+      return Array.isArray(events) && events.length > MAX_BATCH
+        ? `at most ${MAX_BATCH} events per batch, got ${events.length}`
+        : `expected an array of events (or a body that is the array), got ${show(iss.input)}`;
+    },
+  });
+}
+/** What POST /events documents: a batch of ObservedOpInput. */
+const EventsBody = batchOf(ObservedOpInput);
+/** What POST /events parses the body with; each item is then parsed with ObservedOpInput on its own. */
+const EventsEnvelope = batchOf(z.unknown());
+
+const positiveInt = orBlank("expected a positive integer", (error) => z.string({ error }).regex(/^0*[1-9]\d*$/, { error }))
+  .optional()
+  .openapi({ description: "a positive integer", example: "100" });
+const time = orBlank("expected an RFC 3339 time or epoch milliseconds", (error) =>
+  z.string({ error }).refine((raw) => Number.isFinite(/^\d+$/.test(raw) ? Number(raw) : Date.parse(raw)), { error }),
+).optional();
+const OpsQuery = z.object({
+  source: orBlank(`expected one of ${SOURCES.join(", ")}`, (error) => z.enum(SOURCES as [string, ...string[]], { error })).optional(),
+  success: orBlank("expected true or false", (error) => z.enum(["true", "false"], { error })).optional(),
+  since: time.openapi({ description: "only ops at or after this time (RFC 3339 or epoch ms)" }),
+  until: time.openapi({ description: "only ops before this time (RFC 3339 or epoch ms)" }),
+  after_id: orBlank("expected a non-negative integer", (error) => z.string({ error }).regex(/^\d+$/, { error })).optional().openapi({ description: "the next_after_id of the previous page" }),
+  limit: positiveInt.openapi({ description: "page size (default 100, at most 1000)" }),
+});
+const LimitQuery = z.object({ limit: positiveInt.openapi({ description: "how many (default 100, at most 1000)" }) });
+
+const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).openapi("ObserverError");
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const bad = json(ErrorBody, "invalid input (the message names the field and value)");
+const tooLarge = json(ErrorBody, "body over [observerd].max_event_bytes");
+const ObservedOpSchema = z
+  .object({
+    timestamp: z.string(), endpoint: z.string(), input_summary: z.string(), success: z.boolean(), duration_ms: z.number(), output_summary: z.string(),
+    error: z.string().optional(), source: z.enum(SOURCES as [string, ...string[]]).optional(), staffer_id: z.string().optional(), sig_hash: z.string().optional(),
+    event_kind: z.string().optional(), role: z.string().optional(), city: z.string().optional(), state: z.string().optional(), count: z.number().optional(),
+    rescue_attempted: z.boolean().optional(), rescue_succeeded: z.boolean().optional(),
+  })
+  .openapi("ObservedOp");
+const Stats = z.object({ total: z.number().int(), successes: z.number().int(), failures: z.number().int(), by_source: z.record(z.string(), z.number().int()), recent_scenario_ops: z.array(ObservedOpSchema) });
+const Item = z.record(z.string(), z.unknown());
+
+function limitOf(raw: string | undefined, def: number, max: number): number {
+  return raw ? Math.min(Number(raw), max) : def;
+}
+function timeOf(raw: string | undefined): number | undefined {
+  if (!raw) return undefined;
+  return /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+}
+
+// ---- routes ----
+
+api.openapi(
+  createRoute({
+    method: "post", path: "/event", summary: "Record one op (written durably, then into the ring)",
+    middleware: [jsonContentType, cappedEventBody], request: { body: { required: true, content: { "application/json": { schema: ObservedOpInput } } } },
+    responses: { 200: json(z.object({ accepted: z.literal(true), ring_size: z.number().int(), id: z.number().int() }), "recorded"), 400: bad, 413: tooLarge },
+  }),
+  async (c) => {
+    const { op, ts_ms } = withDefaults(c.req.valid("json"), new Date());
+    const r = await observerStub(c.env).record([{ op, ts_ms }]);
+    return c.json({ accepted: true as const, ring_size: r.ring_size, id: r.ids[0]! }, 200);
+  },
+);
+
+api.openAPIRegistry.registerPath({
+  method: "post", path: "/events", summary: "Record a batch of ops; each event is validated on its own and gets a result",
+  request: { body: { required: true, content: { "application/json": { schema: EventsBody } } } },
+  responses: {
+    200: json(
+      z.object({
+        accepted: z.number().int(), rejected: z.number().int(), ring_size: z.number().int(),
+        results: z.array(z.object({ index: z.number().int(), accepted: z.boolean(), id: z.number().int().optional(), error: z.object({ code: z.string(), message: z.string() }).optional() })),
+      }),
+      "one result per event, in order; only the valid ones are recorded",
+    ),
+    400: json(ErrorBody, "not a batch, or over 10000 events"),
+    413: tooLarge,
+  },
+});
 api.post("/events", async (c) => {
-  const body = await cappedJson(c);
-  const events = Array.isArray(body) ? body : (body as { events?: unknown })?.events;
-  if (!Array.isArray(events)) throw badRequest("events: expected an array of events (or a body that is the array)");
-  if (events.length > 10_000) throw badRequest(`events: at most 10000 events per batch, got ${events.length}`);
+  const body = parseWith(EventsEnvelope, await cappedJson(c), "events");
+  const events = Array.isArray(body) ? body : body.events;
   const now = new Date();
   const valid: { op: ObservedOp; ts_ms: number }[] = [];
   const results: ({ index: number; accepted: true; id?: number } | { index: number; accepted: false; error: { code: string; message: string } })[] = [];
   const validIndex: number[] = [];
   events.forEach((e, index) => {
-    const n = normalizeOp(e, now, `events[${index}].`);
+    const n = normalizeOp(e, now, `events[${index}]`);
     if (n.ok) {
       valid.push({ op: n.op, ts_ms: n.ts_ms });
       validIndex.push(results.length);
@@ -65,68 +155,110 @@ api.post("/events", async (c) => {
   return c.json({ accepted: valid.length, rejected: events.length - valid.length, ring_size: r.ring_size, results });
 });
 
-api.get("/stats", async (c) => c.json(await observerStub(c.env).stats()));
+api.openapi(
+  createRoute({
+    method: "get", path: "/stats", summary: "Counts over the ring ([observerd].ring_cap) and the last 10 scenario ops, newest last",
+    responses: { 200: json(Stats, "ring statistics") },
+  }),
+  async (c) => c.json((await observerStub(c.env).stats()) as never, 200),
+);
 
-function intParam(c: C, name: string, def: number, max: number): number {
-  const raw = c.req.query(name);
-  if (raw === undefined || raw === "") return def;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw badRequest(`${name}: expected a positive integer, got ${JSON.stringify(raw)}`);
-  return Math.min(n, max);
+api.openapi(
+  createRoute({
+    method: "get", path: "/ops", summary: "Query the durable log of ops, oldest first, a page at a time",
+    request: { query: OpsQuery },
+    responses: {
+      200: json(
+        z.object({ ops: z.array(ObservedOpSchema.extend({ id: z.number().int() })), next_after_id: z.number().int().nullable(), count: z.number().int(), log_size: z.number().int() }),
+        "a page of ops; next_after_id is null on the last page",
+      ),
+      400: bad,
+    },
+  }),
+  async (c) => {
+    const q = c.req.valid("query");
+    const r = await observerStub(c.env).queryOps({
+      source: q.source || undefined,
+      success: q.success === "true" ? true : q.success === "false" ? false : undefined,
+      since_ms: timeOf(q.since),
+      until_ms: timeOf(q.until),
+      after_id: q.after_id ? Number(q.after_id) : undefined,
+      limit: limitOf(q.limit, 100, 1000),
+    });
+    return c.json({ ...r, count: r.ops.length, log_size: await observerStub(c.env).logCount() } as never, 200);
+  },
+);
+
+api.openapi(
+  createRoute({
+    method: "post", path: "/review", summary: "Judge an answer against its source: accept, reject or cycle (the LLM, else a heuristic); every verdict kept",
+    middleware: [jsonBody], request: { body: { required: true, content: { "application/json": { schema: ReviewBody } } } },
+    responses: {
+      200: json(
+        z.object({
+          id: z.number().int(), verdict: z.enum(["accept", "reject", "cycle"]), confidence: z.number(), notes: z.string(),
+          source: z.enum(["llm", "heuristic"]), model: z.string().nullable(), llm_error: z.string().nullable(),
+        }),
+        "the verdict",
+      ),
+      400: bad,
+    },
+  }),
+  async (c) => {
+    const input = reviewInput(c.req.valid("json"));
+    const v = await review(c.env as unknown as LlmEnv & object, input, lakehouseConfig(c.env).observerd.review_timeout_ms);
+    const id = await observerStub(c.env).addReview(input, v);
+    return c.json({ id, ...v }, 200);
+  },
+);
+
+api.openapi(
+  createRoute({
+    method: "post", path: "/cycle", summary: "Run one cycle now (as the cron trigger does): corrections, analysis, playbooks, escalations",
+    responses: {
+      200: json(z.object({ cycle_id: z.string().optional(), trigger: z.string(), status: z.enum(["completed", "busy"]), started_at: z.string(), finished_at: z.string().optional(), llm_calls: z.number().int() }).passthrough(), "what each step did"),
+      409: json(ErrorBody, "another cycle is running"),
+    },
+  }),
+  async (c) => {
+    const s = await runCycle(c.env, "http");
+    if (s.status === "busy") throw new LakehouseError("conflict", `another cycle (${s.busy!.cycle_id}) is running until ${s.busy!.expires_at}`, { details: s.busy });
+    return c.json(s as never, 200);
+  },
+);
+
+const LISTS = {
+  clusters: "failure clusters (same sig_hash)",
+  escalations: "clusters escalated to the LLM (or the heuristic) with their answers",
+  reviews: "every review verdict with its input, newest first",
+  recommendations: "recommendations written by the cycle",
+  cycles: "past cycles and what each did",
+} as const;
+for (const [kind, what] of Object.entries(LISTS) as [keyof typeof LISTS, string][]) {
+  api.openapi(
+    createRoute({
+      method: "get", path: `/${kind}`, summary: `The ${what}`,
+      request: { query: LimitQuery },
+      responses: { 200: json(z.object({ [kind]: z.array(Item), count: z.number().int() }), what), 400: bad },
+    }),
+    async (c) => {
+      const items: unknown[] = await observerStub(c.env).list(kind, limitOf(c.req.valid("query").limit, 100, 1000));
+      return c.json({ [kind]: items, count: items.length } as never, 200);
+    },
+  );
 }
 
-function timeParam(c: C, name: string): number | undefined {
-  const raw = c.req.query(name);
-  if (raw === undefined || raw === "") return undefined;
-  const t = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(t)) throw badRequest(`${name}: expected an RFC 3339 time or epoch milliseconds, got ${JSON.stringify(raw)}`);
-  return t;
-}
-
-api.get("/ops", async (c) => {
-  const source = c.req.query("source") || undefined;
-  if (source !== undefined && !SOURCES.includes(source as never)) throw badRequest(`source: expected one of ${SOURCES.join(", ")}, got ${JSON.stringify(source)}`);
-  const successRaw = c.req.query("success");
-  if (successRaw !== undefined && successRaw !== "" && successRaw !== "true" && successRaw !== "false") {
-    throw badRequest(`success: expected true or false, got ${JSON.stringify(successRaw)}`);
-  }
-  const afterRaw = c.req.query("after_id");
-  if (afterRaw !== undefined && afterRaw !== "" && !/^\d+$/.test(afterRaw)) throw badRequest(`after_id: expected a non-negative integer, got ${JSON.stringify(afterRaw)}`);
-  const r = await observerStub(c.env).queryOps({
-    source,
-    success: successRaw === "true" ? true : successRaw === "false" ? false : undefined,
-    since_ms: timeParam(c, "since"),
-    until_ms: timeParam(c, "until"),
-    after_id: afterRaw ? Number(afterRaw) : undefined,
-    limit: intParam(c, "limit", 100, 1000),
-  });
-  return c.json({ ...r, count: r.ops.length, log_size: await observerStub(c.env).logCount() });
-});
-
-api.post("/review", async (c) => {
-  const input = parseReviewInput(await readJsonObject(c));
-  const v = await review(c.env as unknown as LlmEnv & object, input, lakehouseConfig(c.env).observerd.review_timeout_ms);
-  const id = await observerStub(c.env).addReview(input, v);
-  return c.json({ id, ...v });
-});
-
-api.post("/cycle", async (c) => {
-  const s = await runCycle(c.env, "http");
-  if (s.status === "busy") throw new LakehouseError("conflict", `another cycle (${s.busy!.cycle_id}) is running until ${s.busy!.expires_at}`, { details: s.busy });
-  return c.json(s);
-});
-
-for (const kind of ["clusters", "escalations", "reviews", "recommendations", "cycles"] as const) {
-  api.get(`/${kind}`, async (c) => {
-    const items: unknown[] = await observerStub(c.env).list(kind, intParam(c, "limit", 100, 1000));
-    return c.json({ [kind]: items, count: items.length });
-  });
-}
-
-api.get("/playbooks", async (c) => {
-  const items = await observerStub(c.env).listPlaybooks(intParam(c, "limit", 100, 1000));
-  return c.json({ playbooks: items, count: items.length });
-});
+api.openapi(
+  createRoute({
+    method: "get", path: "/playbooks", summary: "Playbooks consolidated from repeated successes",
+    request: { query: LimitQuery },
+    responses: { 200: json(z.object({ playbooks: z.array(Item), count: z.number().int() }), "the playbooks"), 400: bad },
+  }),
+  async (c) => {
+    const items = await observerStub(c.env).listPlaybooks(limitOf(c.req.valid("query").limit, 100, 1000));
+    return c.json({ playbooks: items, count: items.length } as never, 200);
+  },
+);
 
 /** The cron trigger: one cycle per tick (a tick that finds a cycle running does nothing). */
 export async function scheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {

@@ -1,5 +1,9 @@
-// ObservedOp: validation and the seed's defaults (missing timestamp → now, missing
-// source → "mcp", empty endpoint → rejected), and the in-memory ring with its stats.
+// ObservedOp: the zod schema that validates an event (POST /observer/event validates its body
+// with it, POST /observer/events each item of the batch; both documented in
+// /observer/openapi.json), the seed's defaults (missing timestamp → now, missing source →
+// "mcp", empty endpoint → rejected), and the in-memory ring with its stats.
+import { z } from "@hono/zod-openapi";
+import { describeIssues } from "../../../shared/app";
 import type { ObservedOp, ObservedSource } from "../../../shared/types";
 
 export const SOURCES: readonly ObservedSource[] = ["mcp", "scenario", "langfuse", "overseer_correction", "workflow", "inbox"];
@@ -9,64 +13,91 @@ const BOOL_FIELDS = ["rescue_attempted", "rescue_succeeded"] as const;
 
 export type Normalized = { ok: true; op: ObservedOp; ts_ms: number } | { ok: false; message: string };
 
-function show(v: unknown): string {
+export function show(v: unknown): string {
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
-/** Validates one event and fills the defaults. `where` prefixes field names in messages (`events[3].`). */
-export function normalizeOp(raw: unknown, now: Date, where = ""): Normalized {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: false, message: `${where || "event"}: expected a JSON object, got ${show(raw)}` };
-  const r = raw as Record<string, unknown>;
-  const f = (name: string) => `${where}${name}`;
-  if (typeof r.endpoint !== "string" || r.endpoint.trim() === "") {
-    return { ok: false, message: `${f("endpoint")} is required and must be a non-empty string, got ${show(r.endpoint)}` };
-  }
-  let timestamp = now.toISOString();
-  let ts_ms = now.getTime();
-  if (r.timestamp !== undefined && r.timestamp !== null && r.timestamp !== "") {
-    const t = typeof r.timestamp === "string" ? Date.parse(r.timestamp) : NaN;
-    if (!Number.isFinite(t)) return { ok: false, message: `${f("timestamp")}: expected an RFC 3339 time, got ${show(r.timestamp)}` };
-    timestamp = r.timestamp as string;
-    ts_ms = t;
-  }
-  let source: ObservedSource = "mcp";
-  if (r.source !== undefined && r.source !== null && r.source !== "") {
-    if (!SOURCES.includes(r.source as ObservedSource)) {
-      return { ok: false, message: `${f("source")}: expected one of ${SOURCES.join(", ")}, got ${show(r.source)}` };
-    }
-    source = r.source as ObservedSource;
-  }
-  if (r.success !== undefined && typeof r.success !== "boolean") return { ok: false, message: `${f("success")}: expected true or false, got ${show(r.success)}` };
-  if (r.duration_ms !== undefined && (typeof r.duration_ms !== "number" || !Number.isFinite(r.duration_ms) || r.duration_ms < 0)) {
-    return { ok: false, message: `${f("duration_ms")}: expected a non-negative number, got ${show(r.duration_ms)}` };
-  }
-  if (r.count !== undefined && r.count !== null && (typeof r.count !== "number" || !Number.isFinite(r.count))) {
-    return { ok: false, message: `${f("count")}: expected a number, got ${show(r.count)}` };
-  }
+/**
+ * A query parameter or field where "" means absent, as before the schemas. `build` gets the
+ * error to put on its checks: a union reports the closest option's own issue, not its own.
+ */
+export function orBlank<T extends z.ZodType>(expected: string, build: (error: (iss: { input?: unknown }) => string) => T) {
+  const error = (iss: { input?: unknown }) => `${expected}, got ${show(iss.input)}`;
+  return z.union([build(error), z.literal("")], { error });
+}
+
+const text = z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).nullish();
+const flag = z.boolean({ error: (iss) => `expected true or false, got ${show(iss.input)}` });
+const rfc3339 = (iss: { input?: unknown }) => `expected an RFC 3339 time, got ${show(iss.input)}`;
+const endpointMessage = (iss: { input?: unknown }) => `is required and must be a non-empty string, got ${show(iss.input)}`;
+const nonNegative = (iss: { input?: unknown }) => `expected a non-negative number, got ${show(iss.input)}`;
+
+/** One event as sent (DESIGN §6 ObservedOp); absent fields get the seed's defaults. */
+export const ObservedOpInput = z
+  .object(
+    {
+      timestamp: z
+        .string({ error: rfc3339 })
+        .refine((t) => t === "" || Number.isFinite(Date.parse(t)), { error: rfc3339 })
+        .nullish()
+        .openapi({ description: "RFC 3339; absent, null or \"\" → now", example: "2026-01-02T03:04:05Z" }),
+      endpoint: z
+        .string({ error: endpointMessage })
+        .regex(/\S/, { error: endpointMessage })
+        .openapi({ description: "what ran: an endpoint or a step (non-empty)", example: "/v1/sql" }),
+      input_summary: text,
+      success: flag.optional().openapi({ description: "default false" }),
+      duration_ms: z.number({ error: nonNegative }).min(0, { error: nonNegative }).optional(),
+      output_summary: text,
+      error: text,
+      source: orBlank(`expected one of ${SOURCES.join(", ")}`, (error) => z.enum(SOURCES as [ObservedSource, ...ObservedSource[]], { error }))
+        .nullish()
+        .openapi({ description: "default mcp" }),
+      staffer_id: text,
+      sig_hash: text.openapi({ description: "failures with the same sig_hash form a cluster" }),
+      event_kind: text,
+      role: text,
+      city: text,
+      state: text,
+      count: z.number({ error: (iss) => `expected a number, got ${show(iss.input)}` }).nullish(),
+      rescue_attempted: flag.nullish(),
+      rescue_succeeded: flag.nullish(),
+    },
+    { error: (iss) => `expected a JSON object, got ${show(iss.input)}` },
+  )
+  .openapi("ObservedOpInput");
+export type ObservedOpInput = z.output<typeof ObservedOpInput>;
+
+/** A validated event with the defaults filled in, and its time in epoch ms. */
+export function withDefaults(r: ObservedOpInput, now: Date): { op: ObservedOp; ts_ms: number } {
+  const timestamp = r.timestamp ? r.timestamp : now.toISOString();
   const op: ObservedOp = {
     timestamp,
     endpoint: r.endpoint,
     input_summary: "",
     success: r.success === true,
-    duration_ms: (r.duration_ms as number | undefined) ?? 0,
+    duration_ms: r.duration_ms ?? 0,
     output_summary: "",
-    source,
+    source: r.source ? r.source : "mcp",
   };
   for (const k of STRING_FIELDS) {
     const v = r[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== "string") return { ok: false, message: `${f(k)}: expected a string, got ${show(v)}` };
-    op[k] = v;
+    if (typeof v === "string") op[k] = v;
   }
   for (const k of BOOL_FIELDS) {
     const v = r[k];
-    if (v === undefined || v === null) continue;
-    if (typeof v !== "boolean") return { ok: false, message: `${f(k)}: expected true or false, got ${show(v)}` };
-    op[k] = v;
+    if (typeof v === "boolean") op[k] = v;
   }
   if (typeof r.count === "number") op.count = r.count;
-  return { ok: true, op, ts_ms };
+  return { op, ts_ms: r.timestamp ? Date.parse(r.timestamp) : now.getTime() };
+}
+
+/** Validates one event with ObservedOpInput and fills the defaults. `where` names it in messages (`events[3]`). */
+export function normalizeOp(raw: unknown, now: Date, where = "event"): Normalized {
+  const r = ObservedOpInput.safeParse(raw);
+  if (!r.success) return { ok: false, message: describeIssues(r.error.issues, where) };
+  return { ok: true, ...withDefaults(r.data, now) };
 }
 
 export interface RingStats {

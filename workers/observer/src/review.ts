@@ -1,7 +1,7 @@
 // POST /review: an answer judged against its source. The LLM gives the verdict when
 // [llm] names a provider; without one, or when it fails, times out or answers nonsense,
 // a deterministic heuristic over the grounding stats does, marked "source": "heuristic".
-import { badRequest } from "../../../shared/errors";
+import { z } from "@hono/zod-openapi";
 import { chat, extractJsonObject, LlmError, type LlmEnv } from "./llm";
 
 export type Verdict = "accept" | "reject" | "cycle";
@@ -24,24 +24,35 @@ export interface ReviewVerdict {
   llm_error: string | null;
 }
 
-export function parseReviewInput(body: Record<string, unknown>): ReviewInput {
-  if (typeof body.response !== "string") throw badRequest(`response: expected a string (the answer to review), got ${JSON.stringify(body.response)}`);
-  if (body.source_content !== undefined && body.source_content !== null && typeof body.source_content !== "string") {
-    throw badRequest(`source_content: expected a string, got ${JSON.stringify(body.source_content)}`);
-  }
-  const gs = body.grounding_stats;
-  if (gs !== undefined && gs !== null && (typeof gs !== "object" || Array.isArray(gs))) {
-    throw badRequest(`grounding_stats: expected an object, got ${JSON.stringify(gs)}`);
-  }
-  if (body.model !== undefined && body.model !== null && typeof body.model !== "string") throw badRequest(`model: expected a string, got ${JSON.stringify(body.model)}`);
-  const attempt = body.attempt ?? 1;
-  if (typeof attempt !== "number" || !Number.isInteger(attempt) || attempt < 1) throw badRequest(`attempt: expected a positive integer, got ${JSON.stringify(body.attempt)}`);
+const got = (v: unknown) => JSON.stringify(v) ?? String(v);
+const aString = (iss: { input?: unknown }) => `expected a string, got ${got(iss.input)}`;
+const positiveInt = (iss: { input?: unknown }) => `expected a positive integer, got ${got(iss.input)}`;
+
+/** The body of POST /observer/review: validates the request (createRoute) and documents it. */
+export const ReviewBody = z
+  .object(
+    {
+      response: z.string({ error: (iss) => `expected a string (the answer to review), got ${got(iss.input)}` }).openapi({ description: "the answer to review" }),
+      source_content: z.string({ error: aString }).nullish().openapi({ description: "the material the answer should be grounded in" }),
+      grounding_stats: z
+        .record(z.string(), z.unknown(), { error: (iss) => `expected an object, got ${got(iss.input)}` })
+        .nullish()
+        .openapi({ description: "e.g. grounded_ratio, or supported_claims and total_claims" }),
+      model: z.string({ error: aString }).nullish().openapi({ description: "the model that wrote the answer" }),
+      attempt: z.number({ error: positiveInt }).int({ error: positiveInt }).min(1, { error: positiveInt }).nullish().openapi({ description: `default 1; from attempt ${MAX_ATTEMPTS} a doubtful answer is rejected rather than cycled` }),
+    },
+    { error: "request body must be a JSON object" },
+  )
+  .openapi("ReviewInput");
+
+/** A validated review body with its defaults. */
+export function reviewInput(body: z.output<typeof ReviewBody>): ReviewInput {
   return {
     response: body.response,
-    source_content: (body.source_content as string | undefined) ?? "",
-    grounding_stats: (gs as Record<string, unknown> | undefined) ?? {},
-    model: (body.model as string | undefined) ?? "",
-    attempt,
+    source_content: body.source_content ?? "",
+    grounding_stats: body.grounding_stats ?? {},
+    model: body.model ?? "",
+    attempt: body.attempt ?? 1,
   };
 }
 

@@ -119,6 +119,8 @@ describe("recording ops", () => {
       const r = await call(`/ops?${bad}`);
       expect(r.status, bad).toBe(400);
       expect(r.body.error.message).toMatch(new RegExp(bad.split("=")[0]!));
+      // The message names the parameter and its value (query.<name>: expected ..., got "<value>").
+      expect(r.body.error.message).toMatch(new RegExp(`query\\.${bad.split("=")[0]!}: expected .*, got "${bad.split("=")[1]!}"$`));
     }
   });
 
@@ -211,5 +213,53 @@ describe("review", () => {
     expect(list.count).toBe(10);
     expect(list.reviews[0]).toMatchObject({ source: "llm", verdict: "accept", input: { response: grounded.response } });
     expect(list.reviews.filter((r: any) => r.source === "heuristic")).toHaveLength(8);
+  });
+});
+
+describe("observer openapi.json", () => {
+  it("lists every route the observer serves, with the schemas that validate them", async () => {
+    const doc: any = await (await exports.default.fetch("http://x/observer/openapi.json")).json();
+    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    expect(listed.sort()).toEqual(
+      [
+        "post /observer/event", "post /observer/events", "get /observer/stats", "get /observer/ops", "post /observer/review", "post /observer/cycle",
+        "get /observer/clusters", "get /observer/escalations", "get /observer/reviews", "get /observer/recommendations", "get /observer/cycles", "get /observer/playbooks",
+      ].sort(),
+    );
+    // The event body is the ObservedOpInput schema that validates /event and each item of /events.
+    expect(doc.paths["/observer/event"].post.requestBody.content["application/json"].schema.$ref).toBe("#/components/schemas/ObservedOpInput");
+    const op = doc.components.schemas.ObservedOpInput;
+    expect(op.required).toEqual(["endpoint"]);
+    expect(Object.keys(op.properties)).toEqual(expect.arrayContaining(["timestamp", "endpoint", "success", "duration_ms", "source", "sig_hash", "rescue_succeeded"]));
+    expect(JSON.stringify(doc.paths["/observer/events"].post.requestBody)).toContain("#/components/schemas/ObservedOpInput");
+    expect(doc.paths["/observer/ops"].get.parameters.map((p: any) => p.name).sort()).toEqual(["after_id", "limit", "since", "source", "success", "until"]);
+    expect(doc.paths["/observer/review"].post.requestBody.content["application/json"].schema.$ref).toBe("#/components/schemas/ReviewInput");
+    for (const list of ["clusters", "escalations", "reviews", "recommendations", "cycles", "playbooks"]) {
+      expect(doc.paths[`/observer/${list}`].get.parameters.map((p: any) => p.name), list).toEqual(["limit"]);
+    }
+  });
+
+  it("keeps the hand-validated behaviour: any content type is read as JSON, empty or bad JSON is a 400 saying so, lists check limit", async () => {
+    const plain = await exports.default.fetch("http://x/observer/event", { method: "POST", body: JSON.stringify({ endpoint: "/plain" }) });
+    expect(plain.status).toBe(200);
+    const typed = await exports.default.fetch("http://x/observer/event", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ endpoint: "/text" }) });
+    expect(typed.status).toBe(200);
+    for (const path of ["/event", "/events", "/review"]) {
+      const empty = await exports.default.fetch(`http://x/observer${path}`, { method: "POST" });
+      expect(empty.status, path).toBe(400);
+      expect(((await empty.json()) as any).error.message, path).toMatch(/request body is empty/);
+      const broken = await exports.default.fetch(`http://x/observer${path}`, { method: "POST", body: "{nope" });
+      expect(broken.status, path).toBe(400);
+      expect(((await broken.json()) as any).error.message, path).toMatch(/not valid JSON/);
+    }
+    const tooMany = await call("/events", Array.from({ length: 10_001 }, () => ({ endpoint: "/x" })));
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.error.message).toMatch(/at most 10000 events per batch, got 10001/);
+    expect((await call("/events", "no")).body.error.message).toMatch(/events: expected an array of events/);
+    expect((await call("/clusters?limit=0")).body.error.message).toMatch(/limit: expected a positive integer, got "0"/);
+    expect((await call("/playbooks?limit=x")).status).toBe(400);
+    expect((await call("/reviews?limit=")).status).toBe(200);
+    expect((await call("/ops?source=&success=")).status).toBe(200);
+    expect((await call("/review", [1])).body.error.message).toMatch(/request body must be a JSON object/);
   });
 });
