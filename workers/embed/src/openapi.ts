@@ -1,22 +1,36 @@
-// OpenAPI entries of the embed routes (documentation only; the handler validates by hand).
+// The zod schemas of the embed routes. The request schema validates: index.ts declares each
+// route with `api.openapi(createRoute(...), handler, fieldErrors)`, so a body EmbedBody rejects
+// is a 400 worded like `texts[1]: empty text`, and the same schemas are what
+// GET /embed/openapi.json shows. The cap on texts ([embedd].max_texts) needs the config and
+// stays in index.ts.
 import { z } from "@hono/zod-openapi";
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { show } from "../../../shared/field-errors";
 
-const Err = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("EmbedError");
+const TEXTS = "expected a non-empty array of strings";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function documentEmbed(api: OpenAPIHono<any>): void {
-  api.openAPIRegistry.registerPath({
-    method: "post", path: "/", summary: "Embed texts (cached by model + SHA-256 of the text; only misses reach the provider)",
-    request: { body: { required: true, content: { "application/json": { schema: z.object({ texts: z.array(z.string()).min(1), model: z.string().optional() }) } } } },
-    responses: {
-      200: { description: "one vector per text, in order", content: { "application/json": { schema: z.object({ model: z.string(), dimension: z.number().int(), vectors: z.array(z.array(z.number())), cache_hits: z.number().int() }) } } },
-      400: { description: "empty text, too many texts, unknown model", content: { "application/json": { schema: Err } } },
-      502: { description: "the provider failed (named in the message)", content: { "application/json": { schema: Err } } },
-    },
-  });
-  api.openAPIRegistry.registerPath({
-    method: "get", path: "/stats", summary: "Cache statistics, shared by every embed isolate",
-    responses: { 200: { description: "stats", content: { "application/json": { schema: z.object({ hits: z.number().int(), misses: z.number().int(), hit_rate: z.number(), size: z.number().int(), capacity: z.number().int(), provider: z.string() }) } } } },
-  });
-}
+/** POST /embed: the texts to embed, in order, and optionally the model. */
+export const EmbedBody = z.object(
+  {
+    texts: z
+      .array(
+        z
+          .string({ error: (iss) => `expected a string, got ${show(iss.input)}` })
+          .refine((t) => t.trim() !== "", { error: "empty text" }),
+        { error: TEXTS },
+      )
+      .min(1, { error: TEXTS })
+      .openapi({ description: "the texts (at most [embedd].max_texts, none blank)", example: ["the quick brown fox"] }),
+    model: z
+      .string({ error: "expected a non-empty string" })
+      .min(1, { error: "expected a non-empty string" })
+      .optional()
+      .openapi({ description: "the model (default: [embedd].default_model, else the provider's default)" }),
+  },
+  { error: "request body must be a JSON object" },
+);
+
+/** The answer of POST /embed. */
+export const EmbedResult = z.object({ model: z.string(), dimension: z.number().int(), vectors: z.array(z.array(z.number())), cache_hits: z.number().int() });
+/** The answer of GET /embed/stats. */
+export const EmbedStats = z.object({ hits: z.number().int(), misses: z.number().int(), hit_rate: z.number(), size: z.number().int(), capacity: z.number().int(), provider: z.string() });
+export const EmbedError = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("EmbedError");

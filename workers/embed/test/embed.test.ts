@@ -4,7 +4,9 @@
 // 502s naming a failing provider.
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { firstIssueMessage } from "../../../shared/field-errors";
 import worker from "../src/index";
+import { EmbedBody } from "../src/openapi";
 
 type Json = any;
 
@@ -94,6 +96,33 @@ describe("the OpenAPI document", () => {
     const { body } = await call("/openapi.json");
     expect(body.paths["/embed"].post).toBeDefined();
     expect(body.paths["/embed/stats"].get).toBeDefined();
+  });
+
+  it("lists every embed route with its method, and nothing else", async () => {
+    const { body } = await call("/openapi.json");
+    const listed = Object.entries(body.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    expect(listed.sort()).toEqual(["get /embed/stats", "post /embed"]);
+    const schema = body.paths["/embed"].post.requestBody.content["application/json"].schema;
+    expect(schema.required).toEqual(["texts"]);
+    expect(schema.properties.texts).toMatchObject({ type: "array", minItems: 1, items: { type: "string" } });
+  });
+
+  it("validates POST /embed with the schema it documents: the 400 is that schema's first issue", async () => {
+    const bad = { texts: ["fine", "  ", 7], model: "" };
+    const parsed = EmbedBody.safeParse(bad);
+    expect(parsed.success).toBe(false);
+    const r = await call("", bad);
+    expect(r.status).toBe(400);
+    expect(r.body.error).toEqual({ code: "bad_request", message: firstIssueMessage(parsed.error!.issues) });
+    expect(r.body.error.message).toBe("texts[1]: empty text");
+    // Without a content type the body is still read as JSON (no 415); not an object is a 400.
+    const untyped = await exports.default.fetch("http://x/embed", { method: "POST", body: JSON.stringify(["a"]) });
+    expect(untyped.status).toBe(400);
+    expect(((await untyped.json()) as Json).error.message).toBe("request body must be a JSON object");
+    const plain = await exports.default.fetch("http://x/embed", { method: "POST", body: JSON.stringify({ texts: ["no content type"] }) });
+    expect(plain.status).toBe(200);
+    const empty = await exports.default.fetch("http://x/embed", { method: "POST", headers: { "content-type": "application/json" }, body: "" });
+    expect(((await empty.json()) as Json).error.message).toMatch(/request body is empty/);
   });
 });
 
