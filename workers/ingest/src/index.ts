@@ -118,7 +118,7 @@ type IngestResponse = Manifest & { changed: boolean };
 
 // ---- the route's OpenAPI entry; IngestQuery also parses the query ----
 
-export const IngestQuery = z.object({
+const IngestQuery = z.object({
   name: datasetNameSchema("missing query parameter ?name=<dataset>"),
   mode: z
     .enum(["replace", "append"], { error: (iss) => `expected "replace" or "append", got ${JSON.stringify(iss.input)}` })
