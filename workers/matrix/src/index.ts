@@ -1,16 +1,25 @@
 // lakehouse-matrix: retrieval across several vector indexes at once (DESIGN §6 Matrix):
 // /search (parallel fan-out, merge by distance, playbook boost, metadata filter, fail-loud),
 // /corpora, /playbooks/record, /relevance and /downgrade.
-import { documentMatrix } from "./openapi";
-import { createServiceApp, readJsonObject } from "../../../shared/app";
+// Every route is declared with createRoute: the schemas in openapi.ts validate the request
+// (a failure is a 400 naming the field and value) and are what GET /matrix/openapi.json shows.
+import { createRoute, z } from "@hono/zod-openapi";
+import { createServiceApp, jsonBody } from "../../../shared/app";
 import { serviceClient } from "../../../shared/clients";
 import { LakehouseError, badRequest } from "../../../shared/errors";
+import { fieldErrors } from "../../../shared/field-errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { VectorHit, VectorIndexInfo } from "../../../shared/types";
-import { scoreChunks, type Chunk } from "./relevance";
+import {
+  Corpora, DowngradeBody, DowngradeResult, MatrixError, RecordBody, RecordResult, RelevanceBody, RelevanceResult, SearchBody, SearchResult,
+} from "./openapi";
+import { scoreChunks } from "./relevance";
 
 const { app, api } = createServiceApp<Env>("matrix", "matrix");
-documentMatrix(api);
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
+const bad = json(MatrixError, "invalid input (the message names the field and value)");
 
 type Scalar = string | number | boolean | null;
 
@@ -23,18 +32,9 @@ function isScalar(v: unknown): v is Scalar {
   return v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));
 }
 
-function intField(body: Record<string, unknown>, field: string, min: number, max: number, fallback: number): number {
-  const v = body[field];
+/** An integer the schema accepted, within [min, max] from the config (the schema cannot know max). */
+function intInRange(field: string, v: number | undefined, min: number, max: number, fallback: number): number {
   if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isInteger(v)) throw badRequest(`${field}: expected an integer, got ${JSON.stringify(v)}`);
-  if (v < min || v > max) throw badRequest(`${field}: must be between ${min} and ${max}, got ${v}`);
-  return v;
-}
-
-function numberField(body: Record<string, unknown>, field: string, min: number, max: number, fallback: number): number {
-  const v = body[field];
-  if (v === undefined) return fallback;
-  if (typeof v !== "number" || !Number.isFinite(v)) throw badRequest(`${field}: expected a number, got ${JSON.stringify(v)}`);
   if (v < min || v > max) throw badRequest(`${field}: must be between ${min} and ${max}, got ${v}`);
   return v;
 }
@@ -60,14 +60,6 @@ export function compileMetadataFilter(filter: unknown): ((md: Record<string, unk
   };
 }
 
-function parseVector(v: unknown, field: string): number[] {
-  if (!Array.isArray(v) || v.length === 0) throw badRequest(`${field}: expected a non-empty array of numbers`);
-  v.forEach((x, i) => {
-    if (typeof x !== "number" || !Number.isFinite(x)) throw badRequest(`${field}[${i}]: expected a finite number, got ${JSON.stringify(x)}`);
-  });
-  return v as number[];
-}
-
 async function embedText(env: Env, requestId: string, text: string, model: string | undefined): Promise<{ vector: number[]; model: string }> {
   const res = await serviceClient(env as never, "embed", requestId).json<{ model: string; vectors: number[][] }>("", {
     method: "POST",
@@ -86,160 +78,163 @@ async function searchCorpus(env: Env, requestId: string, corpus: string, vector:
   return res.results;
 }
 
-api.post("/search", async (c) => {
-  const body = await readJsonObject(c);
-  const cfg = lakehouseConfig(c.env).matrixd;
-  const maxK = lakehouseConfig(c.env).vectord.max_k;
-  const rid = c.get("requestId");
-  const corpora = body.corpora;
-  if (!Array.isArray(corpora) || corpora.length === 0) throw badRequest("corpora: expected a non-empty array of vector index names");
-  corpora.forEach((x, i) => {
-    if (typeof x !== "string" || x === "") throw badRequest(`corpora[${i}]: expected an index name, got ${JSON.stringify(x)}`);
-  });
-  const names = [...new Set(corpora as string[])];
-  const k = intField(body, "k", 1, maxK, cfg.default_k);
-  const perCorpusK = intField(body, "per_corpus_k", 1, maxK, Math.min(maxK, Math.max(cfg.per_corpus_k, k)));
-  const filter = compileMetadataFilter(body.metadata_filter);
-  const usePlaybook = body.use_playbook === true;
-  if (body.use_playbook !== undefined && typeof body.use_playbook !== "boolean") throw badRequest("use_playbook: expected true or false");
-  const playbookCorpus = body.playbook_corpus === undefined ? cfg.playbook_corpus : String(body.playbook_corpus);
-  const playbookTopK = intField(body, "playbook_top_k", 1, maxK, cfg.playbook_top_k);
-  const playbookMaxDistance = numberField(body, "playbook_max_distance", 0, Number.MAX_VALUE, cfg.playbook_max_distance);
-  if (body.model !== undefined && (typeof body.model !== "string" || body.model === "")) throw badRequest("model: expected a non-empty string");
+api.openapi(
+  createRoute({
+    method: "post", path: "/search", summary: "Search several corpora at once: parallel fan-out, merge by distance, playbook boost, metadata filter",
+    middleware: [jsonBody], request: { body: body(SearchBody) },
+    responses: { 200: json(SearchResult, "merged hits, closest first"), 400: bad, 502: json(MatrixError, "a corpus (or embed) failed: no partial answers") },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const cfg = lakehouseConfig(c.env).matrixd;
+    const maxK = lakehouseConfig(c.env).vectord.max_k;
+    const rid = c.get("requestId");
+    const names = [...new Set(body.corpora)];
+    const k = intInRange("k", body.k, 1, maxK, cfg.default_k);
+    const perCorpusK = intInRange("per_corpus_k", body.per_corpus_k, 1, maxK, Math.min(maxK, Math.max(cfg.per_corpus_k, k)));
+    const filter = compileMetadataFilter(body.metadata_filter);
+    const usePlaybook = body.use_playbook === true;
+    const playbookCorpus = body.playbook_corpus ?? cfg.playbook_corpus;
+    const playbookTopK = intInRange("playbook_top_k", body.playbook_top_k, 1, maxK, cfg.playbook_top_k);
+    const playbookMaxDistance = body.playbook_max_distance ?? cfg.playbook_max_distance;
 
-  let vector: number[];
-  let model: string | undefined;
-  if (body.query_vector !== undefined && body.query_vector !== null) vector = parseVector(body.query_vector, "query_vector");
-  else if (typeof body.query_text === "string" && body.query_text.trim() !== "") {
-    const e = await embedText(c.env, rid, body.query_text, body.model as string | undefined);
-    vector = e.vector;
-    model = e.model;
-  } else throw badRequest("no query: give query_text (a non-empty string) or query_vector");
+    // The schema made sure there is a query: query_vector, else a non-blank query_text.
+    let vector: number[];
+    let model: string | undefined;
+    if (body.query_vector != null) vector = body.query_vector;
+    else {
+      const e = await embedText(c.env, rid, body.query_text!, body.model);
+      vector = e.vector;
+      model = e.model;
+    }
 
-  // Fan out in parallel; any corpus failing fails the whole search (no partial answers).
-  const settled = await Promise.allSettled(names.map((name) => searchCorpus(c.env, rid, name, vector, perCorpusK)));
-  const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [`${names[i]}: ${(s.reason as Error).message}`] : []));
-  if (failures.length > 0) throw new LakehouseError("bad_gateway", `corpus search failed (${failures.length} of ${names.length}): ${failures.join("; ")}`);
-  const perCorpus: Record<string, number> = {};
-  let merged: MatrixHit[] = [];
-  settled.forEach((s, i) => {
-    const hits = (s as PromiseFulfilledResult<VectorHit[]>).value;
-    perCorpus[names[i]!] = hits.length;
-    for (const h of hits) merged.push({ ...h, corpus: names[i]! });
-  });
+    // Fan out in parallel; any corpus failing fails the whole search (no partial answers).
+    const settled = await Promise.allSettled(names.map((name) => searchCorpus(c.env, rid, name, vector, perCorpusK)));
+    const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [`${names[i]}: ${(s.reason as Error).message}`] : []));
+    if (failures.length > 0) throw new LakehouseError("bad_gateway", `corpus search failed (${failures.length} of ${names.length}): ${failures.join("; ")}`);
+    const perCorpus: Record<string, number> = {};
+    let merged: MatrixHit[] = [];
+    settled.forEach((s, i) => {
+      const hits = (s as PromiseFulfilledResult<VectorHit[]>).value;
+      perCorpus[names[i]!] = hits.length;
+      for (const h of hits) merged.push({ ...h, corpus: names[i]! });
+    });
 
-  let boosted = 0;
-  if (usePlaybook) {
-    let plays: VectorHit[] = [];
-    try {
-      plays = await searchCorpus(c.env, rid, playbookCorpus, vector, playbookTopK);
-    } catch (err) {
-      // No playbook recorded yet is not a failure: there is simply nothing to boost with.
-      if (!(err instanceof LakehouseError && err.status === 404)) {
-        throw new LakehouseError("bad_gateway", `playbook corpus ${playbookCorpus} failed: ${(err as Error).message}`);
+    let boosted = 0;
+    if (usePlaybook) {
+      let plays: VectorHit[] = [];
+      try {
+        plays = await searchCorpus(c.env, rid, playbookCorpus, vector, playbookTopK);
+      } catch (err) {
+        // No playbook recorded yet is not a failure: there is simply nothing to boost with.
+        if (!(err instanceof LakehouseError && err.status === 404)) {
+          throw new LakehouseError("bad_gateway", `playbook corpus ${playbookCorpus} failed: ${(err as Error).message}`);
+        }
+      }
+      const boost = new Map<string, number>();
+      for (const p of plays) {
+        if (p.distance > playbookMaxDistance) continue;
+        const md = p.metadata ?? {};
+        const score = typeof md.score === "number" ? Math.min(1, Math.max(0, md.score)) : 0;
+        const key = `${String(md.answer_corpus)}\u0000${String(md.answer_id)}`;
+        boost.set(key, Math.max(boost.get(key) ?? 0, score));
+      }
+      for (const h of merged) {
+        const score = boost.get(`${h.corpus}\u0000${h.id}`);
+        if (score === undefined) continue;
+        h.distance = h.distance * (1 - 0.5 * score);
+        h.playbook_boost = score;
+        boosted++;
       }
     }
-    const boost = new Map<string, number>();
-    for (const p of plays) {
-      if (p.distance > playbookMaxDistance) continue;
-      const md = p.metadata ?? {};
-      const score = typeof md.score === "number" ? Math.min(1, Math.max(0, md.score)) : 0;
-      const key = `${String(md.answer_corpus)}\u0000${String(md.answer_id)}`;
-      boost.set(key, Math.max(boost.get(key) ?? 0, score));
+
+    merged.sort((a, b) => a.distance - b.distance);
+    let dropped = 0;
+    if (filter) {
+      const before = merged.length;
+      merged = merged.filter((h) => filter(h.metadata));
+      dropped = before - merged.length;
     }
-    for (const h of merged) {
-      const score = boost.get(`${h.corpus}\u0000${h.id}`);
-      if (score === undefined) continue;
-      h.distance = h.distance * (1 - 0.5 * score);
-      h.playbook_boost = score;
-      boosted++;
+    return c.json({
+      results: merged.slice(0, k),
+      per_corpus: perCorpus,
+      metadata_filter_dropped: dropped,
+      playbook_boosted: boosted,
+      ...(model ? { model } : {}),
+    }, 200);
+  },
+  fieldErrors,
+);
+
+api.openapi(
+  createRoute({ method: "get", path: "/corpora", summary: "The vector indexes", responses: { 200: json(Corpora, "corpora") } }),
+  async (c) => {
+    const res = await serviceClient(c.env as never, "vectors", c.get("requestId")).json<{ indexes: VectorIndexInfo[] }>("/index");
+    return c.json({ corpora: res.indexes as unknown as Record<string, unknown>[] }, 200);
+  },
+);
+
+api.openapi(
+  createRoute({
+    method: "post", path: "/playbooks/record", summary: "Record what answered a query (stored in the playbook corpus)",
+    middleware: [jsonBody], request: { body: body(RecordBody) },
+    responses: { 201: json(RecordResult, "recorded"), 400: bad, 502: json(MatrixError, "embed or vectors failed") },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const cfg = lakehouseConfig(c.env).matrixd;
+    const rid = c.get("requestId");
+    const { score, tags } = body;
+    const corpus = cfg.playbook_corpus;
+    const { vector, model } = await embedText(c.env, rid, body.query_text, body.model);
+    const vectors = serviceClient(c.env as never, "vectors", rid);
+    const exists = await vectors.fetch(`/index/${encodeURIComponent(corpus)}`);
+    if (exists.status === 404) {
+      const created = await vectors.fetch("/index", { method: "POST", json: { name: corpus, dimension: vector.length, distance: "cosine" } });
+      if (!created.ok && created.status !== 409) throw new LakehouseError("bad_gateway", `could not create the playbook corpus ${corpus}: HTTP ${created.status} ${await created.text()}`);
+    } else if (!exists.ok) {
+      throw new LakehouseError("bad_gateway", `playbook corpus ${corpus}: HTTP ${exists.status} ${await exists.text()}`);
     }
-  }
-
-  merged.sort((a, b) => a.distance - b.distance);
-  let dropped = 0;
-  if (filter) {
-    const before = merged.length;
-    merged = merged.filter((h) => filter(h.metadata));
-    dropped = before - merged.length;
-  }
-  return c.json({
-    results: merged.slice(0, k),
-    per_corpus: perCorpus,
-    metadata_filter_dropped: dropped,
-    playbook_boosted: boosted,
-    ...(model ? { model } : {}),
-  });
-});
-
-api.get("/corpora", async (c) => {
-  const res = await serviceClient(c.env as never, "vectors", c.get("requestId")).json<{ indexes: VectorIndexInfo[] }>("/index");
-  return c.json({ corpora: res.indexes });
-});
-
-api.post("/playbooks/record", async (c) => {
-  const body = await readJsonObject(c);
-  const cfg = lakehouseConfig(c.env).matrixd;
-  const rid = c.get("requestId");
-  for (const f of ["query_text", "answer_id", "answer_corpus"] as const) {
-    if (typeof body[f] !== "string" || (body[f] as string).trim() === "") throw badRequest(`${f}: expected a non-empty string`);
-  }
-  const score = body.score;
-  if (typeof score !== "number" || !Number.isFinite(score) || score < 0 || score > 1) throw badRequest(`score: expected a number from 0 to 1, got ${JSON.stringify(score)}`);
-  const tags = body.tags;
-  if (tags !== undefined && (!Array.isArray(tags) || !tags.every((t) => typeof t === "string"))) throw badRequest("tags: expected an array of strings");
-  const corpus = cfg.playbook_corpus;
-  const { vector, model } = await embedText(c.env, rid, body.query_text as string, body.model as string | undefined);
-  const vectors = serviceClient(c.env as never, "vectors", rid);
-  const exists = await vectors.fetch(`/index/${encodeURIComponent(corpus)}`);
-  if (exists.status === 404) {
-    const created = await vectors.fetch("/index", { method: "POST", json: { name: corpus, dimension: vector.length, distance: "cosine" } });
-    if (!created.ok && created.status !== 409) throw new LakehouseError("bad_gateway", `could not create the playbook corpus ${corpus}: HTTP ${created.status} ${await created.text()}`);
-  } else if (!exists.ok) {
-    throw new LakehouseError("bad_gateway", `playbook corpus ${corpus}: HTTP ${exists.status} ${await exists.text()}`);
-  }
-  const playbookId = crypto.randomUUID();
-  await vectors.json(`/index/${encodeURIComponent(corpus)}/add`, {
-    method: "POST",
-    json: {
-      items: [
-        {
-          id: playbookId,
-          vector,
-          metadata: {
-            query_text: body.query_text,
-            answer_id: body.answer_id,
-            answer_corpus: body.answer_corpus,
-            score,
-            ...(tags ? { tags } : {}),
-            model,
-            recorded_at: new Date().toISOString(),
+    const playbookId = crypto.randomUUID();
+    await vectors.json(`/index/${encodeURIComponent(corpus)}/add`, {
+      method: "POST",
+      json: {
+        items: [
+          {
+            id: playbookId,
+            vector,
+            metadata: {
+              query_text: body.query_text,
+              answer_id: body.answer_id,
+              answer_corpus: body.answer_corpus,
+              score,
+              ...(tags ? { tags } : {}),
+              model,
+              recorded_at: new Date().toISOString(),
+            },
           },
-        },
-      ],
-    },
-  });
-  return c.json({ playbook_id: playbookId, corpus }, 201);
-});
+        ],
+      },
+    });
+    return c.json({ playbook_id: playbookId, corpus }, 201);
+  },
+  fieldErrors,
+);
 
-api.post("/relevance", async (c) => {
-  const body = await readJsonObject(c);
-  const cfg = lakehouseConfig(c.env).matrixd;
-  const focus = body.focus_file as Record<string, unknown> | undefined;
-  if (!focus || typeof focus !== "object" || typeof focus.path !== "string" || focus.path === "" || typeof focus.content !== "string") {
-    throw badRequest("focus_file: expected {path, content} with a non-empty path and a string content");
-  }
-  const chunks = body.chunks;
-  if (!Array.isArray(chunks)) throw badRequest("chunks: expected an array of {source, text}");
-  chunks.forEach((ch, i) => {
-    if (typeof ch !== "object" || ch === null || typeof (ch as Chunk).source !== "string" || typeof (ch as Chunk).text !== "string") {
-      throw badRequest(`chunks[${i}]: expected {source, text} strings`);
-    }
-  });
-  const threshold = numberField(body, "threshold", -10, 10, cfg.relevance_threshold);
-  const result = scoreChunks({ path: focus.path, content: focus.content }, chunks as Chunk[], threshold);
-  return c.json({ ...result, threshold });
-});
+api.openapi(
+  createRoute({
+    method: "post", path: "/relevance", summary: "Keep chunks relevant to a focus file (path, file name, symbols, token overlap, path prefix; imported-only penalised)",
+    middleware: [jsonBody], request: { body: body(RelevanceBody) },
+    responses: { 200: json(RelevanceResult, "kept and dropped chunks with score and signals"), 400: bad },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const threshold = body.threshold ?? lakehouseConfig(c.env).matrixd.relevance_threshold;
+    const result = scoreChunks(body.focus_file, body.chunks, threshold);
+    return c.json({ ...result, threshold }, 200);
+  },
+  fieldErrors,
+);
 
 /** A model is weak when [models].weak_models names it or it is a ":free" model. */
 export function isWeakModel(model: string, weak: readonly string[]): boolean {
@@ -247,23 +242,25 @@ export function isWeakModel(model: string, weak: readonly string[]): boolean {
   return m.endsWith(":free") || weak.some((w) => w.toLowerCase() === m);
 }
 
-api.post("/downgrade", async (c) => {
-  const body = await readJsonObject(c);
-  const config = lakehouseConfig(c.env);
-  const mode = body.mode;
-  if (typeof mode !== "string" || mode.trim() === "") throw badRequest("mode: expected a non-empty string");
-  const model = typeof body.model === "string" ? body.model : "";
-  if (body.model !== undefined && typeof body.model !== "string") throw badRequest("model: expected a string");
-  const forced = body.forced_mode;
-  if (forced !== undefined && forced !== null && forced !== false && forced !== true && (typeof forced !== "string" || forced.trim() === "")) {
-    throw badRequest("forced_mode: expected a mode name (or true to keep the given mode)");
-  }
-  if (typeof forced === "string") return c.json({ mode: forced, forced: true });
-  if (forced === true) return c.json({ mode, forced: true });
-  if (mode === "codereview_lakehouse" && !config.matrixd.force_full_enrichment && !isWeakModel(model, config.models.weak_models)) {
-    return c.json({ mode: "codereview_isolation", downgraded_from: mode });
-  }
-  return c.json({ mode });
-});
+api.openapi(
+  createRoute({
+    method: "post", path: "/downgrade", summary: "Downgrade codereview_lakehouse to codereview_isolation for models that are not weak",
+    middleware: [jsonBody], request: { body: body(DowngradeBody) },
+    responses: { 200: json(DowngradeResult, "the mode to use"), 400: bad },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const config = lakehouseConfig(c.env);
+    const { mode, forced_mode: forced } = body;
+    const model = body.model ?? "";
+    if (typeof forced === "string") return c.json({ mode: forced, forced: true }, 200);
+    if (forced === true) return c.json({ mode, forced: true }, 200);
+    if (mode === "codereview_lakehouse" && !config.matrixd.force_full_enrichment && !isWeakModel(model, config.models.weak_models)) {
+      return c.json({ mode: "codereview_isolation", downgraded_from: mode }, 200);
+    }
+    return c.json({ mode }, 200);
+  },
+  fieldErrors,
+);
 
 export default app satisfies ExportedHandler<Env>;

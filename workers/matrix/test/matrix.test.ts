@@ -3,7 +3,10 @@
 // recording and boost, relevance signals, the downgrade truth table, and bad input.
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { z } from "@hono/zod-openapi";
+import { firstIssueMessage } from "../../../shared/field-errors";
 import worker from "../src/index";
+import { DowngradeBody, RecordBody, RelevanceBody, SearchBody } from "../src/openapi";
 
 type Json = any;
 
@@ -210,6 +213,40 @@ describe("the OpenAPI document", () => {
     const { body } = await call("/openapi.json");
     for (const p of ["/matrix/search", "/matrix/playbooks/record", "/matrix/relevance", "/matrix/downgrade"]) expect(body.paths[p]?.post, p).toBeDefined();
     expect(body.paths["/matrix/corpora"].get).toBeDefined();
+  });
+
+  it("lists every matrix route with its method and nothing else, with the request schemas", async () => {
+    const { body } = await call("/openapi.json");
+    const listed = Object.entries(body.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    expect(listed.sort()).toEqual(["get /matrix/corpora", "post /matrix/downgrade", "post /matrix/playbooks/record", "post /matrix/relevance", "post /matrix/search"]);
+    const search = body.paths["/matrix/search"].post.requestBody.content["application/json"].schema;
+    expect(search.required).toEqual(["corpora"]);
+    expect(search.properties.corpora).toMatchObject({ type: "array", minItems: 1 });
+    const record = body.paths["/matrix/playbooks/record"].post.requestBody.content["application/json"].schema;
+    expect(record.properties.score).toMatchObject({ type: "number", minimum: 0, maximum: 1 });
+  });
+
+  it("validates with the schemas it documents: a rejected body is a 400 with that schema's first issue", async () => {
+    const cases: [z.ZodType, string, unknown, string][] = [
+      [SearchBody, "/search", { corpora: ["corpus_a", 7], query_vector: [1, 0, 0] }, "corpora[1]: expected an index name, got 7"],
+      [SearchBody, "/search", { corpora: ["corpus_a"], query_vector: [1, 0, 0], use_playbook: "yes" }, "use_playbook: expected true or false"],
+      [RelevanceBody, "/relevance", { focus_file: { path: "a.ts", content: "" }, chunks: [{ source: "x", text: "y" }, { source: "z" }] }, "chunks[1].text: expected a string, got undefined"],
+      [RelevanceBody, "/relevance", { focus_file: { path: "a.ts", content: "" }, chunks: [], threshold: 11 }, "threshold: must be between -10 and 10, got 11"],
+      [DowngradeBody, "/downgrade", { mode: "m", forced_mode: "  " }, "forced_mode: expected a mode name (or true to keep the given mode)"],
+      [RecordBody, "/playbooks/record", { query_text: "q", answer_id: "a", answer_corpus: "c", score: 1, tags: "x" }, "tags: expected an array of strings"],
+    ];
+    for (const [schema, path, json, message] of cases) {
+      const parsed = schema.safeParse(json);
+      expect(parsed.success, path).toBe(false);
+      expect(firstIssueMessage(parsed.error!.issues)).toBe(message);
+      const r = await call(path, json);
+      expect(r.status, JSON.stringify(json)).toBe(400);
+      expect(r.body.error).toEqual({ code: "bad_request", message });
+    }
+    // A body without a content type is still read as JSON (no 415).
+    const untyped = await exports.default.fetch("http://x/matrix/downgrade", { method: "POST", body: JSON.stringify({ mode: "summarize" }) });
+    expect(untyped.status).toBe(200);
+    expect(await untyped.json()).toEqual({ mode: "summarize" });
   });
 });
 
