@@ -64,6 +64,7 @@ export const CONFIG_SCHEMA = {
     vectorize_prefix: { type: "string", default: "lakehouse" },
     default_shards: { type: "int", default: 1, min: 1, max: 64 },
     shard_memory_mb: { type: "int", default: 96, min: 1 },
+    quantization: { type: "enum", default: "int8", values: ["none", "int8"] },
   },
   embedd: {
     provider: { type: "enum", default: "local", values: ["local", "workers-ai", "ollama", "openai"] },

@@ -20,7 +20,14 @@ export interface HnswOptions {
   initialCapacity?: number;
   /** The compiled distance kernel (distance.wasm): imported as a module in workerd, read from disk in Node. */
   kernel: WebAssembly.Module;
+  /**
+   * "int8": vectors are held as int8 codes with one scale per vector (≈ 4× less memory,
+   * distances approximate: rerank the candidates with `rerank`); "none" (default): float32.
+   */
+  quantization?: Quantization;
 }
+
+export type Quantization = "none" | "int8";
 
 export interface Neighbour {
   node: number;
@@ -107,6 +114,9 @@ interface Kernel {
   distance(metric: number, a: number, b: number, dim: number): number;
   distances(metric: number, q: number, ids: number, n: number, base: number, dim: number, out: number): void;
   distances_run(metric: number, q: number, first: number, n: number, base: number, dim: number, out: number): void;
+  distance_i8(metric: number, a: number, b: number, dim: number): number;
+  distances_i8(metric: number, q: number, ids: number, n: number, base: number, stride: number, dim: number, out: number): void;
+  distances_run_i8(metric: number, q: number, first: number, n: number, base: number, stride: number, dim: number, out: number): void;
 }
 
 const PAGE = 65536;
@@ -131,11 +141,17 @@ export class Hnsw {
   private capacity: number;
   /**
    * The kernel's linear memory: [query | ids scratch | distances scratch | vectors...].
-   * Node v's vector sits at `base + v·dim·4`; growing the memory never moves a vector.
+   * Node v's vector (float32, or an int8 record: see distance.wat) sits at `base + v·stride`;
+   * growing the memory never moves a vector.
    */
   private readonly kernel: Kernel;
   private readonly kmetric: number;
   private readonly qPtr = 0;
+  readonly quantization: Quantization;
+  private readonly quantized: boolean;
+  /** Bytes per stored vector. */
+  private readonly stride: number;
+  private i8!: Int8Array;
   private readonly idsPtr: number;
   private readonly outPtr: number;
   private readonly base: number;
@@ -171,7 +187,10 @@ export class Hnsw {
     this.visited = new Uint32Array(this.capacity);
     this.kernel = new WebAssembly.Instance(options.kernel, {}).exports as unknown as Kernel;
     this.kmetric = this.metric === "euclidean" ? 1 : 0;
-    this.idsPtr = align64(this.dim * 4);
+    this.quantization = options.quantization ?? "none";
+    this.quantized = this.quantization === "int8";
+    this.stride = this.quantized ? 16 + align16(this.dim) : this.dim * 4;
+    this.idsPtr = align64(Math.max(this.dim * 4, this.stride));
     this.outPtr = this.idsPtr + SCRATCH * 4;
     this.base = align64(this.outPtr + SCRATCH * 4);
     this.reserve(0);
@@ -195,11 +214,12 @@ export class Hnsw {
    */
   private reserve(nodes: number): void {
     const mem = this.kernel.memory;
-    const need = this.base + Math.ceil(nodes / VECTOR_STEP) * VECTOR_STEP * this.dim * 4;
+    const need = this.base + Math.ceil(nodes / VECTOR_STEP) * VECTOR_STEP * this.stride;
     if (need > mem.buffer.byteLength) mem.grow(Math.ceil((need - mem.buffer.byteLength) / PAGE));
     if (this.f32?.buffer !== mem.buffer) {
       this.f32 = new Float32Array(mem.buffer);
       this.i32 = new Int32Array(mem.buffer);
+      this.i8 = new Int8Array(mem.buffer);
     }
   }
 
@@ -229,19 +249,32 @@ export class Hnsw {
 
   /** Byte address of node's vector in kernel memory. */
   private addr(node: number): number {
-    return this.base + node * this.dim * 4;
+    return this.base + node * this.stride;
   }
 
-  /** Copies a prepared query into the kernel's query slot; returns its address. */
+  /** Copies a prepared query into the kernel's query slot (as an int8 record when quantised); returns its address. */
   private loadQuery(q: Float32Array): number {
     if (q.length !== this.dim) throw new Error(`query has ${q.length} dimensions, index has ${this.dim}`);
-    this.f32.set(q, this.qPtr >> 2);
+    if (this.quantized) this.encode(q, this.qPtr);
+    else this.f32.set(q, this.qPtr >> 2);
     return this.qPtr;
   }
 
   /** Distance between the vectors at two kernel addresses. */
   private dist(a: number, b: number): number {
-    return this.kernel.distance(this.kmetric, a, b, this.dim);
+    return this.quantized ? this.kernel.distance_i8(this.kmetric, a, b, this.dim) : this.kernel.distance(this.kmetric, a, b, this.dim);
+  }
+
+  /** Distances from the vector at `q` to the `n` nodes in the ids scratch, into the distances scratch. */
+  private many(q: number, n: number): void {
+    if (this.quantized) this.kernel.distances_i8(this.kmetric, q, this.idsPtr, n, this.base, this.stride, this.dim, this.outPtr);
+    else this.kernel.distances(this.kmetric, q, this.idsPtr, n, this.base, this.dim, this.outPtr);
+  }
+
+  /** Distances from the vector at `q` to nodes first..first+n−1, into the distances scratch. */
+  private run(q: number, first: number, n: number): void {
+    if (this.quantized) this.kernel.distances_run_i8(this.kmetric, q, first, n, this.base, this.stride, this.dim, this.outPtr);
+    else this.kernel.distances_run(this.kmetric, q, first, n, this.base, this.dim, this.outPtr);
   }
 
   /** Distance between two stored nodes. */
@@ -254,8 +287,9 @@ export class Hnsw {
     return this.metric === "euclidean" ? Math.sqrt(Math.max(0, internal)) : internal;
   }
 
-  /** The stored (normalised under cosine) vector of a node: a view, valid until the next add. */
+  /** The stored float32 vector of a node (unquantised indexes only): a view, valid until the next add. */
   vectorOf(node: number): Float32Array {
+    if (this.quantized) throw new Error("an int8 index holds codes, not float32 vectors");
     const o = this.addr(node) >> 2;
     return this.f32.subarray(o, o + this.dim);
   }
@@ -264,16 +298,44 @@ export class Hnsw {
   appendRaw(vector: ArrayLike<number>): number {
     if (this.size === this.capacity) this.grow(this.size + 1);
     const node = this.size++;
-    this.store(node, vector);
+    this.store(node, vector, false);
     return node;
   }
 
-  /** Writes a node's vector (normalised under cosine) into kernel memory. */
-  private store(node: number, vector: ArrayLike<number>): void {
+  /** Writes a node's vector (normalised under cosine unless `prepared`) into kernel memory. */
+  private store(node: number, vector: ArrayLike<number>, prepared: boolean): void {
     this.reserve(node + 1);
+    if (this.quantized) {
+      this.encode(prepared ? vector : this.prepare(vector), this.addr(node));
+      return;
+    }
     const v = this.vectorOf(node);
     for (let i = 0; i < this.dim; i++) v[i] = vector[i]!;
-    if (this.metric === "cosine") normaliseInPlace(v);
+    if (this.metric === "cosine" && !prepared) normaliseInPlace(v);
+  }
+
+  /**
+   * Writes `v` as an int8 record at `at`: scale = max|v_i| / 127, code_i = round(v_i / scale),
+   * and the squared norm of the dequantised vector (for euclidean distances).
+   */
+  private encode(v: ArrayLike<number>, at: number): void {
+    let max = 0;
+    for (let i = 0; i < this.dim; i++) max = Math.max(max, Math.abs(v[i]!));
+    const scale = max / 127;
+    const inv = scale > 0 ? 1 / scale : 0;
+    const codes = this.i8;
+    const c0 = at + 16;
+    let norm2 = 0;
+    for (let i = 0; i < this.dim; i++) {
+      const c = Math.round(v[i]! * inv);
+      codes[c0 + i] = c;
+      norm2 += c * c;
+    }
+    codes.fill(0, c0 + this.dim, at + this.stride);
+    this.f32[at >> 2] = scale;
+    this.f32[(at >> 2) + 1] = norm2 * scale * scale;
+    this.f32[(at >> 2) + 2] = 0;
+    this.f32[(at >> 2) + 3] = 0;
   }
 
   private linksAt(node: number, level: number): { arr: Int32Array; off: number } {
@@ -341,7 +403,7 @@ export class Hnsw {
         i32[idsAt + n++] = nb;
       }
       if (n === 0) continue;
-      kernel.distances(this.kmetric, q, this.idsPtr, n, this.base, this.dim, this.outPtr);
+      this.many(q, n);
       for (let j = 0; j < n; j++) {
         const d = f32[outAt + j]!;
         if (res.size < ef || d < -res.topDist()) {
@@ -426,18 +488,21 @@ export class Hnsw {
     const outAt = this.outPtr >> 2;
     this.i32[idsAt] = to;
     for (let j = 1; j <= count; j++) this.i32[idsAt + j] = arr[off + j]!;
-    this.kernel.distances(this.kmetric, this.addr(from), this.idsPtr, count + 1, this.base, this.dim, this.outPtr);
+    this.many(this.addr(from), count + 1);
     const cands: Neighbour[] = new Array(count + 1);
     for (let j = 0; j <= count; j++) cands[j] = { node: this.i32[idsAt + j]!, distance: this.f32[outAt + j]! };
     cands.sort((a, b) => a.distance - b.distance);
     this.setLinks(from, level, this.selectNeighbours(cands, max));
   }
 
-  /** Adds a vector (already validated); returns its node number. */
-  add(vector: ArrayLike<number>): number {
+  /**
+   * Adds a vector (already validated; `prepared`: already through `prepare`, so not
+   * normalised again); returns its node number.
+   */
+  add(vector: ArrayLike<number>, prepared = false): number {
     if (this.size === this.capacity) this.grow(this.size + 1);
     const node = this.size++;
-    this.store(node, vector);
+    this.store(node, vector, prepared);
     const q = this.addr(node);
     const level = Math.min(255, Math.floor(-Math.log(1 - this.random()) * this.mL));
     this.levels[node] = level;
@@ -502,7 +567,7 @@ export class Hnsw {
     if (nodes) {
       let n = 0;
       const flush = () => {
-        this.kernel.distances(this.kmetric, q, this.idsPtr, n, this.base, this.dim, this.outPtr);
+        this.many(q, n);
         for (let j = 0; j < n; j++) consider(i32[idsAt + j]!, f32[outAt + j]!);
         n = 0;
       };
@@ -514,7 +579,7 @@ export class Hnsw {
     } else {
       for (let first = 0; first < this.size; first += SCRATCH) {
         const n = Math.min(SCRATCH, this.size - first);
-        this.kernel.distances_run(this.kmetric, q, first, n, this.base, this.dim, this.outPtr);
+        this.run(q, first, n);
         for (let j = 0; j < n; j++) consider(first + j, f32[outAt + j]!);
       }
     }
@@ -574,11 +639,39 @@ export class Hnsw {
     }
   }
 
-  /** Writes a stored vector for a node restored by importGraph (already normalised). */
+  /** Writes a stored vector for a node restored by importGraph (as `prepare` returned it). */
   setVector(node: number, vector: Float32Array): void {
-    this.reserve(node + 1);
-    this.vectorOf(node).set(vector);
+    this.store(node, vector, true);
   }
+
+  /**
+   * Exact internal distances from a prepared query to each candidate's float32 vector
+   * (`vectorOf`, e.g. read back from storage), closest first, the best k: the second stage
+   * of a search on an int8 index.
+   */
+  rerank(query: Float32Array, candidates: readonly Neighbour[], k: number, vectorOf: (node: number) => ArrayLike<number>): Neighbour[] {
+    const out = candidates.map((c) => ({ node: c.node, distance: exactDistance(this.metric, query, vectorOf(c.node)) }));
+    out.sort((a, b) => a.distance - b.distance);
+    return out.length > k ? out.slice(0, k) : out;
+  }
+}
+
+/** The internal distance in float64 arithmetic (cosine: both vectors already normalised). */
+export function exactDistance(metric: Metric, a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  if (metric === "euclidean") {
+    for (let i = 0; i < a.length; i++) {
+      const d = a[i]! - b[i]!;
+      s += d * d;
+    }
+    return s;
+  }
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return 1 - s;
+}
+
+function align16(n: number): number {
+  return (n + 15) & ~15;
 }
 
 function align64(n: number): number {

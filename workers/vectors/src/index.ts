@@ -9,6 +9,7 @@ import { LakehouseError, badRequest, conflict, notFound } from "../../../shared/
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { Distance, VectorHit, VectorIndexInfo } from "../../../shared/types";
 import { compileFilter } from "./filter";
+import type { Quantization } from "./hnsw";
 import type { IndexRecord, IndexSpec } from "./indexRegistry";
 import type { ShardItem, ShardSpec } from "./vectorIndex";
 import { VECTORIZE_MAX_K, resolveVectorize, vectorizeDelete, vectorizeQuery, vectorizeUpsert } from "./vectorize-engine";
@@ -18,6 +19,7 @@ documentVectors(api);
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const DISTANCES: readonly Distance[] = ["cosine", "euclidean", "dot"];
+const QUANTIZATIONS: readonly Quantization[] = ["none", "int8"];
 const MAX_ID_CHARS = 512;
 
 function registry(env: Env) {
@@ -69,6 +71,7 @@ function info(rec: IndexRecord): VectorIndexInfo & Record<string, unknown> {
     ef_search: rec.ef_search,
     shards: rec.shards,
     engine: rec.engine,
+    quantization: rec.quantization,
     created_at: rec.created_at,
   };
 }
@@ -79,9 +82,14 @@ async function getIndex(env: Env, name: string): Promise<IndexRecord> {
   return rec as IndexRecord;
 }
 
-/** Vectors one shard may hold within [vectord].shard_memory_mb: the float32 vector, its level-0 links and ~256 B of id/metadata. */
-export function shardCapacity(dimension: number, m: number, memoryMb: number): number {
-  const perVector = dimension * 4 + (2 * m + 1) * 4 + 256;
+/**
+ * Vectors one shard may hold within [vectord].shard_memory_mb: the vector in the kernel's
+ * memory (float32, or an int8 record of 16 + dimension rounded up to 16 bytes), its level-0
+ * links and ~256 B of id/metadata.
+ */
+export function shardCapacity(dimension: number, m: number, memoryMb: number, quantization: Quantization = "none"): number {
+  const vectorBytes = quantization === "int8" ? 16 + Math.ceil(dimension / 16) * 16 : dimension * 4;
+  const perVector = vectorBytes + (2 * m + 1) * 4 + 256;
   return Math.max(1, Math.floor((memoryMb * 1024 * 1024) / perVector));
 }
 
@@ -95,7 +103,8 @@ function shardSpec(env: Env, rec: IndexRecord, shard: number): ShardSpec {
     m: rec.m,
     ef_search: rec.ef_search,
     ef_construction: cfg.ef_construction,
-    max_vectors: shardCapacity(rec.dimension, rec.m, cfg.shard_memory_mb),
+    quantization: rec.quantization,
+    max_vectors: shardCapacity(rec.dimension, rec.m, cfg.shard_memory_mb, rec.quantization),
   };
 }
 
@@ -126,6 +135,9 @@ api.post("/index", async (c) => {
   const dimension = intField(body, "dimension", 1, cfg.max_dimension);
   const distance = (body.distance ?? "cosine") as Distance;
   if (!DISTANCES.includes(distance)) throw badRequest(`distance: unknown ${JSON.stringify(body.distance)} (expected cosine, euclidean or dot)`);
+  const quantization = (body.quantization ?? (cfg.engine === "vectorize" ? "none" : cfg.quantization)) as Quantization;
+  if (!QUANTIZATIONS.includes(quantization)) throw badRequest(`quantization: unknown ${JSON.stringify(body.quantization)} (expected "none" or "int8")`);
+  if (cfg.engine === "vectorize" && quantization !== "none") throw badRequest(`quantization: ${JSON.stringify(quantization)} applies to the local engine only; Vectorize stores its own format`);
   const spec: IndexSpec = {
     name,
     dimension,
@@ -134,6 +146,7 @@ api.post("/index", async (c) => {
     ef_search: intField(body, "ef_search", 1, 4096, cfg.default_ef_search),
     shards: cfg.engine === "vectorize" ? 1 : intField(body, "shards", 1, 64, cfg.default_shards),
     engine: cfg.engine as IndexSpec["engine"],
+    quantization,
   };
   if (spec.engine === "vectorize") resolveVectorize(c.env as never, dimension, distance, cfg.vectorize_prefix);
   const res = await registry(c.env).create(spec);

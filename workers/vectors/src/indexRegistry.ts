@@ -5,6 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../../migrations/index-registry/index";
 import { applyMigrations } from "../../../shared/migrations";
 import type { Distance } from "../../../shared/types";
+import type { Quantization } from "./hnsw";
 
 export type Engine = "local" | "vectorize";
 
@@ -16,6 +17,8 @@ export interface IndexSpec {
   ef_search: number;
   shards: number;
   engine: Engine;
+  /** Local engine: how a shard holds vectors in memory (vectorize: always "none"). */
+  quantization: Quantization;
 }
 
 export interface IndexRecord extends IndexSpec {
@@ -36,6 +39,7 @@ function toRecord(r: Row): IndexRecord {
     ef_search: r.ef_search,
     shards: r.shards,
     engine: r.engine,
+    quantization: r.quantization,
     shard_counts: shardCounts,
     count: shardCounts.reduce((a, b) => a + b, 0),
     created_at: r.created_at,
@@ -55,8 +59,8 @@ export class IndexRegistry extends DurableObject<Env> {
     const existing = this.get(spec.name);
     if (existing) return { exists: existing };
     this.ctx.storage.sql.exec(
-      "INSERT INTO indexes (name, dimension, distance, m, ef_search, shards, engine, shard_counts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      spec.name, spec.dimension, spec.distance, spec.m, spec.ef_search, spec.shards, spec.engine,
+      "INSERT INTO indexes (name, dimension, distance, m, ef_search, shards, engine, quantization, shard_counts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      spec.name, spec.dimension, spec.distance, spec.m, spec.ef_search, spec.shards, spec.engine, spec.quantization,
       JSON.stringify(new Array(spec.shards).fill(0)), new Date().toISOString(),
     );
     return { created: this.get(spec.name)! };

@@ -14,6 +14,7 @@ const Index = z
     ef_search: z.number().int(),
     shards: z.number().int(),
     engine: z.enum(["local", "vectorize"]),
+    quantization: z.enum(["none", "int8"]),
     created_at: z.string(),
   })
   .openapi("VectorIndex");
@@ -29,7 +30,7 @@ export function documentVectors(api: OpenAPIHono<any>): void {
   const reg = api.openAPIRegistry;
   reg.registerPath({
     method: "post", path: "/index", summary: "Create a vector index",
-    request: { body: json(z.object({ name: z.string(), dimension: z.number().int(), distance: z.enum(["cosine", "euclidean", "dot"]).optional(), m: z.number().int().optional(), ef_search: z.number().int().optional(), shards: z.number().int().optional() })) },
+    request: { body: json(z.object({ name: z.string(), dimension: z.number().int(), distance: z.enum(["cosine", "euclidean", "dot"]).optional(), m: z.number().int().optional(), ef_search: z.number().int().optional(), shards: z.number().int().optional(), quantization: z.enum(["none", "int8"]).optional() })) },
     responses: { 201: ok("created", Index), 400: err("invalid field"), 409: err("exists") },
   });
   reg.registerPath({ method: "get", path: "/index", summary: "List vector indexes", responses: { 200: ok("indexes", z.object({ indexes: z.array(Index) })) } });

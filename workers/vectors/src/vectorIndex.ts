@@ -10,7 +10,7 @@ import { MIGRATIONS } from "../../../migrations/vector-index/index";
 import { applyMigrations } from "../../../shared/migrations";
 import { compileFilter, matches } from "./filter";
 import distanceKernel from "./distance.wasm";
-import { Hnsw, type Metric, type Neighbour } from "./hnsw";
+import { Hnsw, type Metric, type Neighbour, type Quantization } from "./hnsw";
 
 export interface ShardSpec {
   name: string;
@@ -22,6 +22,8 @@ export interface ShardSpec {
   ef_construction: number;
   /** Most vectors this shard accepts (the memory bound). */
   max_vectors: number;
+  /** How the graph holds vectors in memory (absent in shards created before it existed: "none"). */
+  quantization?: Quantization;
 }
 
 export interface ShardItem {
@@ -99,6 +101,7 @@ export class VectorIndex extends DurableObject<Env> {
       seed: 1 + spec.shard,
       initialCapacity: 1024,
       kernel: distanceKernel,
+      quantization: spec.quantization ?? "none",
     });
   }
 
@@ -129,7 +132,7 @@ export class VectorIndex extends DurableObject<Env> {
       const vec = new Float32Array(row.vector);
       if (row.node < restored) g.setVector(row.node, vec);
       else {
-        const node = g.add(vec);
+        const node = g.add(vec, true);
         if (node !== row.node) throw new Error(`vector index ${spec.name}: node numbering diverged at ${row.node}`);
       }
       this.ids[row.node] = row.id;
@@ -213,14 +216,16 @@ export class VectorIndex extends DurableObject<Env> {
           sql.exec("UPDATE vectors SET live = 0 WHERE node = ?", old);
           h.remove(old);
         }
-        const node = h.add(it.vector);
-        const stored = h.vectorOf(node);
+        // The row keeps the vector as the graph was given it (normalised under cosine), in
+        // float32: reloads re-add it unchanged, and int8 searches rerank with it.
+        const stored = h.prepare(it.vector);
+        const node = h.add(stored, true);
         const meta = it.metadata === undefined ? null : JSON.stringify(it.metadata);
         sql.exec(
           "INSERT INTO vectors (node, id, vector, metadata, live) VALUES (?, ?, ?, ?, 1)",
           node,
           it.id,
-          stored.slice().buffer,
+          stored.buffer,
           meta,
         );
         this.ids[node] = it.id;
@@ -272,7 +277,7 @@ export class VectorIndex extends DurableObject<Env> {
       this.metas = [];
       this.byId = new Map();
       for (const row of rows) {
-        const node = g.add(new Float32Array(row.vector));
+        const node = g.add(new Float32Array(row.vector), true);
         this.sql().exec("INSERT INTO vectors (node, id, vector, metadata, live) VALUES (?, ?, ?, ?, 1)", node, row.id, row.vector, row.metadata);
         this.ids[node] = row.id;
         this.metas[node] = row.metadata === null ? undefined : (JSON.parse(row.metadata) as Record<string, unknown>);
@@ -293,28 +298,43 @@ export class VectorIndex extends DurableObject<Env> {
     const h = this.load();
     const q = h.prepare(vector);
     const efSearch = Math.max(ef ?? this.spec!.ef_search, k);
+    // An int8 graph finds ef candidates by approximate distances; the float32 rows rerank them.
+    const want = h.quantization === "int8" ? efSearch : k;
     let found: Neighbour[];
     const conditions = compileFilter(filter);
     if (conditions.length === 0) {
-      found = h.liveCount <= efSearch ? h.exact(q, k) : h.search(q, k, efSearch);
+      found = h.liveCount <= efSearch ? h.exact(q, want) : h.search(q, want, efSearch);
     } else {
       const matching: number[] = [];
       for (const node of this.byId.values()) if (matches(conditions, this.metas[node])) matching.push(node);
       if (matching.length <= EXACT_FILTER_LIMIT || matching.length <= efSearch) {
-        found = h.exact(q, k, matching);
+        found = h.exact(q, want, matching);
       } else {
         const allowed = new Uint8Array(h.size);
         for (const n of matching) allowed[n] = 1;
-        found = h.search(q, k, efSearch, (n) => allowed[n] === 1);
-        if (found.length < Math.min(k, matching.length)) found = h.exact(q, k, matching);
+        found = h.search(q, want, efSearch, (n) => allowed[n] === 1);
+        if (found.length < Math.min(k, matching.length)) found = h.exact(q, want, matching);
       }
     }
+    if (h.quantization === "int8") found = this.rerank(h, q, found, k);
     return found.map((f) => {
       const hit: ShardHit = { id: this.ids[f.node]!, distance: h.publicDistance(f.distance) };
       const meta = this.metas[f.node];
       if (meta !== undefined) hit.metadata = meta;
       return hit;
     });
+  }
+
+  /** Exact distances from the float32 rows of the candidates, best k first (int8 graphs). */
+  private rerank(h: Hnsw, q: Float32Array, found: Neighbour[], k: number): Neighbour[] {
+    if (found.length === 0) return found;
+    const vectors = new Map<number, Float32Array>();
+    const rows = this.sql().exec<{ node: number; vector: ArrayBuffer }>(
+      "SELECT node, vector FROM vectors WHERE node IN (SELECT value FROM json_each(?))",
+      JSON.stringify(found.map((f) => f.node)),
+    );
+    for (const row of rows) vectors.set(row.node, new Float32Array(row.vector));
+    return h.rerank(q, found, k, (node) => vectors.get(node)!);
   }
 
   /** Empties the shard (the index is being deleted). */

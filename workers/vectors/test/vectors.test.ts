@@ -128,7 +128,7 @@ describe("vector indexes on the local engine", () => {
     expect(d.body.results.map((h: Json) => [h.id, h.distance])).toEqual([["big", -2], ["small", 0]]);
   });
 
-  it("the graph and its wasm kernel agree with exact arithmetic for every metric, at a dimension that is no multiple of 16", async () => {
+  it("the graph and its wasm kernel (float32 and int8) agree with exact arithmetic for every metric, at a dimension that is no multiple of 16", async () => {
     const D = 37; // 2 SIMD steps of 16 plus a scalar tail of 5
     const data = randomVectors(1500, D, 11);
     const queries = randomVectors(20, D, 12);
@@ -141,9 +141,12 @@ describe("vector indexes on the local engine", () => {
       euclidean: (a, b) => Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]!) ** 2, 0)),
       dot: (a, b) => 1 - a.reduce((s, x, i) => s + x * b[i]!, 0),
     };
+    for (const quantization of ["none", "int8"])
     for (const metric of ["cosine", "euclidean", "dot"]) {
-      const name = `kernel-${metric}`;
-      expect((await call("/index", { json: { name, dimension: D, distance: metric } })).status).toBe(201);
+      const name = `kernel-${metric}-${quantization}`;
+      const created = await call("/index", { json: { name, dimension: D, distance: metric, quantization } });
+      expect(created.status).toBe(201);
+      expect(created.body.quantization).toBe(quantization);
       for (let i = 0; i < data.length; i += 500) {
         const items = data.slice(i, i + 500).map((vector, j) => ({ id: `v${i + j}`, vector }));
         expect((await call(`/index/${name}/add`, { json: { items } })).status).toBe(200);
@@ -155,12 +158,13 @@ describe("vector indexes on the local engine", () => {
         expect(got.status).toBe(200);
         const want = new Map(truth.map((t) => [t.id, t.d]));
         for (const h of got.body.results) {
-          // Every distance returned is the exact one for that vector (f32 kernel, so ≈ 1e-5).
+          // Every distance returned is the exact one for that vector (f32 kernel, so ≈ 1e-5;
+          // int8 candidates are reranked with the stored float32 vectors).
           expect(h.distance).toBeCloseTo(exact[metric]!(q, data[Number(h.id.slice(1))]!), 4);
           if (want.has(h.id)) hits++;
         }
       }
-      expect(hits / (queries.length * 10), `${metric} recall@10`).toBeGreaterThanOrEqual(0.9);
+      expect(hits / (queries.length * 10), `${metric}/${quantization} recall@10`).toBeGreaterThanOrEqual(0.9);
     }
   });
 
@@ -198,10 +202,13 @@ describe("the OpenAPI document", () => {
 
 describe("the memory bound of a shard", () => {
   it("refuses an add past the bound with 507, compacts tombstones, and still finds every live vector", async () => {
-    const small = { ...env, LH_VECTORD_SHARD_MEMORY_MB: "1" }; // 512-d: 1 MiB / (2048 + 132 + 256) B = 430 vectors
+    const small = { ...env, LH_VECTORD_SHARD_MEMORY_MB: "1" }; // 512-d float32: 1 MiB / (2048 + 132 + 256) B = 430 vectors
     const dim = 512;
     const vs = randomVectors(500, dim, 3);
-    expect((await call("/index", { json: { name: "tiny", dimension: dim } }, small)).status).toBe(201);
+    expect((await call("/index", { json: { name: "tiny", dimension: dim, quantization: "none" } }, small)).status).toBe(201);
+    // int8 codes take 16 + 512 B instead of 2048: the same memory holds 1 MiB / (528 + 132 + 256) B = 1144.
+    expect((await call("/index", { json: { name: "tiny8", dimension: dim } }, small)).body.quantization).toBe("int8");
+    expect((await call("/index/tiny8/stats", {}, small)).body.max_vectors_per_shard).toBe(1144);
     const first = await call("/index/tiny/add", { json: { items: vs.slice(0, 400).map((v, i) => ({ id: `t${i}`, vector: v })) } }, small);
     expect(first.body).toEqual({ added: 400, count: 400 });
     const over = await call("/index/tiny/add", { json: { items: vs.slice(400).map((v, i) => ({ id: `t${400 + i}`, vector: v })) } }, small);
