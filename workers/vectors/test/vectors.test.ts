@@ -3,7 +3,10 @@
 // before top-k), sharding, bad input, and the vectorize engine against the Vectorize fake.
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { z } from "@hono/zod-openapi";
+import { firstIssueMessage } from "../../../shared/field-errors";
 import { seededRandom as seeded } from "../../../shared/random";
+import { AddBody, CreateBody, DeleteBody, NameParams, SearchBody } from "../src/openapi";
 
 type Json = any;
 
@@ -197,6 +200,53 @@ describe("the OpenAPI document", () => {
     const { body } = await call("/openapi.json");
     expect(Object.keys(body.paths)).toEqual(expect.arrayContaining(["/vectors/index", "/vectors/index/{name}", "/vectors/index/{name}/add", "/vectors/index/{name}/search", "/vectors/index/{name}/delete"]));
     expect(Object.keys(body.paths["/vectors/index/{name}"])).toEqual(expect.arrayContaining(["get", "delete"]));
+  });
+
+  it("lists every vectors route with its method and nothing else, with the schemas that validate them", async () => {
+    const { body } = await call("/openapi.json");
+    const listed = Object.entries(body.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    expect(listed.sort()).toEqual(
+      [
+        "post /vectors/index", "get /vectors/index", "get /vectors/index/{name}", "delete /vectors/index/{name}", "post /vectors/index/{name}/add",
+        "post /vectors/index/{name}/search", "post /vectors/index/{name}/delete", "get /vectors/index/{name}/stats",
+      ].sort(),
+    );
+    const create = body.paths["/vectors/index"].post.requestBody.content["application/json"].schema;
+    expect(create.required).toEqual(["name", "dimension"]);
+    expect(create.properties.quantization.enum).toEqual(expect.arrayContaining(["none", "int8"]));
+    expect(create.properties.name.pattern).toBeDefined();
+    const param = (body.paths["/vectors/index/{name}/add"].post.parameters as Json[]).find((p) => p.in === "path");
+    expect(param).toMatchObject({ name: "name", required: true });
+    const item = body.paths["/vectors/index/{name}/add"].post.requestBody.content["application/json"].schema.properties.items;
+    expect(item).toMatchObject({ type: "array", minItems: 1 });
+  });
+
+  it("validates with the schemas it documents: a rejected request is a 400 with that schema's first issue", async () => {
+    const cases: [z.ZodType, string, unknown, string][] = [
+      [CreateBody, "/index", { name: "fine", dimension: 4, quantization: "int4" }, 'quantization: unknown "int4" (expected "none" or "int8")'],
+      [CreateBody, "/index", { name: "fine", dimension: 4, m: 1 }, "m: must be between 2 and 128, got 1"],
+      [AddBody, "/index/docs/add", { items: [{ id: "a", vector: [1, 2] }, { id: "", vector: [1, 2] }] }, 'items[1].id: expected a non-empty string of at most 512 characters, got ""'],
+      [AddBody, "/index/docs/add", { items: [{ id: "a", vector: [1, 1e39] }] }, "items[0].vector[1]: 1e+39 overflows a 32-bit float"],
+      [SearchBody, "/index/docs/search", { vector: [1], filter: { $and: 1 } }, 'filter: invalid key "$and" (operators go inside a key\'s object)'],
+      [DeleteBody, "/index/docs/delete", { ids: ["a", 2] }, "ids[1]: expected a string, got 2"],
+    ];
+    for (const [schema, path, json, message] of cases) {
+      const parsed = schema.safeParse(json);
+      expect(parsed.success, path).toBe(false);
+      expect(firstIssueMessage(parsed.error!.issues)).toBe(message);
+      const r = await call(path, { json });
+      expect(r.status, JSON.stringify(json)).toBe(400);
+      expect(r.body.error).toEqual({ code: "bad_request", message });
+    }
+    // The path parameter is validated by the route's schema too.
+    const badName = await call("/index/bad%20name");
+    expect(badName.status).toBe(400);
+    expect(badName.body.error.message).toBe(firstIssueMessage(NameParams.safeParse({ name: "bad name" }).error!.issues));
+    expect(badName.body.error.message).toMatch(/^name: "bad name" is not a valid index name/);
+    // A body without a content type is still read as JSON (no 415).
+    const untyped = await exports.default.fetch("http://x/vectors/index/docs/search", { method: "POST", body: JSON.stringify({ vector: [1], k: 1 }) });
+    expect(untyped.status).toBe(400);
+    expect(((await untyped.json()) as Json).error.message).toBe("vector: dimension mismatch: expected 16, got 1");
   });
 });
 
