@@ -19,7 +19,7 @@ const { HierarchicalNSW } = require("hnswlib-node") as typeof import("hnswlib-no
 const DIM = 768;
 const M = 16;
 const EF_CONSTRUCTION = 200;
-const EFS = [64, 128, 256, 512];
+const EFS = [64, 128, 256, 384, 512];
 /** The kernel the VectorIndex object imports as a wasm module, read from disk here. */
 const kernel = new WebAssembly.Module(readFileSync("workers/vectors/src/distance.wasm"));
 
