@@ -4,6 +4,7 @@ import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { LakehouseError, errorResponse } from "./errors";
+import { fieldName } from "./field-errors";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -60,11 +61,14 @@ export interface ServiceApp<B extends object> {
   api: OpenAPIHono<AppEnv<B>>;
 }
 
-/** Formats zod issues as one message naming each field: `body.k: expected number, got string`. */
+/**
+ * Formats zod issues as one message naming each field where it came from, fields written as
+ * shared/field-errors.ts writes them: `body.k: expected number, got string`, `body.schema[0].type: ...`.
+ */
 export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[], where: string): string {
   return issues
     .slice(0, 5)
-    .map((i) => `${[where, ...i.path.map(String)].join(".")}: ${i.message}`)
+    .map((i) => `${i.path.length ? `${where}${typeof i.path[0] === "number" ? "" : "."}${fieldName(i.path)}` : where}: ${i.message}`)
     .join("; ");
 }
 

@@ -89,7 +89,7 @@ describe("catalog", () => {
       [{ name: "u", schema: SCHEMA, schema_fingerprint: "f".repeat(64), objects: [a] }, /does not match the schema \(computed /],
       [{ name: "u", schema: SCHEMA, schema_fingerprint: fp, objects: [{ ...a, key: "datasets/u/missing.parquet" }] }, /body.objects\[0\].key: object "datasets\/u\/missing.parquet" does not exist/],
       [{ name: "u", schema: SCHEMA, schema_fingerprint: fp, objects: [{ ...a, size: 999 }] }, /body.objects\[0\].size: 999 does not match/],
-      [{ name: "u", schema: [{ name: "id", type: "decimal" }], schema_fingerprint: fp, objects: [a] }, /body.schema.0.type/],
+      [{ name: "u", schema: [{ name: "id", type: "decimal" }], schema_fingerprint: fp, objects: [a] }, /body\.schema\[0\]\.type/],
     ];
     for (const [json, message] of cases) {
       const res = await call("/register", { method: "POST", json });
