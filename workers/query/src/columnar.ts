@@ -369,6 +369,8 @@ export function readColumn(sql: SqlStorage, physical: string, name: string, nume
   return { kind: "str", codes, dict, ascii, bytes: rows * 4 + dictBytes };
 }
 
+// Two copies on purpose: cmpNum runs once per row in the filter loop and stays
+// monomorphic (numbers only); cmpStr runs once per dictionary entry.
 function cmpNum(a: number, op: Op, b: number): boolean {
   switch (op) {
     case "=":

@@ -1,12 +1,15 @@
 // A Hierarchical Navigable Small World graph (Malkov & Yashunin 2016), with the
 // neighbour-selection heuristic, tombstone deletes and filtered search. The graph walk is
 // TypeScript; the vectors live in the memory of a small WebAssembly SIMD kernel
-// (distance.wat) that measures a whole neighbour list per call. The module imports nothing:
+// (distance.wat) that measures a whole neighbour list per call. The kernel is passed in:
 // the VectorIndex Durable Object passes it the kernel imported as a wasm module, the
-// benchmark passes the same distance.wasm read from disk and runs it in Node beside hnswlib-node.
+// benchmark passes the same distance.wasm read from disk and runs it in Node beside
+// hnswlib-node (hence the explicit `.ts` in the one import, which Node needs).
 //
 // Internal distances: cosine and dot use 1 − dot(a, b) (cosine on vectors normalised at
 // insert), euclidean uses the squared L2 distance; `publicDistance` converts for answers.
+
+import { seededRandom } from "../../../shared/random.ts";
 
 export type Metric = "cosine" | "euclidean" | "dot";
 
@@ -96,18 +99,6 @@ class MinHeap {
   }
 }
 
-/** mulberry32 (the same generator as shared/random.ts, kept here so this module has no imports). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The exports of distance.wasm (see distance.wat). */
 interface Kernel {
   memory: WebAssembly.Memory;
@@ -179,7 +170,7 @@ export class Hnsw {
     this.efConstruction = options.efConstruction ?? 200;
     this.efSearch = options.efSearch ?? 64;
     this.mL = 1 / Math.log(this.M);
-    this.random = rng(options.seed ?? 42);
+    this.random = seededRandom(options.seed ?? 42);
     this.capacity = Math.max(16, options.initialCapacity ?? 1024);
     this.levels = new Uint8Array(this.capacity);
     this.deleted = new Uint8Array(this.capacity);
@@ -277,18 +268,13 @@ export class Hnsw {
     else this.kernel.distances_run(this.kmetric, q, first, n, this.base, this.dim, this.outPtr);
   }
 
-  /** Distance between two stored nodes. */
-  distNodes(a: number, b: number): number {
-    return this.dist(this.addr(a), this.addr(b));
-  }
-
   /** The distance reported to clients: 1 − cos, Euclidean distance, or 1 − dot. */
   publicDistance(internal: number): number {
     return this.metric === "euclidean" ? Math.sqrt(Math.max(0, internal)) : internal;
   }
 
   /** The stored float32 vector of a node (unquantised indexes only): a view, valid until the next add. */
-  vectorOf(node: number): Float32Array {
+  private vectorOf(node: number): Float32Array {
     if (this.quantized) throw new Error("an int8 index holds codes, not float32 vectors");
     const o = this.addr(node) >> 2;
     return this.f32.subarray(o, o + this.dim);
@@ -657,7 +643,7 @@ export class Hnsw {
 }
 
 /** The internal distance in float64 arithmetic (cosine: both vectors already normalised). */
-export function exactDistance(metric: Metric, a: ArrayLike<number>, b: ArrayLike<number>): number {
+function exactDistance(metric: Metric, a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
   if (metric === "euclidean") {
     for (let i = 0; i < a.length; i++) {
