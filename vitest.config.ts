@@ -3,14 +3,19 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 import { existsSync, readdirSync } from "node:fs";
-import { auxiliaryWorkers } from "./test/aux-workers.ts";
+import { FAKE_BINDINGS, auxiliaryWorkers } from "./test/aux-workers.ts";
 
 function workerProject(name: string, configPath: string, include: string[]): TestProjectInlineConfiguration {
   return {
     plugins: [
       cloudflareTest({
         wrangler: { configPath },
-        miniflare: { bindings: { LAKEHOUSE_ENV: "test" }, workers: auxiliaryWorkers(name) },
+        miniflare: {
+          bindings: { LAKEHOUSE_ENV: "test" },
+          // The fakes of Workers AI / Vectorize: bound here (and to the auxiliaries), never in a wrangler.toml.
+          serviceBindings: FAKE_BINDINGS[name] ?? {},
+          workers: auxiliaryWorkers(name),
+        },
       }),
     ],
     test: { name, include },

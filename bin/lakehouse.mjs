@@ -352,13 +352,13 @@ async function cmdIngest(gw, args, values) {
     params.set("from_key", key);
     note(values.quiet, `ingesting ${key} as ${values.name}…`);
     try {
-      result = await gw.json(`/v1/ingest/ingest?${params}`, { method: "POST" });
+      result = await gw.json(`/v1/ingest?${params}`, { method: "POST" });
     } finally {
       await gw.fetch(`/v1/storage/objects/${keyPath(key)}`, { method: "DELETE" }).catch(() => undefined);
     }
   } else {
     const bar = progress("upload", size, values.quiet);
-    result = await gw.upload("POST", `/v1/ingest/ingest?${params}`, file, { contentType: "text/csv", onBytes: (n) => bar.add(n) });
+    result = await gw.upload("POST", `/v1/ingest?${params}`, file, { contentType: "text/csv", onBytes: (n) => bar.add(n) });
     bar.finish();
   }
   if (values.json) out(JSON.stringify(result, null, 2) + "\n");

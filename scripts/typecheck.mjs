@@ -1,5 +1,6 @@
 // npm run typecheck: generate each Worker's binding types from its wrangler.toml
-// (`wrangler types`), then run tsc over each Worker and over the Node-side code.
+// (`wrangler types`), then run tsc over each Worker, the test-only fakes Worker (test/fakes)
+// and the Node-side code.
 import { execFileSync } from "node:child_process";
 import { WORKERS, WRANGLER_ENV, configPath } from "./workers.mjs";
 
@@ -8,7 +9,8 @@ let failed = false;
 for (const worker of WORKERS) {
   execFileSync("wrangler", ["types", "-c", configPath(worker), `workers/${worker}/worker-configuration.d.ts`], { env, stdio: ["ignore", "ignore", "inherit"] });
 }
-for (const project of [...WORKERS.map((w) => `workers/${w}/tsconfig.json`), "tsconfig.json"]) {
+execFileSync("wrangler", ["types", "-c", "test/fakes/wrangler.toml", "test/fakes/worker-configuration.d.ts"], { env, stdio: ["ignore", "ignore", "inherit"] });
+for (const project of [...WORKERS.map((w) => `workers/${w}/tsconfig.json`), "test/fakes/tsconfig.json", "tsconfig.json"]) {
   try {
     execFileSync("tsc", ["-p", project], { env, stdio: "inherit" });
     console.log(`typecheck ok  ${project}`);

@@ -4,7 +4,9 @@ import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { LakehouseError, errorResponse } from "./errors";
-import { fieldName } from "./field-errors";
+import { describeIssues } from "./field-errors";
+import { ConfigError } from "./config";
+import { logger } from "./log";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -36,6 +38,8 @@ export function toLakehouseError(err: unknown): LakehouseError {
     return new LakehouseError(code, err.message || `HTTP ${err.status}`, { status: err.status });
   }
   if (err instanceof SyntaxError) return new LakehouseError("bad_request", `invalid JSON body: ${err.message}`);
+  // The operator's own file or LH_* vars: say what is wrong (no secret is ever in it).
+  if (err instanceof ConfigError) return new LakehouseError("config_error", err.message, { status: 500 });
   return new LakehouseError("internal", "internal error");
 }
 
@@ -43,7 +47,7 @@ export function onError(service: string) {
   return function handleError(err: Error, c: Context): Response {
     const lhErr = toLakehouseError(err);
     if (lhErr.status >= 500 && !(err instanceof LakehouseError)) {
-      console.error(`[${service}] unhandled error`, err.stack ?? err);
+      logger(c.env ?? {}, service).error(err instanceof ConfigError ? err.message : "unhandled error", err.stack ?? err);
     }
     return errorResponse(lhErr);
   };
@@ -62,20 +66,10 @@ export interface ServiceApp<B extends object> {
 }
 
 /**
- * Formats zod issues as one message naming each field where it came from, fields written as
- * shared/field-errors.ts writes them: `body.k: expected number, got string`, `body.schema[0].type: ...`.
- */
-export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[], where: string): string {
-  return issues
-    .slice(0, 5)
-    .map((i) => `${i.path.length ? `${where}${typeof i.path[0] === "number" ? "" : "."}${fieldName(i.path)}` : where}: ${i.message}`)
-    .join("; ");
-}
-
-/**
  * Parses `value` with a schema that is also in the service's document (query parameters of a
  * route registered with `registerPath`, or one item of a batch): a failure is a 400 naming the
- * field, worded like a failed `createRoute` validation.
+ * field where it came from, worded like a failed `createRoute` validation (describeIssues,
+ * shared/field-errors.ts): `query.limit: expected ..., got "0"`.
  */
 export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
   const result = schema.safeParse(value);
@@ -109,7 +103,13 @@ export const jsonBody: MiddlewareHandler = async (c, next) => {
   });
 };
 
-/** OpenAPIHono's validation hook: a failed zod check becomes our 400 JSON body. */
+/** A JSON response for `createRoute({ responses })`: `200: jsonResponse(Schema, "what it holds")`. */
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
+/** A required JSON request body for `createRoute({ request })`: `body: jsonRequest(Schema)`. */
+export const jsonRequest = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
+
+/** OpenAPIHono's validation hook: a failed zod check becomes our 400 JSON body, fields named where they came from (`body.k`). */
 function validationHook(
   result: { success: true } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }; target?: string },
 ): Response | undefined {

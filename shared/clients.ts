@@ -60,6 +60,27 @@ export class ServiceClient {
   }
 }
 
+/**
+ * Runs `run` with an AbortSignal that fires after `ms`: the promise rejects with `onTimeout()`
+ * then, whether or not `run` heeds the signal (a provider call, an LLM call). Other failures
+ * of `run` pass through unchanged.
+ */
+export async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<T>, onTimeout: () => Error): Promise<T> {
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(onTimeout());
+    }, ms);
+  });
+  try {
+    return await Promise.race([run(controller.signal), timeout]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
 export function serviceClient(env: Record<string, unknown>, service: ServiceName, requestId?: string): ServiceClient {
   const fetcher = env[SERVICES[service].binding] as Fetcher | undefined;
   if (!fetcher) throw new LakehouseError("internal", `binding ${SERVICES[service].binding} (${service}) is not configured`);

@@ -122,7 +122,7 @@ export const CONFIG_SCHEMA = {
     timeout_ms: { type: "int", default: 20_000, min: 1 },
   },
   models: {
-    weak_models: { type: "string[]", default: ["qwen3:8b", "llama3.2:3b", "gemma3:4b", "phi4-mini"] },
+    weak_models: { type: "string[]", default: ["qwen3:latest", "qwen3.5:latest", "qwen3:8b", "llama3.2:3b", "gemma3:4b", "phi4-mini"] },
   },
 } as const satisfies Record<string, Record<string, KeySpec>>;
 

@@ -1,6 +1,7 @@
 // Loads lakehouse.toml (bundled into each Worker as text) and validates it against
 // CONFIG_SCHEMA. A bad file fails loudly with the key path and the bad value;
-// unknown keys are errors; `LH_<SECTION>_<KEY>` Worker vars win over the file.
+// unknown keys are errors; `LH_<SECTION>_<KEY>` Worker vars win over the file, and an
+// LH_* var that names no key is an error too.
 // Secrets never come from here: they are Worker secrets / .dev.vars.
 import { parse, TomlError } from "smol-toml";
 import { CONFIG_SCHEMA, type KeySpec, type LakehouseConfig } from "./config-schema";
@@ -110,9 +111,37 @@ function sectionTable(root: Table, section: string): Table | undefined {
   return node as Table;
 }
 
+/** A Worker var as an override's text: wrangler `[vars]` may hold numbers and booleans too. */
+function overrideText(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  return undefined;
+}
+
+/** Edit distance, to suggest the override an unknown LH_* name was meant to be. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** Every LH_* var must name a key: a mistyped override must not silently leave the default. */
+function checkOverrideNames(vars: Record<string, unknown>, known: Set<string>): void {
+  for (const name of Object.keys(vars)) {
+    if (!name.startsWith("LH_") || known.has(name)) continue;
+    const best = [...known].map((k) => [k, distance(name, k)] as const).sort((a, b) => a[1] - b[1])[0];
+    const hint = best && best[1] <= Math.max(3, Math.floor(name.length / 4)) ? ` (did you mean ${best[0]}?)` : "";
+    throw new ConfigError(`unknown override ${name}: no key of lakehouse.toml is overridden by that name${hint}; overrides are LH_<SECTION>_<KEY>, e.g. LH_OBSERVERD_RING_CAP`);
+  }
+}
+
 /**
  * Parses and validates config text. `vars` are the Worker's environment (only
- * `LH_*` string entries are read). Missing keys take their defaults.
+ * `LH_*` entries are read, and each must name a key). Missing keys take their defaults.
  */
 export function parseConfig(text: string, vars: Record<string, unknown> = {}): LakehouseConfig {
   let root: Table;
@@ -131,6 +160,7 @@ export function parseConfig(text: string, vars: Record<string, unknown> = {}): L
   }
 
   const out: Record<string, Table> = {};
+  const known = new Set<string>();
   for (const section of sections) {
     const spec = CONFIG_SCHEMA[section as keyof typeof CONFIG_SCHEMA] as Record<string, KeySpec>;
     const table = sectionTable(root, section) ?? {};
@@ -144,13 +174,15 @@ export function parseConfig(text: string, vars: Record<string, unknown> = {}): L
     for (const [key, keySpec] of Object.entries(spec)) {
       const path = `${section}.${key}`;
       const varName = envVarName(section, key);
-      const fromEnv = vars[varName];
-      if (typeof fromEnv === "string") values[key] = fromEnvString(path, keySpec, fromEnv, varName);
+      known.add(varName);
+      const fromEnv = overrideText(vars[varName]);
+      if (fromEnv !== undefined) values[key] = fromEnvString(path, keySpec, fromEnv, varName);
       else if (key in table) values[key] = validateValue(path, keySpec, table[key]);
       else values[key] = Array.isArray(keySpec.default) ? [...keySpec.default] : keySpec.default;
     }
     out[section] = values;
   }
+  checkOverrideNames(vars, known);
 
   // Nest dotted sections under their parent: gateway.body_caps → gateway.body_caps.
   for (const section of sections.filter((s) => s.includes("."))) {
@@ -166,7 +198,7 @@ let cached: { key: string; config: LakehouseConfig } | undefined;
 /** parseConfig, memoised per isolate (the text and the LH_* vars are fixed for a deployment). */
 export function loadConfig(text: string, vars: Record<string, unknown> = {}): LakehouseConfig {
   const overrides = Object.entries(vars)
-    .filter(([k, v]) => k.startsWith("LH_") && typeof v === "string")
+    .filter(([k]) => k.startsWith("LH_"))
     .sort(([a], [b]) => a.localeCompare(b));
   const key = `${text}\0${JSON.stringify(overrides)}`;
   if (cached && cached.key === key) return cached.config;

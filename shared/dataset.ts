@@ -2,6 +2,7 @@
 // UUIDv5 dataset id, and the schema fingerprint.
 import { z } from "@hono/zod-openapi";
 import { v5 as uuidv5 } from "uuid";
+import { sha256Hex } from "./hash";
 import type { ColumnType, SchemaField } from "./types";
 
 /** The Go version's namespace, kept so dataset ids match across implementations. */
@@ -36,7 +37,5 @@ export function datasetId(name: string): string {
 
 /** Hex SHA-256 over the (name, type) pairs in column order: name 0x1f type, pairs joined by 0x1e. */
 export async function schemaFingerprint(schema: readonly Pick<SchemaField, "name" | "type">[]): Promise<string> {
-  const text = schema.map((f) => `${f.name}\x1f${f.type}`).join("\x1e");
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(schema.map((f) => `${f.name}\x1f${f.type}`).join("\x1e"));
 }

@@ -1,43 +1,49 @@
-// Zod validation failures worded like the hand-written checks they replaced: the first issue
-// only, as `<field>: <message>` with the field written the way a caller would index it
-// (`items[3].vector[5]`, `metadata_filter.kind`). Used by routes whose schemas validate the
-// request and are also what the service's OpenAPI document shows (embed, matrix, vectors).
-import type { z } from "@hono/zod-openapi";
+// The one wording of a failed validation, for every route and every schema parse: each zod
+// issue as `<field>: <message>` (at most 5, joined by "; "), the field written the way a
+// caller would index it (`items[3].vector[5]`, `metadata_filter.kind`), prefixed with where
+// the fields are when the caller names it (`body.schema[0].type`, `query.limit`,
+// `events[3].endpoint`). The schemas' own messages name the value (`expected a number, got "x"`,
+// with `show`). Used by the app factory's validation hook and parseWith (shared/app.ts), and
+// by the `fieldErrors` hook of routes whose fields are named without a prefix, as their
+// hand-written checks are (embed, matrix, vectors: `texts[1]: empty text`).
 import { badRequest } from "./errors";
 
 /** A value as a message shows it: JSON where it has one (`"x"`, `5`, `null`), else `undefined`. */
 export const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
-/** A zod issue path as a field name: `items[3].vector[5]`, `metadata_filter.kind`. */
-export function fieldName(path: readonly PropertyKey[]): string {
-  let out = "";
+/** A zod issue path as a field name: `items[3].vector[5]`, `metadata_filter.kind`; after `where` when given (`body.k`, `events[3].x`). */
+export function fieldName(path: readonly PropertyKey[], where = ""): string {
+  let out = where;
   for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
   return out;
 }
 
 type Issue = { path: readonly PropertyKey[]; message: string };
 
-/** The first issue as `<field>: <message>` (just the message when it is about the whole body). */
-export function firstIssueMessage(issues: readonly Issue[]): string {
-  const first = issues[0];
-  if (!first) return "invalid request";
-  const field = fieldName(first.path);
-  return field === "" ? first.message : `${field}: ${first.message}`;
-}
+/** How many issues one message lists. */
+const MAX_ISSUES = 5;
 
-/** Parses `value` with `schema`; a failure is a 400 worded by firstIssueMessage. */
-export function parseFields<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw badRequest(firstIssueMessage(result.error.issues));
-  return result.data;
+/**
+ * Zod issues as one message: `<field>: <message>` each, joined by "; " (just the message for
+ * an issue about the whole value when there is no `where`).
+ */
+export function describeIssues(issues: readonly Issue[], where?: string): string {
+  if (issues.length === 0) return where ? `${where}: invalid` : "invalid request";
+  return issues
+    .slice(0, MAX_ISSUES)
+    .map((i) => {
+      const field = fieldName(i.path, where);
+      return field === "" ? i.message : `${field}: ${i.message}`;
+    })
+    .join("; ");
 }
 
 /**
  * The hook for `api.openapi(createRoute(...), handler, fieldErrors)`: a request the route's
- * schemas reject is a 400 worded by firstIssueMessage (rather than the app's default
- * `body.items.3.vector.5: ...; ...` list of every issue).
+ * schemas reject is a 400 worded by describeIssues with the fields unprefixed (`texts[1]: ...`
+ * rather than the app's default `body.texts[1]: ...`).
  */
 export function fieldErrors(result: { success: boolean; error?: { issues: readonly Issue[] } }): undefined {
-  if (!result.success) throw badRequest(firstIssueMessage(result.error?.issues ?? []));
+  if (!result.success) throw badRequest(describeIssues(result.error?.issues ?? []));
   return undefined;
 }

@@ -1,12 +1,31 @@
 // Auxiliary Workers for the workerd test projects: every other Worker of the system,
 // bundled with esbuild and configured from its own wrangler.toml, so a Worker under
-// test talks to real partners (real R2, real Durable Objects) through its bindings.
+// test talks to real partners (real R2, real Durable Objects) through its bindings;
+// plus the lakehouse-fakes Worker (test/fakes) for the bindings that cannot run locally,
+// which only these test configurations bind (FAKE_BINDINGS), never a wrangler.toml.
 import { buildSync } from "esbuild";
 import { copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
 export const ALL_WORKERS = ["storage", "catalog", "ingest", "query", "embed", "vectors", "pathway", "matrix", "observer", "mcp"];
+
+const FAKES = { name: "lakehouse-fakes", config: "test/fakes/wrangler.toml", entry: "test/fakes/index.ts" };
+
+/**
+ * Test-only service bindings, by Worker: the fakes of Workers AI and Vectorize (entrypoints of
+ * the lakehouse-fakes Worker), for `[embedd].provider = "workers-ai"` and
+ * `[vectord].engine = "vectorize"` in tests. Bound to the Worker under test (vitest.config.ts)
+ * and to the same Worker when it runs as an auxiliary.
+ */
+export const FAKE_BINDINGS: Record<string, Record<string, { name: string; entrypoint: string }>> = {
+  embed: { AI: { name: FAKES.name, entrypoint: "FakeAi" } },
+  vectors: {
+    VECTORIZE_ANY_COSINE: { name: FAKES.name, entrypoint: "FakeVectorizeCosine" },
+    VECTORIZE_ANY_EUCLIDEAN: { name: FAKES.name, entrypoint: "FakeVectorizeEuclidean" },
+    VECTORIZE_ANY_DOT: { name: FAKES.name, entrypoint: "FakeVectorizeDot" },
+  },
+};
 
 // One folder per vitest process: parallel runs must not read each other's half-written bundles.
 const outDir = resolve("dist/test-aux", String(process.pid));
@@ -16,13 +35,14 @@ const outDir = resolve("dist/test-aux", String(process.pid));
  * "./x.wasm"`, the wrangler CompiledWasm rule; only from its src/ folder itself) stay imports,
  * of files copied beside the bundle and returned as extra modules for Miniflare to load as
  * compiled WebAssembly: esbuild has no loader for that, wrangler and the plugin do it themselves.
+ * `entry` is for a Worker outside workers/ (the fakes).
  */
-export function bundleWorker(worker: string): { scriptPath: string; wasm: string[] } {
+export function bundleWorker(worker: string, entry = `workers/${worker}/src/index.ts`): { scriptPath: string; wasm: string[] } {
   const dir = resolve(outDir, worker);
   mkdirSync(dir, { recursive: true });
   const outfile = resolve(dir, "index.js");
   buildSync({
-    entryPoints: [resolve(`workers/${worker}/src/index.ts`)],
+    entryPoints: [resolve(entry)],
     outfile,
     bundle: true,
     format: "esm",
@@ -34,7 +54,7 @@ export function bundleWorker(worker: string): { scriptPath: string; wasm: string
     loader: { ".toml": "text", ".sql": "text" },
     logLevel: "error",
   });
-  const src = resolve(`workers/${worker}/src`);
+  const src = resolve(entry, "..");
   const wasm = readdirSync(src).filter((f) => f.endsWith(".wasm")).map((f) => {
     copyFileSync(resolve(src, f), resolve(dir, f));
     return resolve(dir, f);
@@ -42,10 +62,19 @@ export function bundleWorker(worker: string): { scriptPath: string; wasm: string
   return { scriptPath: outfile, wasm };
 }
 
-/** Miniflare options for every Worker except `under`, with `extra` bindings merged in. */
+/** Miniflare options for the lakehouse-fakes Worker. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- Miniflare worker options
+function fakesWorker(): any {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(FAKES.config);
+  const { rootPath: _rootPath, modulesRules: _rules, ...options } = workerOptions as Record<string, unknown>;
+  const { scriptPath } = bundleWorker("fakes", FAKES.entry);
+  return { ...options, name: FAKES.name, modules: [{ type: "ESModule", path: scriptPath }] };
+}
+
+/** Miniflare options for every Worker except `under` (and the fakes), with `extra` bindings merged in. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Miniflare worker options
 export function auxiliaryWorkers(under: string, extraBindings: Record<string, unknown> = {}): any[] {
-  return ALL_WORKERS.filter((w) => w !== under).map((w) => {
+  const workers = ALL_WORKERS.filter((w) => w !== under).map((w) => {
     const { workerOptions } = unstable_getMiniflareWorkerOptions(`workers/${w}/wrangler.toml`);
     const { rootPath: _rootPath, modulesRules: _rules, ...options } = workerOptions as Record<string, unknown>;
     // The Worker under test runs under the plugin's runner name, not `lakehouse-<under>`:
@@ -55,6 +84,7 @@ export function auxiliaryWorkers(under: string, extraBindings: Record<string, un
       options.serviceBindings = Object.fromEntries(Object.entries(services).map(([binding, target]) =>
         [binding, target?.name === `lakehouse-${under}` ? { ...target, name: `vitest-plugin-runner-${under}` } : target]));
     }
+    if (FAKE_BINDINGS[w]) options.serviceBindings = { ...(options.serviceBindings as object | undefined), ...FAKE_BINDINGS[w] };
     const { scriptPath, wasm } = bundleWorker(w);
     return {
       ...options,
@@ -66,4 +96,5 @@ export function auxiliaryWorkers(under: string, extraBindings: Record<string, un
       bindings: { ...(options.bindings as object), LAKEHOUSE_ENV: "test", ...extraBindings },
     };
   });
+  return [...workers, fakesWorker()];
 }

@@ -84,7 +84,7 @@ export async function run(sys: System): Promise<SuiteResult> {
     const ours = await peakDuring(
       () => rssOf(pids),
       async () => {
-        const res = await sys.fetch("/v1/ingest/ingest?name=bench_flights&mode=replace", {
+        const res = await sys.fetch("/v1/ingest?name=bench_flights&mode=replace", {
           method: "POST",
           body: csv,
           headers: { "content-type": "text/csv" },
@@ -102,7 +102,7 @@ export async function run(sys: System): Promise<SuiteResult> {
     const fromKey = await peakDuring(
       () => rssOf(pids),
       async () => {
-        const res = await sys.fetch("/v1/ingest/ingest?name=bench_flights_key&from_key=bench/flights.csv", { method: "POST" });
+        const res = await sys.fetch("/v1/ingest?name=bench_flights_key&from_key=bench/flights.csv", { method: "POST" });
         const body = (await res.json()) as { row_count?: number };
         if (res.status !== 200) throw new Error(`from_key ingest failed: ${res.status} ${JSON.stringify(body)}`);
         return body;

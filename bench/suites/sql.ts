@@ -213,7 +213,7 @@ export async function run(sys: System): Promise<SuiteResult> {
   const memAfterLoad = workerdMemory(sys.persistDir);
 
   // 2. airports through the CSV ingest
-  const ing = await sys.json("/v1/ingest/ingest?name=airports", { method: "POST", headers: { "content-type": "text/csv" }, body: readFileSync(AIRPORTS) });
+  const ing = await sys.json("/v1/ingest?name=airports", { method: "POST", headers: { "content-type": "text/csv" }, body: readFileSync(AIRPORTS) });
   if (ing.status !== 200) throw new Error(`ingest failed: ${ing.status} ${JSON.stringify(ing.body)}`);
   const cached = await sys.json("/v1/sql/datasets");
   const flightsCache = cached.body.replicas[0].tables.find((t: { name: string }) => t.name === "flights");

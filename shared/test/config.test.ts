@@ -21,6 +21,7 @@ describe("lakehouse.toml", () => {
     expect(config.observerd.ring_cap).toBe(2000);
     expect(config.gateway.body_caps.vectors).toBe(64 * 1024 * 1024);
     expect(config.models.weak_models).toContain("qwen3:8b");
+    expect(config.models.weak_models).toEqual(expect.arrayContaining(["qwen3:latest", "qwen3.5:latest"]));
   });
 });
 
@@ -36,6 +37,14 @@ describe("parseConfig", () => {
     expect(() => parseConfig("[observerd]\nring_capp = 10\n")).toThrow(/unknown key observerd\.ring_capp/);
     expect(() => parseConfig("[observer]\nring_cap = 10\n")).toThrow(/unknown section \[observer\]/);
     expect(() => parseConfig("[gateway.body_caps]\nsqll = 10\n")).toThrow(/unknown key gateway\.body_caps\.sqll/);
+  });
+
+  it("rejects an LH_* override that names no key, suggesting the nearest", () => {
+    expect(() => parseConfig("", { LH_OBSERVERD_RINGCAP: "10" })).toThrow(/unknown override LH_OBSERVERD_RINGCAP.*did you mean LH_OBSERVERD_RING_CAP\?/);
+    expect(() => parseConfig("", { LH_NOTHING_LIKE_IT_AT_ALL: "1" })).toThrow(/unknown override LH_NOTHING_LIKE_IT_AT_ALL: no key/);
+    expect(parseConfig("", { LH_OBSERVERD_RING_CAP: "10", OTHER_VAR: "x" }).observerd.ring_cap).toBe(10);
+    // wrangler [vars] may be numbers or booleans: they override too, rather than being ignored.
+    expect(parseConfig("", { LH_OBSERVERD_RING_CAP: 12, LH_AUTH_ALLOW_UNAUTHENTICATED: true }).observerd.ring_cap).toBe(12);
   });
 
   it("reports TOML syntax errors with a line", () => {

@@ -1,15 +1,16 @@
-// The web console in headless Chromium (Debian's chromium driven by playwright-core,
-// no browser download): load `/`, type the token, see datasets and a schema, run a
-// query and see the rows, see observer stats move after events, take a screenshot.
+// The web console in headless Chromium driven by playwright-core (Debian's chromium when
+// installed, else the one `npm ci` brings in @sparticuz/chromium; see browser.ts): load `/`,
+// type the token, see datasets and a schema, run a query and see the rows, see observer
+// stats move after events, take a screenshot.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { findChromium } from "./browser";
 import { startSystem, type System } from "./harness";
 
 const TOKEN = "console-e2e-token";
-const CHROMIUM = "/usr/bin/chromium";
 const OUTPUT = resolve(import.meta.dirname, "../../test-results");
 
 describe("web console", () => {
@@ -20,10 +21,11 @@ describe("web console", () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
+    const chromiumUsed = await findChromium(); // first: it may unpack the bundled browser (≈ 2 s)
+    console.log(`console test browser: ${chromiumUsed.source} ${chromiumUsed.executablePath}`);
     sys = await startSystem({ vars: { AUTH_TOKEN: TOKEN } });
     const csv = "sku,title,price,in_stock\nA-1,lamp,19.5,true\nB-2,chair,45,false\nC-3,table,120.25,true\n";
-    const ingested = await sys.json("/v1/ingest/ingest?name=console_products", { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
+    const ingested = await sys.json("/v1/ingest?name=console_products", { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
     expect(ingested.status, JSON.stringify(ingested.body)).toBe(200);
     const embedded = await sys.json("/v1/embed", { method: "POST", json: { texts: ["a reading lamp for the desk", "an oak dining table"] } });
     expect(embedded.status, JSON.stringify(embedded.body)).toBe(200);
@@ -36,9 +38,10 @@ describe("web console", () => {
     expect(added.status, JSON.stringify(added.body)).toBe(200);
     profile = mkdtempSync(join(tmpdir(), "lakehouse-chromium-"));
     browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath: chromiumUsed.executablePath,
       headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: chromiumUsed.args,
+      env: chromiumUsed.env,
       viewport: { width: 1280, height: 1000 },
     });
     page = await browser.newPage();

@@ -15,7 +15,7 @@ const DESIGN_ROUTES: [string, string][] = [
   ["delete", "/v1/storage/objects/probe/key.txt"], ["get", "/v1/storage/list"],
   ["post", "/v1/storage/multipart/probe/mp.bin"], ["put", "/v1/storage/multipart/probe/mp.bin"], ["post", "/v1/storage/multipart/probe/mp.bin/complete"], ["delete", "/v1/storage/multipart/probe/mp.bin"],
   ["post", "/v1/catalog/register"], ["get", "/v1/catalog/manifest/probe"], ["get", "/v1/catalog/history/probe"], ["get", "/v1/catalog/list"], ["delete", "/v1/catalog/manifest/probe"],
-  ["post", "/v1/ingest/ingest"],
+  ["post", "/v1/ingest"],
   ["post", "/v1/sql"],
   ["post", "/v1/embed"], ["get", "/v1/embed/stats"],
   ["post", "/v1/vectors/index"], ["get", "/v1/vectors/index"], ["get", "/v1/vectors/index/probe"], ["delete", "/v1/vectors/index/probe"],
@@ -118,7 +118,7 @@ describe("/v1/openapi.json", () => {
     // The path parameters are the documented ones, not a catch-all that would match anything.
     for (const [method, template] of [
       ["get", "/v1/catalog/manifest/{name}"], ["delete", "/v1/catalog/manifest/{name}"], ["get", "/v1/catalog/history/{name}"],
-      ["post", "/v1/ingest/ingest"], ["post", "/v1/observer/event"], ["post", "/v1/observer/events"], ["get", "/v1/observer/ops"],
+      ["post", "/v1/ingest"], ["post", "/v1/observer/event"], ["post", "/v1/observer/events"], ["get", "/v1/observer/ops"],
     ] as const) {
       expect(doc.paths[template]?.[method], `${method} ${template}`).toBeDefined();
     }
@@ -128,8 +128,8 @@ describe("/v1/openapi.json", () => {
     type Op = { parameters?: { name: string; in: string }[]; requestBody?: { content?: Record<string, { schema?: { $ref?: string } }> } };
     const op = (path: string, method: string) => doc.paths[path]?.[method] as Op;
     expect(op("/v1/catalog/manifest/{name}", "get").parameters?.map((p) => `${p.in} ${p.name}`).sort()).toEqual(["path name", "query version"]);
-    expect(op("/v1/ingest/ingest", "post").parameters?.filter((p) => p.in === "query").map((p) => p.name).sort()).toEqual(["from_key", "mode", "name"]);
-    expect(Object.keys(op("/v1/ingest/ingest", "post").requestBody?.content ?? {}).sort()).toEqual(["multipart/form-data", "text/csv"]);
+    expect(op("/v1/ingest", "post").parameters?.filter((p) => p.in === "query").map((p) => p.name).sort()).toEqual(["from_key", "mode", "name"]);
+    expect(Object.keys(op("/v1/ingest", "post").requestBody?.content ?? {}).sort()).toEqual(["multipart/form-data", "text/csv"]);
     expect(op("/v1/observer/event", "post").requestBody?.content?.["application/json"]?.schema?.$ref).toBe("#/components/schemas/ObservedOpInput");
     expect(doc.components?.schemas?.ObservedOpInput).toBeDefined();
     expect(op("/v1/observer/ops", "get").parameters?.map((p) => p.name)).toContain("source");

@@ -108,7 +108,7 @@ describe("SQL answers equal DuckDB's over the same Parquet", () => {
       events: EVENTS,
     };
     for (const [name, csv] of Object.entries(sources)) {
-      const ing = await sys.json(`/v1/ingest/ingest?name=${name}`, { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
+      const ing = await sys.json(`/v1/ingest?name=${name}`, { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
       expect(ing.status, `${name}: ${JSON.stringify(ing.body)}`).toBe(200);
       const files: string[] = [];
       for (const [i, o] of (ing.body.objects as { key: string }[]).entries()) {

@@ -11,7 +11,7 @@ describe("SQL through the gateway", () => {
   const sql = (text: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
     sys.json("/v1/sql", { method: "POST", json: { sql: text, ...extra }, headers });
   const ingest = (name: string, csv: string, mode = "replace") =>
-    sys.json(`/v1/ingest/ingest?name=${name}&mode=${mode}`, { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
+    sys.json(`/v1/ingest?name=${name}&mode=${mode}`, { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
 
   beforeAll(async () => {
     sys = await startSystem({ vars: { AUTH_TOKEN: "sql-token" } });

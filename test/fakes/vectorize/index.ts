@@ -1,10 +1,10 @@
-// A fake of Cloudflare Vectorize for dev and tests, where the real one cannot run.
+// A fake of Cloudflare Vectorize for tests, where the real one cannot run.
 // It keeps Vectorize's binding interface (upsert, insert, query, getByIds, deleteByIds,
 // describe), its scores (cosine similarity, euclidean distance, dot product), its
 // namespaces and its metadata filter operators, and answers by exact search over an
 // in-memory store (one per metric, per isolate: not durable, like any fake here).
-// The vectors Worker exports one entrypoint per metric and binds them to itself as
-// VECTORIZE_ANY_<METRIC> outside production (see workers/vectors/wrangler.toml).
+// The lakehouse-fakes Worker (test/fakes/index.ts) exports one entrypoint per metric; the test
+// configurations bind them to the vectors Worker as VECTORIZE_ANY_<METRIC> (test/aux-workers.ts).
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { compileFilter, matches } from "../../../workers/vectors/src/filter";
 

@@ -1,9 +1,10 @@
-// A fake of the Workers AI binding for dev and tests (Workers AI cannot run locally).
+// A fake of the Workers AI binding for tests (Workers AI cannot run locally).
 // `run("@cf/baai/bge-*", { text: [...] })` answers like Workers AI: `{ shape: [n, d], data }`
 // with d = 768 (base), 384 (small) or 1024 (large). Vectors are deterministic per model and
 // text (feature hashing, not a model). Workers AI's own limit of 100 texts per call is kept.
 // A text containing "__fail__" makes the call throw, as a failing upstream would.
-// The embed Worker binds it to its own `FakeAi` entrypoint as AI outside production.
+// The lakehouse-fakes Worker (test/fakes/index.ts) exports it; the test configurations bind
+// it to the embed Worker as AI (test/aux-workers.ts).
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { lexicalEmbed } from "../../../workers/embed/src/lexical";
 

@@ -6,11 +6,13 @@
 // the request (a failure is a 400 naming the field and value) and are what
 // GET /catalog/openapi.json documents.
 import { createRoute, z } from "@hono/zod-openapi";
-import { createServiceApp, jsonContentType } from "../../../shared/app";
+import { createServiceApp, jsonContentType, jsonResponse } from "../../../shared/app";
 import { COLUMN_TYPES, datasetId, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
 import { LakehouseError } from "../../../shared/errors";
 import { serviceClient } from "../../../shared/clients";
+import { encodeKeyPath } from "../../../shared/keys";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { logger } from "../../../shared/log";
 import type { Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import type { Catalog } from "./catalog";
 
@@ -27,10 +29,10 @@ export async function notifyQuery(env: Env, requestId: string, name: string, man
       method: "POST",
       json: { name, version: manifest?.version ?? null, manifest },
     });
-    if (!res.ok) console.warn(`[catalog] query /sql/datasets/changed for ${name} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    if (!res.ok) logger(env, "catalog").warn(`query /sql/datasets/changed for ${name} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
     else await res.body?.cancel();
   } catch (err) {
-    console.warn(`[catalog] query /sql/datasets/changed for ${name} failed: ${(err as Error).message}`);
+    logger(env, "catalog").warn(`query /sql/datasets/changed for ${name} failed: ${(err as Error).message}`);
   }
 }
 
@@ -69,7 +71,6 @@ const DatasetSummarySchema = z
   .object({ dataset_id: z.string(), name: z.string(), schema_fingerprint: z.string(), row_count: z.number(), version: z.number(), updated_at: z.string() })
   .openapi("DatasetSummary");
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).openapi("CatalogError");
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
 /** The dataset name in the path (`/manifest/{name}`, `/history/{name}`). */
 const NameParam = z.object({ name: datasetNameSchema().openapi({ param: { name: "name", in: "path" } }) });
@@ -90,8 +91,8 @@ api.openapi(
     request: { body: { content: { "application/json": { schema: RegisterBody } }, required: true } },
     responses: {
       200: { description: "the dataset's current manifest; `changed` says whether a new version was made", content: { "application/json": { schema: ManifestSchema.extend({ changed: z.boolean() }) } } },
-      400: json(ErrorBody, "invalid input (the message names the field), or an object missing from storage or of another size"),
-      409: json(ErrorBody, "schema drift: the dataset is registered with another fingerprint (both named)"),
+      400: jsonResponse(ErrorBody, "invalid input (the message names the field), or an object missing from storage or of another size"),
+      409: jsonResponse(ErrorBody, "schema drift: the dataset is registered with another fingerprint (both named)"),
     },
   }),
   async (c) => {
@@ -112,7 +113,7 @@ api.openapi(
     const storage = serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId"));
     await Promise.all(
       objects.map(async (o, i) => {
-        const res = await storage.fetch(`/objects/${o.key.split("/").map(encodeURIComponent).join("/")}`, { method: "HEAD" });
+        const res = await storage.fetch(`/objects/${encodeKeyPath(o.key)}`, { method: "HEAD" });
         if (res.status === 404) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} does not exist in storage`);
         if (!res.ok) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} cannot be checked (HTTP ${res.status})`);
         const size = Number(res.headers.get("content-length"));
@@ -146,7 +147,7 @@ api.openapi(
   createRoute({
     method: "get", path: "/manifest/{name}", summary: "A dataset's manifest: the current version, or ?version=N",
     request: { params: NameParam, query: VersionQuery },
-    responses: { 200: json(ManifestSchema, "the manifest"), 400: json(ErrorBody, "invalid name or version"), 404: json(ErrorBody, "no such dataset or version") },
+    responses: { 200: jsonResponse(ManifestSchema, "the manifest"), 400: jsonResponse(ErrorBody, "invalid name or version"), 404: jsonResponse(ErrorBody, "no such dataset or version") },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
@@ -165,9 +166,9 @@ api.openapi(
     method: "get", path: "/history/{name}", summary: "A dataset's versions, newest first (at most [catalogd].history_limit)",
     request: { params: NameParam },
     responses: {
-      200: json(z.object({ name: z.string(), dataset_id: z.string(), versions: z.array(ManifestSchema) }), "the manifest of each version"),
-      400: json(ErrorBody, "invalid name"),
-      404: json(ErrorBody, "no such dataset"),
+      200: jsonResponse(z.object({ name: z.string(), dataset_id: z.string(), versions: z.array(ManifestSchema) }), "the manifest of each version"),
+      400: jsonResponse(ErrorBody, "invalid name"),
+      404: jsonResponse(ErrorBody, "no such dataset"),
     },
   }),
   async (c) => {
@@ -181,7 +182,7 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "get", path: "/list", summary: "Every dataset with its current version",
-    responses: { 200: json(z.object({ datasets: z.array(DatasetSummarySchema) }), "the datasets, by name") },
+    responses: { 200: jsonResponse(z.object({ datasets: z.array(DatasetSummarySchema) }), "the datasets, by name") },
   }),
   async (c) => c.json({ datasets: await catalog(c.env).list() }, 200),
 );
@@ -190,7 +191,7 @@ api.openapi(
   createRoute({
     method: "delete", path: "/manifest/{name}", summary: "Delete a dataset, every version, and its objects in storage",
     request: { params: NameParam },
-    responses: { 204: { description: "deleted" }, 400: json(ErrorBody, "invalid name"), 404: json(ErrorBody, "no such dataset") },
+    responses: { 204: { description: "deleted" }, 400: jsonResponse(ErrorBody, "invalid name"), 404: jsonResponse(ErrorBody, "no such dataset") },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
@@ -203,7 +204,7 @@ api.openapi(
         json: { keys: removed.keys },
       });
     } catch (err) {
-      console.error(`[catalog] deleting the objects of ${name} failed: ${(err as Error).message}; keys: ${removed.keys.join(", ")}`);
+      logger(c.env, "catalog").error(`deleting the objects of ${name} failed: ${(err as Error).message}; keys: ${removed.keys.join(", ")}`);
     }
     await notifyQuery(c.env, c.get("requestId"), name, null);
     return c.body(null, 204);

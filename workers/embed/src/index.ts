@@ -3,11 +3,12 @@
 // go to the provider, and the answer keeps the request's order.
 // Both routes are declared with createRoute: EmbedBody (openapi.ts) validates the request and
 // is what GET /embed/openapi.json documents; the [embedd].max_texts cap is checked here first.
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { createServiceApp, jsonBody, type AppEnv } from "../../../shared/app";
+import { createServiceApp, jsonBody, jsonResponse, type AppEnv } from "../../../shared/app";
 import { LakehouseError, badRequest } from "../../../shared/errors";
 import { fieldErrors } from "../../../shared/field-errors";
+import { sha256Hex } from "../../../shared/hash";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { EmbedBody, EmbedError, EmbedResult, EmbedStats } from "./openapi";
 import { embedWithProvider, resolveModel, type ProviderEnv } from "./providers";
@@ -16,7 +17,6 @@ const { app, api } = createServiceApp<Env>("embed", "embed", {
   health: (env) => ({ provider: lakehouseConfig(env).embedd.provider }),
 });
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
 /** Route middleware: more than [embedd].max_texts texts is a 400 before each text is validated. */
 const textsCap: MiddlewareHandler<AppEnv<Env>> = async (c, next) => {
@@ -30,22 +30,14 @@ function cache(env: Env) {
   return env.EMBED_CACHE.get(env.EMBED_CACHE.idFromName("cache"));
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  const bytes = new Uint8Array(digest);
-  let hex = "";
-  for (let i = 0; i < bytes.length; i++) hex += bytes[i]!.toString(16).padStart(2, "0");
-  return hex;
-}
-
 api.openapi(
   createRoute({
     method: "post", path: "/", summary: "Embed texts (cached by model + SHA-256 of the text; only misses reach the provider)",
     middleware: [jsonBody, textsCap], request: { body: { required: true, content: { "application/json": { schema: EmbedBody } } } },
     responses: {
-      200: json(EmbedResult, "one vector per text, in order"),
-      400: json(EmbedError, "empty text, too many texts, unknown model (the message names the field and value)"),
-      502: json(EmbedError, "the provider failed (named in the message)"),
+      200: jsonResponse(EmbedResult, "one vector per text, in order"),
+      400: jsonResponse(EmbedError, "empty text, too many texts, unknown model (the message names the field and value)"),
+      502: jsonResponse(EmbedError, "the provider failed (named in the message)"),
     },
   }),
   async (c) => {
@@ -91,7 +83,7 @@ api.openapi(
 );
 
 api.openapi(
-  createRoute({ method: "get", path: "/stats", summary: "Cache statistics, shared by every embed isolate", responses: { 200: json(EmbedStats, "stats") } }),
+  createRoute({ method: "get", path: "/stats", summary: "Cache statistics, shared by every embed isolate", responses: { 200: jsonResponse(EmbedStats, "stats") } }),
   async (c) => {
     const cfg = lakehouseConfig(c.env).embedd;
     const s = await cache(c.env).stats(cfg.cache_size);
@@ -105,5 +97,4 @@ api.get("/", () => {
 });
 
 export { EmbedCache } from "./embedCache";
-export { FakeAi } from "../../../test/fakes/workers-ai/index";
 export default app satisfies ExportedHandler<Env>;

@@ -21,8 +21,8 @@ export const EmbedBody = z.object(
       .min(1, { error: TEXTS })
       .openapi({ description: "the texts (at most [embedd].max_texts, none blank)", example: ["the quick brown fox"] }),
     model: z
-      .string({ error: "expected a non-empty string" })
-      .min(1, { error: "expected a non-empty string" })
+      .string({ error: (iss) => `expected a non-empty string, got ${show(iss.input)}` })
+      .min(1, { error: (iss) => `expected a non-empty string, got ${show(iss.input)}` })
       .optional()
       .openapi({ description: "the model (default: [embedd].default_model, else the provider's default)" }),
   },

@@ -2,6 +2,7 @@
 // ollama (POST <url>/api/embed) and openai (POST <url>/embeddings, OpenAI-compatible).
 // Each call is batched within the provider's limit and bounded by [embedd].timeout_ms;
 // any failure is a 502 naming the provider.
+import { withTimeout } from "../../../shared/clients";
 import { LakehouseError } from "../../../shared/errors";
 import type { LakehouseConfig } from "../../../shared/config";
 import { lexicalEmbed } from "./lexical";
@@ -51,22 +52,13 @@ function fail(provider: string, message: string): LakehouseError {
   return new LakehouseError("bad_gateway", `embedding provider ${provider} failed: ${message}`);
 }
 
-async function withTimeout<T>(provider: string, ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(fail(provider, `no answer within ${ms} ms`));
-    }, ms);
-  });
+/** One provider call bounded by `ms`; a timeout or any other failure is a 502 naming the provider. */
+async function bounded<T>(provider: string, ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   try {
-    return await Promise.race([run(controller.signal), timeout]);
+    return await withTimeout(ms, run, () => fail(provider, `no answer within ${ms} ms`));
   } catch (err) {
     if (err instanceof LakehouseError) throw err;
     throw fail(provider, (err as Error)?.message ?? String(err));
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
   }
 }
 
@@ -95,9 +87,12 @@ async function httpJson(provider: string, url: string, body: unknown, headers: R
 
 async function callOnce(provider: ProviderName, model: string, texts: string[], cfg: LakehouseConfig["embedd"], env: ProviderEnv): Promise<number[][]> {
   if (provider === "local") return texts.map((t) => Array.from(lexicalEmbed(t, cfg.dimension)));
-  return withTimeout(provider, cfg.timeout_ms, async (signal) => {
+  return bounded(provider, cfg.timeout_ms, async (signal) => {
     if (provider === "workers-ai") {
-      if (!env.AI) throw fail(provider, "the AI binding is not configured for this Worker");
+      if (!env.AI) {
+        throw fail(provider, "the AI binding is not configured for this Worker (Workers AI cannot run locally: it is bound only in " +
+          "[env.production] of workers/embed/wrangler.toml; locally use [embedd].provider = \"local\", \"ollama\" or \"openai\")");
+      }
       const out = (await env.AI.run(model, { text: texts })) as { data?: unknown };
       return checkVectors(provider, out?.data, texts.length);
     }

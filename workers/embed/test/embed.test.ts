@@ -4,7 +4,7 @@
 // 502s naming a failing provider.
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { firstIssueMessage } from "../../../shared/field-errors";
+import { describeIssues } from "../../../shared/field-errors";
 import worker from "../src/index";
 import { EmbedBody } from "../src/openapi";
 
@@ -107,14 +107,14 @@ describe("the OpenAPI document", () => {
     expect(schema.properties.texts).toMatchObject({ type: "array", minItems: 1, items: { type: "string" } });
   });
 
-  it("validates POST /embed with the schema it documents: the 400 is that schema's first issue", async () => {
+  it("validates POST /embed with the schema it documents: the 400 names each issue's field and value", async () => {
     const bad = { texts: ["fine", "  ", 7], model: "" };
     const parsed = EmbedBody.safeParse(bad);
     expect(parsed.success).toBe(false);
     const r = await call("", bad);
     expect(r.status).toBe(400);
-    expect(r.body.error).toEqual({ code: "bad_request", message: firstIssueMessage(parsed.error!.issues) });
-    expect(r.body.error.message).toBe("texts[1]: empty text");
+    expect(r.body.error).toEqual({ code: "bad_request", message: describeIssues(parsed.error!.issues) });
+    expect(r.body.error.message).toBe('texts[1]: empty text; texts[2]: expected a string, got 7; model: expected a non-empty string, got ""');
     // Without a content type the body is still read as JSON (no 415); not an object is a 400.
     const untyped = await exports.default.fetch("http://x/embed", { method: "POST", body: JSON.stringify(["a"]) });
     expect(untyped.status).toBe(400);
@@ -151,6 +151,10 @@ describe("remote providers", () => {
     const unknownModel = await call("", { texts: ["x"], model: "@cf/nope" }, ai);
     expect(unknownModel.status).toBe(502);
     expect(unknownModel.body.error.message).toMatch(/workers-ai failed: .*No such model/);
+    // Dev has no AI binding (only the test configuration binds the fake): the 502 says why and what to use.
+    const unbound = await call("", { texts: ["x"] }, { ...ai, AI: undefined });
+    expect(unbound.status).toBe(502);
+    expect(unbound.body.error.message).toMatch(/workers-ai failed: the AI binding is not configured .*\[env\.production\].*provider = "local"/);
     const ollama = await call("", { texts: ["x"] }, { LH_EMBEDD_PROVIDER: "ollama", LH_EMBEDD_PROVIDER_URL: "http://127.0.0.1:9" });
     expect(ollama.status).toBe(502);
     expect(ollama.body.error.message).toMatch(/embedding provider ollama failed/);

@@ -134,8 +134,7 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
     for (const [path, item] of Object.entries(fixed.paths ?? {})) {
       // A path registered on `api` with the family already in it comes out of doc31 with the
       // family twice (/vectors/vectors/index): the route itself is /vectors/index. The family
-      // twice and nothing after it is a real route (POST /ingest on the ingest family is
-      // /ingest/ingest, public /v1/ingest/ingest) and is kept.
+      // twice and nothing after it is kept as it is (no service registers one today).
       const doubled = `/${family}/${family}`;
       const servicePath = path.startsWith(`${doubled}/`) ? path.slice(family.length + 1) : path;
       const publicPath = `/v1${servicePath}`;

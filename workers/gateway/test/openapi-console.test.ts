@@ -34,14 +34,14 @@ describe("openapi merge", () => {
       {
         service: "ingest",
         family: "ingest",
-        doc: { openapi: "3.1.0", paths: { "/ingest/ingest": { post: { responses: { 200: { description: "x" } } } } } },
+        doc: { openapi: "3.1.0", paths: { "/ingest": { post: { responses: { 200: { description: "x" } } } } } },
       },
     ]);
     expect(Object.keys(merged.paths!)).toEqual(expect.arrayContaining(["/v1/catalog/list", "/v1/vectors/index", "/v1/health", "/v1/openapi.json", "/"]));
     expect(merged.paths!["/v1/vectors/vectors/index"]).toBeUndefined();
-    // The family twice with nothing after it is a real route (DESIGN's POST /ingest of the ingest family).
-    expect(merged.paths!["/v1/ingest/ingest"]?.post).toBeDefined();
-    expect(merged.paths!["/v1/ingest"]).toBeUndefined();
+    // The family root is a route of its own (DESIGN's POST /ingest is public POST /v1/ingest).
+    expect(merged.paths!["/v1/ingest"]?.post).toBeDefined();
+    expect(merged.paths!["/v1/ingest/ingest"]).toBeUndefined();
     expect(merged.components!.schemas!.Thing).toEqual({ type: "string" });
     expect(merged.components!.schemas!.vectors_Thing).toEqual({ type: "number" });
     expect(merged.components!.schemas!.vectors_Err).toBeUndefined();
@@ -58,7 +58,8 @@ describe("openapi merge", () => {
     expect(doc.openapi).toBe("3.1.0");
     expect(doc.paths["/v1/mcp"]).toBeDefined();
     expect(doc.paths["/v1/sql"]).toBeDefined();
-    expect(doc.paths["/v1/ingest/ingest"]).toBeDefined();
+    expect(doc.paths["/v1/ingest"]).toBeDefined();
+    expect(doc.paths["/v1/ingest/ingest"]).toBeUndefined();
     for (const family of ["storage", "catalog", "ingest", "sql", "embed", "vectors", "pathway", "matrix", "observer", "mcp"]) {
       expect(doc.paths[`/v1/${family}/health`], family).toBeDefined();
     }

@@ -1,5 +1,7 @@
 // lakehouse-ingest: CSV → Parquet datasets (DESIGN §6 Ingest).
-//   POST /ingest/ingest?name=<dataset>&mode=replace|append[&from_key=<storage key>]
+//   POST /ingest?name=<dataset>&mode=replace|append[&from_key=<storage key>]
+// (public: POST /v1/ingest?name=…, the family root as in the seed; /ingest/ingest is kept as an
+// alias for clients written against the first TypeScript releases and is not in the document).
 // with a multipart form field `file`, a raw CSV body, or from_key. Atomic: the Parquet
 // object is written first, then registered in the catalog (which serialises concurrent
 // ingests of a dataset); any failure deletes what this ingest wrote, so storage and the
@@ -13,6 +15,7 @@ import { createServiceApp, parseWith, type AppEnv } from "../../../shared/app";
 import { COLUMN_TYPES, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
 import { LakehouseError, errorFromResponse } from "../../../shared/errors";
 import { serviceClient, type ServiceClient } from "../../../shared/clients";
+import { encodeKeyPath } from "../../../shared/keys";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ColumnType, Manifest } from "../../../shared/types";
 import { convertCsv } from "./ingest";
@@ -21,10 +24,6 @@ import { compressorsFor } from "./compression";
 
 const { app, api } = createServiceApp<Env>("ingest", "ingest");
 type C = Context<AppEnv<Env>>;
-
-function encodeKeyPath(key: string): string {
-  return key.split("/").map(encodeURIComponent).join("/");
-}
 
 function tooLarge(bytes: number | string, cap: number): LakehouseError {
   return new LakehouseError("payload_too_large", `CSV of ${bytes} bytes exceeds the ingest cap of ${cap} bytes ([ingestd].max_ingest_bytes)`);
@@ -153,7 +152,7 @@ const IngestResult = z
 
 api.openAPIRegistry.registerPath({
   method: "post",
-  path: "/ingest",
+  path: "/",
   summary: "Ingest a CSV as a Parquet dataset version (a multipart field `file`, a raw text/csv body, or ?from_key=)",
   request: {
     query: IngestQuery,
@@ -178,7 +177,7 @@ api.openAPIRegistry.registerPath({
   },
 });
 
-api.post("/ingest", async (c) => {
+async function ingestRoute(c: C): Promise<Response> {
   const cfg = lakehouseConfig(c.env).ingestd;
   const query = parseWith(IngestQuery, c.req.query(), "query");
   const name = query.name;
@@ -285,7 +284,11 @@ api.post("/ingest", async (c) => {
   } finally {
     if (source.staged) await deleteQuietly(storage, source.key);
   }
-});
+}
+
+api.post("/", ingestRoute);
+app.post("/ingest/", ingestRoute);
+api.post("/ingest", ingestRoute); // the alias: public POST /v1/ingest/ingest
 
 /** The current dataset's column types, when its column names equal the CSV header's. */
 async function existingTypes(catalog: ServiceClient, name: string, source: Source, storage: ServiceClient): Promise<ColumnType[] | undefined> {

@@ -5,6 +5,7 @@
 // column widens (int64 → float64, else → string) and the pass restarts from the top
 // of the source with the wider schema (the partial output is discarded).
 import { LakehouseError } from "../../../shared/errors";
+import { toHex } from "../../../shared/hash";
 import type { ColumnType, SchemaField } from "../../../shared/types";
 import { CsvParser } from "./csv";
 import { convertColumn, inferColumn, TypeMismatch } from "./infer";
@@ -148,8 +149,7 @@ export async function convertCsv(
     }
     await out!.finish();
     await digestWriter.close();
-    const hash = new Uint8Array(await digest.digest);
-    const sha256 = [...hash].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const sha256 = toHex(await digest.digest);
     const schema: SchemaField[] = names.map((name, i) => ({ name, type: types![i]!, nullable: nullable[i]! }));
     return { kind: "done", schema, rows: total, sha256, csvBytes };
   } catch (err) {

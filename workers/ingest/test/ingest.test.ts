@@ -12,7 +12,7 @@ import { ParquetStream } from "../src/parquet-out";
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 async function ingest(query: string, body?: BodyInit | null, contentType = "text/csv"): Promise<{ status: number; body: Json }> {
-  const res = await exports.default.fetch(`http://x/ingest/ingest?${query}`, {
+  const res = await exports.default.fetch(`http://x/ingest?${query}`, {
     method: "POST",
     body: body ?? null,
     headers: body === undefined || body instanceof FormData ? {} : { "content-type": contentType },
@@ -241,7 +241,7 @@ describe("ingest", () => {
   });
 
   it("413 from a declared length over [ingestd].max_ingest_bytes, before the body is read", async () => {
-    const res = await exports.default.fetch("http://x/ingest/ingest?name=huge", {
+    const res = await exports.default.fetch("http://x/ingest?name=huge", {
       method: "POST",
       headers: { "content-type": "text/csv", "content-length": String(256 * 1024 * 1024 + 1) },
       body: new ReadableStream({ pull: (c) => c.close() }),
@@ -309,8 +309,8 @@ describe("ingest openapi.json", () => {
   it("documents POST /ingest: the query schema it parses with, and the streamed body as a multipart form or raw CSV", async () => {
     const doc = (await (await exports.default.fetch("http://x/ingest/openapi.json")).json()) as Json;
     const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
-    expect(listed).toEqual(["post /ingest/ingest"]);
-    const op = doc.paths["/ingest/ingest"].post;
+    expect(listed).toEqual(["post /ingest"]);
+    const op = doc.paths["/ingest"].post;
     const query = (op.parameters as Json[]).filter((p) => p.in === "query");
     expect(query.map((p) => p.name).sort()).toEqual(["from_key", "mode", "name"]);
     expect(query.find((p) => p.name === "name").required).toBe(true);

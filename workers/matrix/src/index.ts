@@ -3,8 +3,8 @@
 // /corpora, /playbooks/record, /relevance and /downgrade.
 // Every route is declared with createRoute: the schemas in openapi.ts validate the request
 // (a failure is a 400 naming the field and value) and are what GET /matrix/openapi.json shows.
-import { createRoute, z } from "@hono/zod-openapi";
-import { createServiceApp, jsonBody } from "../../../shared/app";
+import { createRoute } from "@hono/zod-openapi";
+import { createServiceApp, jsonBody, jsonResponse, jsonRequest } from "../../../shared/app";
 import { serviceClient } from "../../../shared/clients";
 import { LakehouseError, badRequest } from "../../../shared/errors";
 import { fieldErrors } from "../../../shared/field-errors";
@@ -17,9 +17,7 @@ import { scoreChunks } from "./relevance";
 
 const { app, api } = createServiceApp<Env>("matrix", "matrix");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
-const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
-const bad = json(MatrixError, "invalid input (the message names the field and value)");
+const bad = jsonResponse(MatrixError, "invalid input (the message names the field and value)");
 
 type Scalar = string | number | boolean | null;
 
@@ -81,8 +79,8 @@ async function searchCorpus(env: Env, requestId: string, corpus: string, vector:
 api.openapi(
   createRoute({
     method: "post", path: "/search", summary: "Search several corpora at once: parallel fan-out, merge by distance, playbook boost, metadata filter",
-    middleware: [jsonBody], request: { body: body(SearchBody) },
-    responses: { 200: json(SearchResult, "merged hits, closest first"), 400: bad, 502: json(MatrixError, "a corpus (or embed) failed: no partial answers") },
+    middleware: [jsonBody], request: { body: jsonRequest(SearchBody) },
+    responses: { 200: jsonResponse(SearchResult, "merged hits, closest first"), 400: bad, 502: jsonResponse(MatrixError, "a corpus (or embed) failed: no partial answers") },
   }),
   async (c) => {
     const body = c.req.valid("json");
@@ -167,7 +165,7 @@ api.openapi(
 );
 
 api.openapi(
-  createRoute({ method: "get", path: "/corpora", summary: "The vector indexes", responses: { 200: json(Corpora, "corpora") } }),
+  createRoute({ method: "get", path: "/corpora", summary: "The vector indexes", responses: { 200: jsonResponse(Corpora, "corpora") } }),
   async (c) => {
     const res = await serviceClient(c.env as never, "vectors", c.get("requestId")).json<{ indexes: VectorIndexInfo[] }>("/index");
     return c.json({ corpora: res.indexes as unknown as Record<string, unknown>[] }, 200);
@@ -177,8 +175,8 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/playbooks/record", summary: "Record what answered a query (stored in the playbook corpus)",
-    middleware: [jsonBody], request: { body: body(RecordBody) },
-    responses: { 201: json(RecordResult, "recorded"), 400: bad, 502: json(MatrixError, "embed or vectors failed") },
+    middleware: [jsonBody], request: { body: jsonRequest(RecordBody) },
+    responses: { 201: jsonResponse(RecordResult, "recorded"), 400: bad, 502: jsonResponse(MatrixError, "embed or vectors failed") },
   }),
   async (c) => {
     const body = c.req.valid("json");
@@ -224,8 +222,8 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/relevance", summary: "Keep chunks relevant to a focus file (path, file name, symbols, token overlap, path prefix; imported-only penalised)",
-    middleware: [jsonBody], request: { body: body(RelevanceBody) },
-    responses: { 200: json(RelevanceResult, "kept and dropped chunks with score and signals"), 400: bad },
+    middleware: [jsonBody], request: { body: jsonRequest(RelevanceBody) },
+    responses: { 200: jsonResponse(RelevanceResult, "kept and dropped chunks with score and signals"), 400: bad },
   }),
   async (c) => {
     const body = c.req.valid("json");
@@ -236,17 +234,20 @@ api.openapi(
   fieldErrors,
 );
 
-/** A model is weak when [models].weak_models names it or it is a ":free" model. */
+/**
+ * A model is weak when [models].weak_models names it (case-insensitively) or it is a free tier
+ * model: a ":free" suffix (`meta/llama:free`) or a ":free/" infix (`openrouter:free/qwen3`), as the seed's gate.
+ */
 export function isWeakModel(model: string, weak: readonly string[]): boolean {
   const m = model.trim().toLowerCase();
-  return m.endsWith(":free") || weak.some((w) => w.toLowerCase() === m);
+  return m.endsWith(":free") || m.includes(":free/") || weak.some((w) => w.trim().toLowerCase() === m);
 }
 
 api.openapi(
   createRoute({
     method: "post", path: "/downgrade", summary: "Downgrade codereview_lakehouse to codereview_isolation for models that are not weak",
-    middleware: [jsonBody], request: { body: body(DowngradeBody) },
-    responses: { 200: json(DowngradeResult, "the mode to use"), 400: bad },
+    middleware: [jsonBody], request: { body: jsonRequest(DowngradeBody) },
+    responses: { 200: jsonResponse(DowngradeResult, "the mode to use"), 400: bad },
   }),
   async (c) => {
     const body = c.req.valid("json");

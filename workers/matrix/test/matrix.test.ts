@@ -4,7 +4,7 @@
 import { env, exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { z } from "@hono/zod-openapi";
-import { firstIssueMessage } from "../../../shared/field-errors";
+import { describeIssues } from "../../../shared/field-errors";
 import worker from "../src/index";
 import { DowngradeBody, RecordBody, RelevanceBody, SearchBody } from "../src/openapi";
 
@@ -226,7 +226,7 @@ describe("the OpenAPI document", () => {
     expect(record.properties.score).toMatchObject({ type: "number", minimum: 0, maximum: 1 });
   });
 
-  it("validates with the schemas it documents: a rejected body is a 400 with that schema's first issue", async () => {
+  it("validates with the schemas it documents: a rejected body is a 400 worded by describeIssues", async () => {
     const cases: [z.ZodType, string, unknown, string][] = [
       [SearchBody, "/search", { corpora: ["corpus_a", 7], query_vector: [1, 0, 0] }, "corpora[1]: expected an index name, got 7"],
       [SearchBody, "/search", { corpora: ["corpus_a"], query_vector: [1, 0, 0], use_playbook: "yes" }, "use_playbook: expected true or false"],
@@ -238,7 +238,7 @@ describe("the OpenAPI document", () => {
     for (const [schema, path, json, message] of cases) {
       const parsed = schema.safeParse(json);
       expect(parsed.success, path).toBe(false);
-      expect(firstIssueMessage(parsed.error!.issues)).toBe(message);
+      expect(describeIssues(parsed.error!.issues)).toBe(message);
       const r = await call(path, json);
       expect(r.status, JSON.stringify(json)).toBe(400);
       expect(r.body.error).toEqual({ code: "bad_request", message });
@@ -256,6 +256,10 @@ describe("downgrade", () => {
       [{ mode: "codereview_lakehouse", model: "gpt-4o" }, { mode: "codereview_isolation", downgraded_from: "codereview_lakehouse" }],
       [{ mode: "codereview_lakehouse", model: "qwen3:8b" }, { mode: "codereview_lakehouse" }],
       [{ mode: "codereview_lakehouse", model: "some/model:free" }, { mode: "codereview_lakehouse" }],
+      [{ mode: "codereview_lakehouse", model: "provider:free/some-model" }, { mode: "codereview_lakehouse" }],
+      [{ mode: "codereview_lakehouse", model: "qwen3:latest" }, { mode: "codereview_lakehouse" }],
+      [{ mode: "codereview_lakehouse", model: "Qwen3.5:latest" }, { mode: "codereview_lakehouse" }],
+      [{ mode: "codereview_lakehouse", model: "freestyle:freeish" }, { mode: "codereview_isolation", downgraded_from: "codereview_lakehouse" }],
       [{ mode: "codereview_lakehouse", model: "gpt-4o", forced_mode: "codereview_lakehouse" }, { mode: "codereview_lakehouse", forced: true }],
       [{ mode: "codereview_isolation", model: "gpt-4o" }, { mode: "codereview_isolation" }],
       [{ mode: "summarize", model: "qwen3:8b" }, { mode: "summarize" }],

@@ -7,6 +7,7 @@ import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { serviceClient } from "../../../shared/clients";
+import { logger } from "../../../shared/log";
 import type { LakehouseConfig } from "../../../shared/config";
 import type { ObservedOp } from "../../../shared/types";
 import { TOOLS, type ToolContext } from "./tools";
@@ -120,7 +121,7 @@ async function witness(
   await Promise.all(
     ops.map((op) =>
       observer.json("/event", { method: "POST", json: op }).catch((err: Error) => {
-        console.warn(`[mcp] could not witness ${op.endpoint} to the observer: ${err.message}`);
+        logger(env, "mcp").warn(`could not witness ${op.endpoint} to the observer: ${err.message}`);
       }),
     ),
   );

@@ -115,7 +115,7 @@ export const TOOLS: ToolDef[] = [
     run: async (args, ctx) => {
       const params = new URLSearchParams({ name: args.name as string });
       if (args.mode) params.set("mode", args.mode as string);
-      const res = await call(ctx, "ingest", `/ingest?${params}`, { method: "POST", body: args.csv as string, headers: { "content-type": "text/csv" } });
+      const res = await call(ctx, "ingest", `?${params}`, { method: "POST", body: args.csv as string, headers: { "content-type": "text/csv" } });
       return jsonResult(res, ctx.limits.max_chars);
     },
   },

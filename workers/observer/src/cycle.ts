@@ -8,6 +8,7 @@
 // cluster), so a cycle that stops half-way loses nothing and the next one finishes.
 // A lease in the object keeps two cycles from running at once.
 import { serviceClient } from "../../../shared/clients";
+import { encodeKeyPath } from "../../../shared/keys";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ObservedOp, Trace } from "../../../shared/types";
 import { correctionToOp, heuristicEscalation, heuristicRecommendation, splitCompleteLines, type ClusterView } from "./analysis";
@@ -64,7 +65,7 @@ class LlmBudget {
 /** Step 1: reads the corrections object from the stored offset and records each complete line. */
 async function tailCorrections(env: Env, stub: Stub, key: string): Promise<NonNullable<CycleSummary["corrections"]>> {
   const storage = serviceClient(env as unknown as Record<string, unknown>, "storage");
-  const path = `/objects/${key.split("/").map(encodeURIComponent).join("/")}`;
+  const path = `/objects/${encodeKeyPath(key)}`;
   let applied = 0;
   let malformed = 0;
   for (let round = 0; round < 8; round++) {

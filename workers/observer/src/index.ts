@@ -7,9 +7,10 @@
 // parsed with ObservedOpInput, the envelope with EventsEnvelope). Body caps (413) stay here.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import { createServiceApp, jsonBody, jsonContentType, parseWith, type AppEnv } from "../../../shared/app";
+import { createServiceApp, jsonBody, jsonContentType, parseWith, jsonResponse, type AppEnv } from "../../../shared/app";
 import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { logger } from "../../../shared/log";
 import type { ObservedOp } from "../../../shared/types";
 import { observerStub, runCycle } from "./cycle";
 import type { LlmEnv } from "./llm";
@@ -80,9 +81,8 @@ const OpsQuery = z.object({
 const LimitQuery = z.object({ limit: positiveInt.openapi({ description: "how many (default 100, at most 1000)" }) });
 
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).openapi("ObserverError");
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
-const bad = json(ErrorBody, "invalid input (the message names the field and value)");
-const tooLarge = json(ErrorBody, "body over [observerd].max_event_bytes");
+const bad = jsonResponse(ErrorBody, "invalid input (the message names the field and value)");
+const tooLarge = jsonResponse(ErrorBody, "body over [observerd].max_event_bytes");
 const ObservedOpSchema = z
   .object({
     timestamp: z.string(), endpoint: z.string(), input_summary: z.string(), success: z.boolean(), duration_ms: z.number(), output_summary: z.string(),
@@ -108,7 +108,7 @@ api.openapi(
   createRoute({
     method: "post", path: "/event", summary: "Record one op (written durably, then into the ring)",
     middleware: [jsonContentType, cappedEventBody], request: { body: { required: true, content: { "application/json": { schema: ObservedOpInput } } } },
-    responses: { 200: json(z.object({ accepted: z.literal(true), ring_size: z.number().int(), id: z.number().int() }), "recorded"), 400: bad, 413: tooLarge },
+    responses: { 200: jsonResponse(z.object({ accepted: z.literal(true), ring_size: z.number().int(), id: z.number().int() }), "recorded"), 400: bad, 413: tooLarge },
   }),
   async (c) => {
     const { op, ts_ms } = withDefaults(c.req.valid("json"), new Date());
@@ -121,14 +121,14 @@ api.openAPIRegistry.registerPath({
   method: "post", path: "/events", summary: "Record a batch of ops; each event is validated on its own and gets a result",
   request: { body: { required: true, content: { "application/json": { schema: EventsBody } } } },
   responses: {
-    200: json(
+    200: jsonResponse(
       z.object({
         accepted: z.number().int(), rejected: z.number().int(), ring_size: z.number().int(),
         results: z.array(z.object({ index: z.number().int(), accepted: z.boolean(), id: z.number().int().optional(), error: z.object({ code: z.string(), message: z.string() }).optional() })),
       }),
       "one result per event, in order; only the valid ones are recorded",
     ),
-    400: json(ErrorBody, "not a batch, or over 10000 events"),
+    400: jsonResponse(ErrorBody, "not a batch, or over 10000 events"),
     413: tooLarge,
   },
 });
@@ -158,7 +158,7 @@ api.post("/events", async (c) => {
 api.openapi(
   createRoute({
     method: "get", path: "/stats", summary: "Counts over the ring ([observerd].ring_cap) and the last 10 scenario ops, newest last",
-    responses: { 200: json(Stats, "ring statistics") },
+    responses: { 200: jsonResponse(Stats, "ring statistics") },
   }),
   async (c) => c.json((await observerStub(c.env).stats()) as never, 200),
 );
@@ -168,7 +168,7 @@ api.openapi(
     method: "get", path: "/ops", summary: "Query the durable log of ops, oldest first, a page at a time",
     request: { query: OpsQuery },
     responses: {
-      200: json(
+      200: jsonResponse(
         z.object({ ops: z.array(ObservedOpSchema.extend({ id: z.number().int() })), next_after_id: z.number().int().nullable(), count: z.number().int(), log_size: z.number().int() }),
         "a page of ops; next_after_id is null on the last page",
       ),
@@ -194,7 +194,7 @@ api.openapi(
     method: "post", path: "/review", summary: "Judge an answer against its source: accept, reject or cycle (the LLM, else a heuristic); every verdict kept",
     middleware: [jsonBody], request: { body: { required: true, content: { "application/json": { schema: ReviewBody } } } },
     responses: {
-      200: json(
+      200: jsonResponse(
         z.object({
           id: z.number().int(), verdict: z.enum(["accept", "reject", "cycle"]), confidence: z.number(), notes: z.string(),
           source: z.enum(["llm", "heuristic"]), model: z.string().nullable(), llm_error: z.string().nullable(),
@@ -216,8 +216,8 @@ api.openapi(
   createRoute({
     method: "post", path: "/cycle", summary: "Run one cycle now (as the cron trigger does): corrections, analysis, playbooks, escalations",
     responses: {
-      200: json(z.object({ cycle_id: z.string().optional(), trigger: z.string(), status: z.enum(["completed", "busy"]), started_at: z.string(), finished_at: z.string().optional(), llm_calls: z.number().int() }).passthrough(), "what each step did"),
-      409: json(ErrorBody, "another cycle is running"),
+      200: jsonResponse(z.object({ cycle_id: z.string().optional(), trigger: z.string(), status: z.enum(["completed", "busy"]), started_at: z.string(), finished_at: z.string().optional(), llm_calls: z.number().int() }).passthrough(), "what each step did"),
+      409: jsonResponse(ErrorBody, "another cycle is running"),
     },
   }),
   async (c) => {
@@ -239,7 +239,7 @@ for (const [kind, what] of Object.entries(LISTS) as [keyof typeof LISTS, string]
     createRoute({
       method: "get", path: `/${kind}`, summary: `The ${what}`,
       request: { query: LimitQuery },
-      responses: { 200: json(z.object({ [kind]: z.array(Item), count: z.number().int() }), what), 400: bad },
+      responses: { 200: jsonResponse(z.object({ [kind]: z.array(Item), count: z.number().int() }), what), 400: bad },
     }),
     async (c) => {
       const items: unknown[] = await observerStub(c.env).list(kind, limitOf(c.req.valid("query").limit, 100, 1000));
@@ -252,7 +252,7 @@ api.openapi(
   createRoute({
     method: "get", path: "/playbooks", summary: "Playbooks consolidated from repeated successes",
     request: { query: LimitQuery },
-    responses: { 200: json(z.object({ playbooks: z.array(Item), count: z.number().int() }), "the playbooks"), 400: bad },
+    responses: { 200: jsonResponse(z.object({ playbooks: z.array(Item), count: z.number().int() }), "the playbooks"), 400: bad },
   }),
   async (c) => {
     const items = await observerStub(c.env).listPlaybooks(limitOf(c.req.valid("query").limit, 100, 1000));
@@ -264,9 +264,9 @@ api.openapi(
 export async function scheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
   try {
     const s = await runCycle(env, `cron ${controller.cron}`);
-    console.log(`[observer] cycle ${s.status}`, JSON.stringify({ cycle_id: s.cycle_id, llm_calls: s.llm_calls }));
+    logger(env, "observer").info(`cycle ${s.status}`, JSON.stringify({ cycle_id: s.cycle_id, llm_calls: s.llm_calls }));
   } catch (err) {
-    console.error("[observer] cycle failed", err);
+    logger(env, "observer").error("cycle failed", err);
     throw err;
   }
 }

@@ -7,6 +7,7 @@
 // of the provider, or the fake LLM Worker in tests), else through fetch. Every call is
 // bounded by [llm].timeout_ms (or the caller's tighter budget); a failure is an LlmError,
 // never a lost record.
+import { withTimeout } from "../../../shared/clients";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 
 export interface ChatMessage {
@@ -33,22 +34,6 @@ export function llmSettings(env: object): LlmSettings {
   return lakehouseConfig(env).llm;
 }
 
-async function withTimeout<T>(ms: number, what: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort();
-      reject(new LlmError(`${what} timed out after ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([run(controller.signal), timeout]);
-  } finally {
-    if (timer !== null) clearTimeout(timer);
-  }
-}
-
 /** One chat completion. Returns the assistant's text; throws LlmError on any failure. */
 export async function chat(env: LlmEnv & object, messages: ChatMessage[], timeoutMs?: number): Promise<{ text: string; model: string }> {
   const s = llmSettings(env);
@@ -57,7 +42,7 @@ export async function chat(env: LlmEnv & object, messages: ChatMessage[], timeou
   const ms = Math.min(s.timeout_ms, timeoutMs ?? Infinity);
   const what = `${s.provider} model ${s.model}`;
   try {
-    return await withTimeout(ms, what, async (signal) => {
+    return await withTimeout(ms, async (signal) => {
       if (s.provider === "workers-ai") {
         if (!env.AI) throw new LlmError("provider workers-ai needs the AI binding (declared in [env.production] of workers/observer/wrangler.toml)");
         const out = (await env.AI.run(s.model, { messages })) as { response?: unknown };
@@ -79,7 +64,7 @@ export async function chat(env: LlmEnv & object, messages: ChatMessage[], timeou
       const text = s.provider === "ollama" ? json?.message?.content : json?.choices?.[0]?.message?.content;
       if (typeof text !== "string") throw new LlmError(`${what} answered without message content`);
       return { text, model: s.model };
-    });
+    }, () => new LlmError(`${what} timed out after ${ms} ms`));
   } catch (err) {
     if (err instanceof LlmError) throw err;
     throw new LlmError(`${what} failed: ${(err as Error).message}`);

@@ -3,7 +3,7 @@
 // /observer/openapi.json), the seed's defaults (missing timestamp → now, missing source →
 // "mcp", empty endpoint → rejected), and the in-memory ring with its stats.
 import { z } from "@hono/zod-openapi";
-import { describeIssues } from "../../../shared/app";
+import { describeIssues } from "../../../shared/field-errors";
 import type { ObservedOp, ObservedSource } from "../../../shared/types";
 
 export const SOURCES: readonly ObservedSource[] = ["mcp", "scenario", "langfuse", "overseer_correction", "workflow", "inbox"];

@@ -5,8 +5,9 @@
 // GET /pathway/openapi.json documents. The content cap (413) stays in the handlers.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createServiceApp, jsonContentType, type AppEnv } from "../../../shared/app";
+import { createServiceApp, jsonContentType, jsonResponse, jsonRequest, type AppEnv } from "../../../shared/app";
 import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
+import { show } from "../../../shared/field-errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { Failure, Result } from "./pathwayMemory";
 
@@ -26,7 +27,6 @@ function unwrap<T>(r: Result<T> | unknown): T {
 }
 
 const UID_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
-const show = (v: unknown) => JSON.stringify(v) ?? String(v);
 
 // ---- request schemas (these validate) ----
 
@@ -84,13 +84,11 @@ const Trace = z
   })
   .passthrough()
   .openapi("PathwayTrace");
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 const errors = {
-  400: json(ErrorBody, "invalid input (the message names the field)"),
-  404: json(ErrorBody, "no such trace"),
-  413: json(ErrorBody, "content over [pathwayd].max_content_bytes"),
+  400: jsonResponse(ErrorBody, "invalid input (the message names the field)"),
+  404: jsonResponse(ErrorBody, "no such trace"),
+  413: jsonResponse(ErrorBody, "content over [pathwayd].max_content_bytes"),
 };
-const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
 
 /** The trace content as JSON text, within [pathwayd].max_content_bytes. */
 function contentText(c: C, b: Record<string, unknown>, required: boolean): string | undefined {
@@ -110,8 +108,8 @@ const tagsOf = (t: string[] | null | undefined) => t ?? undefined;
 api.openapi(
   createRoute({
     method: "post", path: "/add", summary: "Add a trace (a new uid is generated when none is given); 409 when the uid exists",
-    middleware: [jsonContentType], request: { body: body(AddBody) },
-    responses: { 200: json(Trace, "the stored trace"), ...errors, 409: json(ErrorBody, "the uid exists") },
+    middleware: [jsonContentType], request: { body: jsonRequest(AddBody) },
+    responses: { 200: jsonResponse(Trace, "the stored trace"), ...errors, 409: jsonResponse(ErrorBody, "the uid exists") },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -124,8 +122,8 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/add_idempotent", summary: "Add a trace, or count a replay of an existing uid (content unchanged)",
-    middleware: [jsonContentType], request: { body: body(AddIdempotentBody) },
-    responses: { 200: json(Trace.extend({ replayed: z.boolean() }), "the stored trace; replayed says whether it existed"), ...errors },
+    middleware: [jsonContentType], request: { body: jsonRequest(AddIdempotentBody) },
+    responses: { 200: jsonResponse(Trace.extend({ replayed: z.boolean() }), "the stored trace; replayed says whether it existed"), ...errors },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -137,8 +135,8 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/update", summary: "Replace a trace's content and/or tags",
-    middleware: [jsonContentType], request: { body: body(UpdateBody) },
-    responses: { 200: json(Trace, "the updated trace"), ...errors },
+    middleware: [jsonContentType], request: { body: jsonRequest(UpdateBody) },
+    responses: { 200: jsonResponse(Trace, "the updated trace"), ...errors },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -152,8 +150,8 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/revise", summary: "Add a new trace that revises predecessor_uid",
-    middleware: [jsonContentType], request: { body: body(ReviseBody) },
-    responses: { 200: json(Trace, "the new trace"), ...errors, 409: json(ErrorBody, "the uid exists") },
+    middleware: [jsonContentType], request: { body: jsonRequest(ReviseBody) },
+    responses: { 200: jsonResponse(Trace, "the new trace"), ...errors, 409: jsonResponse(ErrorBody, "the uid exists") },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -166,8 +164,8 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/retire", summary: "Retire a trace: hidden from search, still gettable",
-    middleware: [jsonContentType], request: { body: body(RetireBody) },
-    responses: { 200: json(Trace, "the retired trace"), ...errors },
+    middleware: [jsonContentType], request: { body: jsonRequest(RetireBody) },
+    responses: { 200: jsonResponse(Trace, "the retired trace"), ...errors },
   }),
   async (c) => c.json(unwrap(await memory(c.env).retire(c.req.valid("json").uid)) as never),
 );
@@ -187,7 +185,7 @@ api.openapi(
   createRoute({
     method: "get", path: "/get/{uid}", summary: "One trace by uid (retired ones too)",
     request: { params: UidParam },
-    responses: { 200: json(Trace, "the trace"), ...errors },
+    responses: { 200: jsonResponse(Trace, "the trace"), ...errors },
   }),
   async (c) => getTrace(c as unknown as C, c.req.valid("param").uid) as never,
 );
@@ -195,7 +193,7 @@ api.openapi(
   createRoute({
     method: "get", path: "/history/{uid}", summary: "The trace and its predecessors, newest first, to [pathwayd].history_max_depth",
     request: { params: UidParam },
-    responses: { 200: json(History, "the chain; complete is false at a cycle or a missing predecessor"), ...errors },
+    responses: { 200: jsonResponse(History, "the chain; complete is false at a cycle or a missing predecessor"), ...errors },
   }),
   async (c) => traceHistory(c as unknown as C, c.req.valid("param").uid) as never,
 );
@@ -212,8 +210,8 @@ function parseUidParam(uid: string): string {
 api.openapi(
   createRoute({
     method: "post", path: "/search", summary: "Active traces (retired too with include_retired) having every tag and containing text, newest first",
-    middleware: [jsonContentType], request: { body: body(SearchBody) },
-    responses: { 200: json(z.object({ traces: z.array(Trace), count: z.number().int() }), "matching traces"), 400: errors[400] },
+    middleware: [jsonContentType], request: { body: jsonRequest(SearchBody) },
+    responses: { 200: jsonResponse(z.object({ traces: z.array(Trace), count: z.number().int() }), "matching traces"), 400: errors[400] },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -232,7 +230,7 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "get", path: "/stats", summary: "Trace counts",
-    responses: { 200: json(z.object({ total: z.number().int(), active: z.number().int(), retired: z.number().int() }), "counts") },
+    responses: { 200: jsonResponse(z.object({ total: z.number().int(), active: z.number().int(), retired: z.number().int() }), "counts") },
   }),
   async (c) => c.json((await memory(c.env).stats()) as never),
 );

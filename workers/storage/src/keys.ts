@@ -42,7 +42,4 @@ export function keyFromPath(url: string, prefix: string): string {
   return validateKey(key);
 }
 
-/** Encodes a key for a URL path: every segment percent-encoded, "/" kept. */
-export function encodeKeyPath(key: string): string {
-  return key.split("/").map(encodeURIComponent).join("/");
-}
+// Encoding a key for a URL path (the other direction): encodeKeyPath in shared/keys.ts.

@@ -7,7 +7,7 @@
 // (a failure is a 400 naming the item and value) and are what GET /vectors/openapi.json shows;
 // the checks that need the index or the config (dimension, zero vector, k) follow here.
 import { createRoute, z } from "@hono/zod-openapi";
-import { createServiceApp, jsonBody } from "../../../shared/app";
+import { createServiceApp, jsonBody, jsonResponse, jsonRequest } from "../../../shared/app";
 import { LakehouseError, badRequest, conflict, notFound } from "../../../shared/errors";
 import { fieldErrors } from "../../../shared/field-errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
@@ -22,9 +22,7 @@ import { VECTORIZE_MAX_K, resolveVectorize, vectorizeDelete, vectorizeQuery, vec
 
 const { app, api } = createServiceApp<Env>("vectors", "vectors");
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
-const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
-const err = (description: string) => json(VectorsError, description);
+const err = (description: string) => jsonResponse(VectorsError, description);
 
 function registry(env: Env) {
   return env.INDEX_REGISTRY.get(env.INDEX_REGISTRY.idFromName("registry"));
@@ -120,8 +118,8 @@ function rethrow(r: unknown): void {
 api.openapi(
   createRoute({
     method: "post", path: "/index", summary: "Create a vector index",
-    middleware: [jsonBody], request: { body: body(CreateBody) },
-    responses: { 201: json(IndexSchema, "created"), 400: err("invalid field (the message names it and the value)"), 409: err("exists") },
+    middleware: [jsonBody], request: { body: jsonRequest(CreateBody) },
+    responses: { 201: jsonResponse(IndexSchema, "created"), 400: err("invalid field (the message names it and the value)"), 409: err("exists") },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -154,7 +152,7 @@ api.openapi(
 );
 
 api.openapi(
-  createRoute({ method: "get", path: "/index", summary: "List vector indexes", responses: { 200: json(z.object({ indexes: z.array(IndexSchema) }), "indexes") } }),
+  createRoute({ method: "get", path: "/index", summary: "List vector indexes", responses: { 200: jsonResponse(z.object({ indexes: z.array(IndexSchema) }), "indexes") } }),
   async (c) => {
     const list = (await registry(c.env).list()) as IndexRecord[];
     return c.json({ indexes: list.map(info) }, 200);
@@ -164,7 +162,7 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "get", path: "/index/{name}", summary: "One index", request: { params: NameParams },
-    responses: { 200: json(IndexSchema, "the index"), 400: err("invalid name"), 404: err("missing") },
+    responses: { 200: jsonResponse(IndexSchema, "the index"), 400: err("invalid name"), 404: err("missing") },
   }),
   async (c) => c.json(info(await getIndex(c.env, c.req.valid("param").name)), 200),
   fieldErrors,
@@ -197,9 +195,9 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/index/{name}/add", summary: "Upsert vectors (the whole batch is validated first)",
-    middleware: [jsonBody], request: { params: NameParams, body: body(AddBody) },
+    middleware: [jsonBody], request: { params: NameParams, body: jsonRequest(AddBody) },
     responses: {
-      200: json(z.object({ added: z.number().int(), count: z.number().int() }), "added"),
+      200: jsonResponse(z.object({ added: z.number().int(), count: z.number().int() }), "added"),
       400: err("invalid item (the message names it, e.g. items[1].vector: dimension mismatch)"),
       404: err("missing"),
       507: err("shard memory bound"),
@@ -242,8 +240,8 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/index/{name}/search", summary: "k nearest neighbours, closest first; the filter applies before top-k",
-    middleware: [jsonBody], request: { params: NameParams, body: body(SearchBody) },
-    responses: { 200: json(z.object({ results: z.array(VectorHitSchema) }), "hits"), 400: err("invalid query (the message names the field and value)"), 404: err("missing") },
+    middleware: [jsonBody], request: { params: NameParams, body: jsonRequest(SearchBody) },
+    responses: { 200: jsonResponse(z.object({ results: z.array(VectorHitSchema) }), "hits"), 400: err("invalid query (the message names the field and value)"), 404: err("missing") },
   }),
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
@@ -273,8 +271,8 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/index/{name}/delete", summary: "Delete vectors by id",
-    middleware: [jsonBody], request: { params: NameParams, body: body(DeleteBody) },
-    responses: { 200: json(z.object({ deleted: z.number().int() }), "deleted"), 400: err("invalid ids"), 404: err("missing") },
+    middleware: [jsonBody], request: { params: NameParams, body: jsonRequest(DeleteBody) },
+    responses: { 200: jsonResponse(z.object({ deleted: z.number().int() }), "deleted"), 400: err("invalid ids"), 404: err("missing") },
   }),
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
@@ -311,7 +309,7 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "get", path: "/index/{name}/stats", summary: "Per-shard count, graph bytes, tombstones, snapshot size (local engine)", request: { params: NameParams },
-    responses: { 200: json(z.record(z.string(), z.unknown()), "the index and its shards' statistics"), 400: err("invalid name"), 404: err("missing") },
+    responses: { 200: jsonResponse(z.record(z.string(), z.unknown()), "the index and its shards' statistics"), 400: err("invalid name"), 404: err("missing") },
   }),
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
@@ -324,5 +322,4 @@ api.openapi(
 
 export { VectorIndex } from "./vectorIndex";
 export { IndexRegistry } from "./indexRegistry";
-export { FakeVectorizeCosine, FakeVectorizeEuclidean, FakeVectorizeDot } from "../../../test/fakes/vectorize/index";
 export default app satisfies ExportedHandler<Env>;

@@ -3,9 +3,10 @@
 // `<prefix>-768-cosine`), and one namespace per logical index. Vectorize ids are unique per
 // Vectorize index, not per namespace, so the stored id is "<index>/<id>" (hashed when that
 // would pass Vectorize's 64-byte id limit) and the caller's id rides in metadata `__lh_id`.
-// In dev and tests VECTORIZE_ANY_<METRIC> (a fake with Vectorize's interface, bound through
-// a service binding) stands in when no real binding exists.
+// In tests VECTORIZE_ANY_<METRIC> (a fake with Vectorize's interface, bound through a service
+// binding by the test configuration only) stands in when no real binding exists; dev has none.
 import { LakehouseError } from "../../../shared/errors";
+import { sha256Hex } from "../../../shared/hash";
 import type { Distance } from "../../../shared/types";
 
 /** The part of Vectorize's binding interface this engine uses. */
@@ -36,15 +37,10 @@ export function resolveVectorize(env: Record<string, unknown>, dimension: number
   if (!binding) {
     throw new LakehouseError(
       "bad_request",
-      `no Vectorize index is bound for ${dimension}-d ${distance}: run \`wrangler vectorize create ${vectorizeIndexName(prefix, dimension, distance)} --dimensions=${dimension} --metric=${distance === "dot" ? "dot-product" : distance}\` and bind it as ${bindingName(dimension, distance)}`,
+      `no Vectorize index is bound for ${dimension}-d ${distance}: run \`wrangler vectorize create ${vectorizeIndexName(prefix, dimension, distance)} --dimensions=${dimension} --metric=${distance === "dot" ? "dot-product" : distance}\` and bind it as ${bindingName(dimension, distance)} in [env.production] of workers/vectors/wrangler.toml (Vectorize cannot run locally: there use [vectord].engine = "local")`,
     );
   }
   return binding;
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export async function storedId(index: string, id: string): Promise<string> {

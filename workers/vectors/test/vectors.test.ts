@@ -4,7 +4,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { z } from "@hono/zod-openapi";
-import { firstIssueMessage } from "../../../shared/field-errors";
+import { describeIssues } from "../../../shared/field-errors";
 import { seededRandom as seeded } from "../../../shared/random";
 import { AddBody, CreateBody, DeleteBody, NameParams, SearchBody } from "../src/openapi";
 
@@ -221,7 +221,7 @@ describe("the OpenAPI document", () => {
     expect(item).toMatchObject({ type: "array", minItems: 1 });
   });
 
-  it("validates with the schemas it documents: a rejected request is a 400 with that schema's first issue", async () => {
+  it("validates with the schemas it documents: a rejected request is a 400 worded by describeIssues", async () => {
     const cases: [z.ZodType, string, unknown, string][] = [
       [CreateBody, "/index", { name: "fine", dimension: 4, quantization: "int4" }, 'quantization: unknown "int4" (expected "none" or "int8")'],
       [CreateBody, "/index", { name: "fine", dimension: 4, m: 1 }, "m: must be between 2 and 128, got 1"],
@@ -233,7 +233,7 @@ describe("the OpenAPI document", () => {
     for (const [schema, path, json, message] of cases) {
       const parsed = schema.safeParse(json);
       expect(parsed.success, path).toBe(false);
-      expect(firstIssueMessage(parsed.error!.issues)).toBe(message);
+      expect(describeIssues(parsed.error!.issues)).toBe(message);
       const r = await call(path, { json });
       expect(r.status, JSON.stringify(json)).toBe(400);
       expect(r.body.error).toEqual({ code: "bad_request", message });
@@ -241,7 +241,7 @@ describe("the OpenAPI document", () => {
     // The path parameter is validated by the route's schema too.
     const badName = await call("/index/bad%20name");
     expect(badName.status).toBe(400);
-    expect(badName.body.error.message).toBe(firstIssueMessage(NameParams.safeParse({ name: "bad name" }).error!.issues));
+    expect(badName.body.error.message).toBe(describeIssues(NameParams.safeParse({ name: "bad name" }).error!.issues));
     expect(badName.body.error.message).toMatch(/^name: "bad name" is not a valid index name/);
     // A body without a content type is still read as JSON (no 415).
     const untyped = await exports.default.fetch("http://x/vectors/index/docs/search", { method: "POST", body: JSON.stringify({ vector: [1], k: 1 }) });
@@ -310,5 +310,12 @@ describe("vector indexes on the vectorize engine (Vectorize fake through a servi
     // The namespace is empty again: a re-created index finds nothing.
     await call("/index", { json: { name: "vz", dimension: 3, distance: "cosine" } }, vz);
     expect((await call("/index/vz/search", { json: { vector: [1, 0, 0], k: 3 } }, vz)).body.results).toEqual([]);
+  });
+
+  it("without a Vectorize binding (dev binds none; only tests bind the fake) creating an index is a 400 that says what to do", async () => {
+    const unbound = await call("/index", { json: { name: "vz2", dimension: 3, distance: "dot" } }, { ...vz, VECTORIZE_ANY_DOT: undefined });
+    expect(unbound.status).toBe(400);
+    expect(unbound.body.error.message).toMatch(/no Vectorize index is bound for 3-d dot: run `wrangler vectorize create lakehouse-3-dot/);
+    expect(unbound.body.error.message).toMatch(/engine = "local"/);
   });
 });
