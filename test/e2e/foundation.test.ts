@@ -66,7 +66,7 @@ describe("a system with a token, a secondary token and an IP allow-list", () => 
   });
 
   it("413 before reading a body over the family cap", async () => {
-    const { status, body } = await sys.json("/v1/sql/sql", {
+    const { status, body } = await sys.json("/v1/sql", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: "x".repeat(1024 * 1024 + 1),

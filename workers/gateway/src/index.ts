@@ -8,8 +8,9 @@ import { SERVICES } from "../../../shared/clients";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { aggregateHealth } from "./health";
 import { mountConsole } from "./console";
-import { buildOpenApi } from "./openapi";
+import { buildOpenApi, publicDocument } from "./openapi";
 import { FAMILY_TO_SERVICE, forward, isFamily } from "./proxy";
+import { checkStorageWrite, matchPublicRoute, normalisePath, ownedPrefixes } from "./routes";
 
 export type GatewayEnv = AuthVars & Record<string, unknown>;
 
@@ -38,22 +39,43 @@ app.use("/v1/*", authMiddleware((env) => authFor(env as GatewayEnv)));
 
 app.get("/v1/openapi.json", async (c) => c.json(await buildOpenApi(c.env, lakehouseConfig(c.env).gateway.health_timeout_ms, c.get("requestId"))));
 
-app.all("/v1/:family{[a-z]+}/*", proxy);
-app.all("/v1/:family{[a-z]+}", proxy);
+// A family's own document, showing only its public routes (the service's full one lists
+// service-to-service routes too).
+app.get("/v1/:family{[a-z]+}/openapi.json", async (c) => {
+  const family = c.req.param("family");
+  const res = await proxy(c);
+  if (!res.ok || !isFamily(family)) return res;
+  return c.json(publicDocument((await res.json()) as Parameters<typeof publicDocument>[0], family));
+});
+app.all("/v1/*", proxy);
 
+/** Forwards a request on a public route (routes.ts) to its family's Worker; anything else is 404/405. */
 async function proxy(c: Context<AppEnv<GatewayEnv>>): Promise<Response> {
-  const family = c.req.param("family") ?? "";
+  const url = new URL(c.req.url);
+  const method = c.req.method.toUpperCase();
+  const { segments, encoded } = normalisePath(url.pathname);
+  const family = segments[0] ?? "";
   if (!isFamily(family)) {
     throw new LakehouseError("not_found", `unknown API family ${JSON.stringify(family)} (known: ${Object.values(SERVICES).map((s) => s.family).join(", ")})`);
+  }
+  const match = matchPublicRoute(method, segments, `/v1${encoded}`);
+  if (!match.ok) {
+    const res = errorResponse(match.error);
+    if (match.allow) res.headers.set("Allow", match.allow);
+    return res;
+  }
+  const config = lakehouseConfig(c.env);
+  if (family === "storage" && match.params.key !== undefined) {
+    checkStorageWrite(method, match.route, match.params.key, ownedPrefixes(config.ingestd.prefix));
   }
   const service = FAMILY_TO_SERVICE[family];
   const upstream = c.env[SERVICES[service].binding] as Fetcher | undefined;
   if (!upstream) throw new LakehouseError("bad_gateway", `${family} service is not bound to the gateway`);
-  const config = lakehouseConfig(c.env);
   return forward(c.req.raw, upstream, family, {
     cap: config.gateway.body_caps[family],
     timeoutMs: config.gateway.upstream_timeout_ms,
     requestId: c.get("requestId"),
+    path: encoded,
   });
 }
 

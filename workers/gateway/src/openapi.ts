@@ -6,6 +6,7 @@
 // adds its own routes, declared here with zod like every other route.
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import { SERVICES, type ServiceName } from "../../../shared/clients";
+import { matchPublicRoute } from "./routes";
 
 type Json = Record<string, unknown>;
 interface OpenApiDoc {
@@ -89,6 +90,38 @@ function rewriteRefs(node: unknown, renames: Map<string, string>): unknown {
   return node;
 }
 
+/** The service path of a path template in a service's own document (the family once). */
+function servicePathOf(path: string, family: string): string {
+  // A path registered on `api` with the family already in it comes out of doc31 with the
+  // family twice (/vectors/vectors/index): the route itself is /vectors/index.
+  const doubled = `/${family}/${family}`;
+  return path.startsWith(`${doubled}/`) ? path.slice(family.length + 1) : path;
+}
+
+/** Whether `method template` of a service's document is a public route (routes.ts). */
+export function isPublicOperation(method: string, template: string): boolean {
+  const probe = template.replace(/\{[^}]+\}/g, "probe");
+  return matchPublicRoute(method.toUpperCase(), probe.split("/").slice(1), probe).ok;
+}
+
+/** A service's own document with only its public operations (what GET /v1/<family>/openapi.json shows). */
+export function publicDocument(doc: OpenApiDoc, family: string): OpenApiDoc {
+  const paths: Record<string, Record<string, Json>> = {};
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    const kept: Record<string, Json> = {};
+    let operations = 0;
+    for (const [method, op] of Object.entries(item)) {
+      if (!HTTP_METHODS.has(method)) kept[method] = op;
+      else if (isPublicOperation(method, servicePathOf(path, family))) {
+        kept[method] = op;
+        operations++;
+      }
+    }
+    if (operations > 0) paths[path] = kept;
+  }
+  return { ...doc, paths };
+}
+
 export interface MergeInput {
   service: ServiceName;
   family: string;
@@ -126,18 +159,13 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
         }
       }
     }
-    const fixed = rewriteRefs(doc, renames) as OpenApiDoc;
+    const fixed = rewriteRefs(publicDocument(doc, family), renames) as OpenApiDoc;
     for (const [kind, entries] of Object.entries(fixed.components ?? {})) {
       const target = merged.components[kind]!;
       for (const [name, def] of Object.entries(entries ?? {})) target[renames.get(`${kind}/${name}`) ?? name] = def;
     }
     for (const [path, item] of Object.entries(fixed.paths ?? {})) {
-      // A path registered on `api` with the family already in it comes out of doc31 with the
-      // family twice (/vectors/vectors/index): the route itself is /vectors/index. The family
-      // twice and nothing after it is kept as it is (no service registers one today).
-      const doubled = `/${family}/${family}`;
-      const servicePath = path.startsWith(`${doubled}/`) ? path.slice(family.length + 1) : path;
-      const publicPath = `/v1${servicePath}`;
+      const publicPath = `/v1${servicePathOf(path, family)}`;
       const target = (merged.paths[publicPath] ??= {});
       for (const [method, op] of Object.entries(item)) {
         if (!HTTP_METHODS.has(method)) {

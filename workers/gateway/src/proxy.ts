@@ -1,11 +1,20 @@
-// Forwarding /v1/<family>/... to the family's Worker with /v1 stripped: body caps
-// checked from the declared length before anything is read, a failing upstream
-// turned into 502 naming the family, a silent one into 504.
+// Forwarding a public request (already matched against routes.ts) to the family's Worker:
+// body caps, a failing upstream turned into 502 naming the family, a silent one into 504.
+//
+// Body caps. A declared Content-Length over the cap is a 413 before anything is read. A body
+// with no declared length (chunked) is counted while it streams; once it passes the cap the
+// stream is errored and the answer is a 413 whatever the service said. A service cannot
+// always tell an errored request stream from a clean end, so the gateway also tells it the
+// cap (BODY_CAP_HEADER) and passes on the chunk that crosses it: the service sees more bytes
+// than the cap allows and refuses to commit (storage aborts its upload). Nothing is cut
+// silently: a body is forwarded whole or answered 413.
 import { LakehouseError } from "../../../shared/errors";
 import { REQUEST_ID_HEADER } from "../../../shared/app";
 import { SERVICES, type ServiceName } from "../../../shared/clients";
+import { BODY_CAP_HEADER } from "../../../shared/body-cap";
 
 export type Family = (typeof SERVICES)[ServiceName]["family"];
+
 
 export const FAMILY_TO_SERVICE: Record<Family, ServiceName> = Object.fromEntries(
   Object.entries(SERVICES).map(([service, { family }]) => [family, service]),
@@ -15,53 +24,65 @@ export function isFamily(name: string): name is Family {
   return Object.hasOwn(FAMILY_TO_SERVICE, name);
 }
 
-/** Counts streamed bytes and errors the stream once they pass the cap (bodies with no declared length). */
-function capStream(body: ReadableStream<Uint8Array>, cap: number, family: string): ReadableStream<Uint8Array> {
-  let seen = 0;
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.byteLength;
-        if (seen > cap) {
-          controller.error(new LakehouseError("payload_too_large", `request body exceeds the ${family} cap of ${cap} bytes`));
-          return;
-        }
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+function tooLarge(family: string, cap: number, what: string): LakehouseError {
+  return new LakehouseError("payload_too_large", `request body ${what} exceeds the ${family} cap of ${cap} bytes ([gateway.body_caps].${family})`);
 }
 
 export function checkDeclaredLength(request: Request, cap: number, family: string): void {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > cap) {
-    throw new LakehouseError(
-      "payload_too_large",
-      `request body of ${declared} bytes exceeds the ${family} cap of ${cap} bytes ([gateway.body_caps].${family})`,
-    );
-  }
+  if (declared !== null && Number(declared) > cap) throw tooLarge(family, cap, `of ${declared} bytes`);
+}
+
+/**
+ * Counts a body of unknown length. Chunks pass until the count is over `cap`; the chunk that
+ * crosses it is still passed (so the service sees more than the cap), then the stream errors.
+ */
+function capStream(body: ReadableStream<Uint8Array>, cap: number, family: string, state: { seen: number; over: boolean }): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        if (state.over) {
+          controller.error(tooLarge(family, cap, "with no declared length"));
+          return;
+        }
+        state.seen += chunk.byteLength;
+        if (state.seen > cap) state.over = true;
+        controller.enqueue(chunk);
+      },
+      flush(controller) {
+        if (state.over) controller.error(tooLarge(family, cap, "with no declared length"));
+      },
+    }),
+  );
 }
 
 export async function forward(
   request: Request,
   upstream: Fetcher,
   family: Family,
-  options: { cap: number; timeoutMs: number; requestId: string },
+  options: { cap: number; timeoutMs: number; requestId: string; path?: string },
 ): Promise<Response> {
   checkDeclaredLength(request, options.cap, family);
   const url = new URL(request.url);
-  const target = new URL(url.pathname.replace(/^\/v1/, "") + url.search, `https://${family}.internal`);
+  const path = options.path ?? url.pathname.replace(/^\/v1/, "");
+  const target = new URL(path + url.search, `https://${family}.internal`);
   const headers = new Headers(request.headers);
   headers.set(REQUEST_ID_HEADER, options.requestId);
   // The service sits behind auth already; it never needs the caller's secret.
   headers.delete("authorization");
+  headers.delete(BODY_CAP_HEADER);
 
   let body: ReadableStream<Uint8Array> | null = request.body;
-  if (body && request.headers.get("content-length") === null) body = capStream(body, options.cap, family);
+  const count = { seen: 0, over: false };
+  if (body && request.headers.get("content-length") === null) {
+    body = capStream(body, options.cap, family, count);
+    headers.set(BODY_CAP_HEADER, String(options.cap));
+  }
 
   const timeout = AbortSignal.timeout(options.timeoutMs);
+  let res: Response;
   try {
-    return await upstream.fetch(target.toString(), {
+    res = await upstream.fetch(target.toString(), {
       method: request.method,
       headers,
       body,
@@ -69,6 +90,7 @@ export async function forward(
       signal: timeout,
     });
   } catch (err) {
+    if (count.over) throw tooLarge(family, options.cap, "with no declared length");
     if (err instanceof LakehouseError) throw err;
     if (timeout.aborted) {
       throw new LakehouseError("gateway_timeout", `${family} service did not answer within ${options.timeoutMs} ms`);
@@ -77,4 +99,10 @@ export async function forward(
     if (/exceeds the .* cap/.test(cause)) throw new LakehouseError("payload_too_large", cause);
     throw new LakehouseError("bad_gateway", `${family} service failed: ${cause}`);
   }
+  if (count.over) {
+    // Whatever the service answered, the body was not delivered whole.
+    await res.body?.cancel().catch(() => {});
+    throw tooLarge(family, options.cap, "with no declared length");
+  }
+  return res;
 }

@@ -37,7 +37,7 @@ describe("gateway", () => {
 
   it("rejects a body over the family cap with 413 from the declared length", async () => {
     // [gateway.body_caps].sql is 1 MiB; the declared length alone decides.
-    const res = await gateway.fetch("http://gw/v1/sql/sql", {
+    const res = await gateway.fetch("http://gw/v1/sql", {
       method: "POST",
       headers: { "content-length": String(2 * 1024 * 1024), "content-type": "application/json" },
       body: "x".repeat(2 * 1024 * 1024),

@@ -9,6 +9,11 @@
 // The route is registered in GET /ingest/openapi.json with registerPath: its query is parsed
 // with the registered IngestQuery schema, while the body (a multipart form or the raw CSV) is
 // streamed as before and never given to a validator; the caps (413) are checked here.
+// Staged uploads (`_ingest/<uuid>.csv`) are leased in the catalog before they are written
+// (POST /catalog/staging/lease), renewed every third of [ingestd].staging_lease_s while the
+// ingest runs and released at the end, so an ingest killed mid-way leaves an object the
+// catalog's sweep deletes once the lease expires; each ingest starts one page of that sweep.
+// [ingestd].max_columns / max_field_bytes / max_row_bytes are checked while parsing (csv.ts).
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createServiceApp, parseWith, type AppEnv } from "../../../shared/app";
@@ -16,6 +21,7 @@ import { COLUMN_TYPES, datasetNameSchema, schemaFingerprint } from "../../../sha
 import { LakehouseError, errorFromResponse } from "../../../shared/errors";
 import { serviceClient, type ServiceClient } from "../../../shared/clients";
 import { encodeKeyPath } from "../../../shared/keys";
+import { gatewayBodyCap } from "../../../shared/body-cap";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ColumnType, Manifest } from "../../../shared/types";
 import { convertCsv } from "./ingest";
@@ -38,9 +44,51 @@ async function deleteQuietly(storage: ServiceClient, key: string): Promise<void>
   }
 }
 
+/**
+ * The lease of this ingest's staged key in the catalog: acquired before the object is
+ * written, renewed on a timer, released at the end. While it is live the sweep keeps the
+ * object; once this ingest dies it expires and the next sweep deletes the object.
+ */
+class StagingLease {
+  readonly key = `_ingest/${crypto.randomUUID()}.csv`;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private held = false;
+
+  constructor(
+    private readonly catalog: ServiceClient,
+    private readonly leaseMs: number,
+  ) {}
+
+  private async record(): Promise<void> {
+    await this.catalog.json("/staging/lease", { method: "POST", json: { key: this.key, lease_ms: this.leaseMs } });
+  }
+
+  async acquire(): Promise<void> {
+    await this.record(); // fails the ingest: an unleased staged object could be swept under it
+    this.held = true;
+    this.timer = setInterval(() => {
+      this.record().catch((err) => console.error(`[ingest] renewing the lease of ${this.key} failed: ${(err as Error).message}`));
+    }, Math.max(1000, Math.floor(this.leaseMs / 3)));
+  }
+
+  async release(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    if (!this.held) return;
+    this.held = false;
+    try {
+      const res = await this.catalog.fetch("/staging/release", { method: "POST", json: { key: this.key } });
+      await res.body?.cancel();
+    } catch (err) {
+      console.error(`[ingest] releasing the lease of ${this.key} failed (it expires): ${(err as Error).message}`);
+    }
+  }
+}
+
 /** Stages a request body as an object so it can be read (and re-read) as a stream. */
-async function stage(storage: ServiceClient, body: ReadableStream<Uint8Array>, cap: number): Promise<string> {
-  const key = `_ingest/${crypto.randomUUID()}.csv`;
+async function stage(storage: ServiceClient, body: ReadableStream<Uint8Array>, cap: number, lease: StagingLease): Promise<string> {
+  await lease.acquire();
+  const key = lease.key;
   let overCap = false;
   let seen = 0;
   const counted = body.pipeThrough(
@@ -68,6 +116,12 @@ async function stage(storage: ServiceClient, body: ReadableStream<Uint8Array>, c
     throw await errorFromResponse(res, "staging the CSV in storage");
   }
   await res.body?.cancel();
+  // An errored request stream can look like a clean end to the Worker it is piped to: storage
+  // may have committed the bytes before the cap. What was cut is never ingested.
+  if (overCap) {
+    await deleteQuietly(storage, key);
+    throw tooLarge(`more than ${cap}`, cap);
+  }
   return key;
 }
 
@@ -76,7 +130,7 @@ interface Source {
   staged: boolean;
 }
 
-async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey: string | undefined): Promise<Source> {
+async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey: string | undefined, lease: StagingLease): Promise<Source> {
   if (fromKey !== undefined) {
     const res = await storage.fetch(`/objects/${encodeKeyPath(fromKey)}`, { method: "HEAD" });
     if (res.status === 404) throw new LakehouseError("not_found", `from_key: object ${JSON.stringify(fromKey)} not found in storage`);
@@ -101,7 +155,7 @@ async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey:
       throw new LakehouseError("bad_request", 'file: no file in the form; send the CSV as the multipart form field "file"');
     }
     if (file.size > cap) throw tooLarge(file.size, cap);
-    return { key: await stage(storage, file.stream() as ReadableStream<Uint8Array>, cap), staged: true };
+    return { key: await stage(storage, file.stream() as ReadableStream<Uint8Array>, cap, lease), staged: true };
   }
   const body = c.req.raw.body;
   if (body === null || (declared === "0" && !type.includes("csv"))) {
@@ -110,7 +164,9 @@ async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey:
       'file: no CSV given; send a multipart form field "file", a text/csv request body, or ?from_key=<storage key>',
     );
   }
-  return { key: await stage(storage, body, cap), staged: true };
+  // A body the gateway forwarded chunked carries the gateway's cap: stage no more than it.
+  const gatewayCap = gatewayBodyCap(c.req.raw.headers);
+  return { key: await stage(storage, body, gatewayCap === undefined ? cap : Math.min(cap, gatewayCap), lease), staged: true };
 }
 
 type IngestResponse = Manifest & { changed: boolean };
@@ -185,7 +241,30 @@ async function ingestRoute(c: C): Promise<Response> {
   const env = c.env as unknown as Record<string, unknown>;
   const storage = serviceClient(env, "storage", c.get("requestId"));
   const catalog = serviceClient(env, "catalog", c.get("requestId"));
-  const source = await resolveSource(c, storage, cfg.max_ingest_bytes, query.from_key);
+  sweepOnePage(c, catalog);
+  const lease = new StagingLease(catalog, cfg.staging_lease_s * 1000);
+  try {
+    return await ingestFrom(c, await resolveSource(c, storage, cfg.max_ingest_bytes, query.from_key, lease), name, mode, storage, catalog);
+  } finally {
+    await lease.release();
+  }
+}
+
+/** Starts one page of the catalog's staging sweep beside this ingest (never fails the ingest). */
+function sweepOnePage(c: C, catalog: ServiceClient): void {
+  const run = catalog
+    .fetch("/staging/sweep?pages=1", { method: "POST" })
+    .then((res) => res.body?.cancel())
+    .catch((err) => console.error(`[ingest] staging sweep failed: ${(err as Error).message}`));
+  try {
+    c.executionCtx.waitUntil(run);
+  } catch {
+    // no execution context (a direct app.request in a test): the promise runs on its own
+  }
+}
+
+async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | "append", storage: ServiceClient, catalog: ServiceClient): Promise<Response> {
+  const cfg = lakehouseConfig(c.env).ingestd;
   try {
     const codec = cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
     const compressors = await compressorsFor(codec);
@@ -239,7 +318,14 @@ async function ingestRoute(c: C): Promise<Response> {
             startPut();
             return writer.write(bytes);
           },
-          { sampleRows: cfg.sample_rows, rowGroupRows: cfg.row_group_rows, codec, compressors, types },
+          {
+            sampleRows: cfg.sample_rows,
+            rowGroupRows: cfg.row_group_rows,
+            codec,
+            compressors,
+            types,
+            limits: { maxColumns: cfg.max_columns, maxFieldBytes: cfg.max_field_bytes, maxRowBytes: cfg.max_row_bytes },
+          },
         );
         if (outcome.kind === "widen") {
           await discard();
@@ -270,7 +356,10 @@ async function ingestRoute(c: C): Promise<Response> {
           },
         });
       } catch (err) {
-        await deleteQuietly(storage, outKey);
+        // A refusal (4xx) committed nothing: the object is ours to delete. Any other failure
+        // (a 5xx, a lost answer) may have followed a commit: deleting then could leave a
+        // manifest listing a missing object, so the object stays (an orphan if unlisted).
+        if (err instanceof LakehouseError && err.status >= 400 && err.status < 500) await deleteQuietly(storage, outKey);
         throw err;
       }
       if (!manifest.changed) await deleteQuietly(storage, outKey);

@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { createServiceApp, readJsonObject, type AppEnv } from "../../../shared/app";
 import { LakehouseError } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { gatewayBodyCap } from "../../../shared/body-cap";
 import { keyFromPath, validateKey } from "./keys";
 import { putUnknownLength } from "./put-stream";
 import { CompleteBody, DeleteBody, ListQuery, PartQuery, UploadQuery, documentStorage, parseWith } from "./openapi";
@@ -23,6 +24,11 @@ function capFor(env: Env, key: string): number {
   return key.startsWith(VECTORS_PREFIX) ? cfg.max_vectors_put_bytes : cfg.max_put_bytes;
 }
 
+/** The config key of the cap of `key`. */
+function capKey(key: string): string {
+  return key.startsWith(VECTORS_PREFIX) ? "[storaged].max_vectors_put_bytes" : "[storaged].max_put_bytes";
+}
+
 function declaredLength(c: C): number | undefined {
   const raw = c.req.header("content-length");
   if (raw === undefined) return undefined;
@@ -35,7 +41,7 @@ function checkDeclared(c: C, key: string, cap: number): number | undefined {
   if (len !== undefined && len > cap) {
     throw new LakehouseError(
       "payload_too_large",
-      `object ${JSON.stringify(key)} of ${len} bytes exceeds the cap of ${cap} bytes for its prefix (${key.startsWith(VECTORS_PREFIX) ? "storaged.max_vectors_put_bytes" : "storaged.max_put_bytes"})`,
+      `object ${JSON.stringify(key)} of ${len} bytes exceeds the cap of ${cap} bytes for its prefix (${capKey(key)})`,
     );
   }
   return len;
@@ -57,7 +63,11 @@ api.put("/objects/*", async (c) => {
     const obj = await c.env.LAKE.put(key, body ?? new Uint8Array(0), putOptions(c));
     return c.json({ key, size: obj!.size, etag: obj!.etag });
   }
-  return c.json(await putUnknownLength(c.env.LAKE, key, body, cap, putOptions(c)));
+  // Through the gateway with no declared length: the gateway's cap too (it passes on the
+  // chunk that crosses it, so a body it cut is over that cap here and is never committed).
+  const viaGateway = gatewayBodyCap(c.req.raw.headers);
+  const limit = viaGateway !== undefined && viaGateway < cap ? { cap: viaGateway, key: "[gateway.body_caps].storage" } : { cap, key: capKey(key) };
+  return c.json(await putUnknownLength(c.env.LAKE, key, body, limit.cap, putOptions(c), limit.key));
 });
 
 function objectHeaders(obj: R2Object): Headers {
@@ -231,7 +241,8 @@ api.put("/multipart/*", async (c) => {
     throw new LakehouseError("bad_request", `part: expected an integer from 1 to 10000, got ${JSON.stringify(partText)}`);
   }
   parseWith(PartQuery, c.req.query(), "query");
-  const cap = capFor(c.env, key);
+  const viaGateway = gatewayBodyCap(c.req.raw.headers);
+  const cap = Math.min(capFor(c.env, key), viaGateway ?? Infinity);
   const len = checkDeclared(c, key, cap);
   // A part needs a known length: with none declared it is read into memory (bounded by the cap).
   let body: ReadableStream | ArrayBuffer = c.req.raw.body ?? new ArrayBuffer(0);

@@ -13,8 +13,8 @@ export interface PutResult {
   etag: string;
 }
 
-function tooLarge(key: string, cap: number, what: string): LakehouseError {
-  return new LakehouseError("payload_too_large", `object ${JSON.stringify(key)} ${what} exceeds the cap of ${cap} bytes for its prefix`);
+function tooLarge(key: string, cap: number, what: string, capKey: string): LakehouseError {
+  return new LakehouseError("payload_too_large", `object ${JSON.stringify(key)} ${what} exceeds the cap of ${cap} bytes (${capKey}); nothing was stored`);
 }
 
 /** Reads from `reader` until `buf` is full or the stream ends; returns the bytes filled. */
@@ -40,13 +40,18 @@ async function fill(
   return { filled, done: false };
 }
 
-/** Puts a stream of unknown length, enforcing `cap`. */
+/**
+ * Puts a stream of unknown length, enforcing `cap`. The object is committed (put, or the
+ * multipart upload completed) only after the stream ended normally with at most `cap` bytes;
+ * a stream that errors or passes the cap aborts the upload and leaves no object.
+ */
 export async function putUnknownLength(
   bucket: R2Bucket,
   key: string,
   body: ReadableStream<Uint8Array>,
   cap: number,
   options: R2PutOptions = {},
+  capKey = "[storaged].max_put_bytes",
 ): Promise<PutResult> {
   const reader = body.getReader();
   const carry: { chunk?: Uint8Array } = {};
@@ -54,7 +59,7 @@ export async function putUnknownLength(
   const head = await fill(reader, first, carry);
   if (head.filled > cap) {
     await reader.cancel().catch(() => {});
-    throw tooLarge(key, cap, "body");
+    throw tooLarge(key, cap, "body", capKey);
   }
   if (head.done) {
     const obj = await bucket.put(key, first.subarray(0, head.filled), options);
@@ -69,7 +74,7 @@ export async function putUnknownLength(
     let state = head;
     for (;;) {
       size += state.filled;
-      if (size > cap) throw tooLarge(key, cap, "body");
+      if (size > cap) throw tooLarge(key, cap, "body", capKey);
       if (state.filled > 0) parts.push(await upload.uploadPart(parts.length + 1, buf.subarray(0, state.filled)));
       if (state.done) break;
       buf = new Uint8Array(PART_BYTES);

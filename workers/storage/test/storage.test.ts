@@ -5,6 +5,8 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { keyProblem } from "../src/keys";
 import { PART_BYTES } from "../src/put-stream";
+import storageApp from "../src/index";
+import { BODY_CAP_HEADER } from "../../../shared/body-cap";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -116,6 +118,61 @@ describe("objects", () => {
     expect(vec.status).toBe(413);
     expect(((await vec.json()) as Json).error.message).toMatch(/cap of 4294967296 bytes/);
     expect((await call("/objects/big/file.bin")).status).toBe(404);
+  });
+});
+
+describe("a body of no declared length is stored whole or not at all", () => {
+  const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+  /** The storage app with [storaged] overrides, as LH_* vars would give it. */
+  async function withVars(vars: Record<string, string>, path: string, init: RequestInit): Promise<Response> {
+    return storageApp.fetch(new Request(`http://x/storage${path}`, init), { ...env, ...vars } as never, ctx);
+  }
+  const bytes = (n: number) => new Uint8Array(n).fill(7);
+
+  it("over [storaged].max_put_bytes → 413 naming the cap and its key; no object, on the one-put and the multipart path", async () => {
+    const small = await withVars({ LH_STORAGED_MAX_PUT_BYTES: "1000" }, "/objects/cut/small", { method: "PUT", body: chunked(bytes(5000), 700), duplex: "half" } as RequestInit);
+    expect(small.status).toBe(413);
+    expect(((await small.json()) as Json).error.message).toMatch(/cap of 1000 bytes \(\[storaged\]\.max_put_bytes\)/);
+    expect(await env.LAKE.head("cut/small")).toBeNull();
+    const cap = PART_BYTES + 100;
+    const big = await withVars({ LH_STORAGED_MAX_PUT_BYTES: String(cap) }, "/objects/cut/big", { method: "PUT", body: chunked(bytes(PART_BYTES * 2)), duplex: "half" } as RequestInit);
+    expect(big.status).toBe(413);
+    expect(await env.LAKE.head("cut/big")).toBeNull();
+    // Exactly the cap is fine.
+    const exact = await withVars({ LH_STORAGED_MAX_PUT_BYTES: "1000" }, "/objects/cut/exact", { method: "PUT", body: chunked(bytes(1000), 300), duplex: "half" } as RequestInit);
+    expect(exact.status).toBe(200);
+    expect((await env.LAKE.head("cut/exact"))?.size).toBe(1000);
+  });
+
+  it("over the gateway's cap (its header) → 413 naming [gateway.body_caps].storage; no object", async () => {
+    const res = await call("/objects/cut/gw", { method: "PUT", headers: { [BODY_CAP_HEADER]: "4096" }, body: chunked(bytes(4097), 1024), duplex: "half" } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as Json).error.message).toContain("[gateway.body_caps].storage");
+    expect(await env.LAKE.head("cut/gw")).toBeNull();
+    const big = await call("/objects/cut/gw-big", { method: "PUT", headers: { [BODY_CAP_HEADER]: String(PART_BYTES) }, body: chunked(bytes(PART_BYTES + 1)), duplex: "half" } as RequestInit);
+    expect(big.status).toBe(413);
+    expect(await env.LAKE.head("cut/gw-big")).toBeNull();
+    const ok = await call("/objects/cut/gw-ok", { method: "PUT", headers: { [BODY_CAP_HEADER]: "4096" }, body: chunked(bytes(4096), 1024), duplex: "half" } as RequestInit);
+    expect(ok.status).toBe(200);
+  });
+
+  it("an errored request stream looks like a clean end to the callee (why the gateway names its cap)", async () => {
+    // workerd delivers the bytes before the error and then a normal end of body: storage cannot
+    // tell a cut body from a whole one by the stream alone. So a body the gateway cuts carries
+    // X-Lakehouse-Body-Cap and the chunk that crosses it (tested above and in the gateway).
+    // If this starts failing, workerd began propagating the error: the check above still holds.
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= 3000) return c.error(new Error("client went away"));
+        c.enqueue(bytes(1000));
+        sent += 1000;
+      },
+    });
+    const res = await call("/objects/cut/err-small", { method: "PUT", body, duplex: "half" } as RequestInit).catch((e: Error) => e);
+    const stored = await env.LAKE.head("cut/err-small");
+    if (res instanceof Response && res.status === 200) expect(stored?.size).toBe(3000); // the platform today
+    else expect(stored).toBeNull(); // an error that reaches the callee must never leave an object
   });
 });
 
