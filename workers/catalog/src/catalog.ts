@@ -2,6 +2,11 @@
 // One instance ("catalog") serialises every change, so concurrent registrations of one
 // dataset never lose a version: each method below runs synchronously from read to
 // write (no await in between), inside one storage transaction.
+// It also enforces the registration rules that need the whole catalog (a key listed by
+// another dataset, a key appended twice, a name equal to another but for case), keeps
+// object_refs (key → the versions listing it) so a deletion removes only keys no kept
+// version lists any more, and holds the leases of staged ingest uploads (`staging`) that
+// the sweep in index.ts consults. Rules: docs/storage-layout.md.
 import { DurableObject } from "cloudflare:workers";
 import { applyMigrations } from "../../../shared/migrations";
 import type { DatasetSummary, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
@@ -28,10 +33,22 @@ export interface RegisterConflict {
   conflict: { existing_fingerprint: string; existing_schema: SchemaField[] };
 }
 
+/** A registration refused by a rule that needs the catalog's state (400 or 409, message names the field and key). */
+export interface RegisterRejected {
+  rejected: { code: "bad_request" | "conflict"; message: string };
+}
+
 export interface RemoveResult {
   manifest: Manifest;
-  /** Every object key any version referenced. */
+  /** The keys the dataset's versions listed that no kept version of any dataset lists any more: safe to delete. */
   keys: string[];
+}
+
+/** A staged object seen in a listing, for the sweep. */
+export interface StagedObject {
+  key: string;
+  /** Upload time, epoch milliseconds. */
+  uploaded: number;
 }
 
 /** Two objects are the same content when both carry a content hash and it matches, else when the keys match. */
@@ -65,12 +82,42 @@ export class Catalog extends DurableObject<Env> {
     return row ? (JSON.parse(row.manifest) as Manifest) : undefined;
   }
 
-  register(input: RegisterInput): RegisterResult | RegisterConflict {
+  register(input: RegisterInput): RegisterResult | RegisterConflict | RegisterRejected {
     return this.ctx.storage.transactionSync(() => {
       const cur = this.current(input.name);
+      if (!cur) {
+        // SQL table names are case-insensitive: `Foo` and `foo` would read each other's data.
+        const other = this.sql
+          .exec<{ name: string }>("SELECT name FROM datasets WHERE name = ? COLLATE NOCASE AND name <> ?", input.name, input.name)
+          .toArray()[0];
+        if (other) {
+          return {
+            rejected: {
+              code: "conflict",
+              message: `body.name: dataset ${JSON.stringify(input.name)} differs only in case from the existing dataset ${JSON.stringify(other.name)} (names are case-insensitive as SQL tables)`,
+            },
+          };
+        }
+      }
       if (cur && cur.schema_fingerprint !== input.schema_fingerprint) {
         // Returned, not thrown: a LakehouseError does not keep its code across the RPC boundary.
         return { conflict: { existing_fingerprint: cur.schema_fingerprint, existing_schema: cur.schema } };
+      }
+      for (const [i, o] of input.objects.entries()) {
+        const owner = this.sql
+          .exec<{ name: string }>("SELECT name FROM object_refs WHERE key = ? AND name <> ? LIMIT 1", o.key, input.name)
+          .toArray()[0];
+        if (owner) {
+          return { rejected: { code: "bad_request", message: `body.objects[${i}].key: object ${JSON.stringify(o.key)} is listed by another dataset (${JSON.stringify(owner.name)})` } };
+        }
+        if (input.mode === "append" && cur?.objects.some((c) => c.key === o.key)) {
+          return {
+            rejected: {
+              code: "bad_request",
+              message: `body.objects[${i}].key: object ${JSON.stringify(o.key)} is already listed by the current version (${cur.version}) of ${JSON.stringify(input.name)}; an append adds new objects only`,
+            },
+          };
+        }
       }
       let objects: ManifestObject[];
       if (input.mode === "append" && cur) {
@@ -102,6 +149,7 @@ export class Catalog extends DurableObject<Env> {
         version,
       );
       this.sql.exec("INSERT INTO versions (name, version, manifest, created_at) VALUES (?, ?, ?, ?)", input.name, version, JSON.stringify(manifest), input.now);
+      for (const o of objects) this.sql.exec("INSERT OR IGNORE INTO object_refs (key, name, version) VALUES (?, ?, ?)", o.key, input.name, version);
       this.sql.exec(
         `INSERT INTO datasets (name, dataset_id, schema_fingerprint, current_version, row_count, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -155,18 +203,60 @@ export class Catalog extends DurableObject<Env> {
       }));
   }
 
-  /** Deletes the dataset and all its versions; returns the keys of every object they referenced. */
+  /**
+   * Deletes the dataset and all its versions; returns the keys they listed that no kept
+   * version (of any dataset) lists any more — only those may be deleted from storage.
+   */
   remove(name: string): RemoveResult | null {
     return this.ctx.storage.transactionSync(() => {
       const cur = this.current(name);
       if (!cur) return null;
-      const keys = new Set<string>();
-      for (const r of this.sql.exec<{ manifest: string }>("SELECT manifest FROM versions WHERE name = ?", name).toArray()) {
-        for (const o of (JSON.parse(r.manifest) as Manifest).objects) keys.add(o.key);
-      }
+      const candidates = this.sql.exec<{ key: string }>("SELECT DISTINCT key FROM object_refs WHERE name = ?", name).toArray().map((r) => r.key);
+      this.sql.exec("DELETE FROM object_refs WHERE name = ?", name);
       this.sql.exec("DELETE FROM versions WHERE name = ?", name);
       this.sql.exec("DELETE FROM datasets WHERE name = ?", name);
-      return { manifest: cur, keys: [...keys] };
+      return { manifest: cur, keys: this.unreferenced(candidates) };
     });
+  }
+
+  /** The keys among `candidates` that no remaining version lists. Any code that drops versions goes through this. */
+  private unreferenced(candidates: string[]): string[] {
+    return candidates.filter((k) => this.sql.exec("SELECT 1 FROM object_refs WHERE key = ? LIMIT 1", k).toArray().length === 0);
+  }
+
+  // ---- leases of staged ingest uploads ----
+
+  /** Records or renews the lease of a staged key until now + leaseMs; returns the expiry. */
+  lease(key: string, leaseMs: number): number {
+    const expires = Date.now() + leaseMs;
+    this.sql.exec("INSERT INTO staging (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at", key, expires);
+    return expires;
+  }
+
+  release(key: string): void {
+    this.sql.exec("DELETE FROM staging WHERE key = ?", key);
+  }
+
+  /**
+   * Given staged objects from a listing, returns those to delete: a lease missing (and the
+   * object older than `graceMs`, since the lease is written before the object) or expired.
+   * Expired leases are dropped.
+   */
+  staleStaged(objects: StagedObject[], graceMs: number): string[] {
+    return this.ctx.storage.transactionSync(() => {
+      const now = Date.now();
+      const stale: string[] = [];
+      for (const o of objects) {
+        const row = this.sql.exec<{ expires_at: number }>("SELECT expires_at FROM staging WHERE key = ?", o.key).toArray()[0];
+        if (row ? row.expires_at <= now : o.uploaded <= now - graceMs) stale.push(o.key);
+      }
+      this.sql.exec("DELETE FROM staging WHERE expires_at <= ?", now);
+      return stale;
+    });
+  }
+
+  /** The live leases (for tests and operators). */
+  leases(): { key: string; expires_at: number }[] {
+    return this.sql.exec<{ key: string; expires_at: number }>("SELECT key, expires_at FROM staging ORDER BY key").toArray();
   }
 }

@@ -5,8 +5,16 @@
 // Every route is declared with `api.openapi(createRoute(...))`: the zod schemas below validate
 // the request (a failure is a 400 naming the field and value) and are what
 // GET /catalog/openapi.json documents.
+// Registration (internal: ingest calls it) accepts only objects the ingest wrote for that
+// dataset, each once: every key under `<[ingestd].prefix><name>/`, no key twice, an append
+// adds no key the current version lists, no key another dataset lists; a name equal to
+// another but for case is a 409. A delete removes only keys no kept version lists.
+// Staged uploads: internal routes /catalog/staging/{lease,release,sweep} (not in the OpenAPI
+// document, not forwarded by the gateway) keep the leases of `_ingest/` objects; the sweep
+// deletes those whose lease is missing or expired, on the cron trigger (`scheduled`) and
+// when an ingest starts. docs/storage-layout.md has the rules.
 import { createRoute, z } from "@hono/zod-openapi";
-import { createServiceApp, jsonContentType, jsonResponse } from "../../../shared/app";
+import { createServiceApp, jsonContentType, jsonResponse, parseWith, readJson } from "../../../shared/app";
 import { COLUMN_TYPES, datasetId, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
 import { LakehouseError } from "../../../shared/errors";
 import { serviceClient } from "../../../shared/clients";
@@ -91,8 +99,11 @@ api.openapi(
     request: { body: { content: { "application/json": { schema: RegisterBody } }, required: true } },
     responses: {
       200: { description: "the dataset's current manifest; `changed` says whether a new version was made", content: { "application/json": { schema: ManifestSchema.extend({ changed: z.boolean() }) } } },
-      400: jsonResponse(ErrorBody, "invalid input (the message names the field), or an object missing from storage or of another size"),
-      409: jsonResponse(ErrorBody, "schema drift: the dataset is registered with another fingerprint (both named)"),
+      400: jsonResponse(
+        ErrorBody,
+        "invalid input (the message names the field), an object missing from storage or of another size, a key not under <[ingestd].prefix><name>/, listed twice, already in the current version (append) or listed by another dataset",
+      ),
+      409: jsonResponse(ErrorBody, "schema drift: the dataset is registered with another fingerprint (both named); or the name differs only in case from an existing dataset's (both named)"),
     },
   }),
   async (c) => {
@@ -109,6 +120,17 @@ api.openapi(
       throw new LakehouseError("bad_request", `body.schema_fingerprint: ${body.schema_fingerprint} does not match the schema (computed ${computed})`);
     }
     const objects = body.objects as ManifestObject[];
+    // Only objects the ingest wrote for this dataset, each once (a forged key of another
+    // dataset, deleted later, would delete that dataset's data; a key listed twice loads twice).
+    const prefix = `${lakehouseConfig(c.env).ingestd.prefix}${name}/`;
+    const keys = new Set<string>();
+    for (const [i, o] of objects.entries()) {
+      if (!o.key.startsWith(prefix) || o.key.length === prefix.length) {
+        throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} is not under ${JSON.stringify(prefix)}, where the ingest writes the objects of dataset ${JSON.stringify(name)}`);
+      }
+      if (keys.has(o.key)) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} is listed twice`);
+      keys.add(o.key);
+    }
     // No manifest may point at a missing object: every object must exist with its declared size.
     const storage = serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId"));
     await Promise.all(
@@ -129,6 +151,7 @@ api.openapi(
       mode: body.mode,
       now: new Date().toISOString(),
     });
+    if ("rejected" in result) throw new LakehouseError(result.rejected.code, result.rejected.message);
     if ("conflict" in result) {
       const existing = result.conflict.existing_fingerprint;
       throw new LakehouseError(
@@ -211,5 +234,75 @@ api.openapi(
   },
 );
 
+// ---- staged uploads: leases and the sweep (internal; not in the OpenAPI document) ----
+
+const STAGING_PREFIX = "_ingest/";
+const StagingKeyBody = z.object({
+  key: z.string().startsWith(STAGING_PREFIX, { error: `expected a key under ${STAGING_PREFIX}` }),
+  lease_ms: z.number().int().min(1).max(3_600_000).optional(),
+});
+
+/** POST /catalog/staging/lease {key, lease_ms?}: records or renews the lease of a staged key. */
+app.post("/catalog/staging/lease", async (c) => {
+  const body = parseWith(StagingKeyBody, await readJson(c), "body");
+  const leaseMs = body.lease_ms ?? lakehouseConfig(c.env).ingestd.staging_lease_s * 1000;
+  const expires = await catalog(c.env).lease(body.key, leaseMs);
+  return c.json({ key: body.key, expires_at: new Date(expires).toISOString() });
+});
+
+/** POST /catalog/staging/release {key}: the ingest is done with its staged key. */
+app.post("/catalog/staging/release", async (c) => {
+  const body = parseWith(StagingKeyBody, await readJson(c), "body");
+  await catalog(c.env).release(body.key);
+  return c.body(null, 204);
+});
+
+/** POST /catalog/staging/sweep[?pages=N]: deletes staged objects whose ingest is gone. */
+app.post("/catalog/staging/sweep", async (c) => {
+  const pages = Number(c.req.query("pages") ?? "0");
+  return c.json(await sweepStaging(c.env, c.get("requestId"), Number.isInteger(pages) && pages > 0 ? pages : Infinity));
+});
+
+/** GET /catalog/staging/leases: the live leases (operators, tests). */
+app.get("/catalog/staging/leases", async (c) => c.json({ leases: await catalog(c.env).leases() }));
+
+/**
+ * Lists `_ingest/` (at most `pages` pages) and deletes every staged object whose lease is
+ * missing (and that is older than [catalogd].staging_grace_s) or expired: its ingest died.
+ */
+export async function sweepStaging(env: Env, requestId: string | undefined, pages: number): Promise<{ deleted: string[]; kept: number }> {
+  const storage = serviceClient(env as unknown as Record<string, unknown>, "storage", requestId);
+  const graceMs = lakehouseConfig(env).catalogd.staging_grace_s * 1000;
+  const deleted: string[] = [];
+  let kept = 0;
+  let cursor: string | null = null;
+  for (let page = 0; page < pages; page++) {
+    const q = new URLSearchParams({ prefix: STAGING_PREFIX, limit: "1000" });
+    if (cursor) q.set("cursor", cursor);
+    const listed = await storage.json<{ objects: { key: string; uploaded: string }[]; cursor: string | null }>(`/list?${q}`);
+    const stale = await catalog(env).staleStaged(
+      listed.objects.map((o) => ({ key: o.key, uploaded: Date.parse(o.uploaded) })),
+      graceMs,
+    );
+    if (stale.length) await storage.json("/delete", { method: "POST", json: { keys: stale } });
+    deleted.push(...stale);
+    kept += listed.objects.length - stale.length;
+    cursor = listed.cursor;
+    if (!cursor) break;
+  }
+  if (deleted.length) logger(env, "catalog").info(`staging sweep deleted ${deleted.length} abandoned upload(s): ${deleted.join(", ")}`);
+  return { deleted, kept };
+}
+
+/** The cron trigger: sweep every abandoned staged upload. */
+export async function scheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
+  try {
+    await sweepStaging(env, undefined, Infinity);
+  } catch (err) {
+    logger(env, "catalog").error(`staging sweep (cron ${controller.cron}) failed`, err);
+    throw err;
+  }
+}
+
 export { Catalog } from "./catalog";
-export default app satisfies ExportedHandler<Env>;
+export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;

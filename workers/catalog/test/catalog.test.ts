@@ -1,8 +1,12 @@
 // The catalog Worker and its Durable Object inside workerd, with the real storage and
 // query Workers beside it: registration, idempotency, versions, drift, delete, and the
-// migrations being applied once.
+// migrations being applied once. Issue #12: registration accepts only the dataset's own
+// objects, each once; names equal but for case are refused; a delete removes only keys no
+// kept version lists; staged-upload leases and the sweep (cron and route).
 import { env, exports } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, runInDurableObject } from "cloudflare:test";
+import worker from "../src/index";
+import type { Catalog } from "../src/catalog";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import { datasetId, schemaFingerprint } from "../../../shared/dataset";
@@ -121,7 +125,146 @@ describe("catalog", () => {
     const names = await runInDurableObject(stub, (_obj: unknown, state: DurableObjectState) =>
       state.storage.sql.exec<{ name: string }>("SELECT name FROM _lh_migrations").toArray().map((r) => r.name),
     );
-    expect(names).toEqual(["0001_init"]);
+    expect(names).toEqual(["0001_init", "0002_refs_staging"]);
+  });
+});
+
+async function exists(key: string): Promise<boolean> {
+  const res = await env.STORAGE.fetch(`http://storage/storage/objects/${key}`, { method: "HEAD" });
+  return res.status === 200;
+}
+
+function stub(): DurableObjectStub<Catalog> {
+  return env.CATALOG.get(env.CATALOG.idFromName("catalog")) as DurableObjectStub<Catalog>;
+}
+
+describe("registration accepts only the dataset's own objects, each once (#12)", () => {
+  it("refuses a key outside <prefix><name>/, a key twice, an append of a listed key; a forgery cannot delete the victim's data", async () => {
+    const fp = await schemaFingerprint(SCHEMA);
+    const v = await putObject("datasets/victim/a.parquet", 3);
+    expect((await call("/register", { method: "POST", json: { name: "victim", schema: SCHEMA, schema_fingerprint: fp, objects: [v] } })).status).toBe(200);
+
+    // Another dataset's object, a prefix look-alike, a key outside the prefix: 400 naming the field and key.
+    await putObject("datasets/victimish/x.parquet", 1);
+    await putObject("uploads/x.parquet", 1);
+    for (const key of ["datasets/victim/a.parquet", "datasets/victimish/x.parquet", "uploads/x.parquet"]) {
+      const forged = await call("/register", { method: "POST", json: { name: "forger", schema: SCHEMA, schema_fingerprint: fp, objects: [{ ...v, key, size: key === v.key ? v.size : (await storageSize(key)) }] } });
+      expect(forged.status, key).toBe(400);
+      expect(forged.body.error.message).toContain(`body.objects[0].key: object ${JSON.stringify(key)} is not under "datasets/forger/"`);
+    }
+    expect((await call("/manifest/forger")).status).toBe(404);
+
+    // One object listed 20 times: 400, not 20× the rows.
+    const f = await putObject("datasets/forger/f.parquet", 2);
+    const twenty = await call("/register", { method: "POST", json: { name: "forger", schema: SCHEMA, schema_fingerprint: fp, objects: Array(20).fill(f) } });
+    expect(twenty.status).toBe(400);
+    expect(twenty.body.error.message).toContain(`body.objects[1].key: object "datasets/forger/f.parquet" is listed twice`);
+
+    // An append may not list a key the current version lists (it would load its rows twice).
+    expect((await call("/register", { method: "POST", json: { name: "forger", schema: SCHEMA, schema_fingerprint: fp, objects: [f] } })).body.version).toBe(1);
+    const again = await call("/register", { method: "POST", json: { name: "forger", schema: SCHEMA, schema_fingerprint: fp, objects: [f], mode: "append" } });
+    expect(again.status).toBe(400);
+    expect(again.body.error.message).toContain(`body.objects[0].key: object "datasets/forger/f.parquet" is already listed by the current version (1)`);
+    expect((await call("/manifest/forger")).body).toMatchObject({ version: 1, row_count: 2 });
+
+    // Deleting the forger leaves the victim whole.
+    expect((await call("/manifest/forger", { method: "DELETE" })).status).toBe(204);
+    expect(await exists("datasets/victim/a.parquet")).toBe(true);
+    expect((await call("/manifest/victim")).body).toMatchObject({ version: 1, row_count: 3 });
+  });
+
+  it("the Durable Object refuses a key another dataset lists (the rule that does not depend on the prefix)", async () => {
+    const fp = await schemaFingerprint(SCHEMA);
+    const o = await putObject("datasets/owner/o.parquet", 1);
+    expect((await call("/register", { method: "POST", json: { name: "owner", schema: SCHEMA, schema_fingerprint: fp, objects: [o] } })).status).toBe(200);
+    const result = await runInDurableObject(stub(), (cat: Catalog) =>
+      cat.register({ name: "thief", dataset_id: datasetId("thief"), schema: SCHEMA, schema_fingerprint: fp, objects: [o], mode: "replace", now: new Date().toISOString() }),
+    );
+    expect(result).toEqual({ rejected: { code: "bad_request", message: `body.objects[0].key: object "datasets/owner/o.parquet" is listed by another dataset ("owner")` } });
+  });
+
+  it("a delete removes only keys no kept version of any dataset lists (a pre-fix forgery, as the migration backfills it)", async () => {
+    const fp = await schemaFingerprint(SCHEMA);
+    const a = await putObject("datasets/kept/a.parquet", 4);
+    const b = await putObject("datasets/kept/b.parquet", 1);
+    await call("/register", { method: "POST", json: { name: "kept", schema: SCHEMA, schema_fingerprint: fp, objects: [a] } });
+    // Replace: version 2 lists only b; version 1 (kept) still lists a.
+    expect((await call("/register", { method: "POST", json: { name: "kept", schema: SCHEMA, schema_fingerprint: fp, objects: [b] } })).body.version).toBe(2);
+    // A forged dataset registered before the rules existed, listing the kept dataset's a and its own own.parquet.
+    const own = await putObject("datasets/old_forgery/own.parquet", 1);
+    await runInDurableObject(stub(), (_c: Catalog, state: DurableObjectState) => {
+      const m = { dataset_id: datasetId("old_forgery"), name: "old_forgery", schema: SCHEMA, schema_fingerprint: fp, objects: [a, own], row_count: 5, version: 1, created_at: "x", updated_at: "x" };
+      state.storage.sql.exec("INSERT INTO datasets VALUES ('old_forgery', ?, ?, 1, 5, 'x', 'x')", m.dataset_id, fp);
+      state.storage.sql.exec("INSERT INTO versions VALUES ('old_forgery', 1, ?, 'x')", JSON.stringify(m));
+      state.storage.sql.exec(
+        "INSERT INTO object_refs (key, name, version) SELECT json_extract(o.value, '$.key'), v.name, v.version FROM versions v, json_each(v.manifest, '$.objects') o WHERE v.name = 'old_forgery'",
+      );
+    });
+    expect((await call("/manifest/old_forgery", { method: "DELETE" })).status).toBe(204);
+    expect(await exists("datasets/kept/a.parquet")).toBe(true); // still listed by kept's version 1
+    expect(await exists("datasets/old_forgery/own.parquet")).toBe(false);
+    expect((await call("/manifest/kept?version=1")).body.objects.map((o: Json) => o.key)).toEqual(["datasets/kept/a.parquet"]);
+    // Deleting kept removes both its keys (no one else lists them).
+    expect((await call("/manifest/kept", { method: "DELETE" })).status).toBe(204);
+    expect(await exists("datasets/kept/a.parquet")).toBe(false);
+    expect(await exists("datasets/kept/b.parquet")).toBe(false);
+  });
+
+  it("a name equal to an existing one but for case is a 409 naming both", async () => {
+    const fp = await schemaFingerprint(SCHEMA);
+    const foo = await putObject("datasets/Foo/a.parquet", 1);
+    expect((await call("/register", { method: "POST", json: { name: "Foo", schema: SCHEMA, schema_fingerprint: fp, objects: [foo] } })).status).toBe(200);
+    const lower = await putObject("datasets/foo/a.parquet", 2);
+    const res = await call("/register", { method: "POST", json: { name: "foo", schema: SCHEMA, schema_fingerprint: fp, objects: [lower] } });
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe("conflict");
+    expect(res.body.error.message).toContain(`dataset "foo" differs only in case from the existing dataset "Foo"`);
+    expect((await call("/manifest/foo")).status).toBe(404);
+    // The exact name still registers new versions.
+    const foo2 = await putObject("datasets/Foo/b.parquet", 1);
+    expect((await call("/register", { method: "POST", json: { name: "Foo", schema: SCHEMA, schema_fingerprint: fp, objects: [foo2], mode: "append" } })).body).toMatchObject({ version: 2, row_count: 2 });
+  });
+});
+
+async function storageSize(key: string): Promise<number> {
+  const res = await env.STORAGE.fetch(`http://storage/storage/objects/${key}`, { method: "HEAD" });
+  return Number(res.headers.get("content-length"));
+}
+
+describe("staged uploads: leases and the sweep (#12)", () => {
+  async function stageObject(key: string): Promise<void> {
+    const res = await env.STORAGE.fetch(`http://storage/storage/objects/${key}`, { method: "PUT", body: "a,b\n1,2\n" });
+    expect(res.status).toBe(200);
+  }
+
+  it("keeps leased and fresh objects, deletes expired and unleased old ones; cron and route", async () => {
+    expect((await call("/staging/lease", { method: "POST", json: { key: "_ingest/live.csv" } })).status).toBe(200);
+    await stageObject("_ingest/live.csv");
+    expect((await call("/staging/lease", { method: "POST", json: { key: "_ingest/dead.csv", lease_ms: 1 } })).status).toBe(200);
+    await stageObject("_ingest/dead.csv");
+    await stageObject("_ingest/fresh.csv"); // no lease, younger than the grace: its lease may be on its way
+    await new Promise((r) => setTimeout(r, 20));
+    const swept = await call("/staging/sweep", { method: "POST" });
+    expect(swept.status).toBe(200);
+    expect(swept.body).toEqual({ deleted: ["_ingest/dead.csv"], kept: 2 });
+    expect(await exists("_ingest/dead.csv")).toBe(false);
+    expect((await call("/staging/leases")).body.leases.map((l: Json) => l.key)).toEqual(["_ingest/live.csv"]);
+
+    // The cron trigger, with a grace of 0: the unleased object goes, the leased one stays.
+    await worker.scheduled!(createScheduledController({ cron: "*/10 * * * *", scheduledTime: Date.now() }), { ...env, LH_CATALOGD_STAGING_GRACE_S: "0" } as Env, createExecutionContext());
+    expect(await exists("_ingest/fresh.csv")).toBe(false);
+    expect(await exists("_ingest/live.csv")).toBe(true);
+
+    // Released: the next sweep past the grace deletes it.
+    expect((await call("/staging/release", { method: "POST", json: { key: "_ingest/live.csv" } })).status).toBe(204);
+    await worker.scheduled!(createScheduledController({ cron: "*/10 * * * *" }), { ...env, LH_CATALOGD_STAGING_GRACE_S: "0" } as Env, createExecutionContext());
+    expect(await exists("_ingest/live.csv")).toBe(false);
+    expect((await call("/staging/leases")).body.leases).toEqual([]);
+
+    // Only _ingest/ keys can be leased.
+    const bad = await call("/staging/lease", { method: "POST", json: { key: "datasets/x/a.parquet" } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/body.key: expected a key under _ingest\//);
   });
 });
 

@@ -4,11 +4,42 @@
 // with quotes is scanned field by field (quoted fields may hold commas, "" escapes and
 // newlines, and so span chunks). CRLF and LF both end records; blank lines are skipped;
 // a leading BOM is dropped. `line` is the 1-based physical line where a record starts.
+// Limits (ParserLimits, from [ingestd].max_columns / max_field_bytes / max_row_bytes): a
+// record with more fields, a field or a record longer in UTF-8 bytes is a 400 naming the
+// line, the column and the key. They cost one length comparison per record: only a record
+// longer than min(field, row limit) / 3 characters is measured exactly. They also bound what
+// is buffered for an incomplete record: once the buffer passes the limit it is scanned
+// (geometrically less often as it grows) and refused as soon as a limit is provably passed,
+// so one 100 MB line never sits in memory.
 import { LakehouseError } from "../../../shared/errors";
 
 export type RecordSink = (fields: string[], line: number) => void;
 
+export interface ParserLimits {
+  /** Most fields in a record ([ingestd].max_columns). */
+  maxColumns?: number;
+  /** Largest field, UTF-8 bytes ([ingestd].max_field_bytes). */
+  maxFieldBytes?: number;
+  /** Largest record (sum of its fields), UTF-8 bytes ([ingestd].max_row_bytes). */
+  maxRowBytes?: number;
+}
+
 const INCOMPLETE = null;
+
+/** UTF-8 length of a JS string. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 4; // a surrogate pair: 4 bytes for both halves
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
 
 export class CsvParser {
   private buf = "";
@@ -16,8 +47,25 @@ export class CsvParser {
   private started = false;
   /** Bytes of text seen (UTF-16 units), for progress and limits. */
   chars = 0;
+  private readonly maxColumns: number;
+  private readonly maxField: number;
+  private readonly maxRow: number;
+  /** A record longer than this many characters may pass a byte limit: measure it. */
+  private readonly quick: number;
+  /** The buffered partial record is scanned when it grows past this many characters. */
+  private nextScan: number;
+  private header: string[] | undefined;
 
-  constructor(private readonly onRecord: RecordSink) {}
+  constructor(
+    private readonly onRecord: RecordSink,
+    limits: ParserLimits = {},
+  ) {
+    this.maxColumns = limits.maxColumns ?? Infinity;
+    this.maxField = limits.maxFieldBytes ?? Infinity;
+    this.maxRow = limits.maxRowBytes ?? Infinity;
+    this.quick = Math.floor(Math.min(this.maxField, this.maxRow) / 3);
+    this.nextScan = Math.min(this.maxField, this.maxRow);
+  }
 
   push(text: string): void {
     if (text.length === 0) return;
@@ -28,6 +76,100 @@ export class CsvParser {
     this.chars += text.length;
     const s = this.buf.length ? this.buf + text : text;
     this.buf = s.slice(this.consume(s, false));
+    const floor = Math.min(this.maxField, this.maxRow);
+    if (this.buf.length <= floor) this.nextScan = floor;
+    else if (this.buf.length > this.nextScan) {
+      this.scanPartial();
+      this.nextScan = Math.floor(this.buf.length * 1.25) + 4096;
+    }
+  }
+
+  private column(n: number, line: number): string {
+    const name = line > 1 && this.header && n <= this.header.length ? ` (${JSON.stringify(this.header[n - 1]!.trim())})` : "";
+    return `CSV line ${line}, column ${n}${name}`;
+  }
+
+  private tooManyColumns(line: number): LakehouseError {
+    return new LakehouseError(
+      "bad_request",
+      `${this.column(this.maxColumns + 1, line)}: more than ${this.maxColumns} columns ([ingestd].max_columns; Durable Object SQLite allows at most 100 columns per table)`,
+    );
+  }
+
+  private fieldTooLong(n: number, line: number, what: string): LakehouseError {
+    return new LakehouseError(
+      "bad_request",
+      `${this.column(n, line)}: field of ${what} bytes exceeds ${this.maxField} bytes ([ingestd].max_field_bytes; Durable Object SQLite stores at most 2 MB per value)`,
+    );
+  }
+
+  private rowTooLong(n: number, line: number, what: string): LakehouseError {
+    return new LakehouseError(
+      "bad_request",
+      `${this.column(n, line)}: record of ${what} bytes exceeds ${this.maxRow} bytes ([ingestd].max_row_bytes; Durable Object SQLite stores at most 2 MB per row)`,
+    );
+  }
+
+  /** Exact check of a complete record that may pass a byte limit. */
+  private checkRecord(fields: string[], line: number): void {
+    let row = 0;
+    for (let i = 0; i < fields.length; i++) {
+      const b = utf8Length(fields[i]!);
+      if (b > this.maxField) throw this.fieldTooLong(i + 1, line, String(b));
+      row += b;
+      if (row > this.maxRow) throw this.rowTooLong(i + 1, line, `at least ${row}`);
+    }
+  }
+
+  /**
+   * Scans the buffered incomplete record (quote-aware). Characters are a lower bound of
+   * UTF-8 bytes, so a field or record with more characters than a limit surely passes it.
+   */
+  private scanPartial(): void {
+    const s = this.buf;
+    const line = this.line;
+    let field = 1;
+    let val = 0;
+    let row = 0;
+    let inQuote = false;
+    let atStart = true;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (inQuote) {
+        if (c === 34) {
+          if (s.charCodeAt(i + 1) === 34) {
+            val++;
+            i++;
+          } else inQuote = false;
+        } else val++;
+        continue;
+      }
+      if (c === 34 && atStart) {
+        inQuote = true;
+        atStart = false;
+        continue;
+      }
+      if (c === 44) {
+        if (val > this.maxField) throw this.fieldTooLong(field, line, `more than ${this.maxField}`);
+        row += val;
+        val = 0;
+        field++;
+        if (field > this.maxColumns) throw this.tooManyColumns(line);
+        atStart = true;
+        continue;
+      }
+      atStart = false;
+      val++;
+    }
+    if (val > this.maxField) throw this.fieldTooLong(field, line, `more than ${this.maxField}`);
+    if (row + val > this.maxRow) throw this.rowTooLong(field, line, `more than ${this.maxRow}`);
+  }
+
+  private emit(fields: string[], line: number, chars: number): void {
+    if (fields.length > this.maxColumns) throw this.tooManyColumns(line);
+    if (chars > this.quick) this.checkRecord(fields, line);
+    this.header ??= fields;
+    this.onRecord(fields, line);
   }
 
   /** Call at end of input: parses what is left (a last line may lack its newline). */
@@ -45,7 +187,6 @@ export class CsvParser {
   private consume(s: string, atEnd: boolean): number {
     let pos = 0;
     let quote = s.indexOf('"');
-    const sink = this.onRecord;
     for (;;) {
       const nl = s.indexOf("\n", pos);
       if (nl < 0) return pos;
@@ -54,14 +195,14 @@ export class CsvParser {
         // Fast path: no quote on this line.
         let endAt = nl;
         if (endAt > pos && s.charCodeAt(endAt - 1) === 13) endAt--;
-        if (endAt > pos) sink(s.slice(pos, endAt).split(","), this.line);
+        if (endAt > pos) this.emit(s.slice(pos, endAt).split(","), this.line, endAt - pos);
         this.line++;
         pos = nl + 1;
         continue;
       }
       const rec = this.quoted(s, pos, atEnd);
       if (rec === INCOMPLETE) return pos;
-      sink(rec.fields, this.line);
+      this.emit(rec.fields, this.line, rec.end - pos);
       this.line += rec.lines;
       pos = rec.end;
     }

@@ -4,10 +4,12 @@
 // [ingestd].sample_rows rows); if a later value does not fit its column's type, the
 // column widens (int64 → float64, else → string) and the pass restarts from the top
 // of the source with the wider schema (the partial output is discarded).
+// What the query engine cannot load is refused while parsing (options.limits: columns,
+// field and record bytes; see csv.ts), so a file over them never becomes a dataset.
 import { LakehouseError } from "../../../shared/errors";
 import { toHex } from "../../../shared/hash";
 import type { ColumnType, SchemaField } from "../../../shared/types";
-import { CsvParser } from "./csv";
+import { CsvParser, type ParserLimits } from "./csv";
 import { convertColumn, inferColumn, TypeMismatch } from "./infer";
 import { ParquetStream } from "./parquet-out";
 
@@ -18,6 +20,8 @@ export interface ConvertOptions {
   compressors?: Record<string, (input: Uint8Array) => Uint8Array>;
   /** Types decided by an earlier pass (after a widening); otherwise inferred. */
   types?: ColumnType[];
+  /** [ingestd].max_columns / max_field_bytes / max_row_bytes (none by default). */
+  limits?: ParserLimits;
 }
 
 export type ConvertOutcome =
@@ -79,7 +83,7 @@ export async function convertCsv(
     }
     for (let i = 0; i < width; i++) raw[i]!.push(fields[i]!);
     buffered++;
-  });
+  }, options.limits);
 
   const firstGroup = Math.max(options.sampleRows, options.rowGroupRows);
 

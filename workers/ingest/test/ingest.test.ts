@@ -1,6 +1,9 @@
 // The ingest Worker inside workerd with the real storage, catalog and query Workers
 // beside it: CSV → Parquet → registered manifest, read back with hyparquet; the CSV
 // parser and type inference on the quirks real files have; atomicity on failure.
+// Issue #12: what the engine cannot load ([ingestd].max_columns / max_field_bytes /
+// max_row_bytes) is a 400 naming line, column and key, and the parser's buffer is bounded;
+// staged uploads are leased while the ingest runs and swept once their ingest is gone.
 import { env, exports } from "cloudflare:workers";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
@@ -302,6 +305,103 @@ describe("ingest", () => {
     expect(m.version).toBe(6);
     expect(m.row_count).toBe(6);
     expect(m.objects).toHaveLength(6);
+  });
+});
+
+describe("limits of the engine (#12)", () => {
+  const LIMITS = { maxColumns: 100, maxFieldBytes: 1 << 20, maxRowBytes: 1 << 20 };
+  function parseLimited(chunks: Iterable<string>): number {
+    let records = 0;
+    const p = new CsvParser(() => records++, LIMITS);
+    for (const c of chunks) p.push(c);
+    p.end();
+    return records;
+  }
+
+  it("the parser refuses more columns, a long field, a long record (UTF-8 bytes), naming line, column and key", () => {
+    expect(parseLimited([Array.from({ length: 100 }, (_, i) => `c${i}`).join(",") + "\n"])).toBe(1);
+    expect(() => parseLimited([Array.from({ length: 101 }, (_, i) => `c${i}`).join(",") + "\n"])).toThrow(/CSV line 1, column 101: more than 100 columns \(\[ingestd\]\.max_columns/);
+    expect(() => parseLimited(["a,b\n1,2\n", "3," + "x,".repeat(200) + "4\n"])).toThrow(/CSV line 3, column 101: more than 100 columns/);
+    const big = "x".repeat((1 << 20) + 1);
+    expect(() => parseLimited(["id,text\n1,ok\n2,", big, "\n"])).toThrow(/CSV line 3, column 2 \("text"\): field of more than 1048576 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/);
+    expect(() => parseLimited([`id,text\n1,"${big}"\n`])).toThrow(/CSV line 2, column 2 \("text"\): field of 1048577 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/);
+    // 400 000 characters of € are 1.2 MB in UTF-8: over the byte limit though under it in characters.
+    expect(() => parseLimited([`id,text\n1,${"€".repeat(400_000)}\n`])).toThrow(/CSV line 2, column 2 \("text"\): field of 1200000 bytes exceeds/);
+    const third = "y".repeat(400_000);
+    expect(() => parseLimited([`a,b,c\n${third},${third},${third}\n`])).toThrow(/CSV line 2, column 3 \("c"\): record of at least 1200000 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_row_bytes/);
+    expect(parseLimited([`a,b\n${"z".repeat(500_000)},${"z".repeat(500_000)}\n`])).toBe(2);
+  });
+
+  it("a 100 MB single line is refused after about a megabyte is buffered", () => {
+    const p = new CsvParser(() => {}, LIMITS);
+    const chunk = "q".repeat(64 * 1024);
+    let pushed = 0;
+    expect(() => {
+      for (; pushed < 1600; pushed++) p.push(chunk); // 100 MiB if it were all read
+    }).toThrow(/CSV line 1, column 1: field of more than 1048576 bytes/);
+    expect(pushed).toBeLessThan(20);
+  });
+
+  it("ingest answers 400 naming the limit and writes nothing: 50 000 columns, a 3 MB field", async () => {
+    const wide = Array.from({ length: 50_000 }, (_, i) => `c${i}`).join(",") + "\n" + Array.from({ length: 50_000 }, () => "1").join(",") + "\n";
+    const res = await ingest("name=too_wide", wide);
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/CSV line 1, column 101: more than 100 columns \(\[ingestd\]\.max_columns/);
+    const long = await ingest("name=too_long", `id,text\n1,short\n2,${"L".repeat(3_000_000)}\n`);
+    expect(long.status).toBe(400);
+    expect(long.body.error.message).toMatch(/CSV line 3, column 2 \("text"\): field of more than 1048576 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/);
+    expect((await catalogJson("/manifest/too_wide")).status).toBe(404);
+    expect((await catalogJson("/manifest/too_long")).status).toBe(404);
+    expect((await storageJson("/list?prefix=datasets/too_")).objects).toEqual([]);
+    expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
+  });
+});
+
+describe("staged uploads (#12)", () => {
+  it("an ingest leaves no lease and no staged object, and sweeps the staged object of an ingest that died", async () => {
+    // A dead ingest: its staged object is there, its lease expired.
+    const dead = "_ingest/00000000-dead-4000-8000-000000000000.csv";
+    await env.CATALOG.fetch("http://catalog/catalog/staging/lease", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key: dead, lease_ms: 1 }),
+    });
+    expect((await env.STORAGE.fetch(`http://storage/storage/objects/${dead}`, { method: "PUT", body: "a\n1\n" })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 20));
+    const res = await ingest("name=sweeper", "a,b\n1,2\n");
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    // The sweep runs beside the ingest (waitUntil): wait for it.
+    for (let i = 0; i < 50 && (await storageJson("/list?prefix=_ingest/")).objects.length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
+    expect((await catalogJson("/staging/leases")).body.leases).toEqual([]);
+  });
+
+  it("the lease is held while the ingest runs", async () => {
+    // A body that trickles: while it is still arriving the staged key has a live lease.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(new TextEncoder().encode("a,b\n1,2\n"));
+        await gate;
+        controller.enqueue(new TextEncoder().encode("3,4\n"));
+        controller.close();
+      },
+    });
+    const pending = exports.default.fetch("http://x/ingest?name=leased", { method: "POST", body, headers: { "content-type": "text/csv" }, duplex: "half" } as RequestInit);
+    let leases: Json[] = [];
+    for (let i = 0; i < 100 && leases.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      leases = (await catalogJson("/staging/leases")).body.leases;
+    }
+    expect(leases).toHaveLength(1);
+    expect(leases[0].key).toMatch(/^_ingest\/[0-9a-f-]{36}\.csv$/);
+    expect(leases[0].expires_at).toBeGreaterThan(Date.now());
+    release();
+    const res = await pending;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Json).row_count).toBe(2);
+    expect((await catalogJson("/staging/leases")).body.leases).toEqual([]);
   });
 });
 
