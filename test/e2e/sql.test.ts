@@ -21,9 +21,9 @@ describe("SQL through the gateway", () => {
   it("ingest → query returns the rows (first row Alice), typed, with the answer shape of DESIGN §6", async () => {
     const ing = await ingest("people", PEOPLE);
     expect(ing.status, JSON.stringify(ing.body)).toBe(200);
-    // warmed at ingest: the engine already holds this version before the first query
+    // The engine's cache listing is internal (the catalog's binding only): not reachable from outside.
     const cached = await sys.json("/v1/sql/datasets");
-    expect(cached.body.replicas[0].tables).toContainEqual(expect.objectContaining({ name: "people", version: ing.body.version, row_count: 3 }));
+    expect(cached.status).toBe(404);
     const { status, body } = await sql("SELECT * FROM people ORDER BY id");
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body.rows[0][1]).toBe("Alice");

@@ -68,7 +68,7 @@ const CLAUSE = new Set(["from", "where", "group", "having", "order", "limit", "o
 
 class NotFast extends Error {}
 
-/** Parses `sql` into a plan over `table`'s columns (`schema`: lower-case name → declared name), or null. */
+/** Parses `sql` into a plan over one table's columns (`datasets`: table name as written → (lower-case column → declared name)), or null. */
 export function planFast(sql: string, datasets: Map<string, Map<string, string>>): FastPlan | null {
   try {
     return parse(sql, datasets);
@@ -149,7 +149,7 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
   expectWord("from");
   const tableTok = peek();
   const tableName = ident();
-  const schema = datasets.get(tableName.toLowerCase());
+  const schema = datasets.get(tableName); // keyed by the name as written (the engine resolved it)
   if (!schema || !tableTok) throw new NotFast();
   if (peek()?.kind === "word" && !CLAUSE.has(word(peek()))) throw new NotFast(); // table alias: keep it simple
   const column = (name: string): string => {

@@ -9,7 +9,7 @@ import { LakehouseError, errorResponse } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { DatasetSummary, Manifest } from "../../../shared/types";
 import { checkReadOnly } from "./guard";
-import { timeoutError, type EngineAnswer, type QueryEngine } from "./queryEngine";
+import { engineFailure, timeoutError, type EngineAnswer, type QueryEngine } from "./queryEngine";
 import { toCsv, type QueryResult } from "./result";
 
 const { app, api } = createServiceApp<Env>("query", "sql");
@@ -62,6 +62,18 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
   const maxRows = Math.min(body.max_rows ?? config.max_rows, config.max_rows);
   const timeoutMs = Math.min(body.timeout_ms ?? config.timeout_ms, config.timeout_ms);
   const checked = checkReadOnly(body.sql);
+  // What cannot be bounded is refused before it runs: a recursive CTE ends only by its own LIMIT.
+  for (const r of checked.recursive) {
+    if (r.limit === null || r.limit > config.max_recursive_rows) {
+      throw new LakehouseError(
+        "query_unbounded",
+        `sql: the recursive CTE ${JSON.stringify(r.name)} ${r.limit === null ? "has no LIMIT <integer> in its own body" : `has LIMIT ${r.limit}`}; ` +
+          `a recursive CTE must end with a literal LIMIT of at most [queryd].max_recursive_rows = ${config.max_recursive_rows} inside its parentheses ` +
+          `(rule: recursive CTEs need a LIMIT; an outer LIMIT does not stop the recursion under ORDER BY or aggregates)`,
+        { status: 400 },
+      );
+    }
+  }
   const params = (body.params ?? []).map((p) => (typeof p === "boolean" ? (p ? 1 : 0) : p));
   // Freshness: the catalog's current versions, so a change whose notification was lost is
   // still seen by this query (read-your-writes does not depend on the notification).
@@ -75,7 +87,9 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
     timeout_ms: timeoutMs,
     columnar: config.columnar && body.engine !== "sqlite",
     columnar_cache_bytes: config.columnar_cache_mb * 1024 * 1024,
-    identifiers: [...checked.identifiers],
+    tables: checked.tables,
+    max_join_rows: config.max_join_rows,
+    kind: checked.kind,
     datasets: list.datasets.map((d) => ({ name: d.name, version: d.version })),
     request_id: c.get("requestId"),
   });
@@ -85,8 +99,14 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
   });
-  const answer = (await Promise.race([run, timeout])) as EngineAnswer | "timeout";
-  if (timer !== undefined) clearTimeout(timer);
+  let answer: EngineAnswer | "timeout";
+  try {
+    answer = (await Promise.race([run, timeout])) as EngineAnswer | "timeout";
+  } catch (err) {
+    throw engineFailure(err, timeoutMs);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
   if (answer === "timeout") {
     const e = timeoutError(timeoutMs);
     throw new LakehouseError(e.code, e.message, { status: e.status });
@@ -113,7 +133,11 @@ const sqlRoute = createRoute({
   request: { body: { content: { "application/json": { schema: SqlRequest } }, required: true } },
   responses: {
     200: { description: "rows (or CSV with Accept: text/csv)", content: { "application/json": { schema: SqlResponse }, "text/csv": { schema: z.string() } } },
-    400: { description: "not read-only, a syntax or engine error, or the time limit", content: { "application/json": { schema: ErrorBody } } },
+    400: {
+      description: "not read-only, a syntax or engine error, an unknown or ambiguous table, unbounded (query_unbounded, query_too_large) or the time limit (query_timeout)",
+      content: { "application/json": { schema: ErrorBody } },
+    },
+    422: { description: "a dataset the query reads cannot be loaded into the engine (dataset_unloadable, naming it and why)", content: { "application/json": { schema: ErrorBody } } },
   },
 });
 

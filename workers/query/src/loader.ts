@@ -19,6 +19,12 @@ const COMPRESSORS: Compressors = {
 };
 
 const BATCH_ROWS = 4000;
+/** One bound JSON text per batch stays well under SQLite's string / row size limit (2 MB in Durable Objects). */
+const BATCH_CHARS = 512 * 1024;
+/** Durable Object SQLite's column limit per table (plain SQLite's is 2000). */
+export const MAX_COLUMNS = 100;
+/** Durable Object SQLite's largest string, BLOB or row. */
+export const MAX_ROW_BYTES = 2_000_000;
 
 function timestampText(ms: number): string | null {
   return Number.isFinite(ms) ? formatTimestamp(new Date(ms)) : null;
@@ -112,6 +118,13 @@ export interface LoadStats {
 export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: Manifest, table: string): Promise<LoadStats> {
   const schema: SchemaField[] = manifest.schema;
   if (schema.length === 0) throw new Error(`dataset ${manifest.name} has an empty schema`);
+  if (schema.length > MAX_COLUMNS) throw new Error(`it has ${schema.length} columns; Durable Object SQLite holds at most ${MAX_COLUMNS} per table`);
+  const seen = new Map<string, string>();
+  for (const f of schema) {
+    const other = seen.get(f.name.toLowerCase());
+    if (other !== undefined) throw new Error(`columns ${JSON.stringify(other)} and ${JSON.stringify(f.name)} differ only in case; SQLite column names are case-insensitive`);
+    seen.set(f.name.toLowerCase(), f.name);
+  }
   const cols = schema.map((f) => `${quoteIdent(f.name)} ${SQL_TYPE[f.type] ?? "VARCHAR"}`).join(", ");
   sql.exec(`CREATE TABLE ${quoteIdent(table)} (${cols})`);
   const extract = schema.map((_f, i) => `value->>${i}`).join(", ");
@@ -153,16 +166,32 @@ export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: M
       });
       const columns = names.map((name) => columnValues(chunks.get(name) ?? [], groupStart, groupRows, name));
       chunks.clear();
-      for (let b = 0; b < groupRows; b += BATCH_ROWS) {
-        const end = Math.min(groupRows, b + BATCH_ROWS);
-        const batch = new Array(end - b);
-        for (let r = b; r < end; r++) {
-          const row = new Array(columns.length);
-          for (let c = 0; c < columns.length; c++) row[c] = columns[c]![r];
-          batch[r - b] = row;
+      // Batches of at most BATCH_ROWS rows and about BATCH_CHARS of JSON; a single row past
+      // the engine's row size is refused by name. Between batches the load yields, so queries
+      // on other datasets (and other replicas, which share the thread locally) are not held.
+      let parts: string[] = [];
+      let chars = 0;
+      const flush = async () => {
+        if (parts.length === 0) return;
+        sql.exec(insert, `[${parts.join(",")}]`);
+        parts = [];
+        chars = 0;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      };
+      for (let r = 0; r < groupRows; r++) {
+        const row = new Array(columns.length);
+        for (let c = 0; c < columns.length; c++) row[c] = columns[c]![r];
+        const json = JSON.stringify(row);
+        if (json.length > MAX_ROW_BYTES) {
+          let widest = 0;
+          for (let c = 1; c < columns.length; c++) if (JSON.stringify(row[c] ?? null).length > JSON.stringify(row[widest] ?? null).length) widest = c;
+          throw new Error(`row ${stats.rows + r + 1} is about ${json.length} bytes (column ${JSON.stringify(names[widest])}); the engine holds rows up to ${MAX_ROW_BYTES} bytes`);
         }
-        sql.exec(insert, JSON.stringify(batch));
+        if (parts.length >= BATCH_ROWS || (parts.length > 0 && chars + json.length > BATCH_CHARS)) await flush();
+        parts.push(json);
+        chars += json.length + 1;
       }
+      await flush();
       stats.rows += groupRows;
       stats.row_groups++;
       groupStart += groupRows;

@@ -226,7 +226,7 @@ describe("SQL over a registered dataset", () => {
 
   it("stops a query that runs too long with a clear error; another replica keeps answering", async () => {
     // rows trickle out (one per 100k steps): the engine yields between them and checks the clock
-    const slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 20000000) SELECT x FROM c WHERE x % 100000 = 0";
+    const slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT x FROM c WHERE x % 100000 = 0";
     const envWithReplicas = { ...env, LH_QUERYD_REPLICAS: "2" };
     const call = (body: unknown) =>
       app.fetch(
