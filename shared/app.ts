@@ -7,11 +7,14 @@ import { LakehouseError, errorResponse } from "./errors";
 import { describeIssues } from "./field-errors";
 import { ConfigError } from "./config";
 import { logger } from "./log";
+import { isRpcSizeError, parseJsonBounded, readBoundedText } from "./json-limits";
+import { lakehouseConfig } from "./lakehouse-config";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export type AppVariables = { requestId: string };
+/** `bodyCap`: bytes readJson reads at most (the service's [gateway.body_caps] entry; absent = no cap). */
+export type AppVariables = { requestId: string; bodyCap?: number };
 export type AppEnv<B extends object = object> = { Bindings: B; Variables: AppVariables };
 
 /** Takes the caller's X-Request-Id when it is sane, otherwise makes one; echoes it on the response. */
@@ -38,6 +41,9 @@ export function toLakehouseError(err: unknown): LakehouseError {
     return new LakehouseError(code, err.message || `HTTP ${err.status}`, { status: err.status });
   }
   if (err instanceof SyntaxError) return new LakehouseError("bad_request", `invalid JSON body: ${err.message}`);
+  // A Durable Object or service RPC refused for its serialized size (workerd: 32 MiB): the
+  // request carried too much, not a fault of ours.
+  if (isRpcSizeError(err)) return new LakehouseError("payload_too_large", `request too large to pass on: ${(err as Error).message}`);
   // The operator's own file or LH_* vars: say what is wrong (no secret is ever in it).
   if (err instanceof ConfigError) return new LakehouseError("config_error", err.message, { status: 500 });
   return new LakehouseError("internal", "internal error");
@@ -129,6 +135,18 @@ export function createServiceApp<B extends object>(
 ): ServiceApp<B> {
   const app = new OpenAPIHono<AppEnv<B>>({ defaultHook: validationHook as never });
   app.use("*", requestId());
+  // Service bindings bypass the gateway: each service caps its own JSON bodies at the cap the
+  // gateway uses for its family ([gateway.body_caps].<family>), read by readJson.
+  app.use("*", async (c, next) => {
+    let caps: Record<string, number> = {};
+    try {
+      caps = lakehouseConfig(c.env ?? {}).gateway.body_caps as Record<string, number>;
+    } catch {
+      // a bad configuration is reported by the routes that use it, not by every request
+    }
+    if (family in caps) c.set("bodyCap", caps[family]);
+    await next();
+  });
   app.onError(onError(service));
   app.notFound((c) =>
     errorResponse(new LakehouseError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)),
@@ -141,15 +159,15 @@ export function createServiceApp<B extends object>(
   return { app, api };
 }
 
-/** Parses a JSON request body, turning bad JSON into a 400 that says so. */
-export async function readJson<T = unknown>(c: Context): Promise<T> {
-  const text = await c.req.text();
-  if (text.trim() === "") throw new LakehouseError("bad_request", "request body is empty; expected JSON");
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    throw new LakehouseError("bad_request", `request body is not valid JSON: ${(err as Error).message}`);
-  }
+/**
+ * Parses a JSON request body: at most `maxBytes` (default: the service's body cap, see
+ * createServiceApp) read, 413 past it; bad JSON, an empty body, or JSON nested deeper than
+ * MAX_JSON_DEPTH (shared/json-limits.ts) → a 400 that says so.
+ */
+export async function readJson<T = unknown>(c: Context, maxBytes?: number): Promise<T> {
+  const cap = maxBytes ?? (c.get("bodyCap") as number | undefined) ?? Number.MAX_SAFE_INTEGER;
+  const text = await readBoundedText(c, cap, "the service's body cap");
+  return parseJsonBounded(text, "request body") as T;
 }
 
 /** Reads a JSON object body; anything else (array, string, null) is a 400. */

@@ -8,6 +8,8 @@ import { createServiceApp, jsonBody, jsonResponse, jsonRequest } from "../../../
 import { serviceClient } from "../../../shared/clients";
 import { LakehouseError, badRequest } from "../../../shared/errors";
 import { fieldErrors } from "../../../shared/field-errors";
+import { truncateUtf8 } from "../../../shared/json-limits";
+import { MAX_TOTAL_HITS } from "./limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { VectorHit, VectorIndexInfo } from "../../../shared/types";
 import {
@@ -88,8 +90,14 @@ api.openapi(
     const maxK = lakehouseConfig(c.env).vectord.max_k;
     const rid = c.get("requestId");
     const names = [...new Set(body.corpora)];
+    if (names.length > cfg.max_corpora) throw badRequest(`corpora: at most ${cfg.max_corpora} corpora per search ([matrixd].max_corpora), got ${names.length}`);
     const k = intInRange("k", body.k, 1, maxK, cfg.default_k);
     const perCorpusK = intInRange("per_corpus_k", body.per_corpus_k, 1, maxK, Math.min(maxK, Math.max(cfg.per_corpus_k, k)));
+    // The hits held for the merge: per_corpus_k × corpora, each with up to [vectord].max_metadata_bytes of metadata.
+    const maxHits = Math.max(maxK, MAX_TOTAL_HITS);
+    if (perCorpusK * names.length > maxHits) {
+      throw badRequest(`per_corpus_k: ${perCorpusK} × ${names.length} corpora = ${perCorpusK * names.length} hits, over the ${maxHits} one search may merge (max(${MAX_TOTAL_HITS}, [vectord].max_k)); ask fewer per corpus or fewer corpora ([matrixd].max_corpora)`);
+    }
     const filter = compileMetadataFilter(body.metadata_filter);
     const usePlaybook = body.use_playbook === true;
     const playbookCorpus = body.playbook_corpus ?? cfg.playbook_corpus;
@@ -202,7 +210,8 @@ api.openapi(
             id: playbookId,
             vector,
             metadata: {
-              query_text: body.query_text,
+              // Shown with hits only (the vector is of the whole text): kept within the metadata cap.
+              query_text: truncateUtf8(body.query_text, 1024),
               answer_id: body.answer_id,
               answer_corpus: body.answer_corpus,
               score,

@@ -4,13 +4,22 @@
 import { z } from "@hono/zod-openapi";
 import { createServiceApp } from "../../../shared/app";
 import { LakehouseError } from "../../../shared/errors";
+import { assertJsonTextDepth, readBoundedText } from "../../../shared/json-limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { handleMcpPost } from "./server";
 import { TOOLS } from "./tools";
 
 const { app, api } = createServiceApp<Env>("mcp", "mcp", { health: () => ({ tools: TOOLS.length }) });
 
-api.post("/", (c) => handleMcpPost(c.req.raw, c.env as unknown as Record<string, unknown>, c.executionCtx as ExecutionContext, c.get("requestId"), lakehouseConfig(c.env).mcpd));
+api.post("/", async (c) => {
+  // Service bindings bypass the gateway: the body is read within the mcp body cap
+  // ([gateway.body_caps].mcp, 413 past it) and JSON deeper than MAX_JSON_DEPTH is a 400.
+  const cap = c.get("bodyCap") ?? lakehouseConfig(c.env).gateway.body_caps.mcp;
+  const text = await readBoundedText(c, cap, "[gateway.body_caps].mcp");
+  assertJsonTextDepth(text, "request body");
+  const request = new Request(c.req.raw.url, { method: "POST", headers: c.req.raw.headers, body: text });
+  return handleMcpPost(request, c.env as unknown as Record<string, unknown>, c.executionCtx as ExecutionContext, c.get("requestId"), lakehouseConfig(c.env).mcpd);
+});
 
 // Stateless: no event stream to open (GET) and no session to end (DELETE).
 api.on(["GET", "DELETE"], "/", () => {

@@ -156,7 +156,9 @@ export async function handleMcpPost(
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   await server.connect(transport);
   const response = await transport.handleRequest(request, { parsedBody: parsed });
-  if (records.size > 0) ctx.waitUntil(witness(env, requestId, records, response.clone(), started));
+  // A request the transport refused (406 without the right Accept, 415, 400) ran no tool: only
+  // calls that ran are witnessed, so a refused request changes nothing, the observer included.
+  if (records.size > 0 && response.ok) ctx.waitUntil(witness(env, requestId, records, response.clone(), started));
   ctx.waitUntil(server.close().catch(() => undefined));
   return response;
 }

@@ -34,9 +34,10 @@ export interface CycleSummary {
   finished_at?: string;
   corrections?: { status: StepStatus; applied: number; malformed: number; offset: number; reason?: string };
   analysis?: { status: StepStatus; processed: number; failures: number; successes: number; new_playbooks: string[]; reason?: string };
-  recommendations?: { status: StepStatus; written: number; by_llm: number; by_heuristic: number; reason?: string };
+  /** `deferred`: left for the next cycle because this cycle's LLM budget was spent. */
+  recommendations?: { status: StepStatus; written: number; by_llm: number; by_heuristic: number; deferred: number; reason?: string };
   playbooks?: { status: StepStatus; recorded: number; pending: number; reason?: string };
-  escalations?: { status: StepStatus; escalated: string[]; by_llm: number; by_heuristic: number; reason?: string };
+  escalations?: { status: StepStatus; escalated: string[]; by_llm: number; by_heuristic: number; deferred: number; reason?: string };
   pruned?: number;
   llm_calls: number;
 }
@@ -48,6 +49,14 @@ class LlmBudget {
   constructor(private readonly env: Env, private readonly max: number) {}
   get configured(): boolean {
     return lakehouseConfig(this.env).llm.provider !== "none";
+  }
+  /**
+   * True when an LLM is configured and this cycle has made [observerd].cycle_max_llm_calls
+   * calls: the remaining escalations and recommendations wait for the next cycle (they stay
+   * pending / unrecommended) rather than being answered by the heuristic.
+   */
+  get exhausted(): boolean {
+    return this.configured && this.used >= this.max;
   }
   /** Asks the LLM if one is configured and the cycle's budget allows; undefined = use the heuristic. */
   async ask(system: string, user: string): Promise<{ text: string; model: string } | { error: string | null }> {
@@ -192,10 +201,14 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
     }
 
     // 4 before recommendations: escalations matter most when the LLM budget is short.
-    const esc = { status: "ok" as StepStatus, escalated: [] as string[], by_llm: 0, by_heuristic: 0 };
+    const esc = { status: "ok" as StepStatus, escalated: [] as string[], by_llm: 0, by_heuristic: 0, deferred: 0 };
     try {
       const pending = await stub.claimEscalations(cfg.observerd.escalation_threshold, 50);
       for (const { escalation_id, cluster } of pending) {
+        if (llm.exhausted) {
+          esc.deferred++; // stays pending: the next cycle takes it first
+          continue;
+        }
         const b = await briefing(env, cluster);
         const user = `ESCALATION\n${clusterText(cluster)}\n\nBRIEFING (pathway traces, matrix hits):\n${JSON.stringify({ pathway: b.pathway, matrix: b.matrix, notes: b.notes }).slice(0, 12_000)}`;
         const answer = await llm.ask(ESCALATE_SYSTEM, user);
@@ -214,9 +227,13 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
     }
 
     // 2b. a recommendation per cluster that changed since its last one
-    const rec = { status: "ok" as StepStatus, written: 0, by_llm: 0, by_heuristic: 0 };
+    const rec = { status: "ok" as StepStatus, written: 0, by_llm: 0, by_heuristic: 0, deferred: 0 };
     try {
       for (const c of await stub.clustersNeedingRecommendation(200)) {
+        if (llm.exhausted) {
+          rec.deferred++; // the cluster still needs one: the next cycle finds it again
+          continue;
+        }
         const answer = await llm.ask(RECOMMEND_SYSTEM, `RECOMMEND\n${clusterText(c)}`);
         if ("text" in answer) {
           await stub.addRecommendation(c.id, c.count, answer.text, "llm", answer.model, null);

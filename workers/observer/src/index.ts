@@ -8,7 +8,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { createServiceApp, jsonBody, jsonContentType, parseWith, jsonResponse, type AppEnv } from "../../../shared/app";
-import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
+import { LakehouseError } from "../../../shared/errors";
+import { parseJsonBounded, readBoundedText } from "../../../shared/json-limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { logger } from "../../../shared/log";
 import type { ObservedOp } from "../../../shared/types";
@@ -22,20 +23,14 @@ const { app, api } = createServiceApp<Env>("observer", "observer", {
 });
 type C = Context<AppEnv<Env>>;
 
-/** The body as text within [observerd].max_event_bytes (413 before parsing when over). */
+/**
+ * The body within [observerd].max_event_bytes (413: a declared length before reading, a
+ * stream as soon as it passes the cap), then JSON within the depth limit (400).
+ */
 async function cappedJson(c: C): Promise<unknown> {
   const cap = lakehouseConfig(c.env).observerd.max_event_bytes;
-  const declared = Number(c.req.header("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > cap) throw payloadTooLarge(`event body of ${declared} bytes is over the ${cap}-byte cap ([observerd].max_event_bytes)`);
-  const text = await c.req.text();
-  const bytes = new TextEncoder().encode(text).length;
-  if (bytes > cap) throw payloadTooLarge(`event body of ${bytes} bytes is over the ${cap}-byte cap ([observerd].max_event_bytes)`);
-  if (text.trim() === "") throw badRequest("request body is empty; expected JSON");
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw badRequest(`request body is not valid JSON: ${(err as Error).message}`);
-  }
+  const text = await readBoundedText(c, cap, "[observerd].max_event_bytes");
+  return parseJsonBounded(text, "request body");
 }
 
 /** Route middleware: the cap and the JSON checks run before the body validator reads the (cached) text. */
@@ -91,7 +86,7 @@ const ObservedOpSchema = z
     rescue_attempted: z.boolean().optional(), rescue_succeeded: z.boolean().optional(),
   })
   .openapi("ObservedOp");
-const Stats = z.object({ total: z.number().int(), successes: z.number().int(), failures: z.number().int(), by_source: z.record(z.string(), z.number().int()), recent_scenario_ops: z.array(ObservedOpSchema) });
+const Stats = z.object({ total: z.number().int(), ring_bytes: z.number().int(), ring_max_bytes: z.number().int(), successes: z.number().int(), failures: z.number().int(), by_source: z.record(z.string(), z.number().int()), recent_scenario_ops: z.array(ObservedOpSchema) });
 const Item = z.record(z.string(), z.unknown());
 
 function limitOf(raw: string | undefined, def: number, max: number): number {
@@ -157,7 +152,7 @@ api.post("/events", async (c) => {
 
 api.openapi(
   createRoute({
-    method: "get", path: "/stats", summary: "Counts over the ring ([observerd].ring_cap) and the last 10 scenario ops, newest last",
+    method: "get", path: "/stats", summary: "Counts over the ring (newest ops within [observerd].ring_cap and ring_max_bytes), its bytes, and the last 10 scenario ops, newest last",
     responses: { 200: jsonResponse(Stats, "ring statistics") },
   }),
   async (c) => c.json((await observerStub(c.env).stats()) as never, 200),

@@ -10,7 +10,8 @@ import { applyMigrations } from "../../../shared/migrations";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ObservedOp } from "../../../shared/types";
 import { clusterOf, endpointPattern, type ClusterView } from "./analysis";
-import { Ring, type RingStats } from "./ops";
+import { utf8Length } from "../../../shared/json-limits";
+import { capOp, opBytes, Ring, type RingStats } from "./ops";
 
 export interface OpsQuery {
   source?: string;
@@ -59,12 +60,15 @@ function clusterView(r: ClusterRow): ClusterView & { recommended_count: number }
 }
 
 const nowIso = () => new Date().toISOString();
+/** Stored op text read into memory at once by the log readers (/ops, the analysis). */
+const READ_SLICE_BYTES = 8 * 1024 * 1024;
 
 export class Observer extends DurableObject<Env> {
   private ring: Ring;
   private insertsSincePrune = 0;
   private queue: { ops: { op: ObservedOp; ts_ms: number }[]; resolve: (r: { ids: number[]; ring_size: number }) => void; reject: (e: unknown) => void }[] = [];
   private flushScheduled = false;
+  private readonly summaryBytes: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -72,30 +76,85 @@ export class Observer extends DurableObject<Env> {
     // the same guarantee as blockConcurrencyWhile, also when a test builds a second instance.
     applyMigrations(ctx.storage, MIGRATIONS);
     const cfg = lakehouseConfig(env).observerd;
-    this.ring = new Ring(cfg.ring_cap, cfg.recent_scenario_cap);
-    const rows = ctx.storage.sql
-      .exec<{ op: string }>("SELECT op FROM ops ORDER BY id DESC LIMIT ?", cfg.ring_cap)
-      .toArray()
-      .reverse();
-    for (const r of rows) this.ring.push(JSON.parse(r.op) as ObservedOp);
+    this.summaryBytes = cfg.max_summary_bytes;
+    this.ring = new Ring(cfg.ring_cap, cfg.recent_scenario_cap, cfg.ring_max_bytes);
+    // Rebuild the ring newest-first, one row at a time, only until either bound is reached,
+    // capping rows an older version stored uncapped as they are read: no stored history
+    // (however large its rows) can make the object hold more than the ring's bounds on start.
+    const newest: { op: ObservedOp; bytes: number }[] = [];
+    let bytes = 0;
+    const cursor = ctx.storage.sql.exec<{ op: string }>("SELECT op FROM ops ORDER BY id DESC LIMIT ?", cfg.ring_cap);
+    for (const r of cursor) {
+      const op = this.readOp(r.op);
+      if (!op) continue;
+      const b = opBytes(op);
+      if (newest.length > 0 && bytes + b > cfg.ring_max_bytes) break;
+      newest.push({ op, bytes: b });
+      bytes += b;
+    }
+    for (let i = newest.length - 1; i >= 0; i--) this.ring.push(newest[i]!.op, newest[i]!.bytes);
+  }
+
+  /** A stored op within the field caps (rows of older versions are capped as read); undefined if unreadable. */
+  private readOp(text: string): ObservedOp | undefined {
+    try {
+      const v = JSON.parse(text) as ObservedOp;
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+      return capOp(v, this.summaryBytes);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Rows after `afterId` (in id order, matching `where`), read in slices of at most ~8 MiB of
+   * stored text, so an old log of huge rows is never loaded at once; each op capped.
+   */
+  private *readRows(where: string, args: unknown[], limit: number): Generator<{ id: number; op: ObservedOp }> {
+    const heads = this.sql
+      .exec<{ id: number; n: number }>(`SELECT id, length(op) AS n FROM ops ${where} ORDER BY id LIMIT ?`, ...args, limit)
+      .toArray();
+    for (let i = 0; i < heads.length; ) {
+      let j = i;
+      let budget = 0;
+      while (j < heads.length && (j === i || budget + heads[j]!.n <= READ_SLICE_BYTES)) budget += heads[j++]!.n;
+      const rows = this.sql
+        .exec<{ id: number; op: string }>(
+          `SELECT id, op FROM ops ${where ? `${where} AND` : "WHERE"} id >= ? AND id <= ? ORDER BY id`,
+          ...args, heads[i]!.id, heads[j - 1]!.id,
+        )
+        .toArray();
+      const wanted = new Set(heads.slice(i, j).map((h) => h.id));
+      for (const r of rows) {
+        if (!wanted.has(r.id)) continue;
+        const op = this.readOp(r.op) ?? ({ timestamp: "", endpoint: "(unreadable op)", input_summary: "", success: false, duration_ms: 0, output_summary: "" } as ObservedOp);
+        yield { id: r.id, op };
+      }
+      i = j;
+    }
   }
 
   private get sql() {
     return this.ctx.storage.sql;
   }
 
-  private insertOps(ops: { op: ObservedOp; ts_ms: number }[]): number[] {
+  /** Writes the ops, each within the field caps; returns their ids and the capped ops with their sizes (for the ring). */
+  private insertOps(ops: { op: ObservedOp; ts_ms: number }[]): { ids: number[]; capped: { op: ObservedOp; bytes: number }[] } {
     const ids: number[] = [];
-    for (const { op, ts_ms } of ops) {
+    const capped: { op: ObservedOp; bytes: number }[] = [];
+    for (const { op: raw, ts_ms } of ops) {
+      const op = capOp(raw, this.summaryBytes);
+      const text = JSON.stringify(op);
       const row = this.sql
         .exec<{ id: number }>(
           "INSERT INTO ops (ts_ms, source, success, endpoint, op) VALUES (?, ?, ?, ?, ?) RETURNING id",
-          ts_ms, op.source ?? "mcp", op.success ? 1 : 0, op.endpoint, JSON.stringify(op),
+          ts_ms, op.source ?? "mcp", op.success ? 1 : 0, op.endpoint, text,
         )
         .one();
       ids.push(row.id);
+      capped.push({ op, bytes: utf8Length(text) });
     }
-    return ids;
+    return { ids, capped };
   }
 
   /**
@@ -119,16 +178,16 @@ export class Observer extends DurableObject<Env> {
     const batch = this.queue;
     this.queue = [];
     this.flushScheduled = false;
-    let ids: number[][];
+    let written: { ids: number[]; capped: { op: ObservedOp; bytes: number }[] }[];
     try {
-      ids = this.ctx.storage.transactionSync(() => batch.map((b) => this.insertOps(b.ops)));
+      written = this.ctx.storage.transactionSync(() => batch.map((b) => this.insertOps(b.ops)));
     } catch (err) {
       for (const b of batch) b.reject(err);
       return;
     }
-    for (const b of batch) for (const { op } of b.ops) this.ring.push(op);
+    for (const w of written) for (const { op, bytes } of w.capped) this.ring.push(op, bytes);
     const ring_size = this.ring.length;
-    batch.forEach((b, i) => b.resolve({ ids: ids[i]!, ring_size }));
+    batch.forEach((b, i) => b.resolve({ ids: written[i]!.ids, ring_size }));
     this.insertsSincePrune += batch.reduce((n, b) => n + b.ops.length, 0);
     if (this.insertsSincePrune >= 10_000) this.prune(Date.now());
   }
@@ -141,6 +200,10 @@ export class Observer extends DurableObject<Env> {
     return this.ring.length;
   }
 
+  ringBytes(): { ring_size: number; ring_bytes: number; ring_max_bytes: number } {
+    return { ring_size: this.ring.length, ring_bytes: this.ring.bytes, ring_max_bytes: this.ring.maxBytes };
+  }
+
   queryOps(q: OpsQuery): { ops: (ObservedOp & { id: number })[]; next_after_id: number | null } {
     const where: string[] = [];
     const args: unknown[] = [];
@@ -149,14 +212,9 @@ export class Observer extends DurableObject<Env> {
     if (q.since_ms !== undefined) where.push("ts_ms >= ?"), args.push(q.since_ms);
     if (q.until_ms !== undefined) where.push("ts_ms < ?"), args.push(q.until_ms);
     if (q.after_id !== undefined) where.push("id > ?"), args.push(q.after_id);
-    const rows = this.sql
-      .exec<{ id: number; op: string }>(
-        `SELECT id, op FROM ops ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ?`,
-        ...args, q.limit + 1,
-      )
-      .toArray();
+    const rows = [...this.readRows(where.length ? `WHERE ${where.join(" AND ")}` : "", args, q.limit + 1)];
     const more = rows.length > q.limit;
-    const page = rows.slice(0, q.limit).map((r) => ({ id: r.id, ...(JSON.parse(r.op) as ObservedOp) }));
+    const page = rows.slice(0, q.limit).map((r) => ({ id: r.id, ...r.op }));
     return { ops: page, next_after_id: more ? page[page.length - 1]!.id : null };
   }
 
@@ -220,11 +278,12 @@ export class Observer extends DurableObject<Env> {
   applyCorrections(from: number, to: number, ops: { op: ObservedOp; ts_ms: number }[]): { applied: number } | { stale: true; offset: number } {
     const current = this.correctionsOffset();
     if (current !== from) return { stale: true, offset: current };
-    this.ctx.storage.transactionSync(() => {
-      this.insertOps(ops);
+    const w = this.ctx.storage.transactionSync(() => {
+      const w = this.insertOps(ops);
       this.setState("corrections_offset", String(to));
+      return w;
     });
-    for (const { op } of ops) this.ring.push(op);
+    for (const { op, bytes } of w.capped) this.ring.push(op, bytes);
     return { applied: ops.length };
   }
 
@@ -234,14 +293,16 @@ export class Observer extends DurableObject<Env> {
   analyse(limit: number, playbookMinSuccesses: number): { processed: number; failures: number; successes: number; new_playbooks: string[]; more: boolean } {
     return this.ctx.storage.transactionSync(() => {
       const cursor = Number(this.getState("analysed_upto") ?? "0");
-      const rows = this.sql
-        .exec<{ id: number; op: string }>("SELECT id, op FROM ops WHERE id > ? ORDER BY id LIMIT ?", cursor, limit)
-        .toArray();
+      let processed = 0;
+      let lastId = cursor;
       let failures = 0;
       let successes = 0;
       const newPlaybooks: string[] = [];
-      for (const r of rows) {
-        const op = JSON.parse(r.op) as ObservedOp;
+      // One slice of stored text in memory at a time (readRows), never the whole batch.
+      for (const r of this.readRows("WHERE id > ?", [cursor], limit)) {
+        processed++;
+        lastId = r.id;
+        const op = r.op;
         const pattern = endpointPattern(op.endpoint);
         const p = this.sql
           .exec<{ successes: number; samples: string; promoted_at: string | null }>("SELECT successes, samples, promoted_at FROM patterns WHERE pattern = ?", pattern)
@@ -290,8 +351,8 @@ export class Observer extends DurableObject<Env> {
           }
         }
       }
-      if (rows.length > 0) this.setState("analysed_upto", String(rows[rows.length - 1]!.id));
-      return { processed: rows.length, failures, successes, new_playbooks: newPlaybooks, more: rows.length === limit };
+      if (processed > 0) this.setState("analysed_upto", String(lastId));
+      return { processed, failures, successes, new_playbooks: newPlaybooks, more: processed === limit };
     });
   }
 

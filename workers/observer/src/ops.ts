@@ -4,6 +4,7 @@
 // "mcp", empty endpoint → rejected), and the in-memory ring with its stats.
 import { z } from "@hono/zod-openapi";
 import { describeIssues } from "../../../shared/field-errors";
+import { truncateUtf8, utf8Length } from "../../../shared/json-limits";
 import type { ObservedOp, ObservedSource } from "../../../shared/types";
 
 export const SOURCES: readonly ObservedSource[] = ["mcp", "scenario", "langfuse", "overseer_correction", "workflow", "inbox"];
@@ -39,7 +40,7 @@ export const ObservedOpInput = z
     {
       timestamp: z
         .string({ error: rfc3339 })
-        .refine((t) => t === "" || Number.isFinite(Date.parse(t)), { error: rfc3339 })
+        .refine((t) => t === "" || (t.length <= 64 && Number.isFinite(Date.parse(t))), { error: rfc3339 })
         .nullish()
         .openapi({ description: "RFC 3339; absent, null or \"\" → now", example: "2026-01-02T03:04:05Z" }),
       endpoint: z
@@ -68,6 +69,73 @@ export const ObservedOpInput = z
   )
   .openapi("ObservedOpInput");
 export type ObservedOpInput = z.output<typeof ObservedOpInput>;
+
+/**
+ * Per-field caps of a stored ObservedOp, in UTF-8 bytes (docs/observer.md "Field caps"). A
+ * longer value is cut and ends with `…[truncated N bytes]` (N = the bytes cut), the whole
+ * within the cap. The summaries and error take [observerd].max_summary_bytes (4 KiB);
+ * identifiers and labels 256 B (the Go seed's sanitiser capped fields at 256 characters);
+ * the endpoint 512 B. So one op is at most ≈ 3 × 4 KiB + 2.5 KiB of JSON.
+ */
+export const FIELD_CAPS = {
+  endpoint: 512,
+  staffer_id: 256,
+  sig_hash: 256,
+  event_kind: 256,
+  role: 256,
+  city: 256,
+  state: 256,
+  timestamp: 64,
+  source: 64,
+} as const;
+export const SUMMARY_FIELDS = ["input_summary", "output_summary", "error"] as const;
+
+/**
+ * The op within its field caps (a new object when something was cut, else the same one). Also
+ * applied to rows an older version stored uncapped, as they are read, so no stored op can
+ * make the object hold more than the caps allow. Fields of the wrong type are dropped.
+ */
+export function capOp(op: ObservedOp, summaryBytes: number): ObservedOp {
+  let out: ObservedOp | undefined;
+  const set = (k: string, v: unknown) => {
+    out ??= { ...op };
+    if (v === undefined) delete (out as unknown as Record<string, unknown>)[k];
+    else (out as unknown as Record<string, unknown>)[k] = v;
+  };
+  const rec = op as unknown as Record<string, unknown>;
+  for (const [k, cap] of Object.entries(FIELD_CAPS)) {
+    const v = rec[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string") set(k, k === "endpoint" || k === "timestamp" ? String(v) : undefined);
+    const cur = (out ?? op) as unknown as Record<string, unknown>;
+    if (typeof cur[k] === "string") {
+      const t = truncateUtf8(cur[k] as string, cap);
+      if (t !== cur[k]) set(k, t);
+    }
+  }
+  for (const k of SUMMARY_FIELDS) {
+    const v = rec[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string") {
+      set(k, k === "error" ? undefined : "");
+      continue;
+    }
+    const t = truncateUtf8(v, summaryBytes);
+    if (t !== v) set(k, t);
+  }
+  // Anything an older version or a foreign writer added beyond the ObservedOp fields is dropped.
+  for (const k of Object.keys(rec)) if (!KNOWN_FIELDS.has(k)) set(k, undefined);
+  return out ?? op;
+}
+const KNOWN_FIELDS = new Set<string>([
+  "timestamp", "endpoint", "input_summary", "success", "duration_ms", "output_summary", "error", "source", "staffer_id", "sig_hash",
+  "event_kind", "role", "city", "state", "count", "rescue_attempted", "rescue_succeeded",
+]);
+
+/** Bytes an op takes as stored JSON (what the ring's byte bound counts). */
+export function opBytes(op: ObservedOp): number {
+  return utf8Length(JSON.stringify(op));
+}
 
 /** A validated event with the defaults filled in, and its time in epoch ms. */
 export function withDefaults(r: ObservedOpInput, now: Date): { op: ObservedOp; ts_ms: number } {
@@ -102,38 +170,61 @@ export function normalizeOp(raw: unknown, now: Date, where = "event"): Normalize
 
 export interface RingStats {
   total: number;
+  /** Bytes the ring holds and its byte bound ([observerd].ring_max_bytes). */
+  ring_bytes?: number;
+  ring_max_bytes?: number;
   successes: number;
   failures: number;
   by_source: Record<string, number>;
   recent_scenario_ops: ObservedOp[];
 }
 
-/** A fixed-capacity ring of ops with running counters; a full ring evicts the oldest. */
+/**
+ * A ring of ops bounded in count (`cap`) and in bytes (`maxBytes`, each op counted as its
+ * stored JSON) with running counters: it holds the newest ops that fit both bounds, evicting
+ * the oldest. The newest op is always kept (the field caps make one op a few KiB).
+ */
 export class Ring {
   private items: (ObservedOp | undefined)[];
+  private sizes: number[];
   private head = 0; // index of the oldest
   private size = 0;
+  private bytesHeld = 0;
   private successes = 0;
   private bySource = new Map<string, number>();
 
-  constructor(readonly cap: number, private readonly recentScenarioCap: number) {
+  constructor(readonly cap: number, private readonly recentScenarioCap: number, readonly maxBytes = Number.MAX_SAFE_INTEGER) {
     this.items = new Array(cap);
+    this.sizes = new Array(cap).fill(0);
   }
 
   get length(): number {
     return this.size;
   }
 
-  push(op: ObservedOp): void {
-    if (this.size === this.cap) {
-      const old = this.items[this.head]!;
-      this.count(old, -1);
-      this.items[this.head] = op;
-      this.head = (this.head + 1) % this.cap;
-    } else {
-      this.items[(this.head + this.size) % this.cap] = op;
-      this.size++;
-    }
+  /** Bytes the ring holds (the ops as stored JSON). */
+  get bytes(): number {
+    return this.bytesHeld;
+  }
+
+  private evictOldest(): void {
+    const old = this.items[this.head]!;
+    this.count(old, -1);
+    this.bytesHeld -= this.sizes[this.head]!;
+    this.items[this.head] = undefined;
+    this.sizes[this.head] = 0;
+    this.head = (this.head + 1) % this.cap;
+    this.size--;
+  }
+
+  push(op: ObservedOp, bytes = opBytes(op)): void {
+    if (this.size === this.cap) this.evictOldest();
+    while (this.size > 0 && this.bytesHeld + bytes > this.maxBytes) this.evictOldest();
+    const at = (this.head + this.size) % this.cap;
+    this.items[at] = op;
+    this.sizes[at] = bytes;
+    this.size++;
+    this.bytesHeld += bytes;
     this.count(op, 1);
   }
 
@@ -161,6 +252,8 @@ export class Ring {
     recent.reverse(); // newest last
     return {
       total: this.size,
+      ring_bytes: this.bytesHeld,
+      ring_max_bytes: this.maxBytes,
       successes: this.successes,
       failures: this.size - this.successes,
       by_source: Object.fromEntries([...this.bySource.entries()].sort(([a], [b]) => a.localeCompare(b))),

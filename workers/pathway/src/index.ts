@@ -4,8 +4,8 @@
 // validate the request (a failure is a 400 naming the field) and are what
 // GET /pathway/openapi.json documents. The content cap (413) stays in the handlers.
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { createServiceApp, jsonContentType, jsonResponse, jsonRequest, type AppEnv } from "../../../shared/app";
+import type { Context, MiddlewareHandler } from "hono";
+import { createServiceApp, jsonContentType, jsonResponse, jsonRequest, readJson, type AppEnv } from "../../../shared/app";
 import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
 import { show } from "../../../shared/field-errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
@@ -13,6 +13,20 @@ import type { Failure, Result } from "./pathwayMemory";
 
 const { app, api } = createServiceApp<Env>("pathway", "pathway");
 type C = Context<AppEnv<Env>>;
+
+/**
+ * Route middleware: the body read by the service itself within a byte cap (service bindings
+ * bypass the gateway's), JSON deeper than the depth limit refused (readJson). The cap leaves
+ * room for the envelope around content of [pathwayd].max_content_bytes, so content over its
+ * own cap is still the 413 that names the content.
+ */
+const jsonBody: MiddlewareHandler<AppEnv<Env>> = async (c, next) => {
+  await jsonContentType(c, async () => {
+    const cfg = lakehouseConfig(c.env);
+    await readJson(c, Math.max(cfg.gateway.body_caps.pathway, cfg.pathwayd.max_content_bytes + 1024 * 1024));
+    await next();
+  });
+};
 
 function memory(env: Env) {
   return env.PATHWAY_MEMORY.get(env.PATHWAY_MEMORY.idFromName("default"));
@@ -108,7 +122,7 @@ const tagsOf = (t: string[] | null | undefined) => t ?? undefined;
 api.openapi(
   createRoute({
     method: "post", path: "/add", summary: "Add a trace (a new uid is generated when none is given); 409 when the uid exists",
-    middleware: [jsonContentType], request: { body: jsonRequest(AddBody) },
+    middleware: [jsonBody], request: { body: jsonRequest(AddBody) },
     responses: { 200: jsonResponse(Trace, "the stored trace"), ...errors, 409: jsonResponse(ErrorBody, "the uid exists") },
   }),
   async (c) => {
@@ -122,7 +136,7 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/add_idempotent", summary: "Add a trace, or count a replay of an existing uid (content unchanged)",
-    middleware: [jsonContentType], request: { body: jsonRequest(AddIdempotentBody) },
+    middleware: [jsonBody], request: { body: jsonRequest(AddIdempotentBody) },
     responses: { 200: jsonResponse(Trace.extend({ replayed: z.boolean() }), "the stored trace; replayed says whether it existed"), ...errors },
   }),
   async (c) => {
@@ -135,7 +149,7 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/update", summary: "Replace a trace's content and/or tags",
-    middleware: [jsonContentType], request: { body: jsonRequest(UpdateBody) },
+    middleware: [jsonBody], request: { body: jsonRequest(UpdateBody) },
     responses: { 200: jsonResponse(Trace, "the updated trace"), ...errors },
   }),
   async (c) => {
@@ -150,7 +164,7 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/revise", summary: "Add a new trace that revises predecessor_uid",
-    middleware: [jsonContentType], request: { body: jsonRequest(ReviseBody) },
+    middleware: [jsonBody], request: { body: jsonRequest(ReviseBody) },
     responses: { 200: jsonResponse(Trace, "the new trace"), ...errors, 409: jsonResponse(ErrorBody, "the uid exists") },
   }),
   async (c) => {
@@ -164,7 +178,7 @@ api.openapi(
 api.openapi(
   createRoute({
     method: "post", path: "/retire", summary: "Retire a trace: hidden from search, still gettable",
-    middleware: [jsonContentType], request: { body: jsonRequest(RetireBody) },
+    middleware: [jsonBody], request: { body: jsonRequest(RetireBody) },
     responses: { 200: jsonResponse(Trace, "the retired trace"), ...errors },
   }),
   async (c) => c.json(unwrap(await memory(c.env).retire(c.req.valid("json").uid)) as never),
@@ -210,7 +224,7 @@ function parseUidParam(uid: string): string {
 api.openapi(
   createRoute({
     method: "post", path: "/search", summary: "Active traces (retired too with include_retired) having every tag and containing text, newest first",
-    middleware: [jsonContentType], request: { body: jsonRequest(SearchBody) },
+    middleware: [jsonBody], request: { body: jsonRequest(SearchBody) },
     responses: { 200: jsonResponse(z.object({ traces: z.array(Trace), count: z.number().int() }), "matching traces"), 400: errors[400] },
   }),
   async (c) => {

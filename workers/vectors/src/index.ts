@@ -17,7 +17,8 @@ import type { IndexRecord, IndexSpec } from "./indexRegistry";
 import {
   AddBody, CreateBody, DeleteBody, NameParams, SearchBody, VectorHit as VectorHitSchema, VectorIndexInfo as IndexSchema, VectorsError,
 } from "./openapi";
-import type { ShardItem, ShardSpec } from "./vectorIndex";
+import { perVectorBytes, type ShardItem, type ShardSpec } from "./vectorIndex";
+import { utf8Length } from "../../../shared/json-limits";
 import { VECTORIZE_MAX_K, resolveVectorize, vectorizeDelete, vectorizeQuery, vectorizeUpsert } from "./vectorize-engine";
 
 const { app, api } = createServiceApp<Env>("vectors", "vectors");
@@ -74,11 +75,11 @@ async function getIndex(env: Env, name: string): Promise<IndexRecord> {
 /**
  * Vectors one shard may hold within [vectord].shard_memory_mb: the vector in the kernel's
  * memory (float32, or an int8 record of 16 + dimension rounded up to 16 bytes), its level-0
- * links and ~256 B of id/metadata.
+ * links and ~256 B of id and bookkeeping (perVectorBytes). Metadata is counted on top, in
+ * the shard (VectorIndex.add): a shard full of large metadata holds fewer vectors.
  */
 export function shardCapacity(dimension: number, m: number, memoryMb: number, quantization: Quantization = "none"): number {
-  const vectorBytes = quantization === "int8" ? 16 + Math.ceil(dimension / 16) * 16 : dimension * 4;
-  const perVector = vectorBytes + (2 * m + 1) * 4 + 256;
+  const perVector = perVectorBytes(dimension, m, quantization);
   return Math.max(1, Math.floor((memoryMb * 1024 * 1024) / perVector));
 }
 
@@ -206,7 +207,12 @@ api.openapi(
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
     // The schema validated every item's shape; the index's checks run on the whole batch before anything is written.
+    const maxMeta = lakehouseConfig(c.env).vectord.max_metadata_bytes;
     const parsed: ShardItem[] = c.req.valid("json").items.map((it, i) => {
+      if (it.metadata != null) {
+        const bytes = utf8Length(JSON.stringify(it.metadata));
+        if (bytes > maxMeta) throw badRequest(`items[${i}].metadata: ${bytes} bytes of JSON, over the ${maxMeta}-byte cap ([vectord].max_metadata_bytes)`);
+      }
       const vector = indexVector(it.vector, rec.dimension, rec.distance, `items[${i}].vector`);
       return it.metadata == null ? { id: it.id, vector } : { id: it.id, vector, metadata: it.metadata };
     });

@@ -47,11 +47,32 @@ const EXACT_FILTER_LIMIT = 4096;
 
 type Row = { node: number; id: string; vector: ArrayBuffer; metadata: string | null; live: number };
 
+/**
+ * Bytes one vector costs a shard besides its metadata: the vector in the kernel's memory
+ * (float32, or an int8 record of 16 + dimension rounded up to 16 bytes), its level-0 links
+ * and ~256 B for the id and bookkeeping. shardCapacity (index.ts) divides the shard's memory
+ * budget by it; the shard's add() checks the same budget with the metadata counted too.
+ */
+export function perVectorBytes(dimension: number, m: number, quantization: Quantization = "none"): number {
+  const vectorBytes = quantization === "int8" ? 16 + Math.ceil(dimension / 16) * 16 : dimension * 4;
+  return vectorBytes + (2 * m + 1) * 4 + 256;
+}
+
+/**
+ * Heap bytes held per byte of metadata JSON: metadata lives in memory as parsed objects
+ * (property maps, boxed numbers, strings in one or two bytes per character), about twice
+ * its JSON text.
+ */
+export const METADATA_HEAP_FACTOR = 2;
+
 export class VectorIndex extends DurableObject<Env> {
   private spec: ShardSpec | undefined;
   private hnsw: Hnsw | undefined;
   private ids: string[] = [];
   private metas: (Record<string, unknown> | undefined)[] = [];
+  /** JSON bytes of each live node's metadata, and their sum (counted in the memory bound). */
+  private metaSizes: number[] = [];
+  private metaBytes = 0;
   private byId = new Map<string, number>();
   /** Graph size at the last snapshot (nodes below it are in graph_chunks). */
   private snapshotSize = 0;
@@ -115,6 +136,8 @@ export class VectorIndex extends DurableObject<Env> {
     const h = this.fresh(spec);
     this.ids = [];
     this.metas = [];
+    this.metaSizes = [];
+    this.metaBytes = 0;
     this.byId = new Map();
     const graphSize = Number(this.getMeta("graph_size") ?? "0");
     let restored = 0;
@@ -136,14 +159,36 @@ export class VectorIndex extends DurableObject<Env> {
         if (node !== row.node) throw new Error(`vector index ${spec.name}: node numbering diverged at ${row.node}`);
       }
       this.ids[row.node] = row.id;
-      this.metas[row.node] = row.metadata === null ? undefined : (JSON.parse(row.metadata) as Record<string, unknown>);
-      if (row.live) this.byId.set(row.id, row.node);
-      else g.remove(row.node);
+      // Tombstoned rows' metadata is never shown again: only live nodes hold theirs.
+      if (row.live) {
+        this.setNodeMeta(row.node, row.metadata);
+        this.byId.set(row.id, row.node);
+      } else g.remove(row.node);
     }
     this.hnsw = g;
     this.snapshotSize = restored;
     if (g.size > restored) this.scheduleSnapshot();
     return g;
+  }
+
+  private setNodeMeta(node: number, text: string | null): void {
+    this.clearNodeMeta(node);
+    if (text === null) return;
+    this.metas[node] = JSON.parse(text) as Record<string, unknown>;
+    this.metaSizes[node] = text.length;
+    this.metaBytes += text.length;
+  }
+
+  private clearNodeMeta(node: number): void {
+    this.metaBytes -= this.metaSizes[node] ?? 0;
+    this.metaSizes[node] = 0;
+    this.metas[node] = undefined;
+  }
+
+  /** Memory the shard's graph and metadata take, by the same estimate as its budget. */
+  private memoryUse(nodes: number, metaBytes: number): number {
+    const spec = this.spec!;
+    return nodes * perVectorBytes(spec.dimension, spec.m, spec.quantization) + METADATA_HEAP_FACTOR * metaBytes;
   }
 
   private readChunks(): Uint8Array {
@@ -195,32 +240,45 @@ export class VectorIndex extends DurableObject<Env> {
     const spec = this.spec!;
     // Every item takes a new graph node (an upsert tombstones the old one): the memory bound
     // counts nodes, tombstones included, so compact first when tombstones would make room.
-    if (h.size + items.length > spec.max_vectors && h.deletedCount > 0) {
+    // Metadata counts too: its JSON bytes × METADATA_HEAP_FACTOR against the same budget
+    // (max_vectors × perVectorBytes ≈ [vectord].shard_memory_mb), so a shard full of
+    // maximal metadata stays inside its memory.
+    const metaTexts = items.map((it) => (it.metadata === undefined ? null : JSON.stringify(it.metadata)));
+    let freed = 0;
+    for (const it of items) {
+      const old = this.byId.get(it.id);
+      if (old !== undefined) freed += this.metaSizes[old] ?? 0;
+    }
+    const added = metaTexts.reduce((n, t) => n + (t === null ? 0 : t.length), 0);
+    const budget = spec.max_vectors * perVectorBytes(spec.dimension, spec.m, spec.quantization);
+    const over = () => h.size + items.length > spec.max_vectors || this.memoryUse(h.size + items.length, this.metaBytes - freed + added) > budget;
+    if (over() && h.deletedCount > 0) {
       this.compact();
       h = this.hnsw!;
     }
-    if (h.size + items.length > spec.max_vectors) {
+    if (over()) {
       return {
         error: {
           code: "insufficient_storage",
           status: 507,
-          message: `index ${spec.name} shard ${spec.shard} holds ${h.size} vectors and cannot take ${items.length} more within its memory bound of ${spec.max_vectors} (${spec.dimension}-d, [vectord].shard_memory_mb); create the index with more shards`,
+          message: `index ${spec.name} shard ${spec.shard} holds ${h.size} vectors and ${this.metaBytes} bytes of metadata and cannot take ${items.length} more within its memory bound of ${spec.max_vectors} vectors (${spec.dimension}-d; ${budget} bytes with metadata counted ×${METADATA_HEAP_FACTOR}; [vectord].shard_memory_mb); create the index with more shards`,
         },
       };
     }
     const sql = this.sql();
     this.ctx.storage.transactionSync(() => {
-      for (const it of items) {
+      items.forEach((it, i) => {
         const old = this.byId.get(it.id);
         if (old !== undefined) {
           sql.exec("UPDATE vectors SET live = 0 WHERE node = ?", old);
           h.remove(old);
+          this.clearNodeMeta(old);
         }
         // The row keeps the vector as the graph was given it (normalised under cosine), in
         // float32: reloads re-add it unchanged, and int8 searches rerank with it.
         const stored = h.prepare(it.vector);
         const node = h.add(stored, true);
-        const meta = it.metadata === undefined ? null : JSON.stringify(it.metadata);
+        const meta = metaTexts[i]!;
         sql.exec(
           "INSERT INTO vectors (node, id, vector, metadata, live) VALUES (?, ?, ?, ?, 1)",
           node,
@@ -230,8 +288,10 @@ export class VectorIndex extends DurableObject<Env> {
         );
         this.ids[node] = it.id;
         this.metas[node] = it.metadata;
+        this.metaSizes[node] = meta === null ? 0 : meta.length;
+        this.metaBytes += this.metaSizes[node]!;
         this.byId.set(it.id, node);
-      }
+      });
     });
     this.scheduleSnapshot();
     this.maybeCompact();
@@ -247,6 +307,7 @@ export class VectorIndex extends DurableObject<Env> {
         if (node === undefined) continue;
         this.sql().exec("UPDATE vectors SET live = 0 WHERE node = ?", node);
         h.remove(node);
+        this.clearNodeMeta(node);
         this.byId.delete(id);
         deleted++;
       }
@@ -275,12 +336,14 @@ export class VectorIndex extends DurableObject<Env> {
       this.setMeta("graph_size", "0");
       this.ids = [];
       this.metas = [];
+      this.metaSizes = [];
+      this.metaBytes = 0;
       this.byId = new Map();
       for (const row of rows) {
         const node = g.add(new Float32Array(row.vector), true);
         this.sql().exec("INSERT INTO vectors (node, id, vector, metadata, live) VALUES (?, ?, ?, ?, 1)", node, row.id, row.vector, row.metadata);
         this.ids[node] = row.id;
-        this.metas[node] = row.metadata === null ? undefined : (JSON.parse(row.metadata) as Record<string, unknown>);
+        this.setNodeMeta(node, row.metadata);
         this.byId.set(row.id, node);
       }
     });
@@ -351,9 +414,9 @@ export class VectorIndex extends DurableObject<Env> {
   }
 
   /** Memory held by the graph and its arrays, for /index/<name> stats. */
-  stats(): { count: number; graph_bytes: number; deleted: number; snapshot_size: number } {
+  stats(): { count: number; graph_bytes: number; deleted: number; snapshot_size: number; metadata_bytes: number } {
     const h = this.load();
-    return { count: h.liveCount, graph_bytes: h.bytes(), deleted: h.deletedCount, snapshot_size: this.snapshotSize };
+    return { count: h.liveCount, graph_bytes: h.bytes(), deleted: h.deletedCount, snapshot_size: this.snapshotSize, metadata_bytes: this.metaBytes };
   }
 }
 
