@@ -18,7 +18,8 @@ function workerProject(name: string, configPath: string, include: string[]): Tes
         },
       }),
     ],
-    test: { name, include },
+    // Generous per-test time: some tests do real work (graph builds, Parquet) and CI machines are shared.
+    test: { name, include, testTimeout: 60_000 },
   };
 }
 

@@ -1,4 +1,6 @@
-// Shared pieces of the benchmarks: latency sampling, percentiles, result rows.
+// Shared pieces of the benchmarks: latency sampling, percentiles, result rows, uploads.
+import { readFileSync } from "node:fs";
+import type { System } from "../test/e2e/harness.ts";
 
 export interface Row {
   case: string;
@@ -55,4 +57,21 @@ export function round(x: number, digits = 3): number {
 
 export function geomean(xs: number[]): number {
   return Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);
+}
+
+/** Uploads a file through storage multipart in 64 MiB parts, as `lakehouse ingest` does for big files. */
+export async function multipartUpload(sys: System, path: string, key: string): Promise<void> {
+  const part = 64 * 1024 * 1024;
+  const start = await sys.json(`/v1/storage/multipart/${key}`, { method: "POST" });
+  if (start.status >= 300) throw new Error(`multipart start: ${start.status} ${JSON.stringify(start.body)}`);
+  const id = encodeURIComponent(start.body.upload_id as string);
+  const bytes = readFileSync(path);
+  const parts: { part_number: number; etag: string }[] = [];
+  for (let i = 0, n = 1; i < bytes.byteLength; i += part, n++) {
+    const res = await sys.json(`/v1/storage/multipart/${key}?upload_id=${id}&part=${n}`, { method: "PUT", body: bytes.subarray(i, i + part) });
+    if (res.status >= 300) throw new Error(`multipart part ${n}: ${res.status} ${JSON.stringify(res.body)}`);
+    parts.push({ part_number: n, etag: res.body.etag });
+  }
+  const done = await sys.json(`/v1/storage/multipart/${key}/complete?upload_id=${id}`, { method: "POST", json: { parts } });
+  if (done.status >= 300) throw new Error(`multipart complete: ${done.status} ${JSON.stringify(done.body)}`);
 }

@@ -38,6 +38,8 @@ export const CONFIG_SCHEMA = {
   },
   catalogd: {
     history_limit: { type: "int", default: 1000, min: 1 },
+    // the staging sweep keeps an _ingest/ object with no lease younger than this (its lease is written first)
+    staging_grace_s: { type: "int", default: 10, min: 0 },
   },
   ingestd: {
     max_ingest_bytes: { type: "int", default: 256 * MiB, min: 1 },
@@ -45,6 +47,13 @@ export const CONFIG_SCHEMA = {
     row_group_rows: { type: "int", default: 100_000, min: 1 },
     compression: { type: "enum", default: "snappy", values: ["snappy", "zstd", "none"] },
     prefix: { type: "string", default: "datasets/" },
+    // Durable Object SQLite limits (100 columns per table; 2 MB per string/BLOB/row): a CSV over
+    // them would ingest and then fail every query, so ingest refuses it (400 naming line, column, key).
+    max_columns: { type: "int", default: 100, min: 1, max: 100 },
+    max_field_bytes: { type: "int", default: 1 * MiB, min: 1, max: 2_000_000 },
+    max_row_bytes: { type: "int", default: 1 * MiB, min: 1, max: 2_000_000 },
+    // lease of a staged upload (_ingest/<uuid>.csv), renewed every third of it while its ingest runs
+    staging_lease_s: { type: "int", default: 30, min: 3 },
   },
   queryd: {
     max_rows: { type: "int", default: 10_000, min: 1 },
@@ -53,6 +62,10 @@ export const CONFIG_SCHEMA = {
     warm_on_ingest: { type: "bool", default: true },
     columnar: { type: "bool", default: true },
     columnar_cache_mb: { type: "int", default: 64, min: 0 },
+    // a query whose nested-loop scans of dataset tables multiply to more rows than this is refused (400) before it runs
+    max_join_rows: { type: "int", default: 50_000_000, min: 1 },
+    // a recursive CTE must carry a literal LIMIT in its own body, at most this many rows (400 otherwise)
+    max_recursive_rows: { type: "int", default: 10_000_000, min: 1 },
   },
   vectord: {
     engine: { type: "enum", default: "local", values: ["local", "vectorize"] },
@@ -65,6 +78,8 @@ export const CONFIG_SCHEMA = {
     default_shards: { type: "int", default: 1, min: 1, max: 64 },
     shard_memory_mb: { type: "int", default: 96, min: 1 },
     quantization: { type: "enum", default: "int8", values: ["none", "int8"] },
+    // Metadata of one item as JSON text (UTF-8 bytes); over it the batch is refused (400).
+    max_metadata_bytes: { type: "int", default: 4096, min: 64, max: 1 * MiB },
   },
   embedd: {
     provider: { type: "enum", default: "local", values: ["local", "workers-ai", "ollama", "openai"] },
@@ -89,6 +104,8 @@ export const CONFIG_SCHEMA = {
     playbook_max_distance: { type: "number", default: 0.5, min: 0 },
     force_full_enrichment: { type: "bool", default: false },
     relevance_threshold: { type: "number", default: 0.3 },
+    // Most distinct corpora one search fans out to (400 naming it past that).
+    max_corpora: { type: "int", default: 16, min: 1, max: 256 },
   },
   observerd: {
     ring_cap: { type: "int", default: 2000, min: 1 },
@@ -102,6 +119,10 @@ export const CONFIG_SCHEMA = {
     review_timeout_ms: { type: "int", default: 20_000, min: 1 },
     cycle_lease_ms: { type: "int", default: 240_000, min: 1000 },
     cycle_max_llm_calls: { type: "int", default: 20, min: 0 },
+    // The ring's byte bound: it holds the newest ops that fit ring_cap and this (ops as stored JSON).
+    ring_max_bytes: { type: "int", default: 16 * MiB, min: 64 * 1024 },
+    // Cap of input_summary, output_summary and error in one op (UTF-8 bytes; longer is cut, marked).
+    max_summary_bytes: { type: "int", default: 4096, min: 256, max: 1 * MiB },
   },
   mcpd: {
     max_rows: { type: "int", default: 200, min: 1 },
