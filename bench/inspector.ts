@@ -70,14 +70,17 @@ class Cdp {
   static open(url: string): Promise<Cdp> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
-      ws.addEventListener("open", () => resolve(new Cdp(ws)), { once: true });
-      ws.addEventListener("error", () => reject(new Error(`inspector ${url} refused`)), { once: true });
+      const timer = setTimeout(() => (ws.close(), reject(new Error(`inspector ${url} did not open within 10 s`))), 10_000);
+      ws.addEventListener("open", () => (clearTimeout(timer), resolve(new Cdp(ws))), { once: true });
+      ws.addEventListener("error", () => (clearTimeout(timer), reject(new Error(`inspector ${url} refused`))), { once: true });
     });
   }
-  send(method: string, params: Record<string, unknown> = {}): Promise<any> {
+  /** One CDP call; an isolate busy for longer than `ms` fails the call rather than hanging the run. */
+  send(method: string, params: Record<string, unknown> = {}, ms = 120_000): Promise<any> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => (this.pending.delete(id), reject(new Error(`${method}: no answer within ${ms} ms`))), ms);
+      this.pending.set(id, { resolve: (v) => (clearTimeout(timer), resolve(v)), reject: (e) => (clearTimeout(timer), reject(e)) });
       this.ws.send(JSON.stringify({ id, method, params }));
     });
   }
@@ -118,7 +121,7 @@ export async function measureIsolates<T>(persistDir: string, workers: string[], 
         await Promise.all(
           [...sessions].map(async ([w, s]) => {
             try {
-              const { usedSize } = await s.send("Runtime.getHeapUsage");
+              const { usedSize } = await s.send("Runtime.getHeapUsage", {}, 5_000);
               peaks.set(w, Math.max(peaks.get(w)!, usedSize));
             } catch {
               // a busy isolate answers late; the next sample will do

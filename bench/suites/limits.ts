@@ -64,7 +64,7 @@ export async function run(sys: System): Promise<SuiteResult> {
     closeSync(fd);
     const csvBytes = statSync(csvPath).size;
     const csv = readFileSync(csvPath);
-    const ingest = await measureIsolates(sys.persistDir, ["lakehouse-ingest", "lakehouse-storage", "lakehouse-gateway"], async () =>
+    const ingest = await measureIsolates(sys.persistDir, ["lakehouse-ingest", "lakehouse-storage"], async () =>
       sys.json("/v1/ingest?name=limits_cap", { method: "POST", headers: { "content-type": "text/csv" }, body: csv }),
     );
     await check(ingest.result, "ingest at the cap");
