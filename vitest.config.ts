@@ -38,7 +38,7 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           environment: "node",
           testTimeout: 120_000,
-          hookTimeout: 180_000,
+          hookTimeout: 360_000, // a cold `wrangler dev` start bundles eleven Workers: minutes on a loaded 2-core machine
           fileParallelism: false,
         },
       },

@@ -99,7 +99,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
     child.stdout!.on("data", (d) => (output += d));
     child.stderr!.on("data", (d) => (output += d));
     const started = Date.now();
-    while (Date.now() - started < 120_000) {
+    while (Date.now() - started < 300_000) {
       if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output.slice(-4000)}`);
       try {
         const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(5000) });
@@ -109,7 +109,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`system did not become healthy within 120 s:\n${output.slice(-4000)}`);
+    throw new Error(`system did not become healthy within 300 s:\n${output.slice(-4000)}`);
   }
 
   async function stop(): Promise<void> {
