@@ -12,6 +12,7 @@
 // (geometrically less often as it grows) and refused as soon as a limit is provably passed,
 // so one 100 MB line never sits in memory.
 import { LakehouseError } from "../../../shared/errors";
+import { utf8Length } from "../../../shared/json-limits";
 
 export type RecordSink = (fields: string[], line: number) => void;
 
@@ -26,20 +27,6 @@ export interface ParserLimits {
 
 const INCOMPLETE = null;
 
-/** UTF-8 length of a JS string. */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 4; // a surrogate pair: 4 bytes for both halves
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
 
 export class CsvParser {
   private buf = "";
