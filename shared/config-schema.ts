@@ -40,6 +40,16 @@ export const CONFIG_SCHEMA = {
     history_limit: { type: "int", default: 1000, min: 1 },
     // the staging sweep keeps an _ingest/ object with no lease younger than this (its lease is written first)
     staging_grace_s: { type: "int", default: 10, min: 0 },
+    // Iceberg: table locations are s3://<bucket_name>/<key>; must equal the LAKE bucket's bucket_name in wrangler.toml
+    bucket_name: { type: "string", default: "lakehouse-lake" },
+    // "local": our REST catalog (/v1/iceberg) only; "r2-data-catalog": also commit every snapshot to R2 Data Catalog
+    // (secrets R2_CATALOG_URI and R2_CATALOG_TOKEN)
+    iceberg_catalog: { type: "enum", default: "local", values: ["local", "r2-data-catalog"] },
+    // compaction runs when a dataset's current snapshot has more than this many small files (fewer rows than [ingestd].row_group_rows)
+    compact_min_files: { type: "int", default: 16, min: 1 },
+    // snapshots (versions) kept: the newest retain_versions, and any younger than retain_days; older ones expire
+    retain_versions: { type: "int", default: 100, min: 1 },
+    retain_days: { type: "number", default: 7, min: 0 },
   },
   ingestd: {
     max_ingest_bytes: { type: "int", default: 256 * MiB, min: 1 },
@@ -66,6 +76,20 @@ export const CONFIG_SCHEMA = {
     max_join_rows: { type: "int", default: 50_000_000, min: 1 },
     // a recursive CTE must carry a literal LIMIT in its own body, at most this many rows (400 otherwise)
     max_recursive_rows: { type: "int", default: 10_000_000, min: 1 },
+    // "local" (QueryEngine replicas), "r2sql" (Cloudflare R2 SQL over the Iceberg tables) or "auto"
+    // (R2 SQL when a table the query reads is over local_max_rows / local_max_bytes and R2 SQL is configured)
+    engine: { type: "enum", default: "auto", values: ["local", "r2sql", "auto"] },
+    local_max_rows: { type: "int", default: 10_000_000, min: 1 },
+    local_max_bytes: { type: "int", default: 1 * GiB, min: 1 },
+    // bytes of loaded datasets one replica keeps in its SQLite; past it the least recently used dataset is evicted
+    local_cache_mb: { type: "int", default: 2048, min: 1 },
+    // R2 SQL: the account id and warehouse name (wrangler r2 bucket catalog get <bucket>); token: secret R2_SQL_TOKEN
+    r2sql_account_id: { type: "string", default: "", allowEmpty: true },
+    r2sql_warehouse: { type: "string", default: "", allowEmpty: true },
+    // the R2 SQL API base URL; empty = Cloudflare's documented endpoint for the account
+    r2sql_url: { type: "string", default: "", allowEmpty: true },
+    r2sql_namespace: { type: "string", default: "default" },
+    r2sql_timeout_ms: { type: "int", default: 60_000, min: 1 },
   },
   vectord: {
     engine: { type: "enum", default: "local", values: ["local", "vectorize"] },

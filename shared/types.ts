@@ -34,6 +34,8 @@ export interface DatasetSummary {
   name: string;
   schema_fingerprint: string;
   row_count: number;
+  /** Bytes of the current version's Parquet objects. */
+  bytes: number;
   version: number;
   updated_at: string;
 }
