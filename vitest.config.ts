@@ -33,6 +33,10 @@ export default defineConfig({
       workerProject("gateway", "./wrangler.toml", ["shared/test/**/*.test.ts", "workers/gateway/test/**/*.test.ts"]),
       ...workerNames.map((w) => workerProject(w, `./workers/${w}/wrangler.toml`, [`workers/${w}/test/**/*.test.ts`])),
       {
+        // Pure Node tests of shared code (shared/iceberg), checked against independent readers.
+        test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node", testTimeout: 60_000 },
+      },
+      {
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],

@@ -23,11 +23,40 @@ import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { logger } from "../../../shared/log";
 import type { Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import type { Catalog } from "./catalog";
+import { mountIcebergRest } from "./rest";
 
 const { app, api } = createServiceApp<Env>("catalog", "catalog");
 
+/** What a background task needs of a request's or a cron's context. */
+type WaitUntil = { waitUntil(promise: Promise<unknown>): void };
+
 function catalog(env: Env): DurableObjectStub<Catalog> {
   return env.CATALOG.get(env.CATALOG.idFromName("catalog"));
+}
+
+/**
+ * After a committed change: delete what expired snapshots no longer list, and tell the query
+ * Worker — neither awaited by the caller (an ingest does not wait for replicas to load; a query
+ * reads the catalog's current versions itself, so read-your-writes does not depend on it).
+ */
+function afterCommit(env: Env, ctx: WaitUntil, requestId: string, name: string, result: { manifest: Manifest; expired: string[] }): void {
+  ctx.waitUntil(
+    (async () => {
+      await deleteLakeObjects(env, result.expired);
+      await notifyQuery(env, requestId, name, result.manifest);
+    })(),
+  );
+}
+
+/** Deletes objects no kept snapshot lists (after the commit that dropped them). Never throws. */
+async function deleteLakeObjects(env: Env, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    try {
+      await env.LAKE.delete(keys.slice(i, i + 1000));
+    } catch (err) {
+      logger(env, "catalog").error(`deleting ${keys.length} expired object(s) failed: ${(err as Error).message}; keys: ${keys.slice(i, i + 1000).join(", ")}`);
+    }
+  }
 }
 
 /** Tells the query Worker a dataset changed (null = deleted). Never throws. */
@@ -76,7 +105,7 @@ const ManifestSchema = z
   })
   .openapi("Manifest");
 const DatasetSummarySchema = z
-  .object({ dataset_id: z.string(), name: z.string(), schema_fingerprint: z.string(), row_count: z.number(), version: z.number(), updated_at: z.string() })
+  .object({ dataset_id: z.string(), name: z.string(), schema_fingerprint: z.string(), row_count: z.number(), bytes: z.number(), version: z.number(), updated_at: z.string() })
   .openapi("DatasetSummary");
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).openapi("CatalogError");
 
@@ -128,6 +157,9 @@ api.openapi(
       if (!o.key.startsWith(prefix) || o.key.length === prefix.length) {
         throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} is not under ${JSON.stringify(prefix)}, where the ingest writes the objects of dataset ${JSON.stringify(name)}`);
       }
+      if (o.key.startsWith(`${prefix}metadata/`)) {
+        throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} is under ${JSON.stringify(`${prefix}metadata/`)}, where the catalog keeps the dataset's Iceberg metadata`);
+      }
       if (keys.has(o.key)) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} is listed twice`);
       keys.add(o.key);
     }
@@ -161,7 +193,7 @@ api.openapi(
         { details: { existing_fingerprint: existing, new_fingerprint: computed } },
       );
     }
-    if (result.changed) await notifyQuery(c.env, c.get("requestId"), name, result.manifest);
+    if (result.changed) afterCommit(c.env, c.executionCtx, c.get("requestId"), name, result);
     return c.json({ ...result.manifest, changed: result.changed }, 200);
   },
 );
@@ -234,6 +266,124 @@ api.openapi(
   },
 );
 
+api.openapi(
+  createRoute({
+    method: "get", path: "/stats", summary: "Catalog counts and the bytes of its database (storage grows with files, not with versions × files)",
+    responses: {
+      200: jsonResponse(
+        z.object({ datasets: z.number(), versions: z.number(), files: z.number(), manifests: z.number(), database_bytes: z.number() }).openapi("CatalogStats"),
+        "counts",
+      ),
+    },
+  }),
+  async (c) => c.json(await catalog(c.env).stats(), 200),
+);
+
+const CompactQuery = z.object({
+  force: z.enum(["true", "false"]).optional().openapi({ description: "compact even at or under [catalogd].compact_min_files small files (default true for this route)" }),
+});
+const CompactResult = z
+  .object({
+    name: z.string(),
+    compacted: z.boolean(),
+    small_files: z.number().int(),
+    version: z.number().int(),
+    removed_files: z.number().int().optional(),
+    added_files: z.number().int().optional(),
+    rows: z.number().int().optional(),
+    reason: z.string().optional(),
+  })
+  .openapi("CompactResult");
+
+api.openapi(
+  createRoute({
+    method: "post", path: "/compact/{name}",
+    summary: "Rewrite the dataset's small files (fewer rows than [ingestd].row_group_rows) into full row groups, as one new snapshot (operation replace)",
+    request: { params: NameParam, query: CompactQuery },
+    responses: {
+      200: jsonResponse(CompactResult, "what was done (compacted=false and a reason when there was nothing to do)"),
+      400: jsonResponse(ErrorBody, "invalid name"),
+      404: jsonResponse(ErrorBody, "no such dataset"),
+      409: jsonResponse(ErrorBody, "the dataset changed while compacting (nothing was changed; retry)"),
+    },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const force = c.req.valid("query").force !== "false";
+    return c.json(await compactDataset(c.env, c.executionCtx, c.get("requestId"), name, force), 200);
+  },
+);
+
+/**
+ * Compacts `name`: its small files go to the ingest Worker's internal /ingest/compact, which
+ * writes their rows (same order) into full row groups; the catalog commits the swap as one
+ * snapshot, or deletes the new files when the dataset changed meanwhile. Below the threshold
+ * ([catalogd].compact_min_files small files) only a forced call (the route) compacts, and never
+ * fewer than two files.
+ */
+export async function compactDataset(env: Env, ctx: WaitUntil, requestId: string | undefined, name: string, force: boolean): Promise<z.infer<typeof CompactResult>> {
+  const config = lakehouseConfig(env);
+  const stub = catalog(env);
+  const manifest = await stub.manifest(name);
+  if (!manifest) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
+  const small = manifest.objects.filter((o) => o.row_count < config.ingestd.row_group_rows);
+  const base = { name, small_files: small.length, version: manifest.version };
+  if (small.length < 2) return { ...base, compacted: false, reason: `${small.length} small file(s): nothing to merge` };
+  if (!force && small.length <= config.catalogd.compact_min_files) {
+    return { ...base, compacted: false, reason: `${small.length} small files, not more than [catalogd].compact_min_files = ${config.catalogd.compact_min_files}` };
+  }
+  const ingest = serviceClient(env as unknown as Record<string, unknown>, "ingest", requestId);
+  const written = await ingest.json<{ objects: ManifestObject[] }>("/compact", {
+    method: "POST",
+    json: { name, schema: manifest.schema, objects: small.map(({ key, size, row_count }) => ({ key, size, row_count })) },
+  });
+  let result: Awaited<ReturnType<typeof stub.register>>;
+  try {
+    result = await stub.register({
+      name,
+      dataset_id: manifest.dataset_id,
+      schema: manifest.schema,
+      schema_fingerprint: manifest.schema_fingerprint,
+      objects: written.objects,
+      mode: "rewrite",
+      remove: small.map((o) => o.key),
+      now: new Date().toISOString(),
+    });
+  } catch (err) {
+    await deleteLakeObjects(env, written.objects.map((o) => o.key));
+    throw err;
+  }
+  if ("rejected" in result || "conflict" in result) {
+    await deleteLakeObjects(env, written.objects.map((o) => o.key));
+    if ("rejected" in result) throw new LakehouseError(result.rejected.code, result.rejected.message);
+    throw new LakehouseError("conflict", `compaction of ${JSON.stringify(name)}: the schema changed meanwhile; nothing was changed`);
+  }
+  afterCommit(env, ctx, requestId ?? crypto.randomUUID(), name, result);
+  return {
+    ...base,
+    compacted: true,
+    version: result.manifest.version,
+    removed_files: small.length,
+    added_files: written.objects.length,
+    rows: small.reduce((s, o) => s + o.row_count, 0),
+  };
+}
+
+/** GET /catalog/delta/{name}?from=U&to=V (internal: the query engine's incremental load). */
+app.get("/catalog/delta/:name", async (c) => {
+  const name = c.req.param("name");
+  const from = Number(c.req.query("from"));
+  const to = Number(c.req.query("to"));
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || to < 1) {
+    throw new LakehouseError("bad_request", `query.from / query.to: expected positive integers, got ${JSON.stringify(c.req.query("from"))} and ${JSON.stringify(c.req.query("to"))}`);
+  }
+  const delta = await catalog(c.env).delta(name, from, to);
+  if (!delta) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} has no versions ${from} and ${to} (deleted, expired or not yet made)`);
+  return c.json(delta);
+});
+
+mountIcebergRest(app as never, catalog);
+
 // ---- staged uploads: leases and the sweep (internal; not in the OpenAPI document) ----
 
 const STAGING_PREFIX = "_ingest/";
@@ -294,15 +444,54 @@ export async function sweepStaging(env: Env, requestId: string | undefined, page
   return { deleted, kept };
 }
 
-/** The cron trigger: sweep every abandoned staged upload. */
-export async function scheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
+/**
+ * The cron trigger: sweep every abandoned staged upload; compact each dataset past
+ * [catalogd].compact_min_files small files; expire snapshots past retention (and give a dataset
+ * registered before Iceberg its first snapshot). One dataset's failure does not stop the others.
+ */
+export async function scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+  const log = logger(env, "catalog");
+  const failures: string[] = [];
   try {
     await sweepStaging(env, undefined, Infinity);
   } catch (err) {
-    logger(env, "catalog").error(`staging sweep (cron ${controller.cron}) failed`, err);
-    throw err;
+    log.error(`staging sweep (cron ${controller.cron}) failed`, err);
+    failures.push("staging sweep");
   }
+  await maintainAll(env, ctx, failures);
+  if (failures.length) throw new Error(`catalog cron: ${failures.join(", ")} failed (see the log)`);
 }
+
+/** Compaction and retention over every dataset (the cron's second half). */
+export async function maintainAll(env: Env, ctx: WaitUntil, failures: string[] = []): Promise<{ compacted: string[]; expired: number }> {
+  const config = lakehouseConfig(env);
+  const stub = catalog(env);
+  const log = logger(env, "catalog");
+  const compacted: string[] = [];
+  for (const name of await stub.compactionCandidates(config.catalogd.compact_min_files, config.ingestd.row_group_rows)) {
+    try {
+      if ((await compactDataset(env, ctx, undefined, name, false)).compacted) compacted.push(name);
+    } catch (err) {
+      log.error(`compaction of ${name} failed`, err);
+      failures.push(`compaction of ${name}`);
+    }
+  }
+  let expired = 0;
+  for (const d of await stub.list()) {
+    try {
+      const keys = await stub.maintain(d.name);
+      expired += keys.length;
+      await deleteLakeObjects(env, keys);
+    } catch (err) {
+      log.error(`retention of ${d.name} failed`, err);
+      failures.push(`retention of ${d.name}`);
+    }
+  }
+  return { compacted, expired };
+}
+
+/** POST /catalog/maintain (internal; operators and tests): the cron's compaction and retention now. */
+app.post("/catalog/maintain", async (c) => c.json(await maintainAll(c.env, c.executionCtx)));
 
 export { Catalog } from "./catalog";
 export default { fetch: app.fetch, scheduled } satisfies ExportedHandler<Env>;

@@ -80,7 +80,7 @@ describe("catalog", () => {
     expect((await call("/history/t")).body.versions.map((v: Json) => v.version)).toEqual([2, 1]);
     const list = await call("/list");
     expect(list.body.datasets).toEqual([
-      { dataset_id: datasetId("t"), name: "t", schema_fingerprint: fp, row_count: 3, version: 2, updated_at: second.body.updated_at },
+      { dataset_id: datasetId("t"), name: "t", schema_fingerprint: fp, row_count: 3, bytes: a.size + b.size, version: 2, updated_at: second.body.updated_at },
     ]);
   });
 
@@ -125,7 +125,7 @@ describe("catalog", () => {
     const names = await runInDurableObject(stub, (_obj: unknown, state: DurableObjectState) =>
       state.storage.sql.exec<{ name: string }>("SELECT name FROM _lh_migrations").toArray().map((r) => r.name),
     );
-    expect(names).toEqual(["0001_init", "0002_refs_staging"]);
+    expect(names).toEqual(["0001_init", "0002_refs_staging", "0003_linear_iceberg"]);
   });
 });
 
@@ -193,12 +193,12 @@ describe("registration accepts only the dataset's own objects, each once (#12)",
     // A forged dataset registered before the rules existed, listing the kept dataset's a and its own own.parquet.
     const own = await putObject("datasets/old_forgery/own.parquet", 1);
     await runInDurableObject(stub(), (_c: Catalog, state: DurableObjectState) => {
-      const m = { dataset_id: datasetId("old_forgery"), name: "old_forgery", schema: SCHEMA, schema_fingerprint: fp, objects: [a, own], row_count: 5, version: 1, created_at: "x", updated_at: "x" };
-      state.storage.sql.exec("INSERT INTO datasets VALUES ('old_forgery', ?, ?, 1, 5, 'x', 'x')", m.dataset_id, fp);
-      state.storage.sql.exec("INSERT INTO versions VALUES ('old_forgery', 1, ?, 'x')", JSON.stringify(m));
-      state.storage.sql.exec(
-        "INSERT INTO object_refs (key, name, version) SELECT json_extract(o.value, '$.key'), v.name, v.version FROM versions v, json_each(v.manifest, '$.objects') o WHERE v.name = 'old_forgery'",
-      );
+      const sql = state.storage.sql;
+      sql.exec("INSERT INTO datasets (name, dataset_id, schema_fingerprint, current_version, row_count, created_at, updated_at) VALUES ('old_forgery', ?, ?, 1, 5, 'x', 'x')", datasetId("old_forgery"), fp);
+      sql.exec("INSERT INTO versions (name, version, schema, schema_fingerprint, row_count, bytes, file_count, operation, created_at, created_ms) VALUES ('old_forgery', 1, ?, ?, 5, 0, 2, 'overwrite', 'x', 0)", JSON.stringify(SCHEMA), fp);
+      for (const [i, o] of [a, own].entries()) {
+        sql.exec("INSERT INTO files (name, key, size, row_count, added_version, ord) VALUES ('old_forgery', ?, ?, ?, 1, ?)", o.key, o.size, o.row_count, i);
+      }
     });
     expect((await call("/manifest/old_forgery", { method: "DELETE" })).status).toBe(204);
     expect(await exists("datasets/kept/a.parquet")).toBe(true); // still listed by kept's version 1
@@ -273,7 +273,7 @@ describe("catalog openapi.json", () => {
     const doc = (await (await exports.default.fetch("http://x/catalog/openapi.json")).json()) as Json;
     const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
     expect(listed.sort()).toEqual(
-      ["post /catalog/register", "get /catalog/manifest/{name}", "delete /catalog/manifest/{name}", "get /catalog/history/{name}", "get /catalog/list"].sort(),
+      ["post /catalog/register", "get /catalog/manifest/{name}", "delete /catalog/manifest/{name}", "get /catalog/history/{name}", "get /catalog/list", "get /catalog/stats", "post /catalog/compact/{name}"].sort(),
     );
     const params = doc.paths["/catalog/manifest/{name}"].get.parameters as Json[];
     expect(params.map((p) => `${p.in} ${p.name}`).sort()).toEqual(["path name", "query version"]);

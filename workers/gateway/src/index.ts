@@ -56,7 +56,7 @@ async function proxy(c: Context<AppEnv<GatewayEnv>>): Promise<Response> {
   const { segments, encoded } = normalisePath(url.pathname);
   const family = segments[0] ?? "";
   if (!isFamily(family)) {
-    throw new LakehouseError("not_found", `unknown API family ${JSON.stringify(family)} (known: ${Object.values(SERVICES).map((s) => s.family).join(", ")})`);
+    throw new LakehouseError("not_found", `unknown API family ${JSON.stringify(family)} (known: ${Object.keys(FAMILY_TO_SERVICE).join(", ")})`);
   }
   const match = matchPublicRoute(method, segments, `/v1${encoded}`);
   if (!match.ok) {
@@ -72,7 +72,8 @@ async function proxy(c: Context<AppEnv<GatewayEnv>>): Promise<Response> {
   const upstream = c.env[SERVICES[service].binding] as Fetcher | undefined;
   if (!upstream) throw new LakehouseError("bad_gateway", `${family} service is not bound to the gateway`);
   return forward(c.req.raw, upstream, family, {
-    cap: config.gateway.body_caps[family],
+    // a family without its own cap (iceberg) uses its Worker's family cap
+    cap: config.gateway.body_caps[(family in config.gateway.body_caps ? family : SERVICES[FAMILY_TO_SERVICE[family]].family) as keyof typeof config.gateway.body_caps],
     timeoutMs: config.gateway.upstream_timeout_ms,
     requestId: c.get("requestId"),
     path: encoded,

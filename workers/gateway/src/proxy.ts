@@ -13,12 +13,15 @@ import { REQUEST_ID_HEADER } from "../../../shared/app";
 import { SERVICES, type ServiceName } from "../../../shared/clients";
 import { BODY_CAP_HEADER } from "../../../shared/body-cap";
 
-export type Family = (typeof SERVICES)[ServiceName]["family"];
+/** Families served by another family's Worker (DESIGN §6: the Iceberg REST catalog is the catalog Worker's). */
+export const EXTRA_FAMILIES = { iceberg: "catalog" } as const satisfies Record<string, ServiceName>;
 
+export type Family = (typeof SERVICES)[ServiceName]["family"] | keyof typeof EXTRA_FAMILIES;
 
-export const FAMILY_TO_SERVICE: Record<Family, ServiceName> = Object.fromEntries(
-  Object.entries(SERVICES).map(([service, { family }]) => [family, service]),
-) as Record<Family, ServiceName>;
+export const FAMILY_TO_SERVICE: Record<Family, ServiceName> = {
+  ...Object.fromEntries(Object.entries(SERVICES).map(([service, { family }]) => [family, service])),
+  ...EXTRA_FAMILIES,
+} as Record<Family, ServiceName>;
 
 export function isFamily(name: string): name is Family {
   return Object.hasOwn(FAMILY_TO_SERVICE, name);

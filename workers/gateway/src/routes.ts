@@ -29,6 +29,13 @@ export const PUBLIC_ROUTES: PublicRoute[] = [
   { methods: ["GET"], path: "/catalog/history/{name}" },
   { methods: ["GET"], path: "/catalog/list" },
   { methods: ["POST"], path: "/catalog/compact/{name}" },
+  { methods: ["GET"], path: "/catalog/stats", note: "counts and database bytes (catalog storage is linear in files), an addition to DESIGN §6" },
+  // iceberg: the REST catalog protocol's read side (served by the catalog Worker); a client's catalog URI is <gateway>/v1/iceberg
+  { methods: ["GET"], path: "/iceberg/v1/config" },
+  { methods: ["GET"], path: "/iceberg/v1/namespaces" },
+  { methods: ["GET"], path: "/iceberg/v1/namespaces/{namespace}" },
+  { methods: ["GET"], path: "/iceberg/v1/namespaces/{namespace}/tables" },
+  { methods: ["GET"], path: "/iceberg/v1/namespaces/{namespace}/tables/{table}" },
   // ingest
   { methods: ["POST"], path: "/ingest" },
   { methods: ["POST"], path: "/ingest/", note: "trailing slash" },
