@@ -15,6 +15,13 @@ const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
 export interface SystemOptions {
   /** Vars for the gateway (`--var K:V`), e.g. AUTH_TOKEN or LH_* overrides. LAKEHOUSE_ENV defaults to "test". */
   vars?: Record<string, string>;
+  /**
+   * Vars for every Worker (LH_* overrides of a service's keys): `--var` reaches only the first
+   * config of a multi-config `wrangler dev` (the gateway), so these go through the child's
+   * environment with CLOUDFLARE_INCLUDE_PROCESS_ENV=true, which wrangler gives every Worker that
+   * has no .dev.vars as its secrets. They are given to the gateway as vars too.
+   */
+  workerVars?: Record<string, string>;
   /** Reuse a persist dir (state from an earlier run); otherwise a fresh temporary one. */
   persistDir?: string;
   /** Extra wrangler dev arguments. */
@@ -72,7 +79,8 @@ async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 export async function startSystem(options: SystemOptions = {}): Promise<System> {
   const ownsDir = options.persistDir === undefined;
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "lakehouse-e2e-"));
-  const vars: Record<string, string> = { LAKEHOUSE_ENV: "test", ...options.vars };
+  const vars: Record<string, string> = { LAKEHOUSE_ENV: "test", ...options.workerVars, ...options.vars };
+  const childEnv: Record<string, string> = options.workerVars ? { ...options.workerVars, CLOUDFLARE_INCLUDE_PROCESS_ENV: "true" } : {};
   let child: ChildProcess | undefined;
   let output = "";
   let url = "";
@@ -93,7 +101,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
       cwd: ROOT,
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...WRANGLER_ENV, CI: "1", NO_COLOR: "1" },
+      env: { ...process.env, ...WRANGLER_ENV, CI: "1", NO_COLOR: "1", ...childEnv },
     });
     live.add(child);
     child.stdout!.on("data", (d) => (output += d));

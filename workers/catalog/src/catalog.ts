@@ -296,7 +296,8 @@ export class Catalog extends DurableObject<Env> {
     const removedKeys = new Set(removed.map((f) => f.key));
     const kept = live.filter((f) => !removedKeys.has(f.key));
     const nowMs = Date.parse(input.now) || Date.now();
-    const operation = input.mode === "append" ? "append" : input.mode === "rewrite" ? "replace" : "overwrite";
+    // Iceberg's operations: only files added → append; files rewritten with the same rows → replace; else overwrite
+    const operation = input.mode === "rewrite" ? "replace" : removed.length === 0 ? "append" : "overwrite";
     const maxOrd = this.sql.exec<{ m: number | null }>("SELECT MAX(ord) AS m FROM files WHERE name = ?", input.name).one().m ?? 0;
     const firstOrd = input.mode === "rewrite" ? Math.min(...removed.map((f) => f.ord)) : maxOrd + 1;
     const rowCount = kept.reduce((s, f) => s + f.row_count, 0) + added.reduce((s, o) => s + o.row_count, 0);
@@ -563,7 +564,8 @@ export class Catalog extends DurableObject<Env> {
         added: [],
         manifests: this.liveManifests(name),
         history: this.snapshots(name, oldest).filter((s) => s.version !== d.current_version || cur.manifest_list),
-        metadataLog: this.metadataLog(name, oldest),
+        // the current version's own metadata file is superseded by this one (deleted below)
+        metadataLog: this.metadataLog(name, oldest).filter((m) => m.key !== cur.metadata_key),
         reuseManifestList: cur.manifest_list ?? undefined,
       });
       let keys: string[] = [];

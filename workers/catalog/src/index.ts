@@ -24,6 +24,7 @@ import { logger } from "../../../shared/log";
 import type { Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import type { Catalog } from "./catalog";
 import { mountIcebergRest } from "./rest";
+import { mirrorTable } from "./r2-data-catalog";
 
 const { app, api } = createServiceApp<Env>("catalog", "catalog");
 
@@ -44,6 +45,7 @@ function afterCommit(env: Env, ctx: WaitUntil, requestId: string, name: string, 
     (async () => {
       await deleteLakeObjects(env, result.expired);
       await notifyQuery(env, requestId, name, result.manifest);
+      await mirrorTable(env, name, catalog(env));
     })(),
   );
 }
@@ -262,6 +264,7 @@ api.openapi(
       logger(c.env, "catalog").error(`deleting the objects of ${name} failed: ${(err as Error).message}; keys: ${removed.keys.join(", ")}`);
     }
     await notifyQuery(c.env, c.get("requestId"), name, null);
+    c.executionCtx.waitUntil(mirrorTable(c.env, name, catalog(c.env)));
     return c.body(null, 204);
   },
 );
