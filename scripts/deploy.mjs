@@ -162,6 +162,14 @@ function requiredSecrets(e, lakehouse) {
   if (e.worker === "embed" && setting("embedd", "provider") === "openai") {
     secrets.push({ name: "EMBED_API_KEY", why: "[embedd].provider = \"openai\"" });
   }
+  if (e.worker === "catalog" && setting("catalogd", "iceberg_catalog") === "r2-data-catalog") {
+    for (const name of ["R2_CATALOG_URI", "R2_CATALOG_TOKEN", "R2_CATALOG_WAREHOUSE"]) {
+      secrets.push({ name, why: "[catalogd].iceberg_catalog = \"r2-data-catalog\" (docs/deploy.md, \"Mirroring to R2 Data Catalog\")" });
+    }
+  }
+  if (e.worker === "query" && setting("queryd", "r2sql_warehouse") !== "") {
+    secrets.push({ name: "R2_SQL_TOKEN", why: "[queryd].r2sql_warehouse is set (docs/deploy.md, \"Turning on R2 SQL\")" });
+  }
   if (e.worker === "observer" && setting("llm", "provider") === "openai") {
     secrets.push({ name: "LLM_API_KEY", why: "[llm].provider = \"openai\"" });
   }

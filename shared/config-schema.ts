@@ -43,7 +43,7 @@ export const CONFIG_SCHEMA = {
     // Iceberg: table locations are s3://<bucket_name>/<key>; must equal the LAKE bucket's bucket_name in wrangler.toml
     bucket_name: { type: "string", default: "lakehouse-lake" },
     // "local": our REST catalog (/v1/iceberg) only; "r2-data-catalog": also commit every snapshot to R2 Data Catalog
-    // (secrets R2_CATALOG_URI and R2_CATALOG_TOKEN)
+    // (secrets R2_CATALOG_URI, R2_CATALOG_TOKEN and R2_CATALOG_WAREHOUSE)
     iceberg_catalog: { type: "enum", default: "local", values: ["local", "r2-data-catalog"] },
     // compaction runs when a dataset's current snapshot has more than this many small files (fewer rows than [ingestd].row_group_rows)
     compact_min_files: { type: "int", default: 16, min: 1 },

@@ -485,6 +485,8 @@ export async function maintainAll(env: Env, ctx: WaitUntil, failures: string[] =
       const keys = await stub.maintain(d.name);
       expired += keys.length;
       await deleteLakeObjects(env, keys);
+      // expired snapshots leave R2 Data Catalog's copy too (when mirrored)
+      if (keys.length) ctx.waitUntil(mirrorTable(env, d.name, stub));
     } catch (err) {
       log.error(`retention of ${d.name} failed`, err);
       failures.push(`retention of ${d.name}`);
