@@ -1,6 +1,7 @@
 // lakehouse-query: SQL over the lake. POST /sql runs one read-only statement in a
-// QueryEngine Durable Object replica; POST /sql/datasets/changed is the catalog's
-// notification after every committed change (drop the stale table, warm the new one).
+// QueryEngine Durable Object replica (the local engine) or, for datasets over the local
+// budget, in Cloudflare R2 SQL (r2sql.ts; [queryd].engine); POST /sql/datasets/changed is the
+// catalog's notification after every committed change (drop the stale table, warm the new one).
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createServiceApp, type AppEnv } from "../../../shared/app";
@@ -10,9 +11,22 @@ import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { DatasetSummary, Manifest } from "../../../shared/types";
 import { checkReadOnly } from "./guard";
 import { engineFailure, timeoutError, type EngineAnswer, type QueryEngine } from "./queryEngine";
+import {
+  capRows,
+  chooseEngine,
+  queryR2Sql,
+  r2sqlTarget,
+  resolveDatasets,
+  rewriteForR2Sql,
+  type DatasetSize,
+  type R2SqlEnv,
+} from "./r2sql";
 import { toCsv, type QueryResult } from "./result";
 
-const { app, api } = createServiceApp<Env>("query", "sql");
+/** The query Worker's bindings (generated) and its secrets. */
+type QueryEnv = Env & R2SqlEnv;
+
+const { app, api } = createServiceApp<QueryEnv>("query", "sql");
 
 const Param = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 const SqlRequest = z.object({
@@ -20,7 +34,8 @@ const SqlRequest = z.object({
   params: z.array(Param).max(1000).optional(),
   max_rows: z.number().int().positive().optional(),
   timeout_ms: z.number().int().positive().optional(),
-  engine: z.enum(["auto", "sqlite"]).optional(),
+  // auto: [queryd].engine decides; local / sqlite: the QueryEngine replicas (sqlite: no columnar path); r2sql: R2 SQL
+  engine: z.enum(["auto", "local", "sqlite", "r2sql"]).optional(),
 });
 
 const Column = z.object({ name: z.string(), type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP"]) });
@@ -30,7 +45,9 @@ const SqlResponse = z.object({
   row_count: z.number().int(),
   truncated: z.boolean(),
   elapsed_ms: z.number(),
-  engine: z.enum(["columnar", "sqlite"]),
+  engine: z.enum(["columnar", "sqlite", "r2sql"]),
+  /** R2 SQL's request id and scan metrics (engine r2sql only) */
+  r2sql: z.object({ request_id: z.string().optional(), metrics: z.record(z.string(), z.number()).optional() }).optional(),
 });
 
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
@@ -50,11 +67,33 @@ function pickReplica(replicas: number): number {
   return best;
 }
 
-function replicaStub(env: Env, i: number): DurableObjectStub<QueryEngine> {
+function replicaStub(env: QueryEnv, i: number): DurableObjectStub<QueryEngine> {
   return env.QUERY_ENGINE.get(env.QUERY_ENGINE.idFromName(`replica-${i}`)) as DurableObjectStub<QueryEngine>;
 }
 
-type Ctx = Context<AppEnv<Env>>;
+type Ctx = Context<AppEnv<QueryEnv>>;
+
+function respond(c: Ctx, result: QueryResult & { engine: string }): Response {
+  const accept = c.req.header("accept") ?? "";
+  if (/\btext\/csv\b/i.test(accept)) {
+    return new Response(toCsv(result), {
+      headers: { "content-type": "text/csv; charset=utf-8", "x-row-count": String(result.row_count), "x-truncated": String(result.truncated) },
+    });
+  }
+  return c.json(result);
+}
+
+async function runR2Sql(c: Ctx, body: z.infer<typeof SqlRequest>, checked: ReturnType<typeof checkReadOnly>, datasets: DatasetSize[], started: number): Promise<Response> {
+  const config = lakehouseConfig(c.env).queryd;
+  const target = r2sqlTarget(config, c.env);
+  const maxRows = Math.min(body.max_rows ?? config.max_rows, config.max_rows);
+  const timeoutMs = Math.min(body.timeout_ms ?? target.timeoutMs, target.timeoutMs);
+  const resolved = resolveDatasets(checked.tables, datasets);
+  const names = new Map([...resolved].map(([written, d]) => [written, d.name]));
+  const statement = capRows(rewriteForR2Sql(checked.sql, checked.tables, names, target.namespace, body.params ?? []), maxRows);
+  const answer = await queryR2Sql(target, statement, { maxRows, timeoutMs, requestId: c.get("requestId") });
+  return respond(c, { ...answer, elapsed_ms: Math.round((performance.now() - started) * 1000) / 1000, engine: "r2sql" });
+}
 
 async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Response> {
   const started = performance.now();
@@ -62,6 +101,10 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
   const maxRows = Math.min(body.max_rows ?? config.max_rows, config.max_rows);
   const timeoutMs = Math.min(body.timeout_ms ?? config.timeout_ms, config.timeout_ms);
   const checked = checkReadOnly(body.sql);
+  // Freshness: the catalog's current versions, so a change whose notification was lost is
+  // still seen by this query (read-your-writes does not depend on the notification).
+  const list = await serviceClient(c.env as never, "catalog", c.get("requestId")).json<{ datasets: DatasetSummary[] }>("/list");
+  if (chooseEngine(config, c.env, body.engine, checked.tables, list.datasets) === "r2sql") return runR2Sql(c, body, checked, list.datasets, started);
   // What cannot be bounded is refused before it runs: a recursive CTE ends only by its own LIMIT.
   for (const r of checked.recursive) {
     if (r.limit === null || r.limit > config.max_recursive_rows) {
@@ -75,9 +118,6 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
     }
   }
   const params = (body.params ?? []).map((p) => (typeof p === "boolean" ? (p ? 1 : 0) : p));
-  // Freshness: the catalog's current versions, so a change whose notification was lost is
-  // still seen by this query (read-your-writes does not depend on the notification).
-  const list = await serviceClient(c.env as never, "catalog", c.get("requestId")).json<{ datasets: DatasetSummary[] }>("/list");
   const replica = pickReplica(config.replicas);
   inflight[replica]!++;
   const run = replicaStub(c.env, replica).query({
@@ -112,32 +152,30 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
     throw new LakehouseError(e.code, e.message, { status: e.status });
   }
   if (!answer.ok) throw new LakehouseError(answer.error.code, answer.error.message, { status: answer.error.status });
-  const result: QueryResult & { engine: string } = {
+  return respond(c, {
     ...answer.result,
     elapsed_ms: Math.round((performance.now() - started) * 1000) / 1000,
     engine: answer.engine,
-  };
-  const accept = c.req.header("accept") ?? "";
-  if (/\btext\/csv\b/i.test(accept)) {
-    return new Response(toCsv(result), {
-      headers: { "content-type": "text/csv; charset=utf-8", "x-row-count": String(result.row_count), "x-truncated": String(result.truncated) },
-    });
-  }
-  return c.json(result);
+  });
 }
 
 const sqlRoute = createRoute({
   method: "post",
   path: "/",
-  summary: "Run one read-only SQL statement (SQLite dialect) over the catalog's datasets",
+  summary: "Run one read-only SQL statement over the catalog's datasets (SQLite dialect locally; R2 SQL for datasets over the local budget)",
   request: { body: { content: { "application/json": { schema: SqlRequest } }, required: true } },
   responses: {
     200: { description: "rows (or CSV with Accept: text/csv)", content: { "application/json": { schema: SqlResponse }, "text/csv": { schema: z.string() } } },
     400: {
-      description: "not read-only, a syntax or engine error, an unknown or ambiguous table, unbounded (query_unbounded, query_too_large) or the time limit (query_timeout)",
+      description:
+        "not read-only, a syntax or engine error, an unknown or ambiguous table, unbounded (query_unbounded, query_too_large), the time limit (query_timeout), " +
+        "or on R2 SQL: a statement it rejects (r2sql_rejected, with its message) or cannot run (r2sql_unsupported, naming the construct)",
       content: { "application/json": { schema: ErrorBody } },
     },
     422: { description: "a dataset the query reads cannot be loaded into the engine (dataset_unloadable, naming it and why)", content: { "application/json": { schema: ErrorBody } } },
+    502: { description: "R2 SQL could not be reached or failed (r2sql_failed, naming R2 SQL)", content: { "application/json": { schema: ErrorBody } } },
+    503: { description: "R2 SQL was asked for but is not configured (r2sql_not_configured, naming the keys and secret to set)", content: { "application/json": { schema: ErrorBody } } },
+    504: { description: "R2 SQL did not answer within [queryd].r2sql_timeout_ms (r2sql_timeout)", content: { "application/json": { schema: ErrorBody } } },
   },
 });
 
@@ -186,4 +224,4 @@ api.get("/datasets", async (c) => {
 });
 
 export { QueryEngine } from "./queryEngine";
-export default app satisfies ExportedHandler<Env>;
+export default app satisfies ExportedHandler<QueryEnv>;
