@@ -79,8 +79,8 @@ export const CONFIG_SCHEMA = {
     // "local" (QueryEngine replicas), "r2sql" (Cloudflare R2 SQL over the Iceberg tables) or "auto"
     // (R2 SQL when a table the query reads is over local_max_rows / local_max_bytes and R2 SQL is configured)
     engine: { type: "enum", default: "auto", values: ["local", "r2sql", "auto"] },
-    local_max_rows: { type: "int", default: 10_000_000, min: 1 },
-    local_max_bytes: { type: "int", default: 1 * GiB, min: 1 },
+    local_max_rows: { type: "int", default: 1_000_000, min: 1 },
+    local_max_bytes: { type: "int", default: 256 * MiB, min: 1 },
     // bytes of loaded datasets one replica keeps in its SQLite; past it the least recently used dataset is evicted
     local_cache_mb: { type: "int", default: 2048, min: 1 },
     // R2 SQL: the account id and warehouse name (wrangler r2 bucket catalog get <bucket>); token: secret R2_SQL_TOKEN
