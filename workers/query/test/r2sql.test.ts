@@ -292,7 +292,7 @@ describe("routing", () => {
     const token = { R2_SQL_TOKEN: "tok" };
     expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_big"), DATASETS)).toBe("r2sql");
     expect(chooseEngine(cfg, token, "auto", refs("SELECT * FROM routing_small s JOIN routing_big b ON s.id = b.id"), DATASETS)).toBe("r2sql");
-    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_wide"), DATASETS)).toBe("r2sql"); // bytes > 1 GiB default
+    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_wide"), DATASETS)).toBe("r2sql"); // bytes > the 256 MiB default
     expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_small"), DATASETS)).toBe("local");
     expect(chooseEngine(cfg, token, undefined, refs("SELECT 1"), DATASETS)).toBe("local");
     expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM nobody"), DATASETS)).toBe("local"); // the local engine names it
