@@ -329,7 +329,8 @@ export async function compactDataset(env: Env, ctx: WaitUntil, requestId: string
   const stub = catalog(env);
   const manifest = await stub.manifest(name);
   if (!manifest) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
-  const small = manifest.objects.filter((o) => o.row_count < config.ingestd.row_group_rows);
+  // at most 1000 files per rewrite (the ingest's bound per call); the next run takes the rest
+  const small = manifest.objects.filter((o) => o.row_count < config.ingestd.row_group_rows).slice(0, 1000);
   const base = { name, small_files: small.length, version: manifest.version };
   if (small.length < 2) return { ...base, compacted: false, reason: `${small.length} small file(s): nothing to merge` };
   if (!force && small.length <= config.catalogd.compact_min_files) {

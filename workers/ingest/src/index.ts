@@ -14,9 +14,13 @@
 // ingest runs and released at the end, so an ingest killed mid-way leaves an object the
 // catalog's sweep deletes once the lease expires; each ingest starts one page of that sweep.
 // [ingestd].max_columns / max_field_bytes / max_row_bytes are checked while parsing (csv.ts).
+// Internal (service bindings only; the gateway does not forward it, not in the document):
+//   POST /ingest/compact {name, schema, objects} → {objects: [{key, size, row_count, content_sha256}]}
+// rewrites the given objects' rows into new objects of full row groups (compact.ts); it
+// registers nothing: the catalog calls it and registers the result.
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createServiceApp, parseWith, type AppEnv } from "../../../shared/app";
+import { createServiceApp, parseWith, readJson, type AppEnv } from "../../../shared/app";
 import { COLUMN_TYPES, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
 import { LakehouseError, errorFromResponse } from "../../../shared/errors";
 import { serviceClient, type ServiceClient } from "../../../shared/clients";
@@ -27,8 +31,11 @@ import type { ColumnType, Manifest } from "../../../shared/types";
 import { convertCsv } from "./ingest";
 import { CsvParser } from "./csv";
 import { compressorsFor } from "./compression";
+import { compactObjects } from "./compact";
 
 const { app, api } = createServiceApp<Env>("ingest", "ingest");
+/** Most objects one POST /ingest/compact rewrites (each costs storage subrequests). */
+const MAX_COMPACT_OBJECTS = 1000;
 type C = Context<AppEnv<Env>>;
 
 function tooLarge(bytes: number | string, cap: number): LakehouseError {
@@ -414,5 +421,71 @@ async function readHeader(storage: ServiceClient, key: string): Promise<string[]
   }
   return header?.map((h) => h.trim());
 }
+
+// ---- POST /ingest/compact (internal: the catalog's compaction calls it) ----
+
+const CompactBody = z.object({
+  name: datasetNameSchema(),
+  schema: z
+    .array(
+      z.object({
+        name: z.string().min(1, { error: "empty column name" }),
+        type: z.enum(COLUMN_TYPES as [string, ...string[]], { error: (iss) => `expected one of ${COLUMN_TYPES.join(", ")}, got ${JSON.stringify(iss.input)}` }),
+        nullable: z.boolean().optional(),
+      }),
+    )
+    .min(1, { error: "expected at least one column" }),
+  objects: z
+    .array(
+      z.object({
+        key: z.string().min(1, { error: "empty storage key" }),
+        size: z.number().int().min(0),
+        row_count: z.number().int().min(0),
+      }),
+    )
+    .min(1, { error: "expected at least one object" })
+    .max(MAX_COMPACT_OBJECTS, { error: `at most ${MAX_COMPACT_OBJECTS} objects per call` }),
+});
+
+async function compactRoute(c: C): Promise<Response> {
+  const cfg = lakehouseConfig(c.env).ingestd;
+  const body = parseWith(CompactBody, await readJson(c), "body");
+  const seen = new Set<string>();
+  body.schema.forEach((f, i) => {
+    if (seen.has(f.name)) throw new LakehouseError("bad_request", `body.schema[${i}].name: duplicate column name ${JSON.stringify(f.name)}`);
+    seen.add(f.name);
+  });
+  // Only the dataset's own data objects: `<prefix><name>/<file>.parquet`, as ingest and
+  // compaction write them — never another dataset's, nor anything outside the prefix, nor a
+  // deeper key (the catalog's Iceberg metadata lives in `<prefix><name>/metadata/`).
+  const own = `${cfg.prefix}${body.name}/`;
+  const keys = new Map<string, number>();
+  body.objects.forEach((o, i) => {
+    const rest = o.key.startsWith(own) ? o.key.slice(own.length) : "";
+    if (!/^[^/]+\.parquet$/.test(rest)) {
+      throw new LakehouseError(
+        "bad_request",
+        `body.objects[${i}].key: ${JSON.stringify(o.key)} is not a data object of dataset ${JSON.stringify(body.name)} (expected ${JSON.stringify(own + "<file>.parquet")})`,
+      );
+    }
+    const first = keys.get(o.key);
+    if (first !== undefined) throw new LakehouseError("bad_request", `body.objects[${i}].key: ${JSON.stringify(o.key)} is listed twice (also objects[${first}])`);
+    keys.set(o.key, i);
+  });
+  const codec = cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
+  const result = await compactObjects({
+    storage: serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId")),
+    prefix: cfg.prefix,
+    name: body.name,
+    schema: body.schema.map((f) => ({ name: f.name, type: f.type as ColumnType, nullable: f.nullable ?? true })),
+    objects: body.objects,
+    rowGroupRows: cfg.row_group_rows,
+    codec,
+    compressors: await compressorsFor(codec),
+  });
+  return c.json(result);
+}
+
+api.post("/compact", compactRoute);
 
 export default app satisfies ExportedHandler<Env>;

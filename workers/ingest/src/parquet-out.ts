@@ -1,19 +1,23 @@
 // Parquet written row group by row group to a stream (hyparquet-writer's ParquetWriter
 // with a Writer that hands each finished row group's bytes on and reuses its buffer),
 // so memory holds one row group whatever the file size.
+// Iceberg-ready (issue #13): every column carries field_id = its 0-based position + 1 (the id
+// the Iceberg table schema gives it), and timestamps are INT64
+// TIMESTAMP(isAdjustedToUTC=true, unit=MICROS), Iceberg's timestamptz.
 import { ByteWriter, ParquetWriter } from "hyparquet-writer";
 import type { SchemaField } from "../../../shared/types";
 
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]["schema"][number];
-type Codec = "SNAPPY" | "ZSTD" | "UNCOMPRESSED";
+export type Codec = "SNAPPY" | "ZSTD" | "UNCOMPRESSED";
 
 /** Target page and dictionary size under ZSTD, below one zstd frame (compression.ts). */
 const ZSTD_PAGE_BYTES = 24 * 1024;
 
 export function parquetSchema(fields: readonly SchemaField[]): SchemaElement[] {
-  const leaf = (f: SchemaField): SchemaElement => {
+  const leaf = (f: SchemaField, i: number): SchemaElement => {
     // Every column is OPTIONAL in the file: later row groups or appends may bring nulls.
-    const base = { name: f.name, repetition_type: "OPTIONAL" as const };
+    // field_id: the Iceberg field id of the column (its 1-based position).
+    const base = { name: f.name, repetition_type: "OPTIONAL" as const, field_id: i + 1 };
     switch (f.type) {
       case "int64":
         return { ...base, type: "INT64" };
@@ -25,14 +29,48 @@ export function parquetSchema(fields: readonly SchemaField[]): SchemaElement[] {
         return {
           ...base,
           type: "INT64",
-          converted_type: "TIMESTAMP_MILLIS",
-          logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MILLIS" },
+          converted_type: "TIMESTAMP_MICROS",
+          logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MICROS" },
         } as SchemaElement;
       case "string":
         return { ...base, type: "BYTE_ARRAY", converted_type: "UTF8" };
     }
   };
-  return [{ name: "root", num_children: fields.length }, ...fields.map(leaf)];
+  return [{ name: "root", num_children: fields.length }, ...fields.map((f, i) => leaf(f, i))];
+}
+
+/**
+ * A timestamp column's values as the file's INT64 microseconds. hyparquet-writer scales only
+ * Date objects to the column's unit; a number or bigint is written as it is, so ingest's
+ * milliseconds (numbers) are scaled here. A bigint is already microseconds (compaction
+ * reads them so, compact.ts); a Date is converted exactly.
+ */
+export function timestampMicros(values: readonly unknown[]): (bigint | null)[] {
+  const out = new Array<bigint | null>(values.length);
+  let last: unknown = undefined;
+  let lastMicros: bigint | null = null;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) {
+      out[i] = null;
+      continue;
+    }
+    if (v === last) {
+      out[i] = lastMicros; // sorted and bucketed data repeats timestamps
+      continue;
+    }
+    let micros: bigint;
+    if (typeof v === "bigint") micros = v;
+    else if (typeof v === "number") {
+      if (!Number.isInteger(v)) throw new Error(`timestamp value ${v} is not a whole number of milliseconds`);
+      micros = BigInt(v) * 1000n;
+    } else if (v instanceof Date) micros = BigInt(v.getTime()) * 1000n;
+    else throw new Error(`timestamp value ${String(v)} is not milliseconds, microseconds or a Date`);
+    out[i] = micros;
+    last = v;
+    lastMicros = micros;
+  }
+  return out;
 }
 
 /** A ByteWriter whose flush() passes the bytes written so far to `sink` and starts over. */
@@ -54,8 +92,10 @@ export class ParquetStream {
   private readonly pq: ParquetWriter;
   private readonly writer: StreamingWriter;
   private readonly names: string[];
+  private readonly timestamps: boolean[];
   private readonly codec: Codec;
   rows = 0;
+  groups = 0;
 
   constructor(
     fields: readonly SchemaField[],
@@ -66,6 +106,7 @@ export class ParquetStream {
     this.writer = new StreamingWriter(sink);
     this.codec = codec;
     this.names = fields.map((f) => f.name);
+    this.timestamps = fields.map((f) => f.type === "timestamp");
     this.pq = new ParquetWriter({
       writer: this.writer,
       schema: parquetSchema(fields),
@@ -76,15 +117,24 @@ export class ParquetStream {
     });
   }
 
-  /** Writes one row group from converted column values (all the same length). */
+  /** Bytes of the file so far (all flushed to the sink after each row group). */
+  get bytes(): number {
+    return this.writer.offset;
+  }
+
+  /**
+   * Writes one row group from converted column values (all the same length). Timestamp
+   * columns take milliseconds as numbers (ingest), microseconds as bigints, or Dates.
+   */
   async writeGroup(columns: unknown[][]): Promise<void> {
     const n = columns[0]?.length ?? 0;
     if (n === 0) return;
-    const columnData = columns.map((data, i) => ({ name: this.names[i]!, data: data as never }));
+    const columnData = columns.map((data, i) => ({ name: this.names[i]!, data: (this.timestamps[i] ? timestampMicros(data) : data) as never }));
     // ZSTD pages (and dictionaries) are kept under one zstd frame: see compression.ts.
     const small = this.codec === "ZSTD" ? { pageSize: ZSTD_PAGE_BYTES, dictionarySize: ZSTD_PAGE_BYTES } : {};
     await this.pq.write({ columnData, rowGroupSize: n, ...small });
     this.rows += n;
+    this.groups++;
   }
 
   async finish(): Promise<void> {
