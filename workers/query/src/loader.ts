@@ -109,15 +109,23 @@ export interface LoadStats {
   row_groups: number;
   objects: number;
   bytes_read: number;
+  /**
+   * The size estimate the engine budgets with ([queryd].local_cache_mb): the length of the
+   * JSON text of every row inserted (UTF-16 code units: bytes for ASCII text; numbers as
+   * their decimal text). SQLite's own pages differ by a small factor either way.
+   */
+  bytes: number;
 }
 
+/** What a load reads: a manifest, or part of one (an append's new objects). */
+export type LoadSource = Pick<Manifest, "name" | "schema" | "objects">;
+
 /**
- * Creates `table` (which must not exist) with the manifest's schema and fills it from
- * the manifest's Parquet objects. The caller swaps it in under the dataset's name.
+ * Creates `table` (which must not exist) with `schema`'s columns, in order, typed as the
+ * engine stores them; refuses what Durable Object SQLite cannot hold.
  */
-export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: Manifest, table: string): Promise<LoadStats> {
-  const schema: SchemaField[] = manifest.schema;
-  if (schema.length === 0) throw new Error(`dataset ${manifest.name} has an empty schema`);
+export function createTable(sql: SqlStorage, table: string, schema: SchemaField[], dataset: string): void {
+  if (schema.length === 0) throw new Error(`dataset ${dataset} has an empty schema`);
   if (schema.length > MAX_COLUMNS) throw new Error(`it has ${schema.length} columns; Durable Object SQLite holds at most ${MAX_COLUMNS} per table`);
   const seen = new Map<string, string>();
   for (const f of schema) {
@@ -127,10 +135,20 @@ export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: M
   }
   const cols = schema.map((f) => `${quoteIdent(f.name)} ${SQL_TYPE[f.type] ?? "VARCHAR"}`).join(", ");
   sql.exec(`CREATE TABLE ${quoteIdent(table)} (${cols})`);
+}
+
+/**
+ * Creates `table` (which must not exist) with the manifest's schema and fills it from
+ * the manifest's Parquet objects, in order. The caller swaps it in under the dataset's name
+ * (a full load) or merges it into the dataset's table (an append: only the new objects).
+ */
+export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: LoadSource, table: string): Promise<LoadStats> {
+  const schema: SchemaField[] = manifest.schema;
+  createTable(sql, table, schema, manifest.name);
   const extract = schema.map((_f, i) => `value->>${i}`).join(", ");
   const insert = `INSERT INTO ${quoteIdent(table)} SELECT ${extract} FROM json_each(?)`;
   const names = schema.map((f) => f.name);
-  const stats: LoadStats = { rows: 0, row_groups: 0, objects: 0, bytes_read: 0 };
+  const stats: LoadStats = { rows: 0, row_groups: 0, objects: 0, bytes_read: 0, bytes: 0 };
   for (const object of manifest.objects) {
     const counting = r2Buffer(bucket, object.key, object.size);
     const file: AsyncBuffer = {
@@ -190,6 +208,7 @@ export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: M
         if (parts.length >= BATCH_ROWS || (parts.length > 0 && chars + json.length > BATCH_CHARS)) await flush();
         parts.push(json);
         chars += json.length + 1;
+        stats.bytes += json.length;
       }
       await flush();
       stats.rows += groupRows;

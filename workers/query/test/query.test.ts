@@ -108,10 +108,14 @@ describe("the read-only guard", () => {
 });
 
 describe("SQL over a registered dataset", () => {
-  it("warms the dataset when the catalog registers it, before any query", async () => {
+  it("warms the dataset when the catalog registers it, before any query (in the background: registration does not wait)", async () => {
     const obj = await putParquet("datasets/people/v1/part-0.parquet", BASE);
     const { version } = await register("people", [obj]);
-    const tables = await cached();
+    let tables = await cached();
+    for (let i = 0; i < 100 && !tables.some((t: { name: string; version: number }) => t.name === "people" && t.version === version); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      tables = await cached();
+    }
     expect(tables).toContainEqual(expect.objectContaining({ name: "people", version, row_count: 4 }));
   });
 
