@@ -120,6 +120,9 @@ export async function convertCsv(
     }
     total += count;
     await out.writeGroup(columns);
+    // A row group is seconds of CPU: give the thread back before the next one (under wrangler dev
+    // every Worker shares one thread, and a big ingest would hold every other request meanwhile).
+    await new Promise((resolve) => setTimeout(resolve, 0));
     return undefined;
   }
 
