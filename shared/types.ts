@@ -92,3 +92,20 @@ export interface HealthStatus {
   service: string;
   status: "ok" | "degraded";
 }
+
+/**
+ * What version `to` of a dataset adds over version `from` (the catalog's internal
+ * GET /catalog/delta/{name}?from=&to=, read by the query engine's incremental load).
+ */
+export interface DatasetDelta {
+  name: string;
+  from: number;
+  to: number;
+  /** every object of `from` is still in `to` and the schema is unchanged: loading `added` on top of `from` gives `to` */
+  append_only: boolean;
+  /** the objects `to` adds, in load order */
+  added: ManifestObject[];
+  /** `to`'s schema and row count */
+  schema: SchemaField[];
+  row_count: number;
+}

@@ -4,6 +4,7 @@
 // `stop()` always tears the process group down, also when a test failed.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -175,4 +176,15 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
     logs: () => output,
   };
   return system;
+}
+
+/** The whole body of a request to a test server (the stand-ins for Cloudflare's APIs) as text. */
+export function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    req.setEncoding("utf8");
+    req.on("data", (d) => (text += d));
+    req.on("end", () => resolve(text));
+    req.on("error", reject);
+  });
 }

@@ -15,7 +15,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { startSystem, type System, readBody } from "./harness";
 
 const TOKEN = "r2-catalog-test-token";
 const WAREHOUSE = "0123456789abcdef_lakehouse-lake";
@@ -34,16 +34,6 @@ interface Recorded {
 interface RemoteTable {
   location: string;
   metadata: any;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    req.setEncoding("utf8");
-    req.on("data", (d) => (text += d));
-    req.on("end", () => resolve(text));
-    req.on("error", reject);
-  });
 }
 
 async function until<T>(what: string, probe: () => T | undefined | null | false, ms = 15_000): Promise<T> {

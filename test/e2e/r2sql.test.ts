@@ -14,7 +14,7 @@ import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { startSystem, type System, readBody } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const WAREHOUSE = `${ACCOUNT}_lakehouse-lake`;
@@ -47,16 +47,6 @@ function arrowType(duck: string): string {
   if (t.startsWith("TIMESTAMP")) return 'Timestamp(Microsecond, Some("UTC"))';
   if (t === "VARCHAR") return "Utf8";
   return duck;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    req.setEncoding("utf8");
-    req.on("data", (d) => (text += d));
-    req.on("end", () => resolve(text));
-    req.on("error", reject);
-  });
 }
 
 describe("R2 SQL for datasets over the local budget", () => {

@@ -15,7 +15,7 @@ import { DurableObject } from "cloudflare:workers";
 import { applyMigrations } from "../../../shared/migrations";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { logger } from "../../../shared/log";
-import type { DatasetSummary, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
+import type { DatasetDelta, DatasetSummary, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import { MIGRATIONS } from "../../../migrations/catalog/index";
 import { writeSnapshot, type FileState, type ManifestRecordRow, type SnapshotRow } from "./iceberg";
 
@@ -56,18 +56,6 @@ export interface RemoveResult {
   manifest: Manifest;
   /** The keys the dataset owned (data files and Iceberg metadata) that no other dataset lists: safe to delete. */
   keys: string[];
-}
-
-/** The files a version adds over an earlier one (the query engine's incremental load). */
-export interface Delta {
-  name: string;
-  from: number;
-  to: number;
-  /** every file of `from` is still in `to` (only appends in between): loading `added` on top of `from` gives `to` */
-  append_only: boolean;
-  added: ManifestObject[];
-  schema: SchemaField[];
-  row_count: number;
 }
 
 /** A staged object seen in a listing, for the sweep. */
@@ -463,7 +451,7 @@ export class Catalog extends DurableObject<Env> {
   }
 
   /** What `to` adds over `from` (both kept versions of `name`), or null when either is unknown. */
-  delta(name: string, from: number, to: number): Delta | null {
+  delta(name: string, from: number, to: number): DatasetDelta | null {
     const d = this.dataset(name);
     const vFrom = this.version(name, from);
     const vTo = this.version(name, to);
@@ -563,7 +551,7 @@ export class Catalog extends DurableObject<Env> {
         removed: [],
         added: [],
         manifests: this.liveManifests(name),
-        history: this.snapshots(name, oldest).filter((s) => s.version !== d.current_version || cur.manifest_list),
+        history: this.snapshots(name, oldest),
         // the current version's own metadata file is superseded by this one (deleted below)
         metadataLog: this.metadataLog(name, oldest).filter((m) => m.key !== cur.metadata_key),
         reuseManifestList: cur.manifest_list ?? undefined,

@@ -384,3 +384,32 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
   }
   return { tables, recursive };
 }
+
+/**
+ * Resolves table references to catalog datasets (the local engine and R2 SQL alike): the exact name, else
+ * the one dataset whose name matches ignoring case (several → 400 ambiguous_table); unknown →
+ * 400 `no such table`. Returns name as written → dataset.
+ */
+export function resolveDatasets<D extends { name: string }>(refs: TableRef[], datasets: D[]): Map<string, D> {
+  const exact = new Map(datasets.map((d) => [d.name, d]));
+  const out = new Map<string, D>();
+  for (const ref of refs) {
+    if (out.has(ref.name)) continue;
+    let d = exact.get(ref.name);
+    if (!d) {
+      const lower = ref.name.toLowerCase();
+      const candidates = datasets.filter((x) => x.name.toLowerCase() === lower);
+      if (candidates.length > 1) {
+        throw new LakehouseError(
+          "ambiguous_table",
+          `sql: table ${JSON.stringify(ref.name)} matches datasets ${candidates.map((c) => JSON.stringify(c.name)).join(", ")}, which differ only in case; write the exact name in double quotes`,
+          { status: 400 },
+        );
+      }
+      d = candidates[0];
+    }
+    if (!d) throw new LakehouseError("bad_request", `no such table: ${ref.name}`);
+    out.set(ref.name, d);
+  }
+  return out;
+}

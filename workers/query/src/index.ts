@@ -9,14 +9,13 @@ import { serviceClient } from "../../../shared/clients";
 import { LakehouseError, errorResponse } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { DatasetSummary, Manifest } from "../../../shared/types";
-import { checkReadOnly } from "./guard";
+import { checkReadOnly, resolveDatasets } from "./guard";
 import { engineFailure, timeoutError, type EngineAnswer, type QueryEngine } from "./queryEngine";
 import {
   capRows,
   chooseEngine,
   queryR2Sql,
   r2sqlTarget,
-  resolveDatasets,
   rewriteForR2Sql,
   type DatasetSize,
   type R2SqlEnv,

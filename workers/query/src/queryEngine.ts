@@ -12,11 +12,11 @@ import { serviceClient } from "../../../shared/clients";
 import { LakehouseError } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { applyMigrations } from "../../../shared/migrations";
-import type { Manifest, ManifestObject, SchemaField } from "../../../shared/types";
+import type { DatasetDelta, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import { SQL_TYPE, createTable, loadDataset, quoteIdent } from "./loader";
 import { finishRows, typeColumns, type QueryResult, type SqlType } from "./result";
 import { planFast, readColumn, runFast, type Column } from "./columnar";
-import type { TableRef } from "./guard";
+import { resolveDatasets, type TableRef } from "./guard";
 
 export interface DatasetRef {
   name: string;
@@ -88,21 +88,6 @@ export interface EngineStats {
     full_after_delta: number;
   };
   evictions: number;
-}
-
-/**
- * GET /catalog/delta/{name}?from=U&to=V (the catalog's internal route). append_only: every
- * object of U is still in V and the schema is unchanged; `added`: the objects V adds, in order;
- * `schema` and `row_count`: V's.
- */
-export interface CatalogDelta {
-  name: string;
-  from: number;
-  to: number;
-  append_only: boolean;
-  added: ManifestObject[];
-  schema: SchemaField[];
-  row_count: number;
 }
 
 interface TableRow extends Record<string, SqlStorageValue> {
@@ -438,9 +423,9 @@ export class QueryEngine extends DurableObject<Env> {
   }
 
   /** The catalog's delta from the held version, when it is a usable append; null otherwise (not append-only, 404 from an older catalog, any failure). */
-  private async delta(name: string, from: number, to: number): Promise<CatalogDelta | null> {
+  private async delta(name: string, from: number, to: number): Promise<DatasetDelta | null> {
     try {
-      const d = await serviceClient(this.env as never, "catalog").json<CatalogDelta>(`/delta/${encodeURIComponent(name)}?from=${from}&to=${to}`);
+      const d = await serviceClient(this.env as never, "catalog").json<DatasetDelta>(`/delta/${encodeURIComponent(name)}?from=${from}&to=${to}`);
       const usable =
         d && d.append_only === true && d.name === name && d.from === from && d.to === to && Array.isArray(d.added) && Array.isArray(d.schema) && typeof d.row_count === "number";
       return usable ? d : null;
@@ -458,7 +443,7 @@ export class QueryEngine extends DurableObject<Env> {
    * False when the append cannot be trusted (schema or row counts disagree, the held table
    * changed meanwhile): the caller loads in full.
    */
-  private async append(name: string, held: TableRow, delta: CatalogDelta, opts: LoadOptions): Promise<boolean> {
+  private async append(name: string, held: TableRow, delta: DatasetDelta, opts: LoadOptions): Promise<boolean> {
     const sql = this.ctx.storage.sql;
     if (!sameColumns(JSON.parse(held.schema) as SchemaField[], delta.schema)) return false;
     const declared = delta.added.reduce((n, o) => n + o.row_count, 0);
@@ -595,35 +580,6 @@ export class QueryEngine extends DurableObject<Env> {
     this.collectGarbage();
   }
 
-  /**
-   * Resolves the statement's table references against the catalog: the exact name first, then
-   * the one dataset whose name matches ignoring case; several such datasets → 400 (never another
-   * dataset's rows). Unknown tables → 400 "no such table".
-   */
-  private resolve(refs: TableRef[], datasets: DatasetRef[]): Map<string, DatasetRef> {
-    const exact = new Map(datasets.map((d) => [d.name, d]));
-    const resolved = new Map<string, DatasetRef>();
-    for (const ref of refs) {
-      if (resolved.has(ref.name)) continue;
-      let d = exact.get(ref.name);
-      if (!d) {
-        const lower = ref.name.toLowerCase();
-        const candidates = datasets.filter((x) => x.name.toLowerCase() === lower);
-        if (candidates.length > 1) {
-          throw new LakehouseError(
-            "ambiguous_table",
-            `sql: table ${JSON.stringify(ref.name)} matches datasets ${candidates.map((c) => JSON.stringify(c.name)).join(", ")}, which differ only in case; write the exact name in double quotes`,
-            { status: 400 },
-          );
-        }
-        d = candidates[0];
-      }
-      if (!d) throw new LakehouseError("bad_request", `no such table: ${ref.name}`);
-      resolved.set(ref.name, d);
-    }
-    return resolved;
-  }
-
   /** The statement with each dataset reference replaced by its physical table (aliased to the name as written). */
   private rewrite(sqlText: string, refs: TableRef[], physical: Map<string, TableRow>): string {
     let out = sqlText;
@@ -692,7 +648,7 @@ export class QueryEngine extends DurableObject<Env> {
     let resolved: Map<string, DatasetRef>;
     try {
       this.dropDeleted(q.datasets);
-      resolved = this.resolve(q.tables, q.datasets);
+      resolved = resolveDatasets(q.tables, q.datasets);
     } catch (err) {
       return { ok: false, error: asEngineError(err, "internal", 500) };
     }

@@ -20,7 +20,7 @@
 // reference the guard found is rewritten to `"<namespace>"."<dataset name>"`.
 import type { LakehouseConfig } from "../../../shared/config";
 import { LakehouseError } from "../../../shared/errors";
-import { tokenize, type TableRef, type Token } from "./guard";
+import { resolveDatasets, tokenize, type TableRef, type Token } from "./guard";
 import { typeColumns, type QueryResult, type ResultColumn, type SqlType } from "./result";
 
 /** The query Worker's secret for R2 SQL (`wrangler secret put R2_SQL_TOKEN -c workers/query/wrangler.toml`). */
@@ -443,35 +443,6 @@ export interface DatasetSize {
   row_count: number;
   /** Parquet bytes of the current version (missing → 0) */
   bytes?: number;
-}
-
-/**
- * Resolves table references to catalog datasets as the local engine does: the exact name, else
- * the one dataset whose name matches ignoring case (several → 400 ambiguous_table); unknown →
- * 400 `no such table`. Returns name as written → dataset.
- */
-export function resolveDatasets<D extends { name: string }>(refs: TableRef[], datasets: D[]): Map<string, D> {
-  const exact = new Map(datasets.map((d) => [d.name, d]));
-  const out = new Map<string, D>();
-  for (const ref of refs) {
-    if (out.has(ref.name)) continue;
-    let d = exact.get(ref.name);
-    if (!d) {
-      const lower = ref.name.toLowerCase();
-      const candidates = datasets.filter((x) => x.name.toLowerCase() === lower);
-      if (candidates.length > 1) {
-        throw new LakehouseError(
-          "ambiguous_table",
-          `sql: table ${JSON.stringify(ref.name)} matches datasets ${candidates.map((c) => JSON.stringify(c.name)).join(", ")}, which differ only in case; write the exact name in double quotes`,
-          { status: 400 },
-        );
-      }
-      d = candidates[0];
-    }
-    if (!d) throw new LakehouseError("bad_request", `no such table: ${ref.name}`);
-    out.set(ref.name, d);
-  }
-  return out;
 }
 
 /** The datasets (of those the statement reads) over the local engine's budget, with why. */

@@ -8,7 +8,7 @@ import { loadConfig } from "../../../shared/config";
 import { LakehouseError } from "../../../shared/errors";
 import configText from "../../../lakehouse.toml";
 import app from "../src/index";
-import { checkReadOnly } from "../src/guard";
+import { checkReadOnly, resolveDatasets } from "../src/guard";
 import {
   R2SQL_DEFAULT_URL,
   capRows,
@@ -18,7 +18,6 @@ import {
   queryR2Sql,
   r2sqlEndpoint,
   r2sqlMissing,
-  resolveDatasets,
   rewriteForR2Sql,
   sqlLiteral,
   type Fetch,
