@@ -55,6 +55,10 @@ export const CONFIG_SCHEMA = {
     max_ingest_bytes: { type: "int", default: 256 * MiB, min: 1 },
     sample_rows: { type: "int", default: 1000, min: 1 },
     row_group_rows: { type: "int", default: 100_000, min: 1 },
+    // a row group also ends once its column buffers pass this many bytes (a wide table within the 128 MB isolate)
+    row_group_bytes: { type: "int", default: 32 * MiB, min: 64 * 1024 },
+    // field texts read as null in every column (DuckDB's default: only the empty field)
+    null_strings: { type: "string[]", default: [""] },
     compression: { type: "enum", default: "snappy", values: ["snappy", "zstd", "none"] },
     prefix: { type: "string", default: "datasets/" },
     // Durable Object SQLite limits (100 columns per table; 2 MB per string/BLOB/row): a CSV over
@@ -147,11 +151,15 @@ export const CONFIG_SCHEMA = {
     ring_max_bytes: { type: "int", default: 16 * MiB, min: 64 * 1024 },
     // Cap of input_summary, output_summary and error in one op (UTF-8 bytes; longer is cut, marked).
     max_summary_bytes: { type: "int", default: 4096, min: 256, max: 1 * MiB },
+    // Observer objects the events are spread over (by request id); readers merge them (docs/observer.md).
+    shards: { type: "int", default: 1, min: 1, max: 32 },
   },
   mcpd: {
     max_rows: { type: "int", default: 200, min: 1 },
     max_chars: { type: "int", default: 20_000, min: 100 },
     tool_timeout_ms: { type: "int", default: 60_000, min: 1 },
+    // Hide and refuse every tool that changes stored state (docs/mcp.md, "Read-only mode").
+    read_only: { type: "bool", default: false },
   },
   auth: {
     allowed_ips: { type: "string[]", default: [] },

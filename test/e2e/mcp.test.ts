@@ -12,8 +12,9 @@ import { startSystem, type System } from "./harness";
 const TOKEN = "mcp-e2e-token";
 const CLI = resolve(import.meta.dirname, "../../bin/lakehouse.mjs");
 const TOOLS = [
-  "embed_text", "get_manifest", "ingest_csv", "list_datasets", "matrix_search", "observer_stats", "pathway_add",
-  "pathway_history", "pathway_search", "query_sql", "record_event", "review", "search_vectors",
+  "create_index", "embed_text", "forget", "get_manifest", "ingest_csv", "list_datasets", "list_indexes", "matrix_search", "observer_stats",
+  "pathway_add", "pathway_history", "pathway_retire", "pathway_revise", "pathway_search", "query_sql", "record_event", "record_playbook",
+  "remember", "review", "search_vectors",
 ];
 
 type ToolResult = { content: { type: string; text?: string }[]; isError?: boolean };

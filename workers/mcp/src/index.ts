@@ -7,9 +7,14 @@ import { LakehouseError } from "../../../shared/errors";
 import { assertJsonTextDepth, readBoundedText } from "../../../shared/json-limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { handleMcpPost } from "./server";
-import { TOOLS } from "./tools";
+import { TOOLS, WRITING_TOOLS, visibleTools } from "./tools";
 
-const { app, api } = createServiceApp<Env>("mcp", "mcp", { health: () => ({ tools: TOOLS.length }) });
+const { app, api } = createServiceApp<Env>("mcp", "mcp", {
+  health: (env) => {
+    const mcpd = lakehouseConfig(env).mcpd;
+    return { tools: visibleTools(mcpd).length, read_only: mcpd.read_only };
+  },
+});
 
 api.post("/", async (c) => {
   // Service bindings bypass the gateway: the body is read within the mcp body cap
@@ -18,7 +23,7 @@ api.post("/", async (c) => {
   const text = await readBoundedText(c, cap, "[gateway.body_caps].mcp");
   assertJsonTextDepth(text, "request body");
   const request = new Request(c.req.raw.url, { method: "POST", headers: c.req.raw.headers, body: text });
-  return handleMcpPost(request, c.env as unknown as Record<string, unknown>, c.executionCtx as ExecutionContext, c.get("requestId"), lakehouseConfig(c.env).mcpd);
+  return handleMcpPost(request, c.env as unknown as Record<string, unknown>, c.executionCtx as ExecutionContext, c.get("requestId"), lakehouseConfig(c.env));
 });
 
 // Stateless: no event stream to open (GET) and no session to end (DELETE).
@@ -34,7 +39,7 @@ api.openAPIRegistry.registerPath({
   method: "post",
   path: "/",
   summary: "MCP Streamable HTTP endpoint (stateless, JSON responses)",
-  description: `JSON-RPC 2.0 messages of the Model Context Protocol. Tools: ${TOOLS.map((t) => t.name).join(", ")}. Send Accept: application/json, text/event-stream.`,
+  description: `JSON-RPC 2.0 messages of the Model Context Protocol. Tools: ${TOOLS.map((t) => t.name).join(", ")} (with [mcpd].read_only, the writing ones — ${[...WRITING_TOOLS].join(", ")} — are hidden and refused). Send Accept: application/json, text/event-stream.`,
   request: { body: { required: true, content: { "application/json": { schema: JsonRpc } } } },
   responses: {
     200: { description: "JSON-RPC response", content: { "application/json": { schema: JsonRpc } } },

@@ -10,15 +10,25 @@ import { serviceClient } from "../../../shared/clients";
 import { logger } from "../../../shared/log";
 import type { LakehouseConfig } from "../../../shared/config";
 import type { ObservedOp } from "../../../shared/types";
-import { TOOLS, type ToolContext } from "./tools";
-import { summarize, toErrorResult } from "./results";
+import { TOOLS, WRITING_TOOLS, visibleTools, type ToolContext } from "./tools";
+import { errorResult, summarize, toErrorResult } from "./results";
 
 export const SERVER_INFO = { name: "lakehouse", version: "1.0.0" } as const;
 
 const INSTRUCTIONS =
   "Tools over a lakehouse and memory platform: datasets (list_datasets, get_manifest, ingest_csv, query_sql — every dataset is a SQL table), " +
-  "embeddings and vector search (embed_text, search_vectors, matrix_search), trace memory (pathway_add, pathway_search, pathway_history), " +
+  "embeddings and vector memory (embed_text, list_indexes, create_index, remember, forget, search_vectors, matrix_search, record_playbook), " +
+  "trace memory (pathway_add, pathway_revise, pathway_retire, pathway_search, pathway_history), " +
   "and the observer that witnesses every call (observer_stats, record_event, review). Failures come back as isError results with the service's message.";
+const READ_ONLY_INSTRUCTIONS = " This server is read-only ([mcpd].read_only): only tools that change no stored state are offered.";
+
+/** The answer to a call of a writing tool when [mcpd].read_only is set. */
+export function readOnlyRefusal(tool: string): CallToolResult {
+  return errorResult(
+    `${tool} refused: this MCP server is read-only ([mcpd].read_only = true) and ${tool} changes stored state; ` +
+      "only tools that change nothing are offered (see tools/list)",
+  );
+}
 
 interface CallRecord {
   tool: string;
@@ -29,20 +39,23 @@ interface CallRecord {
 
 type JsonRpcId = string | number;
 
-function buildServer(env: Record<string, unknown>, requestId: string, limits: LakehouseConfig["mcpd"], records: Map<JsonRpcId, CallRecord>): McpServer {
+function buildServer(env: Record<string, unknown>, requestId: string, config: LakehouseConfig, records: Map<JsonRpcId, CallRecord>): McpServer {
+  const limits = config.mcpd;
   const server = new McpServer(SERVER_INFO, {
     capabilities: { tools: {} },
-    instructions: INSTRUCTIONS,
+    instructions: limits.read_only ? INSTRUCTIONS + READ_ONLY_INSTRUCTIONS : INSTRUCTIONS,
     jsonSchemaValidator: new CfWorkerJsonSchemaValidator(),
   });
-  for (const tool of TOOLS) {
+  // Read-only: the writing tools are not registered at all, so tools/list cannot show them and
+  // no code path can run them; a call naming one is answered by readOnlyRefusal (handleMcpPost).
+  for (const tool of visibleTools(limits)) {
     server.registerTool(
       tool.name,
       { title: tool.title, description: tool.description, inputSchema: tool.input, annotations: tool.annotations },
       (async (args: Record<string, unknown>, extra: { requestId: JsonRpcId }) => {
         const started = Date.now();
         const signal = AbortSignal.timeout(limits.tool_timeout_ms);
-        const ctx: ToolContext = { env, requestId, limits, signal };
+        const ctx: ToolContext = { env, requestId, limits, config, signal };
         let result: CallToolResult;
         try {
           result = await Promise.race([
@@ -127,13 +140,37 @@ async function witness(
   );
 }
 
+/**
+ * Read-only mode: the SDK answers a call of an unregistered tool with `Tool x not found`; for a
+ * writing tool the answer becomes readOnlyRefusal (still an isError result, same id), so the
+ * caller learns why. Only the results of those ids are replaced; everything else is the SDK's.
+ */
+async function withRefusals(response: Response, refused: Map<JsonRpcId, CallToolResult>): Promise<Response> {
+  if (refused.size === 0 || !response.ok || !(response.headers.get("content-type") ?? "").includes("application/json")) return response;
+  let body: unknown;
+  try {
+    body = await response.clone().json();
+  } catch {
+    return response;
+  }
+  const swap = (msg: unknown) => {
+    const m = msg as { id?: JsonRpcId; result?: unknown; error?: unknown };
+    if (m?.id === undefined || m.id === null || !refused.has(m.id)) return msg;
+    return { jsonrpc: "2.0", id: m.id, result: refused.get(m.id) };
+  };
+  const out = Array.isArray(body) ? body.map(swap) : swap(body);
+  const headers = new Headers(response.headers);
+  headers.delete("content-length");
+  return new Response(JSON.stringify(out), { status: response.status, headers });
+}
+
 /** Handles POST /mcp: one JSON-RPC message (or batch) in, JSON out. */
 export async function handleMcpPost(
   request: Request,
   env: Record<string, unknown>,
   ctx: ExecutionContext,
   requestId: string,
-  limits: LakehouseConfig["mcpd"],
+  config: LakehouseConfig,
 ): Promise<Response> {
   const started = Date.now();
   const text = await request.text();
@@ -145,17 +182,24 @@ export async function handleMcpPost(
   }
 
   const records = new Map<JsonRpcId, CallRecord>();
+  const refused = new Map<JsonRpcId, CallToolResult>();
   for (const msg of Array.isArray(parsed) ? parsed : [parsed]) {
     const m = msg as { method?: string; id?: JsonRpcId; params?: { name?: unknown; arguments?: unknown } };
     if (m && m.method === "tools/call" && (typeof m.id === "string" || typeof m.id === "number")) {
-      records.set(m.id, { tool: typeof m.params?.name === "string" ? m.params.name : "(unnamed tool)", args: m.params?.arguments ?? {} });
+      const tool = typeof m.params?.name === "string" ? m.params.name : "(unnamed tool)";
+      const record: CallRecord = { tool, args: m.params?.arguments ?? {} };
+      if (config.mcpd.read_only && WRITING_TOOLS.has(tool)) {
+        record.result = readOnlyRefusal(tool);
+        refused.set(m.id, record.result);
+      }
+      records.set(m.id, record);
     }
   }
 
-  const server = buildServer(env, requestId, limits, records);
+  const server = buildServer(env, requestId, config, records);
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   await server.connect(transport);
-  const response = await transport.handleRequest(request, { parsedBody: parsed });
+  const response = await withRefusals(await transport.handleRequest(request, { parsedBody: parsed }), refused);
   // A request the transport refused (406 without the right Accept, 415, 400) ran no tool: only
   // calls that ran are witnessed, so a refused request changes nothing, the observer included.
   if (records.size > 0 && response.ok) ctx.waitUntil(witness(env, requestId, records, response.clone(), started));
