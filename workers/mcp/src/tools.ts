@@ -109,7 +109,7 @@ interface RememberItem {
 }
 
 /**
- * remember: checks what would refuse the batch only after the index was created (the number of
+ * remember: first checks what would refuse the batch, before anything is created (the number of
  * items, each item's metadata within [vectord].max_metadata_bytes), finds or creates the index,
  * embeds every text in one embed call, and adds the batch in one vectors call (an upsert). An
  * index this call created is dropped again when the add is refused, so a refused call leaves
