@@ -37,7 +37,7 @@ const SqlRequest = z.object({
   engine: z.enum(["auto", "local", "sqlite", "r2sql"]).optional(),
 });
 
-const Column = z.object({ name: z.string(), type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP"]) });
+const Column = z.object({ name: z.string(), type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP", "DATE"]) });
 const SqlResponse = z.object({
   columns: z.array(Column),
   rows: z.array(z.array(z.unknown())),

@@ -10,6 +10,7 @@ export const SQL_TYPE: Record<ColumnType, string> = {
   int64: "BIGINT",
   float64: "DOUBLE",
   bool: "BOOLEAN",
+  date: "DATE",
   timestamp: "TIMESTAMP",
   string: "VARCHAR",
 };
@@ -35,8 +36,20 @@ const PARSERS = {
   timestampFromMilliseconds: (v: bigint) => timestampText(Number(v)),
   timestampFromMicroseconds: (v: bigint) => timestampText(Number(v / 1000n)),
   timestampFromNanoseconds: (v: bigint) => timestampText(Number(v / 1000000n)),
-  dateFromDays: (days: number) => timestampText(days * 86_400_000),
+  // Parquet DATE (INT32 days since the epoch) → `YYYY-MM-DD`: sorts as text, SQLite date functions read it
+  dateFromDays: (days: number) => dateText(days),
 };
+
+/** `YYYY-MM-DD` of a day number (days since 1970-01-01; years 0000–9999 as SQLite's date functions read them). */
+export function dateText(days: number): string | null {
+  const ms = days * 86_400_000;
+  if (!Number.isFinite(ms)) return null;
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return null;
+  const y = d.getUTCFullYear();
+  if (y < 0 || y > 9999) return null;
+  return `${String(y).padStart(4, "0")}-${String(d.getUTCMonth() + 1).padStart(2, "0")}-${String(d.getUTCDate()).padStart(2, "0")}`;
+}
 
 /** One row group's values of a column, as JSON-ready values indexed from the group's first row. */
 function columnValues(parts: { start: number; data: ArrayLike<unknown> }[], groupStart: number, groupRows: number, name: string): ArrayLike<unknown> {

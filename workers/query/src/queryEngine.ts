@@ -15,8 +15,21 @@ import { applyMigrations } from "../../../shared/migrations";
 import type { DatasetDelta, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import { SQL_TYPE, createTable, loadDataset, quoteIdent } from "./loader";
 import { finishRows, typeColumns, type QueryResult, type SqlType } from "./result";
-import { planFast, readColumn, runFast, type Column } from "./columnar";
+import { deriveDictionary, planColumns, planDerived, planFast, readColumn, runFast, type Column, type Derived, type FastPlan, type Side } from "./columnar";
 import { resolveDatasets, type TableRef } from "./guard";
+
+/** One entry of the columnar cache: a column, or a derived key's map over a column's dictionary. */
+type CacheEntry = { column?: Column; derived?: Derived; engine: string; owner: string; bytes: number };
+
+/**
+ * The columnar fast path's cache, by `<engine>|<physical table>|<version>|<column>[|fx:<expr>]`, least
+ * recently used first. Module-wide: every QueryEngine object in this isolate shares the isolate's
+ * memory, so [queryd].columnar_cache_mb bounds their total, not each one's.
+ */
+const COLUMN_CACHE = new Map<string, CacheEntry>();
+/** A derived key (a function of a text column) is evaluated per distinct value only up to this many values. */
+const MAX_DERIVED_VALUES = 1_000_000;
+const columnCache = { bytes: 0 };
 
 export interface DatasetRef {
   name: string;
@@ -188,9 +201,6 @@ export class QueryEngine extends DurableObject<Env> {
   private readonly loading = new Map<string, Promise<void>>();
   /** recent load failures by `name@version`: the error and when it happened */
   private readonly failed = new Map<string, { error: LakehouseError; at: number }>();
-  /** typed columns for the fast path, by `<physical table>|<version>|<column>`, least recently used first */
-  private readonly columns = new Map<string, { column: Column; owner: string }>();
-  private columnBytes = 0;
   /** running queries reading each physical table (from their snapshot of _lh_tables to their last row) */
   private readonly readers = new Map<string, number>();
   /** merges waiting until a physical table has no readers */
@@ -710,7 +720,7 @@ export class QueryEngine extends DurableObject<Env> {
     for (const key of conflicting) declared.delete(key);
     const toName = new Map([...byRef.values()].map((t) => [t.physical, t.name]));
     const unphysical = (text: string) => text.replace(PHYSICAL, (p) => toName.get(p) ?? "(internal)");
-    if (q.columnar && q.params.length === 0 && q.tables.length === 1) {
+    if (q.columnar && q.params.length === 0 && q.tables.length >= 1 && q.tables.length <= 2) {
       try {
         const fast = await this.tryColumnar(q.sql, byRef, q.columnar_cache_bytes, deadline);
         if (fast === "timeout") return { ok: false, error: timeoutError(q.timeout_ms) };
@@ -723,7 +733,8 @@ export class QueryEngine extends DurableObject<Env> {
           return { ok: true, result: { columns, rows, row_count: rows.length, truncated }, loaded, engine: "columnar" };
         }
       } catch (err) {
-        return { ok: false, error: asEngineError(err, "internal", 500) };
+        // a fault of the fast path must not fail the query: SQLite answers it (and the fault is logged)
+        console.error(`sql: the columnar path failed, SQLite answers instead: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
       }
     }
     const text = this.rewrite(q.sql, q.tables, byRef);
@@ -780,7 +791,7 @@ export class QueryEngine extends DurableObject<Env> {
     }
   }
 
-  /** The fast path: a plan over one dataset's typed columns, or null (SQLite answers). */
+  /** The fast path: a plan over one or two datasets' typed columns, or null (SQLite answers). */
   private async tryColumnar(
     sqlText: string,
     byRef: Map<string, TableRow>,
@@ -793,47 +804,102 @@ export class QueryEngine extends DurableObject<Env> {
     }
     const plan = planFast(sqlText, schemas);
     if (!plan) return null;
-    const table = byRef.get(plan.table)!;
-    const types = new Map((JSON.parse(table.schema) as SchemaField[]).map((f) => [f.name, f.type]));
-    const needed = new Set<string>([...plan.where.map((w) => w.col), ...plan.groupBy, ...plan.aggs.flatMap((a) => (a.col ? [a.col] : []))]);
-    // Columns are cached per physical table AND version: an append merges into the same table,
-    // so a column read before it must not answer after it.
-    const owner = `${table.physical}|${table.version}`;
-    const cols = new Map<string, Column>();
-    for (const name of needed) {
-      const key = `${owner}|${name}`;
-      let col = this.columns.get(key)?.column;
-      if (col) {
-        this.columns.delete(key); // most recently used goes last
-      } else {
-        // reading a column is the slow part: yield first (other queries run, the clock moves) and check the deadline
-        await tick();
-        if (Date.now() > deadline) return "timeout";
-        const type = types.get(name);
-        const c = readColumn(this.ctx.storage.sql, table.physical, name, type === "int64" || type === "float64" || type === "bool", table.row_count);
-        if (!c) return null;
-        col = c;
-        this.columnBytes += col.bytes;
+    try {
+      return await this.runColumnar(plan, byRef, budget, deadline);
+    } finally {
+      // keep the cache within its budget: least recently used first (this query's entries are the most recent)
+      for (const [key, entry] of COLUMN_CACHE) {
+        if (columnCache.bytes <= budget) break;
+        COLUMN_CACHE.delete(key);
+        columnCache.bytes -= entry.bytes;
       }
-      this.columns.set(key, { column: col, owner });
-      cols.set(name, col);
+      const me = this.ctx.id.toString();
+      const live = new Set([...this.tables().values()].map((t) => `${t.physical}|${t.version}`));
+      for (const [key, entry] of COLUMN_CACHE) {
+        if (entry.engine === me && !live.has(entry.owner)) {
+          COLUMN_CACHE.delete(key); // a dropped, evicted or appended-to version
+          columnCache.bytes -= entry.bytes;
+        }
+      }
+    }
+  }
+
+  /**
+   * Reads (or finds cached) the plan's columns and derived keys and runs it; null when SQLite must
+   * answer — also when the columns this one query needs would not fit the cache's budget (the
+   * budget bounds the isolate's memory; SQLite scans in constant memory).
+   */
+  private async runColumnar(plan: FastPlan, byRef: Map<string, TableRow>, budget: number, deadline: number): Promise<{ names: string[]; rows: unknown[][] } | null | "timeout"> {
+    const me = this.ctx.id.toString();
+    const needed = planColumns(plan);
+    const sides: Side[] = [];
+    let mine = 0; // bytes of the entries this query uses
+    const cached = (key: string): CacheEntry | undefined => {
+      const hit = COLUMN_CACHE.get(key);
+      if (hit) {
+        COLUMN_CACHE.delete(key); // most recently used goes last
+        COLUMN_CACHE.set(key, hit);
+        mine += hit.bytes;
+      }
+      return hit;
+    };
+    const keep = (key: string, entry: CacheEntry) => {
+      COLUMN_CACHE.set(key, entry);
+      columnCache.bytes += entry.bytes;
+      mine += entry.bytes;
+    };
+    const owners: string[] = [];
+    for (const [side, written] of plan.tables.entries()) {
+      const table = byRef.get(written)!;
+      const types = new Map((JSON.parse(table.schema) as SchemaField[]).map((f) => [f.name, f.type]));
+      // Columns are cached per physical table AND version: an append merges into the same table,
+      // so a column read before it must not answer after it.
+      const owner = `${table.physical}|${table.version}`;
+      owners.push(owner);
+      const cols = new Map<string, Column>();
+      for (const name of needed[side]!) {
+        const key = `${me}|${owner}|${name}`;
+        let col = cached(key)?.column;
+        if (!col) {
+          // at least 4 bytes a row (a code or an int32): what cannot fit the budget is SQLite's
+          if (mine + table.row_count * 4 > budget) return null;
+          // reading a column is the slow part: yield first (other queries run, the clock moves) and check the deadline
+          await tick();
+          if (Date.now() > deadline) return "timeout";
+          const type = types.get(name);
+          const numeric = type === "int64" || type === "float64" || type === "bool";
+          const c = readColumn(this.ctx.storage.sql, table.physical, name, numeric, table.row_count, budget - mine);
+          if (!c) return null;
+          col = c;
+          keep(key, { column: c, engine: me, owner, bytes: c.bytes });
+          if (mine > budget) return null;
+        }
+        cols.set(name, col);
+      }
+      sides.push({ rows: table.row_count, cols });
+    }
+    // functions of a text column (GROUP BY substr(date, 1, 7), ...): SQLite evaluates them once per distinct value
+    const derived = new Map<string, Derived>();
+    for (const k of planDerived(plan)) {
+      const col = sides[k.ref.side]!.cols.get(k.ref.col)!;
+      if (col.kind !== "str") return null;
+      const key = `${me}|${owners[k.ref.side]}|${k.ref.col}|fx:${k.fx}`;
+      let d = cached(key)?.derived;
+      if (!d) {
+        // SQLite evaluates the expression once per distinct value: that many is SQLite's own scan
+        if (col.dict.length > MAX_DERIVED_VALUES || mine + col.dict.length * 8 > budget) return null;
+        if (Date.now() > deadline) return "timeout";
+        try {
+          d = deriveDictionary(this.ctx.storage.sql, k.fx!, col.dict);
+        } catch {
+          return null; // an error or a value the fast path does not hold: SQLite answers (and names any error)
+        }
+        keep(key, { derived: d, engine: me, owner: owners[k.ref.side]!, bytes: d.bytes });
+      }
+      derived.set(k.id, d);
     }
     if (Date.now() > deadline) return "timeout";
-    const answer = runFast(plan, cols, table.row_count);
-    // keep the cache within its budget (columns of other tables or versions go first)
-    for (const [key, entry] of this.columns) {
-      if (this.columnBytes <= budget) break;
-      this.columns.delete(key);
-      this.columnBytes -= entry.column.bytes;
-    }
-    const live = new Set([...this.tables().values()].map((t) => `${t.physical}|${t.version}`));
-    for (const [key, entry] of this.columns) {
-      if (!live.has(entry.owner)) {
-        this.columns.delete(key); // a dropped, evicted or appended-to version
-        this.columnBytes -= entry.column.bytes;
-      }
-    }
-    return answer;
+    return runFast(plan, sides, derived);
   }
 
   /**

@@ -270,6 +270,7 @@ export interface R2SqlAnswer extends Omit<QueryResult, "elapsed_ms"> {
 export function columnType(type: string | undefined): SqlType | null {
   if (!type) return null;
   const t = type.toLowerCase();
+  if (/^date(32|64)?(\(|$)/.test(t)) return "DATE";
   if (/^(timestamp|date|datetime)/.test(t)) return "TIMESTAMP";
   if (/^(bool)/.test(t)) return "BOOLEAN";
   if (/^(u?int|bigint|smallint|tinyint|integer|long)/.test(t)) return "BIGINT";
@@ -321,6 +322,11 @@ function convert(v: unknown, type: SqlType): unknown {
       return v;
     case "TIMESTAMP":
       return timestampValue(v);
+    case "DATE": {
+      // `YYYY-MM-DD` as the local engine reports a DATE (R2 SQL may send a full RFC 3339 instant)
+      const t = timestampValue(v);
+      return typeof t === "string" && /^\d{4}-\d{2}-\d{2}( 00:00:00)?$/.test(t) ? t.slice(0, 10) : t;
+    }
     default:
       return typeof v === "object" ? JSON.stringify(v) : v;
   }

@@ -1,7 +1,7 @@
 // Turning SQLite rows into the /sql answer: column types (BIGINT, DOUBLE, BOOLEAN,
-// VARCHAR, TIMESTAMP), booleans back to true/false, and CSV for `Accept: text/csv`.
+// VARCHAR, TIMESTAMP, DATE), booleans back to true/false, and CSV for `Accept: text/csv`.
 
-export type SqlType = "BIGINT" | "DOUBLE" | "BOOLEAN" | "VARCHAR" | "TIMESTAMP";
+export type SqlType = "BIGINT" | "DOUBLE" | "BOOLEAN" | "VARCHAR" | "TIMESTAMP" | "DATE";
 
 export interface ResultColumn {
   name: string;
@@ -39,8 +39,8 @@ export function typeColumns(names: string[], rows: unknown[][], declared: Map<st
       else sawBlob = true;
     }
     if (known === "BOOLEAN" && !sawText && !sawFloat && !sawBlob) return { name, type: "BOOLEAN" };
-    if (known === "TIMESTAMP" && !sawInt && !sawFloat && !sawBlob) return { name, type: "TIMESTAMP" };
-    if (known && known !== "BOOLEAN" && known !== "TIMESTAMP" && !(sawText && known !== "VARCHAR") && !(sawFloat && known === "BIGINT")) {
+    if ((known === "TIMESTAMP" || known === "DATE") && !sawInt && !sawFloat && !sawBlob) return { name, type: known };
+    if (known && known !== "BOOLEAN" && known !== "TIMESTAMP" && known !== "DATE" && !(sawText && known !== "VARCHAR") && !(sawFloat && known === "BIGINT")) {
       return { name, type: known };
     }
     if (sawText || sawBlob) return { name, type: "VARCHAR" };
