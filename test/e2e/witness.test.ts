@@ -1,13 +1,15 @@
 // The witness plane through the gateway, as a user drives it: the seed's observer smoke
 // (5 events, stats, 400, kill + restart), the seed's pathway checks, and a cycle over
-// real storage — all surviving a restart of the dev server.
+// real storage — all surviving a restart of the dev server. The same suite runs with the
+// observer on one object and spread over 4 shards ([observerd].shards, issue #15): every
+// answer must be the same.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSystem, type System } from "./harness";
 
-describe("observer and pathway through the gateway", () => {
+describe.each(["1", "4"])("observer and pathway through the gateway, [observerd].shards = %s", (shards) => {
   let sys: System;
   beforeAll(async () => {
-    sys = await startSystem({ vars: { AUTH_TOKEN: "witness-token" } });
+    sys = await startSystem({ vars: { AUTH_TOKEN: "witness-token" }, workerVars: { LH_OBSERVERD_SHARDS: shards } });
   });
   afterAll(() => sys?.stop());
 
@@ -95,5 +97,21 @@ describe("observer and pathway through the gateway", () => {
     expect((await sys.json("/v1/observer/escalations")).body.escalations).toHaveLength(1);
     // The corrections offset survived too: nothing is applied twice.
     expect((await post("/v1/observer/cycle", {})).body.corrections.applied).toBe(0);
+  });
+
+  it("the ring rolls over at 2,000 and keeps the newest 10 scenario ops, newest last — also across a restart", async () => {
+    for (let b = 0; b < 41; b++) {
+      const events = Array.from({ length: 50 }, (_, i) => ({ endpoint: `/roll/${b}`, success: i % 4 !== 0, source: i % 2 ? "mcp" : "workflow" }));
+      expect((await post("/v1/observer/events", { events })).body.accepted).toBe(50);
+    }
+    for (let i = 0; i < 12; i++) await post("/v1/observer/event", { endpoint: "/scenario/roll", source: "scenario", success: i % 3 !== 0, input_summary: `step ${i}` });
+    const stats = (await sys.json("/v1/observer/stats")).body;
+    expect(stats.total).toBe(2000);
+    expect(stats.successes + stats.failures).toBe(2000);
+    expect(Object.values(stats.by_source as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(stats.recent_scenario_ops.map((o: any) => o.input_summary)).toEqual(Array.from({ length: 10 }, (_, i) => `step ${i + 2}`));
+    expect((await sys.json("/v1/observer/ops?limit=1")).body.log_size).toBe(9 + 41 * 50 + 12);
+    await sys.restart();
+    expect((await sys.json("/v1/observer/stats")).body).toEqual(stats);
   });
 });

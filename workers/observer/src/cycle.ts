@@ -13,13 +13,17 @@ import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ObservedOp, Trace } from "../../../shared/types";
 import { correctionToOp, heuristicEscalation, heuristicRecommendation, splitCompleteLines, type ClusterView } from "./analysis";
 import { chat, LlmError, type LlmEnv } from "./llm";
+import { allShards, fanOut, shardStub } from "./shards";
 
 export const CORRECTIONS_CHUNK_BYTES = 4 * 1024 * 1024;
 const ANALYSE_BATCH = 5000;
 const ANALYSE_MAX_BATCHES = 20;
+/** Clusters + patterns one shard's delta may hold (≈ 13 KiB each at most: far below the RPC limit). */
+const FOLD_MAX_KEYS = 500;
 
+/** Shard 0: the object that holds the cycle's state (and, with one shard, everything). */
 export function observerStub(env: Env) {
-  return env.OBSERVER.get(env.OBSERVER.idFromName("default"));
+  return shardStub(env, 0);
 }
 
 type Stub = ReturnType<typeof observerStub>;
@@ -184,7 +188,9 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
       s.corrections = { status: "failed", applied: 0, malformed: 0, offset: await stub.correctionsOffset(), reason: msg(err) };
     }
 
-    // 2. analysis: clusters and patterns
+    // 2. analysis: clusters and patterns, over shard 0's log in the object itself, then over
+    // every other shard's: the shard folds its new ops into a delta, shard 0 merges it and moves
+    // that shard's cursor (compare-and-set), so the clusters are the same as over one log.
     const a = { status: "ok" as StepStatus, processed: 0, failures: 0, successes: 0, new_playbooks: [] as string[] };
     try {
       for (let i = 0; i < ANALYSE_MAX_BATCHES; i++) {
@@ -194,6 +200,23 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
         a.successes += r.successes;
         a.new_playbooks.push(...r.new_playbooks);
         if (!r.more) break;
+      }
+      // One shard at a time, one delta in memory at a time.
+      const shards = await allShards(env);
+      for (let index = 1; index < shards; index++) {
+        const shard = shardStub(env, index);
+        for (let i = 0; i < ANALYSE_MAX_BATCHES; i++) {
+          const from = await stub.analysisCursor(index);
+          const d = await shard.foldOps(from, ANALYSE_BATCH, FOLD_MAX_KEYS);
+          if (d.processed === 0) break;
+          const r = await stub.mergeFold(index, from, d, cfg.observerd.playbook_min_successes);
+          if ("stale" in r) break; // another cycle merged it
+          a.processed += d.processed;
+          a.failures += d.failures;
+          a.successes += d.successes;
+          a.new_playbooks.push(...r.new_playbooks);
+          if (!d.more) break;
+        }
       }
       s.analysis = a;
     } catch (err) {
@@ -284,7 +307,8 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
       s.playbooks = { ...pb, status: "failed", reason: msg(err) };
     }
 
-    s.pruned = await stub.prune(Date.now());
+    const now = Date.now();
+    s.pruned = (await fanOut(env, (shard) => shard.prune(now))).reduce((n, x) => n + x, 0);
   } finally {
     s.llm_calls = llm.used;
     s.finished_at = new Date().toISOString();

@@ -4,22 +4,25 @@
 // Every route is in GET /observer/openapi.json, documented by the zod schemas that validate it:
 // createRoute for the JSON routes and the queries; POST /events is registered with registerPath
 // because a bad event is reported in its own result, not by failing the batch (each item is
-// parsed with ObservedOpInput, the envelope with EventsEnvelope). Body caps (413) stay here.
+// parsed with ObservedOpInput, the envelope with EventsEnvelope), and POST /event because its
+// handler reads, parses and validates the body once (the per-event path, issue #15). Body caps
+// (413) stay here. Reads merge the shards ([observerd].shards, src/shards.ts).
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context, MiddlewareHandler } from "hono";
-import { createServiceApp, jsonBody, jsonContentType, parseWith, jsonResponse, type AppEnv } from "../../../shared/app";
+import type { Context } from "hono";
+import { createServiceApp, jsonBody, parseWith, jsonResponse, type AppEnv } from "../../../shared/app";
 import { LakehouseError } from "../../../shared/errors";
 import { parseJsonBounded, readBoundedText } from "../../../shared/json-limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { logger } from "../../../shared/log";
 import type { ObservedOp } from "../../../shared/types";
 import { observerStub, runCycle } from "./cycle";
+import { mergedOps, mergedStats, writeShard } from "./shards";
 import type { LlmEnv } from "./llm";
-import { normalizeOp, ObservedOpInput, orBlank, show, SOURCES, withDefaults } from "./ops";
+import { normalizeOp, ObservedOpInput, orBlank, show, SOURCES } from "./ops";
 import { ReviewBody, reviewInput, review } from "./review";
 
 const { app, api } = createServiceApp<Env>("observer", "observer", {
-  health: async (env) => ({ ring_size: await observerStub(env).ringSize() }),
+  health: async (env) => ({ ring_size: (await mergedStats(env)).total }),
 });
 type C = Context<AppEnv<Env>>;
 
@@ -32,12 +35,6 @@ async function cappedJson(c: C): Promise<unknown> {
   const text = await readBoundedText(c, cap, "[observerd].max_event_bytes");
   return parseJsonBounded(text, "request body");
 }
-
-/** Route middleware: the cap and the JSON checks run before the body validator reads the (cached) text. */
-const cappedEventBody: MiddlewareHandler<AppEnv<Env>> = async (c, next) => {
-  await cappedJson(c);
-  await next();
-};
 
 // ---- schemas (requests: these validate; responses: documentation) ----
 
@@ -99,18 +96,27 @@ function timeOf(raw: string | undefined): number | undefined {
 
 // ---- routes ----
 
-api.openapi(
-  createRoute({
-    method: "post", path: "/event", summary: "Record one op (written durably, then into the ring)",
-    middleware: [jsonContentType, cappedEventBody], request: { body: { required: true, content: { "application/json": { schema: ObservedOpInput } } } },
-    responses: { 200: jsonResponse(z.object({ accepted: z.literal(true), ring_size: z.number().int(), id: z.number().int() }), "recorded"), 400: bad, 413: tooLarge },
-  }),
-  async (c) => {
-    const { op, ts_ms } = withDefaults(c.req.valid("json"), new Date());
-    const r = await observerStub(c.env).record([{ op, ts_ms }]);
-    return c.json({ accepted: true as const, ring_size: r.ring_size, id: r.ids[0]! }, 200);
-  },
-);
+// POST /event: the per-event path, kept to what the durable write needs: the capped body read
+// once, parsed once (depth-checked), validated with ObservedOpInput, one call to the shard.
+// (The generic zod-openapi validator would parse the cached text a second time.) Documented
+// with registerPath, as /events is.
+api.openAPIRegistry.registerPath({
+  method: "post", path: "/event", summary: "Record one op (written durably, then into the ring)",
+  request: { body: { required: true, content: { "application/json": { schema: ObservedOpInput } } } },
+  responses: { 200: jsonResponse(z.object({ accepted: z.literal(true), ring_size: z.number().int(), id: z.number().int() }), "recorded"), 400: bad, 413: tooLarge },
+});
+api.post("/event", async (c) => {
+  const n = normalizeOp(await cappedJson(c), new Date(), "body");
+  if (!n.ok) throw new LakehouseError("bad_request", n.message);
+  const { stub, shard } = await writeShard(c.env, requestKey(c));
+  const r = await stub.record([{ op: n.op, ts_ms: n.ts_ms }], shard);
+  return c.json({ accepted: true as const, ring_size: r.ring_size, id: r.ids[0]! }, 200);
+});
+
+/** The shard key of a write: the request id (the gateway's, or the caller's X-Request-Id), so a retried request lands on the same shard. */
+function requestKey(c: C): string {
+  return c.get("requestId") ?? crypto.randomUUID();
+}
 
 api.openAPIRegistry.registerPath({
   method: "post", path: "/events", summary: "Record a batch of ops; each event is validated on its own and gets a result",
@@ -144,8 +150,7 @@ api.post("/events", async (c) => {
       results.push({ index, accepted: false, error: { code: "bad_request", message: n.message } });
     }
   });
-  const stub = observerStub(c.env);
-  const r = valid.length > 0 ? await stub.record(valid) : { ids: [], ring_size: await stub.ringSize() };
+  const r = valid.length > 0 ? await writeShard(c.env, requestKey(c)).then(({ stub, shard }) => stub.record(valid, shard)) : { ids: [], ring_size: (await mergedStats(c.env)).total };
   validIndex.forEach((ri, i) => ((results[ri] as { id?: number }).id = r.ids[i]));
   return c.json({ accepted: valid.length, rejected: events.length - valid.length, ring_size: r.ring_size, results });
 });
@@ -155,7 +160,7 @@ api.openapi(
     method: "get", path: "/stats", summary: "Counts over the ring (newest ops within [observerd].ring_cap and ring_max_bytes), its bytes, and the last 10 scenario ops, newest last",
     responses: { 200: jsonResponse(Stats, "ring statistics") },
   }),
-  async (c) => c.json((await observerStub(c.env).stats()) as never, 200),
+  async (c) => c.json((await mergedStats(c.env)) as never, 200),
 );
 
 api.openapi(
@@ -172,7 +177,7 @@ api.openapi(
   }),
   async (c) => {
     const q = c.req.valid("query");
-    const r = await observerStub(c.env).queryOps({
+    const r = await mergedOps(c.env, {
       source: q.source || undefined,
       success: q.success === "true" ? true : q.success === "false" ? false : undefined,
       since_ms: timeOf(q.since),
@@ -180,7 +185,7 @@ api.openapi(
       after_id: q.after_id ? Number(q.after_id) : undefined,
       limit: limitOf(q.limit, 100, 1000),
     });
-    return c.json({ ...r, count: r.ops.length, log_size: await observerStub(c.env).logCount() } as never, 200);
+    return c.json({ ops: r.ops, next_after_id: r.next_after_id, count: r.ops.length, log_size: r.log_size } as never, 200);
   },
 );
 

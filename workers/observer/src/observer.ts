@@ -11,7 +11,7 @@ import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ObservedOp } from "../../../shared/types";
 import { clusterOf, endpointPattern, type ClusterView } from "./analysis";
 import { utf8Length } from "../../../shared/json-limits";
-import { capOp, opBytes, Ring, type RingStats } from "./ops";
+import { capOp, opBytes, Ring, type RingDigest, type RingStats } from "./ops";
 
 export interface OpsQuery {
   source?: string;
@@ -20,6 +20,8 @@ export interface OpsQuery {
   until_ms?: number;
   after_id?: number;
   limit: number;
+  /** Stop the page once its ops pass this many bytes of JSON (at least one op is returned); a merge across shards sets it. */
+  max_bytes?: number;
 }
 
 export interface Playbook {
@@ -59,16 +61,97 @@ function clusterView(r: ClusterRow): ClusterView & { recommended_count: number }
   return { ...r, endpoints: JSON.parse(r.endpoints), sample_errors: JSON.parse(r.sample_errors) };
 }
 
+/** What one shard's ops add to the clusters and patterns (folded in the shard, merged into shard 0). */
+export interface FoldDelta {
+  /** The last op id folded (the shard's next cursor); the cursor it started from when nothing was folded. */
+  upto: number;
+  processed: number;
+  failures: number;
+  successes: number;
+  more: boolean;
+  patterns: { pattern: string; successes: number; failures: number; first_seen: string; last_seen: string; samples: string[] }[];
+  clusters: (Omit<ClusterRow, "endpoints" | "sample_errors" | "recommended_count"> & { endpoints: string[]; sample_errors: string[] })[];
+}
+
+/**
+ * Op ids: `tick * MAX_SHARDS + shard`, tick = max(last tick + 1, now_ms * TICKS_PER_MS) — a
+ * hybrid logical clock per shard, so ids are unique across shards, increase within each, and
+ * order ops across shards by arrival time (to within the clocks). Ids of rows written before
+ * (a plain autoincrement) are small and sort first. Safe integers until the year 2248.
+ */
+export const MAX_SHARDS = 32;
+const TICKS_PER_MS = 32;
+
 const nowIso = () => new Date().toISOString();
+/** `a` if it is strictly earlier than `b` (unparseable times never win). */
+const earlier = (a: string, b: string) => (Date.parse(a) < Date.parse(b) ? a : b);
+const later = (a: string, b: string) => (Date.parse(a) > Date.parse(b) ? a : b);
+
+/**
+ * Folds ops (in id order) into per-pattern and per-cluster deltas: pattern success/failure
+ * counts, first/last seen and the last 5 distinct success inputs; cluster counts, first/last
+ * seen, up to 20 endpoints and 5 sample errors. Merging deltas in order gives what folding
+ * the ops one by one into the tables gave.
+ */
+export function foldRows(rows: Iterable<{ id: number; op: ObservedOp }>, from: number, limit: number, maxKeys: number): FoldDelta {
+  const patterns = new Map<string, FoldDelta["patterns"][number]>();
+  const clusters = new Map<string, FoldDelta["clusters"][number]>();
+  const d: FoldDelta = { upto: from, processed: 0, failures: 0, successes: 0, more: false, patterns: [], clusters: [] };
+  let stoppedEarly = false;
+  for (const { id, op } of rows) {
+    d.processed++;
+    d.upto = id;
+    const pattern = endpointPattern(op.endpoint);
+    let p = patterns.get(pattern);
+    if (!p) patterns.set(pattern, (p = { pattern, successes: 0, failures: 0, first_seen: op.timestamp, last_seen: op.timestamp, samples: [] }));
+    p.last_seen = op.timestamp;
+    if (op.success) {
+      d.successes++;
+      p.successes++;
+      if (op.input_summary && !p.samples.includes(op.input_summary)) {
+        p.samples.push(op.input_summary.slice(0, 300));
+        if (p.samples.length > 5) p.samples.shift();
+      }
+    } else {
+      d.failures++;
+      p.failures++;
+      const c = clusterOf(op);
+      const errorText = (op.error || op.output_summary || "").slice(0, 500);
+      const k = clusters.get(c.id);
+      if (!k) {
+        clusters.set(c.id, {
+          id: c.id, sig_hash: c.sig_hash, endpoint: c.endpoint, normalized_error: c.normalized_error, count: 1,
+          first_seen: op.timestamp, last_seen: op.timestamp, endpoints: [op.endpoint], sample_errors: errorText ? [errorText] : [],
+        });
+      } else {
+        k.count++;
+        if (!k.endpoints.includes(op.endpoint) && k.endpoints.length < 20) k.endpoints.push(op.endpoint);
+        if (errorText && !k.sample_errors.includes(errorText) && k.sample_errors.length < 5) k.sample_errors.push(errorText);
+        k.first_seen = earlier(op.timestamp, k.first_seen);
+        k.last_seen = later(op.timestamp, k.last_seen);
+      }
+    }
+    if (patterns.size + clusters.size >= maxKeys) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  d.more = stoppedEarly || d.processed === limit;
+  d.patterns = [...patterns.values()];
+  d.clusters = [...clusters.values()];
+  return d;
+}
 /** Stored op text read into memory at once by the log readers (/ops, the analysis). */
 const READ_SLICE_BYTES = 8 * 1024 * 1024;
 
 export class Observer extends DurableObject<Env> {
   private ring: Ring;
   private insertsSincePrune = 0;
-  private queue: { ops: { op: ObservedOp; ts_ms: number }[]; resolve: (r: { ids: number[]; ring_size: number }) => void; reject: (e: unknown) => void }[] = [];
-  private flushScheduled = false;
+  private lastTick: number;
   private readonly summaryBytes: number;
+  /** Calls waiting for the next group commit (see record), and whether a commit is in flight. */
+  private queue: { ops: { op: ObservedOp; ts_ms: number }[]; shard: number; resolve: (r: { ids: number[]; ring_size: number }) => void; reject: (e: unknown) => void }[] = [];
+  private committing = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -81,18 +164,25 @@ export class Observer extends DurableObject<Env> {
     // Rebuild the ring newest-first, one row at a time, only until either bound is reached,
     // capping rows an older version stored uncapped as they are read: no stored history
     // (however large its rows) can make the object hold more than the ring's bounds on start.
-    const newest: { op: ObservedOp; bytes: number }[] = [];
+    const newest: { op: ObservedOp; bytes: number; id: number }[] = [];
     let bytes = 0;
-    const cursor = ctx.storage.sql.exec<{ op: string }>("SELECT op FROM ops ORDER BY id DESC LIMIT ?", cfg.ring_cap);
+    const cursor = ctx.storage.sql.exec<{ id: number; op: string }>("SELECT id, op FROM ops ORDER BY id DESC LIMIT ?", cfg.ring_cap);
     for (const r of cursor) {
       const op = this.readOp(r.op);
       if (!op) continue;
       const b = opBytes(op);
       if (newest.length > 0 && bytes + b > cfg.ring_max_bytes) break;
-      newest.push({ op, bytes: b });
+      newest.push({ op, bytes: b, id: r.id });
       bytes += b;
     }
-    for (let i = newest.length - 1; i >= 0; i--) this.ring.push(newest[i]!.op, newest[i]!.bytes);
+    for (let i = newest.length - 1; i >= 0; i--) this.ring.push(newest[i]!.op, newest[i]!.bytes, newest[i]!.id);
+    const maxId = ctx.storage.sql.exec<{ m: number | null }>("SELECT max(id) AS m FROM ops").one().m ?? 0;
+    this.lastTick = Math.floor(maxId / MAX_SHARDS);
+  }
+
+  private nextId(shard: number): number {
+    this.lastTick = Math.max(this.lastTick + 1, Date.now() * TICKS_PER_MS);
+    return this.lastTick * MAX_SHARDS + shard;
   }
 
   /** A stored op within the field caps (rows of older versions are capped as read); undefined if unreadable. */
@@ -139,61 +229,88 @@ export class Observer extends DurableObject<Env> {
   }
 
   /** Writes the ops, each within the field caps; returns their ids and the capped ops with their sizes (for the ring). */
-  private insertOps(ops: { op: ObservedOp; ts_ms: number }[]): { ids: number[]; capped: { op: ObservedOp; bytes: number }[] } {
+  private insertOps(ops: { op: ObservedOp; ts_ms: number }[], shard: number): { ids: number[]; capped: { op: ObservedOp; bytes: number }[] } {
     const ids: number[] = [];
     const capped: { op: ObservedOp; bytes: number }[] = [];
     for (const { op: raw, ts_ms } of ops) {
       const op = capOp(raw, this.summaryBytes);
       const text = JSON.stringify(op);
-      const row = this.sql
-        .exec<{ id: number }>(
-          "INSERT INTO ops (ts_ms, source, success, endpoint, op) VALUES (?, ?, ?, ?, ?) RETURNING id",
-          ts_ms, op.source ?? "mcp", op.success ? 1 : 0, op.endpoint, text,
-        )
-        .one();
-      ids.push(row.id);
+      const id = this.nextId(shard);
+      this.sql.exec("INSERT INTO ops (id, ts_ms, source, success, endpoint, op) VALUES (?, ?, ?, ?, ?, ?)", id, ts_ms, op.source ?? "mcp", op.success ? 1 : 0, op.endpoint, text);
+      ids.push(id);
       capped.push({ op, bytes: utf8Length(text) });
     }
     return { ids, capped };
   }
 
   /**
-   * Persist, then apply: the ops are in SQLite before they enter the ring. Calls that
-   * arrive together are group-committed: each call queues its ops and waits; one flush
-   * (after the current turn, so concurrent calls can join) writes every queued op in one
-   * transaction, then pushes them into the ring and answers each caller with its ids.
-   * The output gate holds every answer until that one commit is durable.
+   * Persist, then apply, group-committed. A call that finds no commit in flight is written at
+   * once (one transaction per call, so a batch is whole or absent), pushed into the ring, and
+   * answered when `storage.sync()` says the write is durable. Calls that arrive while a commit is
+   * in flight queue up and are written together, in one transaction, as soon as it completes:
+   * one durable commit then serves all of them, with no timer and no wait when the object is
+   * idle. (An earlier version grouped calls behind a setTimeout(0): every event paid a turn of
+   * the event loop even alone.) The output gate would hold the answers until the commit anyway;
+   * awaiting sync() is what lets the next group form meanwhile.
    */
-  record(ops: { op: ObservedOp; ts_ms: number }[]): Promise<{ ids: number[]; ring_size: number }> {
+  record(ops: { op: ObservedOp; ts_ms: number }[], shard = 0): Promise<{ ids: number[]; ring_size: number }> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setTimeout(() => this.flush(), 0);
-      }
+      this.queue.push({ ops, shard, resolve, reject });
+      if (!this.committing) void this.commitQueued();
     });
   }
 
-  private flush(): void {
-    const batch = this.queue;
-    this.queue = [];
-    this.flushScheduled = false;
-    let written: { ids: number[]; capped: { op: ObservedOp; bytes: number }[] }[];
+  private async commitQueued(): Promise<void> {
+    this.committing = true;
     try {
-      written = this.ctx.storage.transactionSync(() => batch.map((b) => this.insertOps(b.ops)));
-    } catch (err) {
-      for (const b of batch) b.reject(err);
-      return;
+      while (this.queue.length > 0) {
+        const group = this.queue;
+        this.queue = [];
+        let written: { ids: number[]; capped: { op: ObservedOp; bytes: number }[] }[];
+        try {
+          written = this.ctx.storage.transactionSync(() => group.map((g) => this.insertOps(g.ops, g.shard)));
+        } catch (err) {
+          for (const g of group) g.reject(err);
+          continue;
+        }
+        for (const w of written) w.capped.forEach(({ op, bytes }, i) => this.ring.push(op, bytes, w.ids[i]));
+        const ring_size = this.ring.length;
+        this.insertsSincePrune += group.reduce((n, g) => n + g.ops.length, 0);
+        if (this.insertsSincePrune >= 10_000) this.prune(Date.now());
+        try {
+          await this.ctx.storage.sync();
+        } catch (err) {
+          for (const g of group) g.reject(err);
+          continue;
+        }
+        group.forEach((g, i) => g.resolve({ ids: written[i]!.ids, ring_size }));
+      }
+    } finally {
+      this.committing = false;
     }
-    for (const w of written) for (const { op, bytes } of w.capped) this.ring.push(op, bytes);
-    const ring_size = this.ring.length;
-    batch.forEach((b, i) => b.resolve({ ids: written[i]!.ids, ring_size }));
-    this.insertsSincePrune += batch.reduce((n, b) => n + b.ops.length, 0);
-    if (this.insertsSincePrune >= 10_000) this.prune(Date.now());
   }
 
   stats(): RingStats {
     return this.ring.stats();
+  }
+
+  /** The ring in columns (shards.ts merges the shards' rings into the one the stats are over). */
+  ringDigest(): RingDigest {
+    return this.ring.digest();
+  }
+
+  // ---- shards (kept in shard 0) ----
+
+  /** How many shards have ever held ops (at least 1): readers fan out over this many. */
+  shardSpan(): number {
+    return Math.max(1, Number(this.getState("shard_span") ?? "1"));
+  }
+
+  /** Records (durably, before any write to a new shard) that `n` shards may hold ops; returns the span. */
+  ensureSpan(n: number): number {
+    const span = Math.max(this.shardSpan(), n);
+    if (span !== Number(this.getState("shard_span") ?? "0")) this.setState("shard_span", String(span));
+    return span;
   }
 
   ringSize(): number {
@@ -212,10 +329,26 @@ export class Observer extends DurableObject<Env> {
     if (q.since_ms !== undefined) where.push("ts_ms >= ?"), args.push(q.since_ms);
     if (q.until_ms !== undefined) where.push("ts_ms < ?"), args.push(q.until_ms);
     if (q.after_id !== undefined) where.push("id > ?"), args.push(q.after_id);
-    const rows = [...this.readRows(where.length ? `WHERE ${where.join(" AND ")}` : "", args, q.limit + 1)];
-    const more = rows.length > q.limit;
+    const rows: { id: number; op: ObservedOp }[] = [];
+    let bytes = 0;
+    let cut = false;
+    for (const r of this.readRows(where.length ? `WHERE ${where.join(" AND ")}` : "", args, q.limit + 1)) {
+      const b = q.max_bytes === undefined ? 0 : opBytes(r.op);
+      if (q.max_bytes !== undefined && rows.length > 0 && rows.length < q.limit && bytes + b > q.max_bytes) {
+        cut = true;
+        break;
+      }
+      bytes += b;
+      rows.push(r);
+    }
+    const more = cut || rows.length > q.limit;
     const page = rows.slice(0, q.limit).map((r) => ({ id: r.id, ...r.op }));
     return { ops: page, next_after_id: more ? page[page.length - 1]!.id : null };
+  }
+
+  /** One page of the log and the log's size, in one call (what GET /ops asks each shard). */
+  queryPage(q: OpsQuery): { ops: (ObservedOp & { id: number })[]; next_after_id: number | null; log_size: number } {
+    return { ...this.queryOps(q), log_size: this.logCount() };
   }
 
   logCount(): number {
@@ -227,8 +360,11 @@ export class Observer extends DurableObject<Env> {
     this.insertsSincePrune = 0;
     const cfg = lakehouseConfig(this.env).observerd;
     const before = this.ctx.storage.sql.exec("DELETE FROM ops WHERE ts_ms < ?", nowMs - cfg.retention_days * 86_400_000).rowsWritten;
-    const maxId = this.sql.exec<{ m: number | null }>("SELECT max(id) AS m FROM ops").one().m ?? 0;
-    const byCount = this.sql.exec("DELETE FROM ops WHERE id <= ?", maxId - cfg.retention_max_ops).rowsWritten;
+    // Ids are not dense (see MAX_SHARDS): the newest retention_max_ops by position, not by arithmetic.
+    const byCount = this.sql.exec(
+      "DELETE FROM ops WHERE id <= (SELECT id FROM ops ORDER BY id DESC LIMIT 1 OFFSET ?)",
+      cfg.retention_max_ops,
+    ).rowsWritten;
     return before + byCount;
   }
 
@@ -279,81 +415,94 @@ export class Observer extends DurableObject<Env> {
     const current = this.correctionsOffset();
     if (current !== from) return { stale: true, offset: current };
     const w = this.ctx.storage.transactionSync(() => {
-      const w = this.insertOps(ops);
+      const w = this.insertOps(ops, 0);
       this.setState("corrections_offset", String(to));
       return w;
     });
-    for (const { op, bytes } of w.capped) this.ring.push(op, bytes);
+    w.capped.forEach(({ op, bytes }, i) => this.ring.push(op, bytes, w.ids[i]));
     return { applied: ops.length };
   }
 
   // ---- step 2 and 3: analysis of new ops (clusters, patterns) ----
 
-  /** Folds up to `limit` ops after the analysis cursor into clusters and patterns, in one transaction. */
+  /** Folds up to `limit` ops after the analysis cursor into clusters and patterns, in one transaction (shard 0's own log). */
   analyse(limit: number, playbookMinSuccesses: number): { processed: number; failures: number; successes: number; new_playbooks: string[]; more: boolean } {
     return this.ctx.storage.transactionSync(() => {
       const cursor = Number(this.getState("analysed_upto") ?? "0");
-      let processed = 0;
-      let lastId = cursor;
-      let failures = 0;
-      let successes = 0;
-      const newPlaybooks: string[] = [];
       // One slice of stored text in memory at a time (readRows), never the whole batch.
-      for (const r of this.readRows("WHERE id > ?", [cursor], limit)) {
-        processed++;
-        lastId = r.id;
-        const op = r.op;
-        const pattern = endpointPattern(op.endpoint);
-        const p = this.sql
-          .exec<{ successes: number; samples: string; promoted_at: string | null }>("SELECT successes, samples, promoted_at FROM patterns WHERE pattern = ?", pattern)
-          .toArray()[0];
-        if (op.success) {
-          successes++;
-          const samples = p ? (JSON.parse(p.samples) as string[]) : [];
-          if (op.input_summary && !samples.includes(op.input_summary)) samples.push(op.input_summary.slice(0, 300));
-          const next = (p?.successes ?? 0) + 1;
-          const promote = !p?.promoted_at && next >= playbookMinSuccesses;
-          this.sql.exec(
-            `INSERT INTO patterns (pattern, successes, failures, first_seen, last_seen, samples, promoted_at) VALUES (?, 1, 0, ?, ?, ?, ?)
-             ON CONFLICT (pattern) DO UPDATE SET successes = successes + 1, last_seen = excluded.last_seen, samples = excluded.samples,
-               promoted_at = coalesce(patterns.promoted_at, excluded.promoted_at)`,
-            pattern, op.timestamp, op.timestamp, JSON.stringify(samples.slice(-5)), promote ? nowIso() : null,
-          );
-          if (promote) newPlaybooks.push(pattern);
-        } else {
-          failures++;
-          this.sql.exec(
-            `INSERT INTO patterns (pattern, successes, failures, first_seen, last_seen, samples) VALUES (?, 0, 1, ?, ?, '[]')
-             ON CONFLICT (pattern) DO UPDATE SET failures = failures + 1, last_seen = excluded.last_seen`,
-            pattern, op.timestamp, op.timestamp,
-          );
-          const c = clusterOf(op);
-          const existing = this.sql.exec<ClusterRow>("SELECT * FROM clusters WHERE id = ?", c.id).toArray()[0];
-          const errorText = (op.error || op.output_summary || "").slice(0, 500);
-          if (!existing) {
-            this.sql.exec(
-              `INSERT INTO clusters (id, sig_hash, endpoint, normalized_error, count, first_seen, last_seen, endpoints, sample_errors)
-               VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)`,
-              c.id, c.sig_hash, c.endpoint, c.normalized_error, op.timestamp, op.timestamp,
-              JSON.stringify([op.endpoint]), JSON.stringify(errorText ? [errorText] : []),
-            );
-          } else {
-            const endpoints = JSON.parse(existing.endpoints) as string[];
-            if (!endpoints.includes(op.endpoint) && endpoints.length < 20) endpoints.push(op.endpoint);
-            const samples = JSON.parse(existing.sample_errors) as string[];
-            if (errorText && !samples.includes(errorText) && samples.length < 5) samples.push(errorText);
-            const first = Date.parse(op.timestamp) < Date.parse(existing.first_seen) ? op.timestamp : existing.first_seen;
-            const last = Date.parse(op.timestamp) > Date.parse(existing.last_seen) ? op.timestamp : existing.last_seen;
-            this.sql.exec(
-              "UPDATE clusters SET count = count + 1, first_seen = ?, last_seen = ?, endpoints = ?, sample_errors = ? WHERE id = ?",
-              first, last, JSON.stringify(endpoints), JSON.stringify(samples), c.id,
-            );
-          }
-        }
-      }
-      if (processed > 0) this.setState("analysed_upto", String(lastId));
-      return { processed, failures, successes, new_playbooks: newPlaybooks, more: processed === limit };
+      const d = foldRows(this.readRows("WHERE id > ?", [cursor], limit), cursor, limit, Number.POSITIVE_INFINITY);
+      const new_playbooks = this.mergeDelta(d, playbookMinSuccesses);
+      if (d.processed > 0) this.setState("analysed_upto", String(d.upto));
+      return { processed: d.processed, failures: d.failures, successes: d.successes, new_playbooks, more: d.more };
     });
+  }
+
+  /**
+   * Another shard's side of the analysis: folds up to `limit` of its ops after `afterId` into a
+   * delta, changing nothing here; stops early once the delta holds `maxKeys` clusters and
+   * patterns, so it stays far below the RPC size limit. Shard 0 merges it (mergeFold).
+   */
+  foldOps(afterId: number, limit: number, maxKeys: number): FoldDelta {
+    return foldRows(this.readRows("WHERE id > ?", [afterId], limit), afterId, limit, maxKeys);
+  }
+
+  /** Shard 0: where the analysis of `shard`'s log stands (its cursor lives here, with the clusters). */
+  analysisCursor(shard: number): number {
+    return Number(this.getState(shard === 0 ? "analysed_upto" : `analysed_upto:${shard}`) ?? "0");
+  }
+
+  /**
+   * Shard 0: merges a shard's delta into the clusters and patterns and moves that shard's cursor,
+   * in one transaction, only if the cursor is still `from` (compare-and-set: a delta is never
+   * merged twice, even by two cycles past an expired lease).
+   */
+  mergeFold(shard: number, from: number, d: FoldDelta, playbookMinSuccesses: number): { new_playbooks: string[] } | { stale: true } {
+    return this.ctx.storage.transactionSync(() => {
+      if (this.analysisCursor(shard) !== from) return { stale: true as const };
+      const new_playbooks = this.mergeDelta(d, playbookMinSuccesses);
+      if (d.processed > 0) this.setState(shard === 0 ? "analysed_upto" : `analysed_upto:${shard}`, String(d.upto));
+      return { new_playbooks };
+    });
+  }
+
+  /** Adds a delta to the clusters and patterns tables (inside the caller's transaction); returns the patterns it promoted to playbooks. */
+  private mergeDelta(d: FoldDelta, playbookMinSuccesses: number): string[] {
+    const newPlaybooks: string[] = [];
+    for (const q of d.patterns) {
+      const p = this.sql
+        .exec<{ successes: number; samples: string; promoted_at: string | null }>("SELECT successes, samples, promoted_at FROM patterns WHERE pattern = ?", q.pattern)
+        .toArray()[0];
+      const samples = p ? (JSON.parse(p.samples) as string[]) : [];
+      for (const x of q.samples) if (!samples.includes(x)) samples.push(x);
+      const promote = !p?.promoted_at && q.successes > 0 && (p?.successes ?? 0) + q.successes >= playbookMinSuccesses;
+      this.sql.exec(
+        `INSERT INTO patterns (pattern, successes, failures, first_seen, last_seen, samples, promoted_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (pattern) DO UPDATE SET successes = successes + excluded.successes, failures = failures + excluded.failures,
+           last_seen = excluded.last_seen, samples = excluded.samples, promoted_at = coalesce(patterns.promoted_at, excluded.promoted_at)`,
+        q.pattern, q.successes, q.failures, q.first_seen, q.last_seen, JSON.stringify(samples.slice(-5)), promote ? nowIso() : null,
+      );
+      if (promote) newPlaybooks.push(q.pattern);
+    }
+    for (const c of d.clusters) {
+      const existing = this.sql.exec<ClusterRow>("SELECT * FROM clusters WHERE id = ?", c.id).toArray()[0];
+      if (!existing) {
+        this.sql.exec(
+          `INSERT INTO clusters (id, sig_hash, endpoint, normalized_error, count, first_seen, last_seen, endpoints, sample_errors)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          c.id, c.sig_hash, c.endpoint, c.normalized_error, c.count, c.first_seen, c.last_seen, JSON.stringify(c.endpoints), JSON.stringify(c.sample_errors),
+        );
+        continue;
+      }
+      const endpoints = JSON.parse(existing.endpoints) as string[];
+      for (const e of c.endpoints) if (!endpoints.includes(e) && endpoints.length < 20) endpoints.push(e);
+      const samples = JSON.parse(existing.sample_errors) as string[];
+      for (const e of c.sample_errors) if (!samples.includes(e) && samples.length < 5) samples.push(e);
+      this.sql.exec(
+        "UPDATE clusters SET count = count + ?, first_seen = ?, last_seen = ?, endpoints = ?, sample_errors = ? WHERE id = ?",
+        c.count, earlier(c.first_seen, existing.first_seen), later(c.last_seen, existing.last_seen), JSON.stringify(endpoints), JSON.stringify(samples), c.id,
+      );
+    }
+    return newPlaybooks;
   }
 
   /** Clusters with failures since their last recommendation, most failures first. */

@@ -179,6 +179,15 @@ export interface RingStats {
   recent_scenario_ops: ObservedOp[];
 }
 
+/** A ring as columns, oldest first; `recent`: its last scenario ops, newest last. */
+export interface RingDigest {
+  ids: number[];
+  bytes: number[];
+  success: number[];
+  sources: string[];
+  recent: { id: number; op: ObservedOp }[];
+}
+
 /**
  * A ring of ops bounded in count (`cap`) and in bytes (`maxBytes`, each op counted as its
  * stored JSON) with running counters: it holds the newest ops that fit both bounds, evicting
@@ -187,6 +196,7 @@ export interface RingStats {
 export class Ring {
   private items: (ObservedOp | undefined)[];
   private sizes: number[];
+  private ids: number[];
   private head = 0; // index of the oldest
   private size = 0;
   private bytesHeld = 0;
@@ -196,6 +206,7 @@ export class Ring {
   constructor(readonly cap: number, private readonly recentScenarioCap: number, readonly maxBytes = Number.MAX_SAFE_INTEGER) {
     this.items = new Array(cap);
     this.sizes = new Array(cap).fill(0);
+    this.ids = new Array(cap).fill(0);
   }
 
   get length(): number {
@@ -217,12 +228,14 @@ export class Ring {
     this.size--;
   }
 
-  push(op: ObservedOp, bytes = opBytes(op)): void {
+  /** `id`: the op's id in the log (what a merge across shards orders by). */
+  push(op: ObservedOp, bytes = opBytes(op), id = 0): void {
     if (this.size === this.cap) this.evictOldest();
     while (this.size > 0 && this.bytesHeld + bytes > this.maxBytes) this.evictOldest();
     const at = (this.head + this.size) % this.cap;
     this.items[at] = op;
     this.sizes[at] = bytes;
+    this.ids[at] = id;
     this.size++;
     this.bytesHeld += bytes;
     this.count(op, 1);
@@ -241,6 +254,29 @@ export class Ring {
     const out: ObservedOp[] = [];
     for (let i = 0; i < this.size; i++) out.push(this.items[(this.head + i) % this.cap]!);
     return out;
+  }
+
+  /**
+   * The ring in compact columns, oldest first (ids, bytes, success flags, sources) and its last
+   * `recentScenarioCap` scenario ops with their ids: what a merge across shards needs
+   * (shards.ts mergeRings) without moving the ops themselves.
+   */
+  digest(): RingDigest {
+    const d: RingDigest = { ids: [], bytes: [], success: [], sources: [], recent: [] };
+    for (let i = 0; i < this.size; i++) {
+      const at = (this.head + i) % this.cap;
+      const op = this.items[at]!;
+      d.ids.push(this.ids[at]!);
+      d.bytes.push(this.sizes[at]!);
+      d.success.push(op.success ? 1 : 0);
+      d.sources.push(op.source ?? "mcp");
+    }
+    for (let i = this.size - 1; i >= 0 && d.recent.length < this.recentScenarioCap; i--) {
+      const at = (this.head + i) % this.cap;
+      if (this.items[at]!.source === "scenario") d.recent.push({ id: this.ids[at]!, op: this.items[at]! });
+    }
+    d.recent.reverse();
+    return d;
   }
 
   stats(): RingStats {
