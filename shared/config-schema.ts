@@ -56,7 +56,7 @@ export const CONFIG_SCHEMA = {
     sample_rows: { type: "int", default: 1000, min: 1 },
     row_group_rows: { type: "int", default: 100_000, min: 1 },
     // a row group also ends once its column buffers pass this many bytes (a wide table within the 128 MB isolate)
-    row_group_bytes: { type: "int", default: 32 * MiB, min: 64 * 1024 },
+    row_group_bytes: { type: "int", default: 16 * MiB, min: 64 * 1024 },
     // field texts read as null in every column (DuckDB's default: only the empty field)
     null_strings: { type: "string[]", default: [""] },
     compression: { type: "enum", default: "snappy", values: ["snappy", "zstd", "none"] },

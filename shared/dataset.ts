@@ -8,7 +8,7 @@ import type { ColumnType, SchemaField } from "./types";
 /** The Go version's namespace, kept so dataset ids match across implementations. */
 export const DATASET_NAMESPACE = "a8f3c1d2-4e5b-5a6c-9d8e-7f0a1b2c3d4e";
 
-export const COLUMN_TYPES: readonly ColumnType[] = ["int64", "float64", "bool", "timestamp", "string"];
+export const COLUMN_TYPES: readonly ColumnType[] = ["int64", "float64", "bool", "date", "timestamp", "string"];
 
 /** A dataset name is also a SQL table name and a storage key segment: letters, digits, "_" and "-". */
 export const DATASET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/;

@@ -1,7 +1,7 @@
 // Wire types: the JSON shapes that cross Worker boundaries and the public API
 // (DESIGN §6). snake_case, as on the wire.
 
-export type ColumnType = "int64" | "float64" | "bool" | "timestamp" | "string";
+export type ColumnType = "int64" | "float64" | "bool" | "date" | "timestamp" | "string";
 
 export interface SchemaField {
   name: string;

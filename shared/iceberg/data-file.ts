@@ -33,6 +33,7 @@ export const PARQUET_STATS_PARSERS: Partial<ParquetParsers> = {
   timestampFromMilliseconds: (v: bigint) => v,
   timestampFromMicroseconds: (v: bigint) => v,
   timestampFromNanoseconds: (v: bigint) => v,
+  dateFromDays: (v: number) => v,
 };
 
 export interface DataFileFromParquetOptions {
@@ -79,8 +80,9 @@ function checkLeaf(el: SchemaElement, col: Column, path: string): TsUnit | undef
     new Error(`iceberg: ${path}: Parquet column "${field.name}" (${el.type}${unit ? ` TIMESTAMP ${unit}` : ""}) cannot be read as ${field.type}: ${why}`);
   if (el.field_id !== undefined && el.field_id !== fieldId) throw bad(`its field_id is ${el.field_id}, the table's field id is ${fieldId}`);
   if (el.repetition_type === "REPEATED") throw bad("repeated columns are not supported");
-  const want: Record<ColumnType, string> = { int64: "INT64", float64: "DOUBLE", bool: "BOOLEAN", timestamp: "INT64", string: "BYTE_ARRAY" };
+  const want: Record<ColumnType, string> = { int64: "INT64", float64: "DOUBLE", bool: "BOOLEAN", date: "INT32", timestamp: "INT64", string: "BYTE_ARRAY" };
   if (el.type !== want[field.type]) throw bad(`expected ${want[field.type]}`);
+  if (field.type === "date" && el.converted_type !== "DATE" && el.logical_type?.type !== "DATE") throw bad("expected a DATE logical type");
   if (field.type === "timestamp") {
     if (!unit) throw bad("expected a TIMESTAMP logical type");
     if (unit === "NANOS") throw bad("nanosecond timestamps are not timestamptz in a v2 table");
@@ -90,7 +92,7 @@ function checkLeaf(el: SchemaElement, col: Column, path: string): TsUnit | undef
   return undefined;
 }
 
-// Comparable values per type: bigint (long, timestamptz in micros), number (double),
+// Comparable values per type: bigint (long, timestamptz in micros), number (double, date in days),
 // boolean, Uint8Array (string, UTF-8 byte order = code point order).
 type Bound = bigint | number | boolean | Uint8Array;
 
@@ -121,6 +123,14 @@ function bound(value: unknown, exact: boolean | undefined, col: Column, upper: b
       return value;
     case "bool":
       return typeof value === "boolean" ? value : undefined;
+    case "date":
+      // Raw days (PARQUET_STATS_PARSERS), or a Date at midnight UTC (hyparquet's default parser).
+      if (typeof value === "number") return Number.isInteger(value) ? value : undefined;
+      if (value instanceof Date) {
+        const t = value.getTime();
+        return Number.isFinite(t) ? Math.floor(t / 86_400_000) : undefined;
+      }
+      return undefined;
     case "string": {
       if (typeof value !== "string") return undefined;
       if (exact === false && value.includes("\uFFFD")) return undefined;
@@ -164,6 +174,12 @@ function serialize(type: ColumnType, b: Bound): Uint8Array | undefined {
     }
     case "bool":
       return new Uint8Array([b ? 1 : 0]);
+    case "date": {
+      // Iceberg: a date is 4-byte little-endian days since 1970-01-01.
+      const out = new Uint8Array(4);
+      new DataView(out.buffer).setInt32(0, b as number, true);
+      return out;
+    }
     case "string":
       return (b as Uint8Array).length <= MAX_STRING_BOUND_BYTES ? (b as Uint8Array) : undefined;
   }
@@ -296,6 +312,8 @@ export function decodeBound(type: ColumnType, bytes: Uint8Array): bigint | numbe
       return view.getFloat64(0, true);
     case "bool":
       return bytes[0] !== 0;
+    case "date":
+      return view.getInt32(0, true);
     case "string":
       return new TextDecoder().decode(bytes);
   }

@@ -4,13 +4,14 @@
 import type { ColumnType, SchemaField } from "../types";
 import type { Long } from "./manifest";
 
-export type IcebergPrimitive = "long" | "double" | "boolean" | "timestamptz" | "string";
+export type IcebergPrimitive = "long" | "double" | "boolean" | "date" | "timestamptz" | "string";
 
 /** Our column types as Iceberg types. */
 export const ICEBERG_TYPES: Readonly<Record<ColumnType, IcebergPrimitive>> = {
   int64: "long",
   float64: "double",
   bool: "boolean",
+  date: "date",
   timestamp: "timestamptz",
   string: "string",
 };

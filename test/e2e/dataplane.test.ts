@@ -151,11 +151,11 @@ describe("data plane round trip", () => {
 });
 
 describe("real files: vega-datasets CSVs against DuckDB", () => {
-  const DUCK_TYPES: Record<string, string> = { int64: "BIGINT", float64: "DOUBLE", bool: "BOOLEAN", timestamp: "TIMESTAMPTZ", string: "VARCHAR" };
+  const DUCK_TYPES: Record<string, string> = { int64: "BIGINT", float64: "DOUBLE", bool: "BOOLEAN", date: "DATE", timestamp: "TIMESTAMPTZ", string: "VARCHAR" };
   const EXPECTED: Record<string, Record<string, string>> = {
     zipcodes: { zip_code: "string", latitude: "float64", longitude: "float64", city: "string", state: "string" },
     airports: { iata: "string", name: "string", latitude: "float64", longitude: "float64" },
-    birdstrikes: { "Flight Date": "timestamp", "Cost Total $": "int64", "Speed IAS in knots": "int64", "Wildlife Species": "string" },
+    birdstrikes: { "Flight Date": "date", "Cost Total $": "int64", "Speed IAS in knots": "int64", "Wildlife Species": "string" },
     github: { time: "string", count: "int64" },
   };
 

@@ -36,6 +36,7 @@ import {
   type TableMetadataJson,
 } from "../../shared/iceberg";
 import { avscDecode, fieldIds, plain, s3Fetch, serveDir } from "./avro-reader";
+import { convertFile } from "./convert-node";
 
 const BUCKET = "lake-test";
 const TABLE_KEY = "datasets/people";
@@ -734,5 +735,38 @@ describe("the table read by icebird (an independent Iceberg reader) over HTTP", 
   it("reads row ranges across files", async () => {
     const got = await icebergRead({ tableUrl: TABLE, metadataFileName: "v2.metadata.json", rowStart: 4, rowEnd: 7 });
     expect(norm(got)).toEqual([...rows(A), ...rows(B)].slice(4, 7));
+  });
+});
+
+describe("date columns (Iceberg `date`: 4-byte little-endian days)", () => {
+  it("maps date to Iceberg date, and bounds a Parquet DATE column written by ingest in days", async () => {
+    const fields: SchemaField[] = [
+      { name: "id", type: "int64", nullable: false },
+      { name: "day", type: "date", nullable: true },
+    ];
+    expect(icebergSchema(fields).fields[1]).toEqual({ id: 2, name: "day", required: false, type: "date" });
+    const dir = await mkdtemp(join(tmpdir(), "iceberg-date-"));
+    try {
+      const csv = join(dir, "days.csv");
+      await writeFile(csv, "id,day\n1,2024-01-31\n2,\n3,1969-12-31\n4,1900-03-01\n");
+      const { parquet, outcome } = await convertFile(csv);
+      expect(outcome.schema).toEqual(fields);
+      const le32 = (b: Uint8Array) => Buffer.from(b).readInt32LE(0);
+      // With the stats parsers (days as numbers) and with hyparquet's defaults (Dates): the same bounds.
+      for (const parsers of [PARQUET_STATS_PARSERS, undefined]) {
+        const df = dataFileFromParquet(parquetMetadata(toAb(parquet), parsers ? { parsers } : {}), { path: "s3://b/k", fileSize: parquet.length, schema: fields });
+        expect(df.lower_bounds![2]!.length).toBe(4);
+        expect(le32(df.lower_bounds![2]!)).toBe(Date.UTC(1900, 2, 1) / 86_400_000);
+        expect(le32(df.upper_bounds![2]!)).toBe(Date.UTC(2024, 0, 31) / 86_400_000);
+        expect(decodeBound("date", df.upper_bounds![2]!)).toBe(19753);
+        expect(df.null_value_counts).toEqual({ 1: 0, 2: 1 });
+      }
+      // A date column is not an int64 column, nor a date column an int64 file.
+      expect(() =>
+        dataFileFromParquet(parquetMetadata(toAb(parquet)), { path: "s3://b/k", fileSize: parquet.length, schema: [fields[0]!, { name: "day", type: "int64", nullable: true }] }),
+      ).toThrow(/expected INT64/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -71,6 +71,7 @@ const PARSERS = {
   timestampFromMilliseconds: (v: bigint) => v * 1000n,
   timestampFromMicroseconds: (v: bigint) => v,
   timestampFromNanoseconds: (v: bigint) => v / 1000n,
+  dateFromDays: (v: number) => v, // dates as days (INT32), as written
 };
 
 async function deleteQuietly(storage: ServiceClient, key: string): Promise<void> {
@@ -136,6 +137,8 @@ function holds(element: SchemaElement, type: ColumnType): boolean {
       return element.type === "DOUBLE";
     case "bool":
       return element.type === "BOOLEAN";
+    case "date":
+      return element.type === "INT32" && (element.converted_type === "DATE" || element.logical_type?.type === "DATE");
     case "timestamp":
       return element.type === "INT64" && isTimestamp;
     case "string":

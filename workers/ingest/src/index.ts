@@ -13,7 +13,7 @@
 // (POST /catalog/staging/lease), renewed every third of [ingestd].staging_lease_s while the
 // ingest runs and released at the end, so an ingest killed mid-way leaves an object the
 // catalog's sweep deletes once the lease expires; each ingest starts one page of that sweep.
-// [ingestd].max_columns / max_field_bytes / max_row_bytes are checked while parsing (csv.ts).
+// [ingestd].max_columns / max_field_bytes / max_row_bytes are checked while parsing (csv-bytes.ts).
 // Internal (service bindings only; the gateway does not forward it, not in the document):
 //   POST /ingest/compact {name, schema, objects} → {objects: [{key, size, row_count, content_sha256}]}
 // rewrites the given objects' rows into new objects of full row groups (compact.ts); it
@@ -29,7 +29,6 @@ import { gatewayBodyCap } from "../../../shared/body-cap";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ColumnType, Manifest } from "../../../shared/types";
 import { convertCsv } from "./ingest";
-import { CsvParser } from "./csv";
 import { compressorsFor } from "./compression";
 import { compactObjects } from "./compact";
 
@@ -132,9 +131,132 @@ async function stage(storage: ServiceClient, body: ReadableStream<Uint8Array>, c
   return key;
 }
 
+/**
+ * A raw request body converted while it is staged (issue #14): the converter pulls chunks,
+ * and each chunk is counted against the cap and written to the staging PUT before the
+ * converter sees it, so staging keeps pace with the conversion (one chunk in flight, no
+ * unbounded tee) and the body is read once. The staged object is what a widening re-reads:
+ * finish() stages the rest of the body and completes it; abandon() ends the PUT after a
+ * failure (the caller deletes the object). Over the cap → 413 before any of it is ingested.
+ */
+class LiveBody {
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  private readonly put: Promise<Response>;
+  private seen = 0;
+  private ended = false;
+  private used = false;
+  readonly stream: ReadableStream<Uint8Array>;
+
+  constructor(
+    storage: ServiceClient,
+    body: ReadableStream<Uint8Array>,
+    private readonly cap: number,
+    key: string,
+  ) {
+    // (A FixedLengthStream for a declared length measured no faster here, and one ended short
+    // after a failure is reported by workerd as an uncaught error: an unknown-length PUT it is.)
+    const pipe = new TransformStream<Uint8Array, Uint8Array>();
+    this.writer = pipe.writable.getWriter();
+    this.writer.closed.catch(() => {});
+    this.put = storage.fetch(`/objects/${encodeKeyPath(key)}`, { method: "PUT", body: pipe.readable, headers: { "content-type": "text/csv" } });
+    this.put.catch(() => {});
+    this.reader = body.getReader();
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          const chunk = await this.step();
+          if (chunk) controller.enqueue(chunk);
+          else controller.close();
+        },
+        // The converter stopping early (a widening, an error) leaves the rest to finish() or abandon().
+        cancel: () => {},
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** The stream for the first pass only; later passes re-read the staged object. */
+  take(): ReadableStream<Uint8Array> | undefined {
+    if (this.used) return undefined;
+    this.used = true;
+    return this.stream;
+  }
+
+  /**
+   * The next batch of the body: request bodies arrive in small chunks (4 KiB through a service
+   * binding), so reads are gathered into batches of about BATCH_BYTES, one staging write and one
+   * parse step each, instead of thousands of tiny ones.
+   */
+  private async step(): Promise<Uint8Array | undefined> {
+    const parts: Uint8Array[] = [];
+    let n = 0;
+    while (n < BATCH_BYTES && !this.ended) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await this.reader.read();
+      } catch (err) {
+        // The gateway errors a chunked body past its cap (after passing on the chunk that crosses it).
+        if (this.seen > this.cap) throw tooLarge(`more than ${this.cap}`, this.cap);
+        throw new LakehouseError("bad_request", `the request body could not be read (${(err as Error).message})`);
+      }
+      if (r.done) {
+        this.ended = true;
+        break;
+      }
+      this.seen += r.value.byteLength;
+      if (this.seen > this.cap) throw tooLarge(`more than ${this.cap}`, this.cap);
+      parts.push(r.value);
+      n += r.value.byteLength;
+    }
+    if (n === 0) return undefined;
+    const batch = concat(parts, n);
+    await this.writer.ready;
+    await this.writer.write(batch);
+    return batch;
+  }
+
+  /** Stages the rest of the body and completes the staged object, so it can be re-read. */
+  async finish(): Promise<void> {
+    while (!this.ended) await this.step();
+    await this.writer.close();
+    const res = await this.put;
+    if (!res.ok) throw await errorFromResponse(res, "staging the CSV in storage");
+    await res.body?.cancel();
+  }
+
+  /** Ends the staging PUT after a failure; whatever reached storage is the caller's to delete. */
+  async abandon(): Promise<void> {
+    await this.reader.cancel().catch(() => {});
+    await this.writer.close().catch(() => {});
+    try {
+      const res = await this.put;
+      await res.body?.cancel();
+    } catch {
+      // the PUT failed with the stream
+    }
+  }
+}
+
+/** Bytes gathered per read of a request body (LiveBody.step). */
+const BATCH_BYTES = 256 * 1024;
+
+function concat(parts: Uint8Array[], n: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
 interface Source {
   key: string;
   staged: boolean;
+  /** A raw body being staged while the first pass converts it. */
+  live?: LiveBody;
 }
 
 async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey: string | undefined, lease: StagingLease): Promise<Source> {
@@ -173,7 +295,9 @@ async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey:
   }
   // A body the gateway forwarded chunked carries the gateway's cap: stage no more than it.
   const gatewayCap = gatewayBodyCap(c.req.raw.headers);
-  return { key: await stage(storage, body, gatewayCap === undefined ? cap : Math.min(cap, gatewayCap), lease), staged: true };
+  await lease.acquire();
+  const live = new LiveBody(storage, body, gatewayCap === undefined ? cap : Math.min(cap, gatewayCap), lease.key);
+  return { key: lease.key, staged: true, live };
 }
 
 type IngestResponse = Manifest & { changed: boolean };
@@ -278,11 +402,16 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
     // An existing dataset with the same columns lends its types: a new file conforms to
     // them when its values fit (a file of whole numbers into a float64 column), and
     // widening past them ends in the catalog's 409 on schema drift.
-    let types: ColumnType[] | undefined = await existingTypes(catalog, name, source, storage);
+    const lend = await existingSchema(catalog, name);
+    let types: ColumnType[] | undefined;
     const widenings: string[] = [];
     for (let attempt = 0; ; attempt++) {
-      const src = await storage.fetch(`/objects/${encodeKeyPath(source.key)}`);
-      if (!src.ok || !src.body) throw await errorFromResponse(src, "reading the CSV from storage");
+      let body = source.live?.take();
+      if (!body) {
+        const src = await storage.fetch(`/objects/${encodeKeyPath(source.key)}`);
+        if (!src.ok || !src.body) throw await errorFromResponse(src, "reading the CSV from storage");
+        body = src.body;
+      }
       const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
       const outKey = `${cfg.prefix}${name}/${stamp}-${crypto.randomUUID()}.parquet`;
       // The PUT starts with the first Parquet bytes, so a CSV rejected early never opens one.
@@ -320,7 +449,7 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
       let outcome: Awaited<ReturnType<typeof convertCsv>>;
       try {
         outcome = await convertCsv(
-          src.body,
+          body,
           (bytes) => {
             startPut();
             return writer.write(bytes);
@@ -328,19 +457,26 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
           {
             sampleRows: cfg.sample_rows,
             rowGroupRows: cfg.row_group_rows,
+            rowGroupBytes: cfg.row_group_bytes,
+            nullStrings: cfg.null_strings,
             codec,
             compressors,
             types,
+            lend,
             limits: { maxColumns: cfg.max_columns, maxFieldBytes: cfg.max_field_bytes, maxRowBytes: cfg.max_row_bytes },
           },
         );
         if (outcome.kind === "widen") {
           await discard();
+          // The next pass re-reads the staged object: stage the rest of the body first.
+          if (source.live && attempt === 0) await source.live.finish();
           if (attempt > 2 * outcome.types.length + 1) throw new LakehouseError("internal", "type inference did not settle");
           types = outcome.types;
           widenings.push(`${outcome.column} → ${outcome.to}`);
           continue;
         }
+        // The body was read to its end within the cap: complete the staging PUT before committing.
+        if (source.live && attempt === 0) await source.live.finish();
         await writer.close();
         const res = await startPut();
         if (!res.ok) throw await errorFromResponse(res, "writing the Parquet object");
@@ -378,6 +514,7 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
       });
     }
   } finally {
+    if (source.live) await source.live.abandon();
     if (source.staged) await deleteQuietly(storage, source.key);
   }
 }
@@ -386,40 +523,19 @@ api.post("/", ingestRoute);
 app.post("/ingest/", ingestRoute);
 api.post("/ingest", ingestRoute); // the alias: public POST /v1/ingest/ingest
 
-/** The current dataset's column types, when its column names equal the CSV header's. */
-async function existingTypes(catalog: ServiceClient, name: string, source: Source, storage: ServiceClient): Promise<ColumnType[] | undefined> {
+/**
+ * The current dataset's columns, lent to the conversion: when the CSV's header has the same
+ * names, a new file conforms to those types where its values fit (a file of whole numbers into
+ * a float64 column), and widening past them ends in the catalog's 409 on schema drift.
+ */
+async function existingSchema(catalog: ServiceClient, name: string): Promise<{ names: string[]; types: ColumnType[] } | undefined> {
   const res = await catalog.fetch(`/manifest/${encodeURIComponent(name)}`);
   if (!res.ok) {
     await res.body?.cancel();
     return undefined;
   }
   const manifest = (await res.json()) as Manifest;
-  const header = await readHeader(storage, source.key);
-  if (!header) return undefined;
-  const same = header.length === manifest.schema.length && header.every((h, i) => h === manifest.schema[i]!.name);
-  return same ? manifest.schema.map((f) => f.type) : undefined;
-}
-
-/** The header row of the CSV object (read from its first 64 KiB), or undefined. */
-async function readHeader(storage: ServiceClient, key: string): Promise<string[] | undefined> {
-  const res = await storage.fetch(`/objects/${encodeKeyPath(key)}`, { headers: { range: "bytes=0-65535" } });
-  if (!res.ok) {
-    await res.body?.cancel();
-    return undefined;
-  }
-  const text = await res.text();
-  let header: string[] | undefined;
-  const parser = new CsvParser((fields) => {
-    header ??= fields;
-  });
-  try {
-    const nl = text.indexOf("\n");
-    parser.push(nl >= 0 ? text.slice(0, nl + 1) : text);
-    if (nl < 0) parser.end();
-  } catch {
-    return undefined;
-  }
-  return header?.map((h) => h.trim());
+  return { names: manifest.schema.map((f) => f.name), types: manifest.schema.map((f) => f.type) };
 }
 
 // ---- POST /ingest/compact (internal: the catalog's compaction calls it) ----

@@ -25,6 +25,8 @@ export function parquetSchema(fields: readonly SchemaField[]): SchemaElement[] {
         return { ...base, type: "DOUBLE" };
       case "bool":
         return { ...base, type: "BOOLEAN" };
+      case "date":
+        return { ...base, type: "INT32", converted_type: "DATE", logical_type: { type: "DATE" } } as SchemaElement;
       case "timestamp":
         return {
           ...base,

@@ -7,7 +7,7 @@
 import { env, exports } from "cloudflare:workers";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
-import { CsvParser } from "../src/csv";
+import { ByteCsvTokenizer, type ParserLimits } from "../src/csv-bytes";
 import { inferColumn, parseTimestamp } from "../src/infer";
 import { compressorsFor } from "../src/compression";
 import { ParquetStream } from "../src/parquet-out";
@@ -39,16 +39,45 @@ async function catalogJson(path: string): Promise<{ status: number; body: Json }
   return { status: res.status, body: await res.json() };
 }
 
+/** The byte tokeniser with records decoded to strings, fed chunk by chunk (as convertCsv drives it). */
+class Tokens {
+  readonly tok: ByteCsvTokenizer;
+  readonly rows: string[][] = [];
+  readonly lines: number[] = [];
+  private readonly enc = new TextEncoder();
+  private readonly dec = new TextDecoder();
+  constructor(limits?: ParserLimits) {
+    this.tok = new ByteCsvTokenizer(limits);
+  }
+  push(chunk: string | Uint8Array): void {
+    this.tok.push(typeof chunk === "string" ? this.enc.encode(chunk) : chunk);
+    this.drain(false);
+  }
+  end(): void {
+    this.drain(true);
+  }
+  private drain(atEnd: boolean): void {
+    const t = this.tok;
+    while (t.next(atEnd)) {
+      const fields: string[] = [];
+      for (let k = 0; k < t.nf; k++) {
+        const e = t.escaped[k] ? t.unescape(k) : t.ends[k]!;
+        fields.push(this.dec.decode(t.buf.subarray(t.starts[k]!, e)));
+      }
+      t.header ??= fields;
+      this.rows.push(fields);
+      this.lines.push(t.recLine);
+    }
+  }
+}
+
+/** Parses `text` fed in chunks of `chunk` UTF-8 bytes (multi-byte characters may be split). */
 function parse(text: string, chunk = 3): { rows: string[][]; lines: number[] } {
-  const rows: string[][] = [];
-  const lines: number[] = [];
-  const p = new CsvParser((f, l) => {
-    rows.push(f);
-    lines.push(l);
-  });
-  for (let i = 0; i < text.length; i += chunk) p.push(text.slice(i, i + chunk));
+  const bytes = new TextEncoder().encode(text);
+  const p = new Tokens();
+  for (let i = 0; i < bytes.length; i += chunk) p.push(bytes.subarray(i, i + chunk));
   p.end();
-  return { rows, lines };
+  return { rows: p.rows, lines: p.lines };
 }
 
 const PEOPLE = `id,name,age,score,active,joined
@@ -191,7 +220,7 @@ describe("ingest", () => {
   it("widens a column when a value after the first row group does not fit, and keeps every value", async () => {
     const n = 100_005;
     const lines = ["n,tag"];
-    for (let i = 0; i < n; i++) lines.push(i === n - 2 ? `${i}.5,x` : `${i},${i % 3 === 0 ? "" : "t"}`);
+    for (let i = 0; i < n; i++) lines.push(i === n - 2 ? `${i}.5,x` : `${i},${i % 3 === 0 ? "" : "tag"}`);
     const { status, body } = await ingest("name=widen", lines.join("\n") + "\n");
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body.schema).toEqual([
@@ -206,6 +235,33 @@ describe("ingest", () => {
     const rows = await parquetReadObjects({ file: buf, columns: ["n"], rowStart: n - 3, rowEnd: n });
     expect(rows.map((r) => r.n)).toEqual([n - 3, n - 2 + 0.5, n - 1]);
     expect(dataObjects((await storageJson("/list?prefix=datasets/widen/")).objects)).toHaveLength(1);
+  });
+
+  it("bytes that are not UTF-8 are a 400 naming the line and column, and nothing is written or staged", async () => {
+    const enc = new TextEncoder();
+    const body = new Uint8Array([...enc.encode("id,city\n1,Paris\n2,Montr"), 0xe9, ...enc.encode("al\n3,Lyon\n")]);
+    const res = await ingest("name=latin1", body);
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/CSV line 3, column 2 \("city"\): invalid UTF-8/);
+    expect((await catalogJson("/manifest/latin1")).status).toBe(404);
+    expect((await storageJson("/list?prefix=datasets/latin1/")).objects).toEqual([]);
+    expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
+  });
+
+  it("infers dates, booleans in DuckDB's spellings and keeps zip codes as strings; appends keep the dataset's types", async () => {
+    const first = await ingest("name=typed", "day,ok,zip,n\n2024-01-31,yes,01234,1\n2024-02-29,No,12345,2\n");
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body.schema.map((f: Json) => `${f.name}:${f.type}`)).toEqual(["day:date", "ok:bool", "zip:string", "n:int64"]);
+    const meta = parquetMetadata(await readObject(first.body.objects[0].key));
+    expect(meta.schema[1]).toMatchObject({ name: "day", type: "INT32", converted_type: "DATE", field_id: 1 });
+    // An append whose values would infer narrower types (a zip code without a leading zero) takes the dataset's.
+    const more = await ingest("name=typed&mode=append", "day,ok,zip,n\n2024-03-01,t,54321,3\n");
+    expect(more.status, JSON.stringify(more.body)).toBe(200);
+    expect(more.body.version).toBe(2);
+    expect(more.body.schema_fingerprint).toBe(first.body.schema_fingerprint);
+    // A date-time in a date column widens it, which is schema drift for the existing dataset: 409.
+    const drift = await ingest("name=typed&mode=append", "day,ok,zip,n\n2024-03-01 10:00:00,t,54321,4\n");
+    expect(drift.status).toBe(409);
   });
 
   it("accepts a multipart form field `file` and quirky CSV (quotes, CRLF, BOM)", async () => {
@@ -318,11 +374,10 @@ describe("ingest", () => {
 describe("limits of the engine (#12)", () => {
   const LIMITS = { maxColumns: 100, maxFieldBytes: 1 << 20, maxRowBytes: 1 << 20 };
   function parseLimited(chunks: Iterable<string>): number {
-    let records = 0;
-    const p = new CsvParser(() => records++, LIMITS);
+    const p = new Tokens(LIMITS);
     for (const c of chunks) p.push(c);
     p.end();
-    return records;
+    return p.rows.length;
   }
 
   it("the parser refuses more columns, a long field, a long record (UTF-8 bytes), naming line, column and key", () => {
@@ -340,7 +395,7 @@ describe("limits of the engine (#12)", () => {
   });
 
   it("a 100 MB single line is refused after about a megabyte is buffered", () => {
-    const p = new CsvParser(() => {}, LIMITS);
+    const p = new Tokens(LIMITS);
     const chunk = "q".repeat(64 * 1024);
     let pushed = 0;
     expect(() => {
