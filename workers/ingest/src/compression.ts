@@ -2,6 +2,8 @@
 // zstd (workerd's nodejs_compat), fed in frames of at most ZSTD_FRAME bytes because
 // larger single calls fail in workerd; a ZSTD page made of concatenated frames is valid
 // (the format allows it and readers such as DuckDB decode it).
+import { concat } from "./reads";
+
 type Compressor = (input: Uint8Array) => Uint8Array;
 
 const ZSTD_FRAME = 32 * 1024;
@@ -21,13 +23,7 @@ export async function compressorsFor(codec: "SNAPPY" | "ZSTD" | "UNCOMPRESSED"):
         frames.push(f);
         total += f.byteLength;
       }
-      const out = new Uint8Array(total);
-      let at = 0;
-      for (const f of frames) {
-        out.set(f, at);
-        at += f.byteLength;
-      }
-      return out;
+      return concat(frames, total);
     },
   };
 }

@@ -6,6 +6,11 @@
 // object is written first, then registered in the catalog (which serialises concurrent
 // ingests of a dataset); any failure deletes what this ingest wrote, so storage and the
 // catalog are left as they were. Identical content makes no new version.
+// The bytes go through the Worker's own binding to the lake bucket (LAKE): the from_key object
+// is read, the staged CSV and the Parquet object written and deleted there, with the storage
+// Worker's rules applied here (shared/keys.ts key rules on from_key, [storaged].max_put_bytes
+// on every object written, unknown lengths as multipart uploads by shared/r2-writer.ts).
+// Compaction still reads and writes through the storage Worker.
 // The route is registered in GET /ingest/openapi.json with registerPath: its query is parsed
 // with the registered IngestQuery schema, while the body (a multipart form or the raw CSV) is
 // streamed as before and never given to a validator; the caps (413) are checked here.
@@ -22,9 +27,11 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createServiceApp, parseWith, readJson, type AppEnv } from "../../../shared/app";
 import { COLUMN_TYPES, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
-import { LakehouseError, errorFromResponse } from "../../../shared/errors";
+import { LakehouseError } from "../../../shared/errors";
 import { serviceClient, type ServiceClient } from "../../../shared/clients";
-import { encodeKeyPath } from "../../../shared/keys";
+import { keyProblem } from "../../../shared/keys";
+import { R2Writer } from "../../../shared/r2-writer";
+import { batchReader, batched, concat, type BatchReader } from "./reads";
 import { gatewayBodyCap } from "../../../shared/body-cap";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ColumnType, Manifest } from "../../../shared/types";
@@ -41,10 +48,9 @@ function tooLarge(bytes: number | string, cap: number): LakehouseError {
   return new LakehouseError("payload_too_large", `CSV of ${bytes} bytes exceeds the ingest cap of ${cap} bytes ([ingestd].max_ingest_bytes)`);
 }
 
-async function deleteQuietly(storage: ServiceClient, key: string): Promise<void> {
+async function deleteQuietly(lake: R2Bucket, key: string): Promise<void> {
   try {
-    const res = await storage.fetch(`/objects/${encodeKeyPath(key)}`, { method: "DELETE" });
-    await res.body?.cancel();
+    await lake.delete(key);
   } catch (err) {
     console.error(`[ingest] could not delete ${key}: ${(err as Error).message}`);
   }
@@ -91,77 +97,72 @@ class StagingLease {
   }
 }
 
-/** Stages a request body as an object so it can be read (and re-read) as a stream. */
-async function stage(storage: ServiceClient, body: ReadableStream<Uint8Array>, cap: number, lease: StagingLease): Promise<string> {
+const CSV_PUT: R2PutOptions = { httpMetadata: { contentType: "text/csv" } };
+
+/** Where the staged CSV goes: the lake, within the ingest cap and the storage Worker's object cap. */
+function stagingWriter(lake: R2Bucket, key: string, cap: number, putCap: number): R2Writer {
+  return putCap < cap
+    ? new R2Writer(lake, key, { cap: putCap, capKey: "[storaged].max_put_bytes", put: CSV_PUT })
+    : new R2Writer(lake, key, { cap, capKey: "[ingestd].max_ingest_bytes", put: CSV_PUT });
+}
+
+/** Stages a request body (a multipart form's file) as an object so it can be read (and re-read) as a stream. */
+async function stage(lake: R2Bucket, body: ReadableStream<Uint8Array>, cap: number, putCap: number, lease: StagingLease): Promise<{ key: string; etag: string }> {
   await lease.acquire();
-  const key = lease.key;
-  let overCap = false;
-  let seen = 0;
-  const counted = body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        seen += chunk.byteLength;
-        if (seen > cap) {
-          overCap = true;
-          controller.error(tooLarge(`more than ${cap}`, cap));
-        } else controller.enqueue(chunk);
-      },
-    }),
-  );
-  let res: Response;
+  const out = stagingWriter(lake, lease.key, cap, putCap);
+  const reader = body.getReader();
   try {
-    res = await storage.fetch(`/objects/${encodeKeyPath(key)}`, { method: "PUT", body: counted, headers: { "content-type": "text/csv" } });
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      if (out.size + r.value.byteLength > cap) throw tooLarge(`more than ${cap}`, cap);
+      await out.write(r.value);
+    }
+    const put = await out.close();
+    return { key: put.key, etag: put.etag };
   } catch (err) {
-    await deleteQuietly(storage, key);
-    if (overCap) throw tooLarge(`more than ${cap}`, cap);
+    await reader.cancel().catch(() => {});
+    await out.abort();
     throw err;
   }
-  if (!res.ok) {
-    await deleteQuietly(storage, key);
-    if (overCap) throw tooLarge(`more than ${cap}`, cap);
-    throw await errorFromResponse(res, "staging the CSV in storage");
-  }
-  await res.body?.cancel();
-  // An errored request stream can look like a clean end to the Worker it is piped to: storage
-  // may have committed the bytes before the cap. What was cut is never ingested.
-  if (overCap) {
-    await deleteQuietly(storage, key);
-    throw tooLarge(`more than ${cap}`, cap);
-  }
-  return key;
 }
 
 /**
  * A raw request body converted while it is staged (issue #14): the converter pulls chunks,
- * and each chunk is counted against the cap and written to the staging PUT before the
+ * and each chunk is counted against the cap and written to the staging upload before the
  * converter sees it, so staging keeps pace with the conversion (one chunk in flight, no
- * unbounded tee) and the body is read once. The staged object is what a widening re-reads:
- * finish() stages the rest of the body and completes it; abandon() ends the PUT after a
- * failure (the caller deletes the object). Over the cap → 413 before any of it is ingested.
+ * unbounded tee) and the body is read once. Staging goes straight into the lake in parts of
+ * 8 MiB (R2Writer), each uploaded while the conversion goes on (one part in flight). The staged
+ * object is what a widening re-reads: finish() stages the rest of the body and completes it.
+ * A conversion that read the body to its end needs no re-read: discard() drops the upload
+ * (nothing was committed, so nothing is left to delete), as abandon() does after a failure.
+ * Over the cap → 413 before any of it is ingested.
  */
 class LiveBody {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
-  private readonly put: Promise<Response>;
+  /** A body with a declared length, read in batches natively (reads.ts); else chunk by chunk, counted. */
+  private readonly batches: BatchReader | undefined;
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  private readonly out: R2Writer;
   private seen = 0;
   private ended = false;
   private used = false;
   readonly stream: ReadableStream<Uint8Array>;
 
   constructor(
-    storage: ServiceClient,
+    lake: R2Bucket,
     body: ReadableStream<Uint8Array>,
     private readonly cap: number,
+    putCap: number,
     key: string,
+    declared: boolean,
   ) {
-    // (A FixedLengthStream for a declared length measured no faster here, and one ended short
-    // after a failure is reported by workerd as an uncaught error: an unknown-length PUT it is.)
-    const pipe = new TransformStream<Uint8Array, Uint8Array>();
-    this.writer = pipe.writable.getWriter();
-    this.writer.closed.catch(() => {});
-    this.put = storage.fetch(`/objects/${encodeKeyPath(key)}`, { method: "PUT", body: pipe.readable, headers: { "content-type": "text/csv" } });
-    this.put.catch(() => {});
-    this.reader = body.getReader();
+    this.out = stagingWriter(lake, key, cap, putCap);
+    // A declared length was checked against the cap and is enforced by the runtime, so a read
+    // error is never the gateway cutting the body at its cap: batches can be read natively.
+    // A chunked body is read chunk by chunk so the chunk that crosses a cap is counted before
+    // the error the gateway ends the stream with.
+    if (declared) this.batches = batchReader(body, BATCH_BYTES);
+    else this.reader = body.getReader();
     this.stream = new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
@@ -189,12 +190,28 @@ class LiveBody {
    * parse step each, instead of thousands of tiny ones.
    */
   private async step(): Promise<Uint8Array | undefined> {
+    if (this.batches) {
+      let batch: Uint8Array | undefined;
+      try {
+        batch = await this.batches.read();
+      } catch (err) {
+        throw new LakehouseError("bad_request", `the request body could not be read (${(err as Error).message})`);
+      }
+      if (!batch) {
+        this.ended = true;
+        return undefined;
+      }
+      this.seen += batch.byteLength;
+      if (this.seen > this.cap) throw tooLarge(`more than ${this.cap}`, this.cap);
+      await this.out.write(batch);
+      return batch;
+    }
     const parts: Uint8Array[] = [];
     let n = 0;
     while (n < BATCH_BYTES && !this.ended) {
       let r: ReadableStreamReadResult<Uint8Array>;
       try {
-        r = await this.reader.read();
+        r = await this.reader!.read();
       } catch (err) {
         // The gateway errors a chunked body past its cap (after passing on the chunk that crosses it).
         if (this.seen > this.cap) throw tooLarge(`more than ${this.cap}`, this.cap);
@@ -211,63 +228,53 @@ class LiveBody {
     }
     if (n === 0) return undefined;
     const batch = concat(parts, n);
-    await this.writer.ready;
-    await this.writer.write(batch);
+    await this.out.write(batch);
     return batch;
   }
 
-  /** Stages the rest of the body and completes the staged object, so it can be re-read. */
-  async finish(): Promise<void> {
+  /** Stages the rest of the body and completes the staged object, so it can be re-read; its ETag. */
+  async finish(): Promise<string> {
     while (!this.ended) await this.step();
-    await this.writer.close();
-    const res = await this.put;
-    if (!res.ok) throw await errorFromResponse(res, "staging the CSV in storage");
-    await res.body?.cancel();
+    return (await this.out.close()).etag;
   }
 
-  /** Ends the staging PUT after a failure; whatever reached storage is the caller's to delete. */
+  /**
+   * After a conversion that read the whole body (within the cap): the staged copy is not needed,
+   * so its upload is dropped rather than completed and deleted.
+   */
+  async discard(): Promise<void> {
+    if (!this.ended) throw new LakehouseError("internal", "the request body was not read to its end");
+    await this.out.abort();
+  }
+
+  /** Ends the staging upload after a failure (nothing of it is committed). */
   async abandon(): Promise<void> {
-    await this.reader.cancel().catch(() => {});
-    await this.writer.close().catch(() => {});
-    try {
-      const res = await this.put;
-      await res.body?.cancel();
-    } catch {
-      // the PUT failed with the stream
-    }
+    await (this.batches ?? this.reader)!.cancel().catch(() => {});
+    await this.out.abort();
   }
 }
 
 /** Bytes gathered per read of a request body (LiveBody.step). */
 const BATCH_BYTES = 256 * 1024;
 
-function concat(parts: Uint8Array[], n: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 interface Source {
   key: string;
   staged: boolean;
+  /** The ETag every pass must read (a from_key object replaced mid-ingest is a 409); set for a live body once staged. */
+  etag?: string;
   /** A raw body being staged while the first pass converts it. */
   live?: LiveBody;
 }
 
-async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey: string | undefined, lease: StagingLease): Promise<Source> {
+async function resolveSource(c: C, lake: R2Bucket, cap: number, putCap: number, fromKey: string | undefined, lease: StagingLease): Promise<Source> {
   if (fromKey !== undefined) {
-    const res = await storage.fetch(`/objects/${encodeKeyPath(fromKey)}`, { method: "HEAD" });
-    if (res.status === 404) throw new LakehouseError("not_found", `from_key: object ${JSON.stringify(fromKey)} not found in storage`);
-    if (res.status === 400) throw new LakehouseError("bad_request", `from_key: invalid storage key ${JSON.stringify(fromKey)}`);
-    if (!res.ok) throw await errorFromResponse(res, "from_key");
-    const size = Number(res.headers.get("content-length") ?? "0");
-    if (size > cap) throw tooLarge(size, cap);
-    return { key: fromKey, staged: false };
+    // The storage Worker's key rules (shared/keys.ts), as a read through /v1/storage would apply them.
+    const problem = keyProblem(fromKey);
+    if (problem) throw new LakehouseError("bad_request", `from_key: invalid storage key ${JSON.stringify(fromKey.slice(0, 200))}: ${problem}`);
+    const head = await lake.head(fromKey);
+    if (!head) throw new LakehouseError("not_found", `from_key: object ${JSON.stringify(fromKey)} not found in storage`);
+    if (head.size > cap) throw tooLarge(head.size, cap);
+    return { key: fromKey, staged: false, etag: head.etag };
   }
   const type = (c.req.header("content-type") ?? "").toLowerCase();
   const declared = c.req.header("content-length");
@@ -284,7 +291,8 @@ async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey:
       throw new LakehouseError("bad_request", 'file: no file in the form; send the CSV as the multipart form field "file"');
     }
     if (file.size > cap) throw tooLarge(file.size, cap);
-    return { key: await stage(storage, file.stream() as ReadableStream<Uint8Array>, cap, lease), staged: true };
+    const staged = await stage(lake, file.stream() as ReadableStream<Uint8Array>, cap, putCap, lease);
+    return { key: staged.key, staged: true, etag: staged.etag };
   }
   const body = c.req.raw.body;
   if (body === null || (declared === "0" && !type.includes("csv"))) {
@@ -296,7 +304,7 @@ async function resolveSource(c: C, storage: ServiceClient, cap: number, fromKey:
   // A body the gateway forwarded chunked carries the gateway's cap: stage no more than it.
   const gatewayCap = gatewayBodyCap(c.req.raw.headers);
   await lease.acquire();
-  const live = new LiveBody(storage, body, gatewayCap === undefined ? cap : Math.min(cap, gatewayCap), lease.key);
+  const live = new LiveBody(lake, body, gatewayCap === undefined ? cap : Math.min(cap, gatewayCap), putCap, lease.key, declared !== undefined);
   return { key: lease.key, staged: true, live };
 }
 
@@ -370,12 +378,12 @@ async function ingestRoute(c: C): Promise<Response> {
   const name = query.name;
   const mode = query.mode ?? "replace";
   const env = c.env as unknown as Record<string, unknown>;
-  const storage = serviceClient(env, "storage", c.get("requestId"));
   const catalog = serviceClient(env, "catalog", c.get("requestId"));
   sweepOnePage(c, catalog);
   const lease = new StagingLease(catalog, cfg.staging_lease_s * 1000);
+  const putCap = lakehouseConfig(c.env).storaged.max_put_bytes;
   try {
-    return await ingestFrom(c, await resolveSource(c, storage, cfg.max_ingest_bytes, query.from_key, lease), name, mode, storage, catalog);
+    return await ingestFrom(c, await resolveSource(c, c.env.LAKE, cfg.max_ingest_bytes, putCap, query.from_key, lease), name, mode, putCap, catalog);
   } finally {
     await lease.release();
   }
@@ -394,8 +402,22 @@ function sweepOnePage(c: C, catalog: ServiceClient): void {
   }
 }
 
-async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | "append", storage: ServiceClient, catalog: ServiceClient): Promise<Response> {
+/** Opens the source for one pass: the ETag read first, so every pass reads the same bytes. */
+async function openSource(lake: R2Bucket, source: Source): Promise<ReadableStream<Uint8Array>> {
+  const obj = await lake.get(source.key, source.etag ? { onlyIf: { etagMatches: source.etag } } : {});
+  if (!obj) {
+    if (source.staged) throw new LakehouseError("internal", `the staged CSV ${JSON.stringify(source.key)} is gone (its lease expired?); nothing was committed`);
+    throw new LakehouseError("not_found", `from_key: object ${JSON.stringify(source.key)} not found in storage`);
+  }
+  if (!("body" in obj)) throw new LakehouseError("conflict", `from_key: object ${JSON.stringify(source.key)} changed while being ingested; nothing was committed, retry`);
+  return batched(obj.body, BATCH_BYTES);
+}
+
+const PARQUET_PUT: R2PutOptions = { httpMetadata: { contentType: "application/vnd.apache.parquet" } };
+
+async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | "append", putCap: number, catalog: ServiceClient): Promise<Response> {
   const cfg = lakehouseConfig(c.env).ingestd;
+  const lake = c.env.LAKE;
   try {
     const codec = cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
     const compressors = await compressorsFor(codec);
@@ -406,84 +428,41 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
     let types: ColumnType[] | undefined;
     const widenings: string[] = [];
     for (let attempt = 0; ; attempt++) {
-      let body = source.live?.take();
-      if (!body) {
-        const src = await storage.fetch(`/objects/${encodeKeyPath(source.key)}`);
-        if (!src.ok || !src.body) throw await errorFromResponse(src, "reading the CSV from storage");
-        body = src.body;
-      }
+      const body = source.live?.take() ?? (await openSource(lake, source));
       const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
       const outKey = `${cfg.prefix}${name}/${stamp}-${crypto.randomUUID()}.parquet`;
-      // The PUT starts with the first Parquet bytes, so a CSV rejected early never opens one.
-      const pipe = new TransformStream<Uint8Array, Uint8Array>();
-      const writer = pipe.writable.getWriter();
-      writer.closed.catch(() => {});
-      let put: Promise<Response> | undefined;
-      const startPut = (): Promise<Response> => {
-        put ??= storage.fetch(`/objects/${encodeKeyPath(outKey)}`, {
-          method: "PUT",
-          body: pipe.readable,
-          headers: { "content-type": "application/vnd.apache.parquet" },
-        });
-        put.catch(() => {});
-        return put;
-      };
-      // Ends an abandoned output: the stream is closed (not aborted, which workerd reports as an
-      // uncaught error in the body pump) and whatever reached storage is deleted.
-      const discard = async (): Promise<LakehouseError | undefined> => {
-        let putError: LakehouseError | undefined;
-        if (put) {
-          await writer.close().catch(() => {});
-          try {
-            const res = await put;
-            if (!res.ok) putError = await errorFromResponse(res, "writing the Parquet object");
-            else await res.body?.cancel();
-          } catch {
-            // the put failed with the stream
-          }
-          await deleteQuietly(storage, outKey);
-        }
-        return putError;
-      };
+      // Nothing reaches R2 before the first full part (or the end), so a CSV rejected early
+      // never creates anything; the object exists only once close() commits it.
+      const out = new R2Writer(lake, outKey, { cap: putCap, capKey: "[storaged].max_put_bytes", put: PARQUET_PUT });
       let stored: { key: string; size: number };
       let outcome: Awaited<ReturnType<typeof convertCsv>>;
       try {
-        outcome = await convertCsv(
-          body,
-          (bytes) => {
-            startPut();
-            return writer.write(bytes);
-          },
-          {
-            sampleRows: cfg.sample_rows,
-            rowGroupRows: cfg.row_group_rows,
-            rowGroupBytes: cfg.row_group_bytes,
-            nullStrings: cfg.null_strings,
-            codec,
-            compressors,
-            types,
-            lend,
-            limits: { maxColumns: cfg.max_columns, maxFieldBytes: cfg.max_field_bytes, maxRowBytes: cfg.max_row_bytes },
-          },
-        );
+        outcome = await convertCsv(body, (bytes) => out.write(bytes), {
+          sampleRows: cfg.sample_rows,
+          rowGroupRows: cfg.row_group_rows,
+          rowGroupBytes: cfg.row_group_bytes,
+          nullStrings: cfg.null_strings,
+          codec,
+          compressors,
+          types,
+          lend,
+          limits: { maxColumns: cfg.max_columns, maxFieldBytes: cfg.max_field_bytes, maxRowBytes: cfg.max_row_bytes },
+        });
         if (outcome.kind === "widen") {
-          await discard();
+          await out.abort();
           // The next pass re-reads the staged object: stage the rest of the body first.
-          if (source.live && attempt === 0) await source.live.finish();
+          if (source.live && attempt === 0) source.etag = await source.live.finish();
           if (attempt > 2 * outcome.types.length + 1) throw new LakehouseError("internal", "type inference did not settle");
           types = outcome.types;
           widenings.push(`${outcome.column} → ${outcome.to}`);
           continue;
         }
-        // The body was read to its end within the cap: complete the staging PUT before committing.
-        if (source.live && attempt === 0) await source.live.finish();
-        await writer.close();
-        const res = await startPut();
-        if (!res.ok) throw await errorFromResponse(res, "writing the Parquet object");
-        stored = (await res.json()) as { key: string; size: number };
+        // The body was read to its end within the cap: the staged copy is not needed any more.
+        if (source.live && attempt === 0) await source.live.discard();
+        stored = await out.close();
       } catch (err) {
-        const putError = await discard();
-        throw err instanceof LakehouseError ? err : (putError ?? err);
+        await out.abort();
+        throw err;
       }
       // The object is in place: register it. Any failure removes it again.
       let manifest: IngestResponse;
@@ -502,10 +481,10 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
         // A refusal (4xx) committed nothing: the object is ours to delete. Any other failure
         // (a 5xx, a lost answer) may have followed a commit: deleting then could leave a
         // manifest listing a missing object, so the object stays (an orphan if unlisted).
-        if (err instanceof LakehouseError && err.status >= 400 && err.status < 500) await deleteQuietly(storage, outKey);
+        if (err instanceof LakehouseError && err.status >= 400 && err.status < 500) await deleteQuietly(lake, outKey);
         throw err;
       }
-      if (!manifest.changed) await deleteQuietly(storage, outKey);
+      if (!manifest.changed) await deleteQuietly(lake, outKey);
       return c.json({
         ...manifest,
         ingested_rows: outcome.rows,
@@ -515,7 +494,7 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
     }
   } finally {
     if (source.live) await source.live.abandon();
-    if (source.staged) await deleteQuietly(storage, source.key);
+    if (source.staged) await deleteQuietly(lake, source.key);
   }
 }
 

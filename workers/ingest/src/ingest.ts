@@ -19,6 +19,7 @@ import type { ColumnType, SchemaField } from "../../../shared/types";
 import { ByteCsvTokenizer, type ParserLimits } from "./csv-bytes";
 import { BIG, bigMicros, F_ALL, fits, parseBigInt, parseBoolBytes, parseDateBytes, parseFloatBytes, parseIntBytes, parseTimestampBytes, typeOfBits, validUtf8 } from "./bytes";
 import { K_BOOL, K_DATE, K_FLOAT, K_INT, K_STRING, K_TS, TypedParquetWriter, type ColumnData } from "./parquet-encode";
+import { concat } from "./reads";
 
 export interface ConvertOptions {
   sampleRows: number;
@@ -45,16 +46,6 @@ export const DEFAULT_ROW_GROUP_BYTES = 16 * 1024 * 1024;
 const NO_BYTES = new Uint8Array(0);
 /** Input gathered before each parse step. */
 const PARSE_BYTES = 256 * 1024;
-
-function joined(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
 
 /** Checks a header row: every name present and unique. */
 export function checkHeader(header: string[]): string[] {
@@ -540,7 +531,7 @@ export async function convertCsv(
         if (pending < PARSE_BYTES) continue;
       }
       if (pending > 0) {
-        digest.write(batch.length === 1 ? batch[0]! : joined(batch, pending));
+        digest.write(concat(batch, pending));
         batch.length = 0;
         pending = 0;
         const w = await drain(false);

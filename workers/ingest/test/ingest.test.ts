@@ -11,6 +11,7 @@ import { ByteCsvTokenizer, type ParserLimits } from "../src/csv-bytes";
 import { inferColumn, parseTimestamp } from "../src/infer";
 import { compressorsFor } from "../src/compression";
 import { ParquetStream } from "../src/parquet-out";
+import { PART_BYTES, R2Writer } from "../../../shared/r2-writer";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -288,6 +289,7 @@ describe("ingest", () => {
       ["name=x", "a,,c\n1,2,3\n", 400, /column 2 has an empty name/],
       ["name=x&from_key=nope/missing.csv", undefined, 404, /from_key: object "nope\/missing.csv" not found/],
       ["name=x&from_key=", "a\n1\n", 400, /from_key: empty storage key/],
+      ["name=x&from_key=a%2F..%2Fb.csv", undefined, 400, /from_key: invalid storage key "a\/..\/b.csv": key contains a "\.\." path segment/],
       ["name=", "a\n1\n", 400, /name: missing/],
       ["name=x&mode=", "a\n1\n", 400, /mode: expected "replace" or "append", got ""/],
     ];
@@ -464,6 +466,83 @@ describe("staged uploads (#12)", () => {
     expect(res.status).toBe(200);
     expect(((await res.json()) as Json).row_count).toBe(2);
     expect((await catalogJson("/staging/leases")).body.leases).toEqual([]);
+  });
+});
+
+describe("the lake binding (ingest writes R2 directly)", () => {
+  const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+  it("R2Writer: one part is one put, more are a multipart upload of equal parts; past the cap a 413 leaves nothing", async () => {
+    const small = new R2Writer(env.LAKE, "w/small", { cap: 1 << 20, capKey: "test.cap" });
+    await small.write(bytes(1000, 1));
+    await small.write(bytes(24, 2));
+    expect(small.started).toBe(false);
+    expect((await small.close()).size).toBe(1024);
+    expect((await env.LAKE.get("w/small"))!.size).toBe(1024);
+
+    const big = new R2Writer(env.LAKE, "w/big", { cap: 3 * PART_BYTES, capKey: "test.cap", put: { httpMetadata: { contentType: "text/csv" } } });
+    const chunk = bytes(3 * 1024 * 1024 + 7, 3); // chunks that straddle part boundaries
+    for (let i = 0; i < 6; i++) await big.write(chunk);
+    expect(big.started).toBe(true);
+    const put = await big.close();
+    expect(put.size).toBe(6 * chunk.length);
+    const back = new Uint8Array(await (await env.LAKE.get("w/big"))!.arrayBuffer());
+    expect(back.length).toBe(6 * chunk.length);
+    for (const at of [0, chunk.length - 1, PART_BYTES, 2 * PART_BYTES + 5, back.length - 1]) expect(back[at]).toBe(chunk[at % chunk.length]);
+
+    const over = new R2Writer(env.LAKE, "w/over", { cap: PART_BYTES + 10, capKey: "test.cap" });
+    await over.write(bytes(PART_BYTES, 4)); // a part is on its way
+    await expect(over.write(bytes(11, 5))).rejects.toThrow(/"w\/over" body exceeds the cap of 8388618 bytes \(test\.cap\); nothing was stored/);
+    const aborted = new R2Writer(env.LAKE, "w/aborted", { cap: 4 * PART_BYTES, capKey: "test.cap" });
+    await aborted.write(bytes(2 * PART_BYTES + 3, 6));
+    await aborted.abort();
+    expect(await env.LAKE.head("w/over")).toBeNull();
+    expect(await env.LAKE.head("w/aborted")).toBeNull();
+  });
+
+  it("a body staged in several parts that widens near its end is re-read whole from the staged object, which is then gone", async () => {
+    const n = 700_000;
+    const lines = ["n,tag,pad"];
+    for (let i = 0; i < n; i++) lines.push(`${i === n - 2 ? `${i}.5` : i},t${i % 97},${"p".repeat(i % 31)}`);
+    const csv = lines.join("\n") + "\n";
+    expect(csv.length).toBeGreaterThan(2 * PART_BYTES);
+    // Chunked (no declared length), as a body through the gateway arrives.
+    const enc = new TextEncoder().encode(csv);
+    let at = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (at >= enc.length) return controller.close();
+        controller.enqueue(enc.subarray(at, at + 65536));
+        at += 65536;
+      },
+    });
+    const chunkedRes = await exports.default.fetch("http://x/ingest?name=widen_big", { method: "POST", body, headers: { "content-type": "text/csv" }, duplex: "half" } as RequestInit);
+    // The same bytes with a declared length: read in native batches (reads.ts).
+    const declaredRes = await exports.default.fetch("http://x/ingest?name=widen_big_declared", { method: "POST", body: enc, headers: { "content-type": "text/csv" } });
+    for (const [name, res] of [["widen_big", chunkedRes], ["widen_big_declared", declaredRes]] as const) {
+      const out = (await res.json()) as Json;
+      expect(res.status, JSON.stringify(out)).toBe(200);
+      expect(out.widened).toEqual(["n → float64"]);
+      expect(out.row_count).toBe(n);
+      expect(out.csv_bytes).toBe(enc.length);
+      const rows = await parquetReadObjects({ file: await readObject(out.objects[0].key), columns: ["n", "tag"], rowStart: n - 3, rowEnd: n });
+      expect(rows.map((r) => [r.n, r.tag])).toEqual([
+        [n - 3, `t${(n - 3) % 97}`],
+        [n - 2 + 0.5, `t${(n - 2) % 97}`],
+        [n - 1, `t${(n - 1) % 97}`],
+      ]);
+      expect(dataObjects((await storageJson(`/list?prefix=datasets/${name}/`)).objects)).toHaveLength(1);
+    }
+    expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
+    expect((await catalogJson("/staging/leases")).body.leases).toEqual([]);
+  });
+
+  it("from_key is read through the binding and the source object stays", async () => {
+    await env.LAKE.put("uploads/w.csv", "a,b\n1,x\n2,y\n");
+    const ok = await ingest("name=from_lake&from_key=uploads/w.csv");
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body.row_count).toBe(2);
+    expect(await env.LAKE.head("uploads/w.csv")).not.toBeNull();
   });
 });
 
