@@ -1,5 +1,6 @@
 // npm run deploy: `wrangler deploy` of every Worker, each after the Workers it binds (read
-// from the [[services]] of each wrangler.toml, in the environment that is deployed) and the
+// from the [[services]] of each wrangler.toml and the script_name of its Durable Object
+// bindings, in the environment that is deployed) and the
 // gateway last; `--env production` for a Worker whose wrangler.toml has [env.production].
 // Before deploying anything it checks (wrangler secret list, wrangler vectorize list) that the
 // secrets the configuration needs and the Vectorize indexes the configs bind exist. It stops at
@@ -52,7 +53,8 @@ function describeWorker(worker) {
     env: production ? "production" : undefined,
     script: production ? (section.name ?? `${toml.name}-production`) : toml.name,
     compatibilityDate: toml.compatibility_date,
-    services: (section.services ?? []).map((s) => s.service),
+    // Workers it binds: its service bindings, and the scripts of Durable Objects it binds across scripts (script_name).
+    services: [...(section.services ?? []).map((s) => s.service), ...(section.durable_objects?.bindings ?? []).flatMap((b) => (b.script_name ? [b.script_name] : []))],
     vectorize: (section.vectorize ?? []).map((v) => v.index_name),
     vars: section.vars ?? {},
   };

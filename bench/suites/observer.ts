@@ -1,5 +1,6 @@
-// Observer ingest: POST /v1/observer/event through the gateway (bearer auth, a service
-// binding hop, the Observer Durable Object writing each op to SQLite before the ring)
+// Observer ingest: POST /v1/observer/event through the gateway (bearer auth, then straight to
+// the shard's Observer Durable Object over the gateway's cross-script binding — no second Worker
+// since issue #15 — which validates and writes each op to SQLite before the ring)
 // under autocannon for a fixed time, then the durable log's growth compared with the
 // count of 2xx answers (zero lost). The peer (issue #15) is the smallest durable write on the
 // same runtime: a Worker → Durable Object RPC → one SQLite INSERT (bench/peers/observer, started
@@ -150,16 +151,22 @@ async function measure(sys: System, auth: Record<string, string>, peerUrl: strin
   await sample(() => fetch(`${peerUrl}/insert`, { method: "POST", headers: { "content-type": "application/json" }, body: event }).then((r) => r.arrayBuffer()), 200, 4);
 
   // Ours and the peer back to back, twice, alternating (the machine is shared: alternation spreads the noise); the better run of each is kept.
-  const singles: { ours: Cannon; oursLogged: number; peer: Cannon; peerLogged: number }[] = [];
+  // Also, each round, one event per request through the observer Worker — POST /events with a
+  // batch of one: gateway → service binding → observer Worker → object, the hop POST /event took
+  // before issue #15 — so the same run shows what skipping that hop is worth.
+  const singles: { ours: Cannon; oursLogged: number; peer: Cannon; peerLogged: number; hop: Cannon }[] = [];
+  const oneEventBatch = JSON.stringify([JSON.parse(event)]);
   for (let round = 0; round < 2; round++) {
     const b0 = await logSize(sys);
     const ours = await cannon(`${sys.url}/v1/observer/event`, event, auth);
     const oursLogged = (await logSize(sys)) - b0;
+    const hop = await cannon(`${sys.url}/v1/observer/events`, oneEventBatch, auth);
     const p0 = await peerCount();
     const peer = await cannon(`${peerUrl}/insert`, event, {});
     const peerLogged = (await peerCount()) - p0;
-    singles.push({ ours, oursLogged, peer, peerLogged });
+    singles.push({ ours, oursLogged, peer, peerLogged, hop });
   }
+  const hop = singles.reduce((a, b) => (b.hop["2xx"] > a.hop["2xx"] ? b : a)).hop;
   const best = (k: "ours" | "peer") => singles.reduce((a, b) => (b[k]["2xx"] > a[k]["2xx"] ? b : a));
   const o = best("ours");
   const p = best("peer");
@@ -211,9 +218,11 @@ async function measure(sys: System, auth: Record<string, string>, peerUrl: strin
     row("p50 latency, POST /event", o.ours.latency.p50, p.peer.latency.p50, "ms"),
     row("p99 latency, POST /event", o.ours.latency.p99, p.peer.latency.p99, "ms", `target ≤ 1.5×: ${verdict(p99Ratio <= 1.5)}`),
     row("events lost (2xx answers not in the durable log), both rounds", oursLost, peerLost, "events"),
+    row("events/s, one event per request through the observer Worker (POST /events, batch of 1: the pre-#15 path) vs the peer", hop["2xx"] / DURATION_S, p.peer["2xx"] / DURATION_S, "events/s"),
+    row("p99 latency, one event per request through the observer Worker (same)", hop.latency.p99, p.peer.latency.p99, "ms"),
     row("layer: bare Worker, req/s (ours: gateway GET /health; peer: GET /hello)", gwBare["2xx"] / LAYER_S, peerBare["2xx"] / LAYER_S, "req/s"),
     row("layer: bare Worker p50 (same)", gwBare.latency.p50, peerBare.latency.p50, "ms"),
-    row("layer: + DO RPC, no write, req/s (ours: GET /v1/observer/health via gateway → observer Worker → object; peer: GET /rpc)", gwRead["2xx"] / LAYER_S, peerRpc["2xx"] / LAYER_S, "req/s"),
+    row("layer: + DO RPC, no write, req/s (ours: GET /v1/observer/health via gateway → observer Worker → object, the hop POST /event no longer takes; peer: GET /rpc)", gwRead["2xx"] / LAYER_S, peerRpc["2xx"] / LAYER_S, "req/s"),
     row("layer: + DO RPC, no write, p50 (same)", gwRead.latency.p50, peerRpc.latency.p50, "ms"),
     row(`events/s, POST /events (batches of ${BATCH}) vs peer single inserts`, (batch["2xx"] * BATCH) / DURATION_S, p.peer["2xx"] / DURATION_S, "events/s"),
     row(`p99 latency, POST /events (batch of ${BATCH})`, batch.latency.p99, p.peer.latency.p99, "ms"),
@@ -230,7 +239,9 @@ async function measure(sys: System, auth: Record<string, string>, peerUrl: strin
     row(`GET /stats p50, ring of ${ringSize} (peer: GET /health, same hop, no stats)`, percentile(stats.latencies, 50), percentile(health.latencies, 50), "ms"),
     row(`GET /stats p99, ring of ${ringSize} (peer: GET /health)`, percentile(stats.latencies, 99), percentile(health.latencies, 99), "ms"),
   ];
-  console.log(`observer: throughput ratio ${throughputRatio.toFixed(3)} (target ≥ 0.9: ${verdict(throughputRatio >= 0.9)}), p99 ratio ${p99Ratio.toFixed(3)} (target ≤ 1.5: ${verdict(p99Ratio <= 1.5)}), in-process 32 callers ${self32.events_per_s.toFixed(0)}/s, 128 callers ${self128.events_per_s.toFixed(0)}/s (target ≥ 5,000: ${verdict(self128.events_per_s >= 5000)})`);
+  const hopRatio = hop["2xx"] / Math.max(1, p.peer["2xx"]);
+  const hopP99Ratio = hop.latency.p99 / Math.max(1, p.peer.latency.p99);
+  console.log(`observer: throughput ratio ${throughputRatio.toFixed(3)} (target ≥ 0.9: ${verdict(throughputRatio >= 0.9)}), p99 ratio ${p99Ratio.toFixed(3)} (target ≤ 1.5: ${verdict(p99Ratio <= 1.5)}); through the observer Worker (pre-#15 path) ${hopRatio.toFixed(3)}× / p99 ${hopP99Ratio.toFixed(3)}×; in-process 32 callers ${self32.events_per_s.toFixed(0)}/s, 128 callers ${self128.events_per_s.toFixed(0)}/s (target ≥ 5,000: ${verdict(self128.events_per_s >= 5000)})`);
   return {
     name: "observer",
     title: "Observer event ingest through the gateway",
@@ -238,8 +249,8 @@ async function measure(sys: System, auth: Record<string, string>, peerUrl: strin
     peer_label: "minimal Worker → DO → SQLite (same runtime) / target",
     rows,
     notes: [
-      `autocannon, ${CONNECTIONS} connections, ${DURATION_S} s per case, ours and the peer alternated twice (best run of each kept); ours: ${o.ours["2xx"]} 2xx, ${o.ours.non2xx} non-2xx, ${o.ours.errors} errors; peer: ${p.peer["2xx"]} 2xx, ${p.peer.non2xx} non-2xx. Ratios: throughput ${throughputRatio.toFixed(3)}× (target ≥ 0.9: ${verdict(throughputRatio >= 0.9)}), p99 ${p99Ratio.toFixed(3)}× (target ≤ 1.5: ${verdict(p99Ratio <= 1.5)}).`,
-      `the peer: bench/peers/observer under its own wrangler dev (Worker → DO RPC → one INSERT, answered after the output gate); ours: client → gateway Worker (auth, route table) → service binding → observer Worker (body cap, validation) → Observer object (field caps, insert with its two indexes, ring, group commit). The system runs [observerd].shards as bench/run.ts starts it (default 1).`,
+      `autocannon, ${CONNECTIONS} connections, ${DURATION_S} s per case, ours and the peer alternated twice (best run of each kept); ours: ${o.ours["2xx"]} 2xx, ${o.ours.non2xx} non-2xx, ${o.ours.errors} errors; peer: ${p.peer["2xx"]} 2xx, ${p.peer.non2xx} non-2xx. Ratios: throughput ${throughputRatio.toFixed(3)}× (target ≥ 0.9: ${verdict(throughputRatio >= 0.9)}), p99 ${p99Ratio.toFixed(3)}× (target ≤ 1.5: ${verdict(p99Ratio <= 1.5)}); one event through the observer Worker (POST /events, batch of 1, the hop POST /event skips since issue #15): ${hopRatio.toFixed(3)}×, p99 ${hopP99Ratio.toFixed(3)}×.`,
+      `the peer: bench/peers/observer under its own wrangler dev (Worker → DO RPC → one INSERT, answered after the output gate); ours: client → gateway Worker (auth, route table, body cap) → Durable Object RPC (the gateway binds the Observer namespace) → Observer object (Observer.event: the observer's body cap and validation, field caps, insert with its two indexes, ring, group commit). The system runs [observerd].shards as bench/run.ts starts it (default 1).`,
       `batches: ${batch["2xx"]} 2xx of ${BATCH} events, ${batch.non2xx} non-2xx; log grew by ${batchLogged}. bare Node peer: ${nodeResult["2xx"]} 2xx, ${nodeLines} lines in its file.`,
       `in-process: the Observer class (bench/peers/observer BenchObserver) — callers inside the object await record(), which answers after storage.sync() (durable); 1 caller ${self1.events_per_s.toFixed(0)}/s, 32 callers ${self32.events_per_s.toFixed(0)}/s, 128 callers ${self128.events_per_s.toFixed(0)}/s, batches ${selfBatch.events_per_s.toFixed(0)}/s; RPC from a Worker (a DO call loop, no HTTP): observer ${rpc32.events_per_s.toFixed(0)}/s, without group commit ${rpcDirect32.events_per_s.toFixed(0)}/s, minimal insert ${rpcPeer32.events_per_s.toFixed(0)}/s, no-op RPC ${rpcPing32.events_per_s.toFixed(0)}/s.`,
       "The log may grow by more than the 2xx count: requests in flight when autocannon stops are written and answered after it stopped counting.",

@@ -1,5 +1,6 @@
 // The gateway: the one public door. Request ids, auth, body caps, /v1/health,
-// and /v1/<family>/* forwarded to the family's Worker over its service binding.
+// and /v1/<family>/* forwarded to the family's Worker over its service binding — except
+// POST /v1/observer/event, which goes straight to its Observer object (observer-event.ts).
 import { Hono, type Context } from "hono";
 import { onError, requestId, type AppEnv } from "../../../shared/app";
 import { authMiddleware, authSettings, type AuthSettings, type AuthVars } from "../../../shared/auth";
@@ -10,6 +11,7 @@ import { aggregateHealth } from "./health";
 import { mountConsole } from "./console";
 import { buildOpenApi, publicDocument } from "./openapi";
 import { FAMILY_TO_SERVICE, forward, isFamily } from "./proxy";
+import { OBSERVER_OBJECTS, observerEvent } from "./observer-event";
 import { checkStorageWrite, matchPublicRoute, normalisePath, ownedPrefixes } from "./routes";
 
 export type GatewayEnv = AuthVars & Record<string, unknown>;
@@ -67,6 +69,16 @@ async function proxy(c: Context<AppEnv<GatewayEnv>>): Promise<Response> {
   const config = lakehouseConfig(c.env);
   if (family === "storage" && match.params.key !== undefined) {
     checkStorageWrite(method, match.route, match.params.key, ownedPrefixes(config.ingestd.prefix));
+  }
+  const objects = c.env[OBSERVER_OBJECTS] as DurableObjectNamespace | undefined;
+  if (objects && method === "POST" && match.route.path === "/observer/event") {
+    // One Worker hop less per event (issue #15): straight to the shard's Observer object.
+    return observerEvent(c.req.raw, objects, {
+      cap: config.gateway.body_caps.observer,
+      timeoutMs: config.gateway.upstream_timeout_ms,
+      requestId: c.get("requestId"),
+      shards: config.observerd.shards,
+    });
   }
   const service = FAMILY_TO_SERVICE[family];
   const upstream = c.env[SERVICES[service].binding] as Fetcher | undefined;

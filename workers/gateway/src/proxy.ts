@@ -27,7 +27,7 @@ export function isFamily(name: string): name is Family {
   return Object.hasOwn(FAMILY_TO_SERVICE, name);
 }
 
-function tooLarge(family: string, cap: number, what: string): LakehouseError {
+export function tooLarge(family: string, cap: number, what: string): LakehouseError {
   return new LakehouseError("payload_too_large", `request body ${what} exceeds the ${family} cap of ${cap} bytes ([gateway.body_caps].${family})`);
 }
 

@@ -13,6 +13,7 @@ import { createServiceApp, jsonBody, parseWith, jsonResponse, type AppEnv } from
 import { LakehouseError } from "../../../shared/errors";
 import { parseJsonBounded, readBoundedText } from "../../../shared/json-limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { observerEventResponse } from "../../../shared/observer-shards";
 import { logger } from "../../../shared/log";
 import type { ObservedOp } from "../../../shared/types";
 import { observerStub, runCycle } from "./cycle";
@@ -97,20 +98,20 @@ function timeOf(raw: string | undefined): number | undefined {
 // ---- routes ----
 
 // POST /event: the per-event path, kept to what the durable write needs: the capped body read
-// once, parsed once (depth-checked), validated with ObservedOpInput, one call to the shard.
-// (The generic zod-openapi validator would parse the cached text a second time.) Documented
-// with registerPath, as /events is.
+// once, then one call to the shard's object, Observer.event, which parses it once
+// (depth-checked), validates it with ObservedOpInput and records it. The gateway calls that same
+// method directly for POST /v1/observer/event (issue #15), so both answer alike. (The generic
+// zod-openapi validator would parse the cached text a second time.) Documented with
+// registerPath, as /events is.
 api.openAPIRegistry.registerPath({
   method: "post", path: "/event", summary: "Record one op (written durably, then into the ring)",
   request: { body: { required: true, content: { "application/json": { schema: ObservedOpInput } } } },
   responses: { 200: jsonResponse(z.object({ accepted: z.literal(true), ring_size: z.number().int(), id: z.number().int() }), "recorded"), 400: bad, 413: tooLarge },
 });
 api.post("/event", async (c) => {
-  const n = normalizeOp(await cappedJson(c), new Date(), "body");
-  if (!n.ok) throw new LakehouseError("bad_request", n.message);
-  const { stub, shard } = await writeShard(c.env, requestKey(c));
-  const r = await stub.record([{ op: n.op, ts_ms: n.ts_ms }], shard);
-  return c.json({ accepted: true as const, ring_size: r.ring_size, id: r.ids[0]! }, 200);
+  const text = await readBoundedText(c, lakehouseConfig(c.env).observerd.max_event_bytes, "[observerd].max_event_bytes");
+  const { stub, shard } = writeShard(c.env, requestKey(c));
+  return observerEventResponse(await stub.event(text, null, shard));
 });
 
 /** The shard key of a write: the request id (the gateway's, or the caller's X-Request-Id), so a retried request lands on the same shard. */
@@ -150,7 +151,8 @@ api.post("/events", async (c) => {
       results.push({ index, accepted: false, error: { code: "bad_request", message: n.message } });
     }
   });
-  const r = valid.length > 0 ? await writeShard(c.env, requestKey(c)).then(({ stub, shard }) => stub.record(valid, shard)) : { ids: [], ring_size: (await mergedStats(c.env)).total };
+  const w = valid.length > 0 ? writeShard(c.env, requestKey(c)) : undefined;
+  const r = w ? await w.stub.record(valid, w.shard) : { ids: [], ring_size: (await mergedStats(c.env)).total };
   validIndex.forEach((ri, i) => ((results[ri] as { id?: number }).id = r.ids[i]));
   return c.json({ accepted: valid.length, rejected: events.length - valid.length, ring_size: r.ring_size, results });
 });

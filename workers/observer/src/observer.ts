@@ -11,7 +11,9 @@ import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ObservedOp } from "../../../shared/types";
 import { clusterOf, endpointPattern, type ClusterView } from "./analysis";
 import { utf8Length } from "../../../shared/json-limits";
-import { capOp, opBytes, Ring, type RingDigest, type RingStats } from "./ops";
+import { capOp, eventFromBody, opBytes, Ring, type RingDigest, type RingStats } from "./ops";
+import { LakehouseError } from "../../../shared/errors";
+import { observerShardStub, type ObserverEventAnswer, type ObserverEventTarget } from "../../../shared/observer-shards";
 
 export interface OpsQuery {
   source?: string;
@@ -144,7 +146,7 @@ export function foldRows(rows: Iterable<{ id: number; op: ObservedOp }>, from: n
 /** Stored op text read into memory at once by the log readers (/ops, the analysis). */
 const READ_SLICE_BYTES = 8 * 1024 * 1024;
 
-export class Observer extends DurableObject<Env> {
+export class Observer extends DurableObject<Env> implements ObserverEventTarget {
   private ring: Ring;
   private insertsSincePrune = 0;
   private lastTick: number;
@@ -152,6 +154,8 @@ export class Observer extends DurableObject<Env> {
   /** Calls waiting for the next group commit (see record), and whether a commit is in flight. */
   private queue: { ops: { op: ObservedOp; ts_ms: number }[]; shard: number; resolve: (r: { ids: number[]; ring_size: number }) => void; reject: (e: unknown) => void }[] = [];
   private committing = false;
+  /** Shards that shard 0 is known to have recorded in its span (see record); learnt once per object start. */
+  private spanKnown = 1;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -254,10 +258,41 @@ export class Observer extends DurableObject<Env> {
    * awaiting sync() is what lets the next group form meanwhile.
    */
   record(ops: { op: ObservedOp; ts_ms: number }[], shard = 0): Promise<{ ids: number[]; ring_size: number }> {
+    if (shard >= this.spanKnown) return this.recordSpan(shard).then(() => this.record(ops, shard));
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, shard, resolve, reject });
       if (!this.committing) void this.commitQueued();
     });
+  }
+
+  /**
+   * The span, kept by the writer's shard itself: before shard i > 0 writes for the first time
+   * since it started, shard 0 durably records that max([observerd].shards, i + 1) shards may
+   * hold ops (readers, the cycle and retention fan out over that many). Every writer — the
+   * observer Worker's routes and the gateway's direct POST /v1/observer/event — goes through
+   * here, and only a write that passed validation gets this far.
+   */
+  private async recordSpan(shard: number): Promise<void> {
+    const n = Math.max(lakehouseConfig(this.env).observerd.shards, shard + 1);
+    this.spanKnown = Math.max(this.spanKnown, await observerShardStub(this.env.OBSERVER, 0).ensureSpan(n));
+  }
+
+  /**
+   * POST /observer/event in one call (shared/observer-shards.ts): the gateway sends the body
+   * here, to the request's shard, instead of through the observer Worker (issue #15: one Worker
+   * hop less per event); the observer Worker's own /event route calls it too. Every check and
+   * every answer is the route's: eventFromBody (body cap, JSON, ObservedOpInput), then record.
+   */
+  async event(body: ArrayBuffer | string, declaredLength: number | null, shard: number): Promise<ObserverEventAnswer> {
+    let e: { op: ObservedOp; ts_ms: number };
+    try {
+      e = eventFromBody(body, declaredLength, lakehouseConfig(this.env).observerd.max_event_bytes, new Date());
+    } catch (err) {
+      if (err instanceof LakehouseError) return { ok: false, code: err.code, message: err.message };
+      throw err;
+    }
+    const r = await this.record([e], shard);
+    return { ok: true, ring_size: r.ring_size, id: r.ids[0]! };
   }
 
   private async commitQueued(): Promise<void> {

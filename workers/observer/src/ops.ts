@@ -4,7 +4,8 @@
 // "mcp", empty endpoint → rejected), and the in-memory ring with its stats.
 import { z } from "@hono/zod-openapi";
 import { describeIssues } from "../../../shared/field-errors";
-import { truncateUtf8, utf8Length } from "../../../shared/json-limits";
+import { LakehouseError, payloadTooLarge } from "../../../shared/errors";
+import { parseJsonBounded, truncateUtf8, utf8Length } from "../../../shared/json-limits";
 import type { ObservedOp, ObservedSource } from "../../../shared/types";
 
 export const SOURCES: readonly ObservedSource[] = ["mcp", "scenario", "langfuse", "overseer_correction", "workflow", "inbox"];
@@ -166,6 +167,24 @@ export function normalizeOp(raw: unknown, now: Date, where = "event"): Normalize
   const r = ObservedOpInput.safeParse(raw);
   if (!r.success) return { ok: false, message: describeIssues(r.error.issues, where) };
   return { ok: true, ...withDefaults(r.data, now) };
+}
+
+/**
+ * POST /observer/event's checks, wherever the body arrives: the observer Worker's route, or the
+ * gateway straight into the shard's object (Observer.event, issue #15). The body within
+ * [observerd].max_event_bytes (413, worded as readBoundedText words it: the declared length, or
+ * "more than" for a body sent without one), JSON within the depth limit (400), then
+ * ObservedOpInput with the seed's defaults (400 naming the field). Throws LakehouseError.
+ */
+export function eventFromBody(body: ArrayBuffer | string, declaredLength: number | null, cap: number, now: Date): { op: ObservedOp; ts_ms: number } {
+  const what = "[observerd].max_event_bytes";
+  if (declaredLength !== null && declaredLength > cap) throw payloadTooLarge(`body of ${declaredLength} bytes is over the ${cap}-byte cap (${what})`);
+  const bytes = typeof body === "string" ? utf8Length(body) : body.byteLength;
+  if (bytes > cap) throw payloadTooLarge(`body of more than ${cap} bytes is over the ${cap}-byte cap (${what})`);
+  const text = typeof body === "string" ? body : new TextDecoder().decode(body);
+  const n = normalizeOp(parseJsonBounded(text, "request body"), now, "body");
+  if (!n.ok) throw new LakehouseError("bad_request", n.message);
+  return { op: n.op, ts_ms: n.ts_ms };
 }
 
 export interface RingStats {

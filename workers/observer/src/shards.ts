@@ -5,11 +5,12 @@
 // playbooks, escalations, recommendations, reviews, cycles, the lease, the corrections offset)
 // lives in shard 0, which is the object the single-object version used (`idFromName("default")`).
 //
-// Changing the shard count never strands an op: before the first write to a shard beyond the
-// recorded span, shard 0 durably records the new span (ensureSpan); readers fan out over
+// Changing the shard count never strands an op: before a shard > 0 first writes (per object
+// start), shard 0 durably records the span (Observer.record → ensureSpan); readers fan out over
 // max(configured shards, recorded span), so shards a smaller count no longer writes to are
 // still read, merged, analysed and pruned.
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { observerShardOf, observerShardStub, observerWriteShard } from "../../../shared/observer-shards";
 import type { ObservedOp } from "../../../shared/types";
 import type { OpsQuery } from "./observer";
 import type { RingDigest, RingStats } from "./ops";
@@ -18,38 +19,25 @@ export type ObserverStub = DurableObjectStub<import("./observer").Observer>;
 
 /** Shard i's object: shard 0 keeps the single-object name, so a deployment that had one object keeps its log there. */
 export function shardStub(env: Env, i: number): ObserverStub {
-  return env.OBSERVER.get(env.OBSERVER.idFromName(i === 0 ? "default" : `shard-${i}`)) as ObserverStub;
+  return observerShardStub(env.OBSERVER, i);
 }
 
 export function shardCount(env: Env): number {
   return lakehouseConfig(env).observerd.shards;
 }
 
-/** FNV-1a (32-bit) of the key, mod n: the same key lands on the same shard in every isolate. */
-export function shardOf(key: string, n: number): number {
-  if (n <= 1) return 0;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % n;
-}
+/** FNV-1a of the request id mod n (shared/observer-shards.ts: the gateway picks shards with the same function). */
+export const shardOf = observerShardOf;
 
-/** Per isolate (per namespace binding): the span shard 0 is known to have recorded. */
+/** Per isolate (per namespace binding): the span shard 0 is known to have recorded (learnt from reads). */
 const recordedSpan = new WeakMap<object, number>();
 
 /**
- * The shard a write with this key goes to. A shard at or past the span shard 0 has recorded is
- * first added to it (one call per isolate after a shard count grows), so a reader never misses it.
+ * The shard a write with this key goes to. The span is recorded by the shard's object itself
+ * before its first write (Observer.record), so a reader never misses it, whichever Worker wrote.
  */
-export async function writeShard(env: Env, key: string): Promise<{ stub: ObserverStub; shard: number }> {
-  const n = shardCount(env);
-  const shard = shardOf(key, n);
-  if (shard > 0 && (recordedSpan.get(env.OBSERVER) ?? 1) <= shard) {
-    recordedSpan.set(env.OBSERVER, await shardStub(env, 0).ensureSpan(n));
-  }
-  return { stub: shardStub(env, shard), shard };
+export function writeShard(env: Env, key: string): { stub: ObserverStub; shard: number } {
+  return observerWriteShard(env.OBSERVER, shardCount(env), key);
 }
 
 /** Shards a reader fans out over, as far as this isolate knows (fanOut also asks shard 0). */

@@ -1,0 +1,67 @@
+// POST /v1/observer/event straight to the request's Observer object (issue #15). Through the
+// observer Worker, each event crossed two Workers (gateway → service binding → observer Worker →
+// object); the gateway binds the Observer namespace of lakehouse-observer itself
+// (OBSERVER_OBJECTS in wrangler.toml, a cross-script Durable Object binding) and makes the one
+// call the observer Worker's route makes: Observer.event, which runs every check the route runs
+// (the observer's own body cap, JSON depth, ObservedOpInput) and records the op. So the answer —
+// status, error code and message, body — is the route's. The shard is chosen as the observer
+// Worker chooses it (shared/observer-shards.ts: FNV-1a of the request id mod [observerd].shards),
+// and the object records the span in shard 0 before its first write, whichever Worker called.
+// Every other /v1/observer route still goes through the observer Worker.
+import { LakehouseError } from "../../../shared/errors";
+import { observerEventResponse, observerWriteShard, type ObserverEventTarget } from "../../../shared/observer-shards";
+import { checkDeclaredLength, tooLarge } from "./proxy";
+
+/** The binding name in wrangler.toml (OBSERVER is the observer Worker's service binding). */
+export const OBSERVER_OBJECTS = "OBSERVER_OBJECTS";
+
+/** A body without a declared length, read within `cap` bytes: past it, the read stops and the answer is the gateway's 413. */
+async function readCapped(body: ReadableStream<Uint8Array> | null, cap: number): Promise<ArrayBuffer> {
+  if (!body) return new ArrayBuffer(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > cap) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge("observer", cap, "with no declared length");
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!.slice().buffer;
+  const all = new Uint8Array(total);
+  let o = 0;
+  for (const ch of chunks) {
+    all.set(ch, o);
+    o += ch.byteLength;
+  }
+  return all.buffer;
+}
+
+export async function observerEvent(
+  request: Request,
+  objects: DurableObjectNamespace,
+  options: { cap: number; timeoutMs: number; requestId: string; shards: number },
+): Promise<Response> {
+  // The gateway's own cap first, worded as for every forwarded body ([gateway.body_caps].observer).
+  checkDeclaredLength(request, options.cap, "observer");
+  const declared = request.headers.get("content-length");
+  const body = declared !== null ? await request.arrayBuffer() : await readCapped(request.body, options.cap);
+  const { stub, shard } = observerWriteShard(objects, options.shards, options.requestId);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new LakehouseError("gateway_timeout", `observer service did not answer within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+  });
+  try {
+    const answer = await Promise.race([(stub as unknown as ObserverEventTarget).event(body, declared === null ? null : Number(declared), shard), timeout]);
+    return observerEventResponse(answer);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
