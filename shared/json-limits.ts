@@ -122,7 +122,16 @@ export async function readBoundedText(c: Context, cap: number, what: string): Pr
 
 /** A body stream as text within `cap` bytes (413 when over; the stream is cancelled). */
 export async function readStreamBounded(body: ReadableStream<Uint8Array> | null, cap: number, what: string): Promise<string> {
-  if (!body) return "";
+  const bytes = await readBytesBounded(body, cap, () => payloadTooLarge(`body of more than ${cap} bytes is over the ${cap}-byte cap (${what})`));
+  return new TextDecoder().decode(bytes);
+}
+
+/**
+ * A body stream's bytes, never holding more than `cap`: the chunk that crosses it cancels the
+ * stream and throws `over()` (the caller's 413, worded for its own cap).
+ */
+export async function readBytesBounded(body: ReadableStream<Uint8Array> | null, cap: number, over: () => Error): Promise<Uint8Array> {
+  if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -132,17 +141,18 @@ export async function readStreamBounded(body: ReadableStream<Uint8Array> | null,
     total += value.byteLength;
     if (total > cap) {
       await reader.cancel().catch(() => {});
-      throw payloadTooLarge(`body of more than ${cap} bytes is over the ${cap}-byte cap (${what})`);
+      throw over();
     }
     chunks.push(value);
   }
+  if (chunks.length === 1) return chunks[0]!;
   const all = new Uint8Array(total);
   let o = 0;
   for (const ch of chunks) {
     all.set(ch, o);
     o += ch.byteLength;
   }
-  return new TextDecoder().decode(all);
+  return all;
 }
 
 /** workerd's refusal of an RPC argument or result by its serialized size (32 MiB). */

@@ -45,7 +45,7 @@ export function observerWriteShard<T extends Rpc.DurableObjectBranded | undefine
 export type ObserverEventAnswer = { ok: true; ring_size: number; id: number } | { ok: false; code: string; message: string };
 
 export interface ObserverEventTarget {
-  event(body: ArrayBuffer | string, declaredLength: number | null, shard: number): Promise<ObserverEventAnswer>;
+  event(body: ArrayBuffer | Uint8Array | string, declaredLength: number | null, shard: number): Promise<ObserverEventAnswer>;
 }
 
 /** The HTTP answer to POST /observer/event, the same from the observer Worker and from the gateway. */

@@ -12,7 +12,7 @@
 // when another writer moved main): the mirror must reload and retry. The mirror runs in waitUntil after
 // each response, so the test polls the server's record. The LH_* vars and R2_CATALOG_* secrets reach the
 // catalog Worker through the harness's `workerVars` (the process environment of `wrangler dev`).
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSystem, type System, readBody } from "./harness";

@@ -11,7 +11,7 @@
 // process environment as its secrets, so they are set in this process's environment for the
 // one start of `wrangler dev` (and given to the gateway as vars too).
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startSystem, type System, readBody } from "./harness";

@@ -10,36 +10,11 @@
 // Every other /v1/observer route still goes through the observer Worker.
 import { LakehouseError } from "../../../shared/errors";
 import { observerEventResponse, observerWriteShard, type ObserverEventTarget } from "../../../shared/observer-shards";
+import { readBytesBounded } from "../../../shared/json-limits";
 import { checkDeclaredLength, tooLarge } from "./proxy";
 
 /** The binding name in wrangler.toml (OBSERVER is the observer Worker's service binding). */
 export const OBSERVER_OBJECTS = "OBSERVER_OBJECTS";
-
-/** A body without a declared length, read within `cap` bytes: past it, the read stops and the answer is the gateway's 413. */
-async function readCapped(body: ReadableStream<Uint8Array> | null, cap: number): Promise<ArrayBuffer> {
-  if (!body) return new ArrayBuffer(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > cap) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge("observer", cap, "with no declared length");
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0]!.slice().buffer;
-  const all = new Uint8Array(total);
-  let o = 0;
-  for (const ch of chunks) {
-    all.set(ch, o);
-    o += ch.byteLength;
-  }
-  return all.buffer;
-}
 
 export async function observerEvent(
   request: Request,
@@ -49,7 +24,10 @@ export async function observerEvent(
   // The gateway's own cap first, worded as for every forwarded body ([gateway.body_caps].observer).
   checkDeclaredLength(request, options.cap, "observer");
   const declared = request.headers.get("content-length");
-  const body = declared !== null ? await request.arrayBuffer() : await readCapped(request.body, options.cap);
+  const body =
+    declared !== null
+      ? await request.arrayBuffer()
+      : await readBytesBounded(request.body, options.cap, () => tooLarge("observer", options.cap, "with no declared length"));
   const { stub, shard } = observerWriteShard(objects, options.shards, options.requestId);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {

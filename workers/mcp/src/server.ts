@@ -10,7 +10,7 @@ import { serviceClient } from "../../../shared/clients";
 import { logger } from "../../../shared/log";
 import type { LakehouseConfig } from "../../../shared/config";
 import type { ObservedOp } from "../../../shared/types";
-import { TOOLS, WRITING_TOOLS, visibleTools, type ToolContext } from "./tools";
+import { WRITING_TOOLS, visibleTools, type ToolContext } from "./tools";
 import { errorResult, summarize, toErrorResult } from "./results";
 
 export const SERVER_INFO = { name: "lakehouse", version: "1.0.0" } as const;

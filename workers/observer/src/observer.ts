@@ -283,7 +283,7 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
    * hop less per event); the observer Worker's own /event route calls it too. Every check and
    * every answer is the route's: eventFromBody (body cap, JSON, ObservedOpInput), then record.
    */
-  async event(body: ArrayBuffer | string, declaredLength: number | null, shard: number): Promise<ObserverEventAnswer> {
+  async event(body: ArrayBuffer | Uint8Array | string, declaredLength: number | null, shard: number): Promise<ObserverEventAnswer> {
     let e: { op: ObservedOp; ts_ms: number };
     try {
       e = eventFromBody(body, declaredLength, lakehouseConfig(this.env).observerd.max_event_bytes, new Date());

@@ -176,7 +176,7 @@ export function normalizeOp(raw: unknown, now: Date, where = "event"): Normalize
  * "more than" for a body sent without one), JSON within the depth limit (400), then
  * ObservedOpInput with the seed's defaults (400 naming the field). Throws LakehouseError.
  */
-export function eventFromBody(body: ArrayBuffer | string, declaredLength: number | null, cap: number, now: Date): { op: ObservedOp; ts_ms: number } {
+export function eventFromBody(body: ArrayBuffer | Uint8Array | string, declaredLength: number | null, cap: number, now: Date): { op: ObservedOp; ts_ms: number } {
   const what = "[observerd].max_event_bytes";
   if (declaredLength !== null && declaredLength > cap) throw payloadTooLarge(`body of ${declaredLength} bytes is over the ${cap}-byte cap (${what})`);
   const bytes = typeof body === "string" ? utf8Length(body) : body.byteLength;

@@ -12,7 +12,7 @@ import { serviceClient } from "../../../shared/clients";
 import { LakehouseError } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { applyMigrations } from "../../../shared/migrations";
-import type { DatasetDelta, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
+import type { DatasetDelta, Manifest, SchemaField } from "../../../shared/types";
 import { SQL_TYPE, createTable, loadDataset, quoteIdent } from "./loader";
 import { finishRows, typeColumns, type QueryResult, type SqlType } from "./result";
 import { deriveDictionary, planColumns, planDerived, planFast, readColumn, runFast, type Column, type Derived, type FastPlan, type Side } from "./columnar";
