@@ -128,7 +128,9 @@ describe("the cycle", () => {
   it("tails overseer corrections from storage: valid, corrupt, valid → 2 applied; then only the new tail", async () => {
     const key = "observer/overseer_corrections.jsonl";
     const put = (text: string) => env.STORAGE.fetch(`http://storage/storage/objects/${key}`, { method: "PUT", body: text });
-    const l1 = JSON.stringify({ timestamp: "2026-11-01T10:00:00Z", endpoint: "/v1/sql/sql", correction: "use people_v2, not people" });
+    // Stamped relative to now: a fixed date falls out of the observer's retention window one day.
+    const stamped = new Date(Date.now() - 3_600_000).toISOString();
+    const l1 = JSON.stringify({ timestamp: stamped, endpoint: "/v1/sql/sql", correction: "use people_v2, not people" });
     const l2 = "{not json at all";
     const l3 = JSON.stringify({ correction: "escape quotes in city names", staffer_id: "s-7" });
     expect((await put(`${l1}\n${l2}\n${l3}\n`)).status).toBe(200);
@@ -136,7 +138,7 @@ describe("the cycle", () => {
     expect(s1.corrections).toMatchObject({ status: "ok", applied: 2, malformed: 1 });
     let ops = (await call("/ops?source=overseer_correction")).body.ops;
     expect(ops.map((o: any) => o.input_summary)).toEqual(["use people_v2, not people", "escape quotes in city names"]);
-    expect(ops[0]).toMatchObject({ endpoint: "/v1/sql/sql", timestamp: "2026-11-01T10:00:00Z", success: true });
+    expect(ops[0]).toMatchObject({ endpoint: "/v1/sql/sql", timestamp: stamped, success: true });
     expect(ops[1]).toMatchObject({ endpoint: "overseer/correction", staffer_id: "s-7" });
     // Nothing new: nothing applied.
     expect((await runCycle(env, "test")).corrections).toMatchObject({ applied: 0, malformed: 0 });
