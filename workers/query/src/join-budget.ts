@@ -5,9 +5,11 @@
 // Rule: every scanned source counts with an upper bound of its rows — a dataset its row count, a
 // CTE or FROM subquery the product of its own plan's loops (a sum over UNION parts), lowered to its
 // literal LIMIT or to 1 for an aggregate without GROUP BY, a recursive CTE its required LIMIT, a
-// VALUES list its rows — and a correlated subquery multiplies the loops around it. An index lookup
-// (SEARCH, also an automatic index for an equality join) counts 1 row: joins on keys are not
-// multiplied (a join on a key with many duplicates is not caught; see docs/sql.md).
+// VALUES list its rows — and a correlated subquery multiplies the loops around it. An equality
+// lookup (SEARCH through an automatic index) into a dataset counts its average rows per key value
+// (rows / distinct keys, from SQLite, cached per table version): a join on a unique key is not
+// multiplied, a join on a key with one value is the full product. Lookups into CTEs and
+// subqueries count 1 row (their keys are not known before they run; docs/sql.md).
 import { LakehouseError } from "../../../shared/errors";
 import type { CteRef, DerivedSource, RecursiveCte } from "./guard";
 
@@ -24,6 +26,8 @@ export interface SourceFacts {
   derived: DerivedSource[];
   cteRefs: CteRef[];
   recursive: RecursiveCte[];
+  /** average rows per distinct value of `columns` in the dataset scanned as `name` (undefined: not a dataset) */
+  perKey?: (name: string, columns: string[]) => number | undefined;
 }
 
 interface Loop {
@@ -36,6 +40,7 @@ const NAME = String.raw`("(?:[^"]|"")*"|\S+)`;
 const SCAN = new RegExp(`^SCAN ${NAME}(?: AS ${NAME})?`);
 const NODE = new RegExp(`^(?:MATERIALIZE|CO-ROUTINE) ${NAME}$`);
 const CORRELATED = /^CORRELATED /;
+const SEARCH = new RegExp(`^SEARCH ${NAME}(?: AS ${NAME})? USING (?:AUTOMATIC )?(?:PARTIAL )?(?:COVERING )?INDEX(?: \\S+)? \\((.*)\\)$`);
 
 /** Throws 400 query_too_large when a loop nest of `plan` multiplies past `budget` rows. */
 export function checkJoinBudget(plan: PlanStep[], facts: SourceFacts, budget: number): void {
@@ -81,6 +86,21 @@ export function checkJoinBudget(plan: PlanStep[], facts: SourceFacts, budget: nu
   };
   /** The loop a SCAN step runs, or null for an index lookup and other steps (1 row each). */
   const loopOf = (detail: string): Loop | null => {
+    const search = SEARCH.exec(detail);
+    if (search) {
+      const terms = search[3]!.split(" AND ");
+      const columns = terms.filter((t) => /^\S+=\?$/.test(t)).map((t) => t.slice(0, -2));
+      if (columns.length === 0 || columns.length !== terms.length) return null;
+      let best: Loop | null = null;
+      for (const n of [unquote(search[1]!), ...(search[2] ? [unquote(search[2])] : [])]) {
+        const t = facts.tables.get(n);
+        const avg = t ? facts.perKey?.(n, columns) : undefined;
+        if (t && avg !== undefined && avg > 1 && (!best || avg > best.rows)) {
+          best = { label: `${t.name} (≈ ${Math.round(avg)} rows per key ${columns.join(", ")})`, rows: avg };
+        }
+      }
+      return best;
+    }
     const values = /^SCAN (\d+)-ROW VALUES CLAUSE/.exec(detail);
     if (values) return { label: `a VALUES list (${values[1]} rows)`, rows: Number(values[1]) };
     const m = SCAN.exec(detail);

@@ -32,6 +32,8 @@ const COLUMN_CACHE = new Map<string, CacheEntry>();
 /** A derived key (a function of a text column) is evaluated per distinct value only up to this many values. */
 const MAX_DERIVED_VALUES = 1_000_000;
 const columnCache = { bytes: 0 };
+/** Average rows per key of a dataset column (the join estimate's equality lookups), by replica|table|version|rows|columns. */
+const ROWS_PER_KEY = new Map<string, number>();
 
 export interface DatasetRef {
   name: string;
@@ -624,6 +626,31 @@ export class QueryEngine extends DurableObject<Env> {
     return out;
   }
 
+  /**
+   * Average rows per distinct value of `columns` in a dataset table (rows / distinct non-NULL keys):
+   * what one equality lookup into it returns. One GROUP-free distinct count per table version and
+   * key, cached in the isolate; undefined when the columns are not the table's.
+   */
+  private rowsPerKey(t: TableRow, columns: string[]): number | undefined {
+    const known = new Set((JSON.parse(t.schema) as SchemaField[]).map((f) => f.name));
+    if (!columns.every((c) => known.has(c))) return undefined;
+    const key = `${this.ctx.id.toString()}|${t.physical}|${t.version}|${t.row_count}|${columns.join("\u0000")}`;
+    const hit = ROWS_PER_KEY.get(key);
+    if (hit !== undefined) return hit;
+    const cols = columns.map(quoteIdent).join(", ");
+    const notNull = columns.map((c) => `${quoteIdent(c)} IS NOT NULL`).join(" AND ");
+    let d: number;
+    try {
+      d = this.ctx.storage.sql.exec<{ d: number }>(`SELECT count(*) AS d FROM (SELECT DISTINCT ${cols} FROM ${quoteIdent(t.physical)} WHERE ${notNull})`).one().d;
+    } catch {
+      return undefined; // not countable: the lookup counts 1 row, as before
+    }
+    const avg = d > 0 ? t.row_count / d : 1;
+    if (ROWS_PER_KEY.size >= 1000) ROWS_PER_KEY.delete(ROWS_PER_KEY.keys().next().value!);
+    ROWS_PER_KEY.set(key, avg);
+    return avg;
+  }
+
   /** Refuses (400 query_too_large) a plan whose nested loops multiply past the budget (join-budget.ts). */
   private checkJoinBudget(sqlText: string, params: (string | number | null)[], facts: SourceFacts, budget: number): void {
     let plan: PlanStep[];
@@ -740,10 +767,12 @@ export class QueryEngine extends DurableObject<Env> {
     try {
       // scans are named by physical table, by alias, or by the dataset name as written (the alias the rewrite adds)
       const rowsByName = new Map<string, { name: string; rows: number }>();
+      const tableByName = new Map<string, TableRow[]>();
       const note = (key: string, t: TableRow) => {
         const k = key.toLowerCase();
         const prev = rowsByName.get(k);
         if (!prev || prev.rows < t.row_count) rowsByName.set(k, { name: t.name, rows: t.row_count });
+        tableByName.set(k, [...(tableByName.get(k) ?? []), t]);
       };
       for (const ref of q.tables) {
         const t = byRef.get(ref.name)!;
@@ -752,7 +781,16 @@ export class QueryEngine extends DurableObject<Env> {
       }
       // CTEs and FROM subqueries count too, with what their bodies say (the guard reads them again here)
       const shape = checkReadOnly(q.sql);
-      this.checkJoinBudget(text, q.params, { tables: rowsByName, derived: shape.derived, cteRefs: shape.cteRefs, recursive: shape.recursive }, q.max_join_rows);
+      const perKey = (name: string, columns: string[]): number | undefined => {
+        let most: number | undefined;
+        for (const t of tableByName.get(name) ?? []) {
+          const avg = this.rowsPerKey(t, columns);
+          if (avg !== undefined) most = Math.max(most ?? 0, avg);
+        }
+        return most;
+      };
+      const facts = { tables: rowsByName, derived: shape.derived, cteRefs: shape.cteRefs, recursive: shape.recursive, perKey };
+      this.checkJoinBudget(text, q.params, facts, q.max_join_rows);
     } catch (err) {
       return { ok: false, error: asEngineError(err, "internal", 500) };
     }

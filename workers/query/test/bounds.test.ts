@@ -14,12 +14,12 @@ const SCHEMA: SchemaField[] = [
   { name: "label", type: "string", nullable: true },
 ];
 
-async function dataset(name: string, n: number) {
+async function dataset(name: string, n: number, label = (i: number) => `l${i}`) {
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const buf = parquetWriteBuffer({
     columnData: [
       { name: "id", data: ids.map((i) => BigInt(i)), type: "INT64", nullable: false },
-      { name: "label", data: ids.map((i) => `l${i}`), type: "STRING" },
+      { name: "label", data: ids.map(label), type: "STRING" },
     ],
   });
   const key = `datasets/${name}/v1/part-0.parquet`;
@@ -125,6 +125,20 @@ describe("products through CTEs and subqueries are estimated like table scans", 
       expect(res.status, `${text}: ${res.text}`).toBe(200);
       expect(res.body.rows, text).toEqual(rows);
     }
+  });
+
+  it("an equality join on a key with many duplicates counts its rows per key (a join on one value is a product)", async () => {
+    await dataset("dup", 200, (i) => `k${i % 2}`); // 2 distinct labels: 100 rows per key
+    const refused = await sql({ sql: "SELECT count(*) FROM dup a JOIN dup b ON a.label = b.label", engine: "sqlite" }, { vars });
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.body.error.code).toBe("query_too_large");
+    expect(refused.body.error.message).toMatch(/dup \(≈ 100 rows per key label\)/);
+    // on a unique key the same join is not multiplied
+    const unique = await sql({ sql: "SELECT count(*) FROM dup a JOIN dup b ON a.id = b.id", engine: "sqlite" }, { vars });
+    expect(unique.status, unique.text).toBe(200);
+    expect(unique.body.rows).toEqual([[200]]);
+    const fine = await sql({ sql: "SELECT count(*) FROM dup a JOIN dup b ON a.label = b.label", engine: "sqlite" });
+    expect(fine.body.rows).toEqual([[20000]]);
   });
 });
 
