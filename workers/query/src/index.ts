@@ -196,7 +196,8 @@ const sqlRoute = createRoute({
     200: { description: "rows (or CSV with Accept: text/csv)", content: { "application/json": { schema: SqlResponse }, "text/csv": { schema: z.string() } } },
     400: {
       description:
-        "not read-only, a syntax or engine error, an unknown or ambiguous table, unbounded (query_unbounded, query_too_large), the time limit (query_timeout), " +
+        "not read-only, a syntax or engine error, an unknown field or an unknown or ambiguous table, unbounded (query_unbounded, query_too_large), the time limit (query_timeout), " +
+        "a first row alone over [queryd].max_result_bytes (result_too_large), " +
         "or on R2 SQL: a statement it rejects (r2sql_rejected, with its message) or cannot run (r2sql_unsupported, naming the construct)",
       content: { "application/json": { schema: ErrorBody } },
     },
