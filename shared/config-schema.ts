@@ -71,6 +71,10 @@ export const CONFIG_SCHEMA = {
   },
   queryd: {
     max_rows: { type: "int", default: 10_000, min: 1 },
+    // the most bytes one answer's rows take (counted row by row as they come off the cursor, as JSON
+    // text: UTF-8 strings, base64 blobs); past it the answer ends with truncated = true. At most 24 MiB:
+    // an answer crosses a Durable Object RPC (32 MiB limit) and lives in a 128 MB isolate.
+    max_result_bytes: { type: "int", default: 16 * MiB, min: 1024, max: 24 * MiB },
     replicas: { type: "int", default: 1, min: 1, max: 64 },
     timeout_ms: { type: "int", default: 30_000, min: 1 },
     warm_on_ingest: { type: "bool", default: true },

@@ -33,6 +33,25 @@ export interface RecursiveCte {
   limit: number | null;
 }
 
+/**
+ * A row source that is not a dataset: a CTE (by its name) or a FROM subquery (by its alias), with
+ * what its own body says about its rows — the join estimate (join-budget.ts) counts its scans.
+ */
+export interface DerivedSource {
+  kind: "cte" | "subquery";
+  name: string;
+  /** the literal LIMIT at the top level of its body (`LIMIT n`, `LIMIT m, n`), if any */
+  limit: number | null;
+  /** an aggregate without GROUP BY (`SELECT count(*) FROM t`): one row */
+  single: boolean;
+}
+
+/** Where a CTE is read as a table: the name SQLite's plan shows (the alias, else the CTE's name) and the CTE. */
+export interface CteRef {
+  alias: string;
+  cte: string;
+}
+
 export interface CheckedStatement {
   /** the statement without trailing semicolons */
   sql: string;
@@ -44,6 +63,9 @@ export interface CheckedStatement {
   tables: TableRef[];
   /** recursive CTEs (a CTE whose body reads its own name) */
   recursive: RecursiveCte[];
+  /** CTEs and FROM subqueries, and where CTEs are read (for the join estimate) */
+  derived: DerivedSource[];
+  cteRefs: CteRef[];
 }
 
 /** Table-valued functions a query may read from (they read their arguments, not the database). */
@@ -55,6 +77,8 @@ const NOT_ALIAS = new Set([
   "and", "or", "then", "else", "end", "when", "is", "in", "between", "like", "glob", "match", "regexp",
   "collate", "escape", "isnull", "notnull", "offset", "asc", "desc", "nulls", "from", "select", "values",
 ]);
+/** Aggregate functions: one of these at the top level of a body without GROUP BY makes one row. */
+const AGGREGATES = new Set(["count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg", "json_group_array", "json_group_object", "jsonb_group_array", "jsonb_group_object"]);
 /** Words that end a FROM clause at their parenthesis depth. */
 const END_FROM = new Set(["where", "group", "having", "order", "limit", "window", "union", "intersect", "except", "select", "values"]);
 
@@ -196,8 +220,8 @@ export function checkReadOnly(sql: string): CheckedStatement {
     identifiers.add(lower);
   }
   const text = sql.slice(0, body[body.length - 1]!.pos + body[body.length - 1]!.text.length);
-  const { tables, recursive } = tableReferences(body);
-  return { sql: text, identifiers, kind, tables, recursive };
+  const { tables, recursive, derived, cteRefs } = tableReferences(body);
+  return { sql: text, identifiers, kind, tables, recursive, derived, cteRefs };
 }
 
 function isName(t: Token | undefined): boolean {
@@ -212,7 +236,7 @@ function isName(t: Token | undefined): boolean {
  * (main., temp.), a table function other than json_each / json_tree (pragma_*), reserved
  * names (_lh_*, sqlite_*, _cf_*).
  */
-export function tableReferences(body: Token[]): { tables: TableRef[]; recursive: RecursiveCte[] } {
+export function tableReferences(body: Token[]): { tables: TableRef[]; recursive: RecursiveCte[]; derived: DerivedSource[]; cteRefs: CteRef[] } {
   // matching parentheses, and the innermost open parenthesis around each token (-1: none)
   const match = new Array<number>(body.length).fill(-1);
   const enclosing = new Array<number>(body.length).fill(-1);
@@ -275,6 +299,15 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
   };
 
   const tables: TableRef[] = [];
+  const subqueries: { alias: string; open: number; close: number }[] = [];
+  const cteRefs: CteRef[] = [];
+  /** the alias after token k (`x a`, `x AS a`), if one follows */
+  const aliasAfter = (k: number): string | undefined => {
+    let a = body[k + 1];
+    if (a?.kind === "word" && a.value.toLowerCase() === "as") a = body[k + 2];
+    else if (a?.kind === "word" && NOT_ALIAS.has(a.value.toLowerCase())) return undefined;
+    return a && isName(a) ? a.value : undefined;
+  };
   const selfReads = new Map<Cte, boolean>();
   // per open parenthesis (and -1 for the top level): inside a FROM clause?
   const inFrom = new Map<number, boolean>();
@@ -290,6 +323,9 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
         if (next !== "select" && next !== "with" && next !== "values") {
           inFrom.set(k, true);
           expectTable = true;
+        } else {
+          const alias = aliasAfter(match[k]!);
+          if (alias !== undefined) subqueries.push({ alias, open: k, close: match[k]! });
         }
         continue;
       }
@@ -311,6 +347,7 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
         const cte = cteAt(t.value, k);
         if (cte) {
           if (k > cte.open && k < cte.close) selfReads.set(cte, true);
+          cteRefs.push({ alias: aliasAfter(k) ?? t.value, cte: cte.name });
           continue;
         }
         const after = body[end + 1];
@@ -365,13 +402,11 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
     }
   }
 
-  const recursive: RecursiveCte[] = [];
-  for (const cte of ctes) {
-    if (!selfReads.get(cte)) continue;
-    // LIMIT at the top level of the CTE's own body bounds the recursion (SQLite stops after that many rows)
+  // LIMIT at the top level of a body bounds its rows (for a recursive CTE: SQLite stops after that many)
+  const limitOf = (open: number, close: number): number | null => {
     let limit: number | null = null;
-    for (let k = cte.open + 1; k < cte.close; k++) {
-      if (enclosing[k] !== cte.open || word(k) !== "limit") continue;
+    for (let k = open + 1; k < close; k++) {
+      if (enclosing[k] !== open || word(k) !== "limit") continue;
       const first = body[k + 1];
       let count = first?.kind === "number" && /^[0-9]+$/.test(first.text) ? Number(first.text) : null;
       if (count !== null && body[k + 2]?.text === ",") {
@@ -380,9 +415,32 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
       }
       limit = count;
     }
-    recursive.push({ name: cte.name, limit });
+    return limit;
+  };
+  // an aggregate call at the top level of the body, and no GROUP BY, window or compound there: one row
+  const singleRow = (open: number, close: number): boolean => {
+    let aggregate = false;
+    for (let k = open + 1; k < close; k++) {
+      if (enclosing[k] !== open) continue;
+      const w = word(k);
+      if (w === "group" || w === "over" || w === "window" || w === "union" || w === "intersect" || w === "except" || w === "values") return false;
+      if (!AGGREGATES.has(w) || body[k + 1]?.text !== "(") continue;
+      // min(a, b) and max(a, b) with two or more arguments are scalar functions
+      const args = k + 1;
+      const scalar = (w === "min" || w === "max") && body.slice(args + 1, match[args]!).some((t, j) => t.text === "," && enclosing[args + 1 + j] === args);
+      if (!scalar) aggregate = true;
+    }
+    return aggregate;
+  };
+  const recursive: RecursiveCte[] = [];
+  const derived: DerivedSource[] = [];
+  for (const cte of ctes) {
+    const limit = limitOf(cte.open, cte.close);
+    derived.push({ kind: "cte", name: cte.name, limit, single: singleRow(cte.open, cte.close) });
+    if (selfReads.get(cte)) recursive.push({ name: cte.name, limit });
   }
-  return { tables, recursive };
+  for (const q of subqueries) derived.push({ kind: "subquery", name: q.alias, limit: limitOf(q.open, q.close), single: singleRow(q.open, q.close) });
+  return { tables, recursive, derived, cteRefs };
 }
 
 /**

@@ -10,7 +10,7 @@ import { LakehouseError, errorResponse } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { DatasetSummary, Manifest } from "../../../shared/types";
 import { checkReadOnly, resolveDatasets } from "./guard";
-import { engineFailure, timeoutError, type EngineAnswer, type QueryEngine } from "./queryEngine";
+import { engineFailure, resultTooLarge, timeoutError, type EngineAnswer, type QueryEngine } from "./queryEngine";
 import {
   capRows,
   chooseEngine,
@@ -20,7 +20,7 @@ import {
   type DatasetSize,
   type R2SqlEnv,
 } from "./r2sql";
-import { toCsv, type QueryResult } from "./result";
+import { boundRows, toCsv, type QueryResult } from "./result";
 
 /** The query Worker's bindings (generated) and its secrets. */
 type QueryEnv = Env & R2SqlEnv;
@@ -28,13 +28,20 @@ type QueryEnv = Env & R2SqlEnv;
 const { app, api } = createServiceApp<QueryEnv>("query", "sql");
 
 const Param = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-const SqlRequest = z.object({
+const SQL_FIELDS = ["sql", "params", "max_rows", "timeout_ms", "engine"];
+// Strict: an unknown field is a 400 naming it (a "version": 3 must not look like time travel and be ignored).
+const SqlRequest = z.strictObject({
   sql: z.string().min(1, "expected a non-empty SQL string"),
   params: z.array(Param).max(1000).optional(),
   max_rows: z.number().int().positive().optional(),
   timeout_ms: z.number().int().positive().optional(),
   // auto: [queryd].engine decides; local / sqlite: the QueryEngine replicas (sqlite: no columnar path); r2sql: R2 SQL
   engine: z.enum(["auto", "local", "sqlite", "r2sql"]).optional(),
+}, {
+  error: (issue) =>
+    issue.code === "unrecognized_keys"
+      ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k: string) => JSON.stringify(k)).join(", ")}; /v1/sql takes ${SQL_FIELDS.join(", ")}`
+      : undefined,
 });
 
 const Column = z.object({ name: z.string(), type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP", "DATE"]) });
@@ -43,6 +50,8 @@ const SqlResponse = z.object({
   rows: z.array(z.array(z.unknown())),
   row_count: z.number().int(),
   truncated: z.boolean(),
+  /** which bound ended the rows, when truncated: [queryd].max_rows (or the request's) or [queryd].max_result_bytes */
+  truncated_by: z.enum(["max_rows", "max_result_bytes"]).optional(),
   elapsed_ms: z.number(),
   engine: z.enum(["columnar", "sqlite", "r2sql"]),
   /** R2 SQL's request id and scan metrics (engine r2sql only) */
@@ -72,12 +81,16 @@ function replicaStub(env: QueryEnv, i: number): DurableObjectStub<QueryEngine> {
 
 type Ctx = Context<AppEnv<QueryEnv>>;
 
+/** The answer is CSV (`Accept: text/csv`). */
+function wantsCsv(c: Ctx): boolean {
+  return /\btext\/csv\b/i.test(c.req.header("accept") ?? "");
+}
+
 function respond(c: Ctx, result: QueryResult & { engine: string }): Response {
-  const accept = c.req.header("accept") ?? "";
-  if (/\btext\/csv\b/i.test(accept)) {
-    return new Response(toCsv(result), {
-      headers: { "content-type": "text/csv; charset=utf-8", "x-row-count": String(result.row_count), "x-truncated": String(result.truncated) },
-    });
+  if (wantsCsv(c)) {
+    const headers: Record<string, string> = { "content-type": "text/csv; charset=utf-8", "x-row-count": String(result.row_count), "x-truncated": String(result.truncated) };
+    if (result.truncated_by) headers["x-truncated-by"] = result.truncated_by;
+    return new Response(toCsv(result), { headers });
   }
   return c.json(result);
 }
@@ -91,7 +104,21 @@ async function runR2Sql(c: Ctx, body: z.infer<typeof SqlRequest>, checked: Retur
   const names = new Map([...resolved].map(([written, d]) => [written, d.name]));
   const statement = capRows(rewriteForR2Sql(checked.sql, checked.tables, names, target.namespace, body.params ?? []), maxRows);
   const answer = await queryR2Sql(target, statement, { maxRows, timeoutMs, requestId: c.get("requestId") });
-  return respond(c, { ...answer, elapsed_ms: Math.round((performance.now() - started) * 1000) / 1000, engine: "r2sql" });
+  const bounded = boundRows(answer.columns.map((col) => col.name), answer.rows, maxRows, config.max_result_bytes);
+  if ("tooLarge" in bounded) {
+    const e = resultTooLarge(bounded.maxBytes, bounded.tooLarge);
+    throw new LakehouseError(e.code, e.message, { status: e.status });
+  }
+  const truncatedBy = bounded.truncatedBy ?? (answer.truncated ? "max_rows" : undefined);
+  return respond(c, {
+    ...answer,
+    rows: bounded.rows,
+    row_count: bounded.rows.length,
+    truncated: truncatedBy !== undefined,
+    ...(truncatedBy ? { truncated_by: truncatedBy } : {}),
+    elapsed_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    engine: "r2sql",
+  });
 }
 
 async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Response> {
@@ -128,6 +155,8 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
     columnar_cache_bytes: config.columnar_cache_mb * 1024 * 1024,
     tables: checked.tables,
     max_join_rows: config.max_join_rows,
+    max_result_bytes: config.max_result_bytes,
+    exact_integers: wantsCsv(c),
     kind: checked.kind,
     datasets: list.datasets.map((d) => ({ name: d.name, version: d.version })),
     request_id: c.get("requestId"),
@@ -142,7 +171,7 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
   try {
     answer = (await Promise.race([run, timeout])) as EngineAnswer | "timeout";
   } catch (err) {
-    throw engineFailure(err, timeoutMs);
+    throw engineFailure(err, timeoutMs, config.max_result_bytes);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
@@ -167,7 +196,8 @@ const sqlRoute = createRoute({
     200: { description: "rows (or CSV with Accept: text/csv)", content: { "application/json": { schema: SqlResponse }, "text/csv": { schema: z.string() } } },
     400: {
       description:
-        "not read-only, a syntax or engine error, an unknown or ambiguous table, unbounded (query_unbounded, query_too_large), the time limit (query_timeout), " +
+        "not read-only, a syntax or engine error, an unknown field or an unknown or ambiguous table, unbounded (query_unbounded, query_too_large), the time limit (query_timeout), " +
+        "a first row alone over [queryd].max_result_bytes (result_too_large), " +
         "or on R2 SQL: a statement it rejects (r2sql_rejected, with its message) or cannot run (r2sql_unsupported, naming the construct)",
       content: { "application/json": { schema: ErrorBody } },
     },

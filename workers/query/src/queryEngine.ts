@@ -10,13 +10,15 @@ import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../../migrations/query/index";
 import { serviceClient } from "../../../shared/clients";
 import { LakehouseError } from "../../../shared/errors";
+import { isRpcSizeError } from "../../../shared/json-limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { applyMigrations } from "../../../shared/migrations";
 import type { DatasetDelta, Manifest, SchemaField } from "../../../shared/types";
 import { SQL_TYPE, createTable, loadDataset, quoteIdent } from "./loader";
-import { finishRows, typeColumns, type QueryResult, type SqlType } from "./result";
+import { boundRows, envelopeBytes, finishRows, rowBytes, typeColumns, type QueryResult, type SqlType } from "./result";
 import { deriveDictionary, planColumns, planDerived, planFast, readColumn, runFast, type Column, type Derived, type FastPlan, type Side } from "./columnar";
-import { resolveDatasets, type TableRef } from "./guard";
+import { checkReadOnly, resolveDatasets, type TableRef } from "./guard";
+import { checkJoinBudget, type PlanStep, type SourceFacts } from "./join-budget";
 
 /** One entry of the columnar cache: a column, or a derived key's map over a column's dictionary. */
 type CacheEntry = { column?: Column; derived?: Derived; engine: string; owner: string; bytes: number };
@@ -30,6 +32,8 @@ const COLUMN_CACHE = new Map<string, CacheEntry>();
 /** A derived key (a function of a text column) is evaluated per distinct value only up to this many values. */
 const MAX_DERIVED_VALUES = 1_000_000;
 const columnCache = { bytes: 0 };
+/** Average rows per key of a dataset column (the join estimate's equality lookups), by replica|table|version|rows|columns. */
+const ROWS_PER_KEY = new Map<string, number>();
 
 export interface DatasetRef {
   name: string;
@@ -49,6 +53,10 @@ export interface EngineQuery {
   tables: TableRef[];
   /** refuse a plan whose nested-loop table scans multiply past this many rows ([queryd].max_join_rows) */
   max_join_rows: number;
+  /** the rows of the answer stay within this many bytes as JSON ([queryd].max_result_bytes), counted as they are produced */
+  max_result_bytes?: number;
+  /** integers outside ±2^53 come back as exact decimal text (the CSV form), not as rounded numbers */
+  exact_integers?: boolean;
   /** every dataset in the catalog right now, with its current version */
   datasets: DatasetRef[];
   request_id?: string;
@@ -166,6 +174,18 @@ function sameColumns(a: SchemaField[], b: SchemaField[]): boolean {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/** One row alone is over [queryd].max_result_bytes: no answer can carry it (a 4xx; retrying cannot help). */
+export function resultTooLarge(maxBytes: number, rowSize?: number): EngineError {
+  return {
+    code: "result_too_large",
+    message:
+      rowSize !== undefined
+        ? `sql: the first row alone takes ${rowSize} bytes, over [queryd].max_result_bytes = ${maxBytes}; select fewer or narrower columns (substr(), length())`
+        : `sql: the answer is over the engine's limit of one reply (32 MiB); [queryd].max_result_bytes = ${maxBytes} should keep it below that: select fewer rows or columns`,
+    status: 400,
+  };
+}
+
 export function timeoutError(ms: number): EngineError {
   return {
     code: "query_timeout",
@@ -180,9 +200,14 @@ export function timeoutError(ms: number): EngineError {
  * ("exceeded its CPU time limit" / "...and was reset"). Only this query fails, with a 4xx
  * naming the limit; the object restarts from its durable SQLite for the next query.
  */
-export function engineFailure(err: unknown, timeoutMs: number): LakehouseError {
+export function engineFailure(err: unknown, timeoutMs: number, maxResultBytes = 16 * MiB): LakehouseError {
   if (err instanceof LakehouseError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (isRpcSizeError(err)) {
+    // the answer did not fit one reply: the same query would fail again, so a 4xx, not a 503 "retry"
+    const e = resultTooLarge(maxResultBytes);
+    return new LakehouseError(e.code, e.message, { status: e.status });
+  }
   if (/cpu/i.test(message) && /(limit|exceeded)/i.test(message)) {
     return new LakehouseError(
       "query_timeout",
@@ -602,39 +627,39 @@ export class QueryEngine extends DurableObject<Env> {
   }
 
   /**
-   * Refuses, before running, a plan whose nested loops scan dataset tables whose row counts
-   * multiply past the budget (SQLite cannot be interrupted inside one step: a cross join
-   * aggregated into one row would run to its end).
+   * Average rows per distinct value of `columns` in a dataset table (rows / distinct non-NULL keys):
+   * what one equality lookup into it returns. One GROUP-free distinct count per table version and
+   * key, cached in the isolate; undefined when the columns are not the table's.
    */
-  private checkJoinBudget(sqlText: string, params: (string | number | null)[], rowsByName: Map<string, { name: string; rows: number }>, budget: number): void {
-    let plan: { id: number; parent: number; detail: string }[];
+  private rowsPerKey(t: TableRow, columns: string[]): number | undefined {
+    const known = new Set((JSON.parse(t.schema) as SchemaField[]).map((f) => f.name));
+    if (!columns.every((c) => known.has(c))) return undefined;
+    const key = `${this.ctx.id.toString()}|${t.physical}|${t.version}|${t.row_count}|${columns.join("\u0000")}`;
+    const hit = ROWS_PER_KEY.get(key);
+    if (hit !== undefined) return hit;
+    const cols = columns.map(quoteIdent).join(", ");
+    const notNull = columns.map((c) => `${quoteIdent(c)} IS NOT NULL`).join(" AND ");
+    let d: number;
+    try {
+      d = this.ctx.storage.sql.exec<{ d: number }>(`SELECT count(*) AS d FROM (SELECT DISTINCT ${cols} FROM ${quoteIdent(t.physical)} WHERE ${notNull})`).one().d;
+    } catch {
+      return undefined; // not countable: the lookup counts 1 row, as before
+    }
+    const avg = d > 0 ? t.row_count / d : 1;
+    if (ROWS_PER_KEY.size >= 1000) ROWS_PER_KEY.delete(ROWS_PER_KEY.keys().next().value!);
+    ROWS_PER_KEY.set(key, avg);
+    return avg;
+  }
+
+  /** Refuses (400 query_too_large) a plan whose nested loops multiply past the budget (join-budget.ts). */
+  private checkJoinBudget(sqlText: string, params: (string | number | null)[], facts: SourceFacts, budget: number): void {
+    let plan: PlanStep[];
     try {
       plan = this.ctx.storage.sql.exec<{ id: number; parent: number; detail: string }>(`EXPLAIN QUERY PLAN ${sqlText}`, ...params).toArray();
     } catch {
       return; // the statement itself will report the error
     }
-    const groups = new Map<number, { product: number; names: string[] }>();
-    for (const step of plan) {
-      // "SCAN <table or alias>[ AS <alias>]..." (the spelling differs between SQLite versions)
-      const m = /^SCAN ("(?:[^"]|"")*"|\S+)(?: AS ("(?:[^"]|"")*"|\S+))?/.exec(step.detail);
-      if (!m) continue;
-      const unquote = (x: string) => (x.startsWith('"') ? x.slice(1, -1).replaceAll('""', '"') : x).toLowerCase();
-      const info = rowsByName.get(unquote(m[1]!)) ?? (m[2] ? rowsByName.get(unquote(m[2])) : undefined);
-      if (!info) continue;
-      const g = groups.get(step.parent) ?? { product: 1, names: [] };
-      g.product *= Math.max(1, info.rows);
-      g.names.push(`${info.name} (${info.rows} rows)`);
-      groups.set(step.parent, g);
-    }
-    for (const g of groups.values()) {
-      if (g.names.length > 1 && g.product > budget) {
-        throw new LakehouseError(
-          "query_too_large",
-          `sql: the query scans ${g.names.join(" × ")} in nested loops ≈ ${g.product.toExponential(2)} row combinations, over the budget [queryd].max_join_rows = ${budget}; add an equality join condition (or filter/LIMIT in a subquery) or raise the key`,
-          { status: 400 },
-        );
-      }
-    }
+    checkJoinBudget(plan, facts, budget);
   }
 
   /**
@@ -725,12 +750,13 @@ export class QueryEngine extends DurableObject<Env> {
         const fast = await this.tryColumnar(q.sql, byRef, q.columnar_cache_bytes, deadline);
         if (fast === "timeout") return { ok: false, error: timeoutError(q.timeout_ms) };
         if (fast) {
-          let rows = fast.rows;
-          const truncated = rows.length > q.max_rows;
-          if (truncated) rows = rows.slice(0, q.max_rows);
+          const bounded = boundRows(fast.names, fast.rows, q.max_rows, q.max_result_bytes ?? Number.POSITIVE_INFINITY);
+          if ("tooLarge" in bounded) return { ok: false, error: resultTooLarge(bounded.maxBytes, bounded.tooLarge) };
+          const { rows, truncatedBy } = bounded;
           const columns = typeColumns(fast.names, rows, declared);
           finishRows(columns, rows);
-          return { ok: true, result: { columns, rows, row_count: rows.length, truncated }, loaded, engine: "columnar" };
+          const result = { columns, rows, row_count: rows.length, truncated: truncatedBy !== undefined, ...(truncatedBy ? { truncated_by: truncatedBy } : {}) };
+          return { ok: true, result, loaded, engine: "columnar" };
         }
       } catch (err) {
         // a fault of the fast path must not fail the query: SQLite answers it (and the fault is logged)
@@ -741,54 +767,109 @@ export class QueryEngine extends DurableObject<Env> {
     try {
       // scans are named by physical table, by alias, or by the dataset name as written (the alias the rewrite adds)
       const rowsByName = new Map<string, { name: string; rows: number }>();
+      const tableByName = new Map<string, TableRow[]>();
       const note = (key: string, t: TableRow) => {
         const k = key.toLowerCase();
         const prev = rowsByName.get(k);
         if (!prev || prev.rows < t.row_count) rowsByName.set(k, { name: t.name, rows: t.row_count });
+        tableByName.set(k, [...(tableByName.get(k) ?? []), t]);
       };
       for (const ref of q.tables) {
         const t = byRef.get(ref.name)!;
         note(t.physical, t);
         note(ref.alias ?? ref.name, t);
       }
-      this.checkJoinBudget(text, q.params, rowsByName, q.max_join_rows);
+      // CTEs and FROM subqueries count too, with what their bodies say (the guard reads them again here)
+      const shape = checkReadOnly(q.sql);
+      const perKey = (name: string, columns: string[]): number | undefined => {
+        let most: number | undefined;
+        for (const t of tableByName.get(name) ?? []) {
+          const avg = this.rowsPerKey(t, columns);
+          if (avg !== undefined) most = Math.max(most ?? 0, avg);
+        }
+        return most;
+      };
+      const facts = { tables: rowsByName, derived: shape.derived, cteRefs: shape.cteRefs, recursive: shape.recursive, perKey };
+      this.checkJoinBudget(text, q.params, facts, q.max_join_rows);
     } catch (err) {
       return { ok: false, error: asEngineError(err, "internal", 500) };
     }
     try {
-      const cursor = this.ctx.storage.sql.exec(text, ...q.params);
-      const names = cursor.columnNames;
-      const rows: unknown[][] = [];
-      let truncated = false;
-      // Cooperative time limit: between rows, after a batch of rows or a lot of rows read,
-      // yield (so other queries on this replica run and the clock moves) and check the deadline.
-      // (The clock does not move while JavaScript runs without I/O, so each check is a yield.)
-      let sinceYield = 0;
-      let readAtYield = 0;
-      for (const row of cursor.raw()) {
-        if (rows.length >= q.max_rows) {
-          truncated = true;
-          break;
-        }
-        rows.push(row);
-        if (++sinceYield >= YIELD_EVERY_ROWS || cursor.rowsRead - readAtYield >= YIELD_EVERY_READ) {
-          await tick();
-          if (Date.now() > deadline) return { ok: false, error: timeoutError(q.timeout_ms) };
-          sinceYield = 0;
-          readAtYield = cursor.rowsRead;
-        }
+      let read = await this.readRows(text, q, deadline);
+      if ("error" in read) return { ok: false, error: read.error };
+      // DO SQLite hands int64 values to JavaScript as doubles: one past ±2^53 arrived rounded. The CSV
+      // form writes integers exactly, so the statement runs once more with those columns as exact text.
+      if (q.exact_integers && read.unsafe.size > 0 && q.kind !== "explain") {
+        const unsafe = read.unsafe;
+        const cols = read.names.map((_, i) => (unsafe.has(i) ? `CASE WHEN typeof(c${i}) = 'integer' THEN CAST(c${i} AS TEXT) ELSE c${i} END` : `c${i}`));
+        const exact = `WITH "_lh_exact"(${read.names.map((_, i) => `c${i}`).join(", ")}) AS (${text}) SELECT ${cols.join(", ")} FROM "_lh_exact"`;
+        const again = await this.readRows(exact, q, deadline);
+        if ("error" in again) return { ok: false, error: again.error };
+        read = { ...again, names: read.names };
       }
-      if (Date.now() > deadline) return { ok: false, error: timeoutError(q.timeout_ms) };
+      const { names, rows, truncatedBy } = read;
       const columns = typeColumns(names, rows, declared);
       finishRows(columns, rows);
       if (q.kind === "explain") {
         for (const row of rows) for (let i = 0; i < row.length; i++) if (typeof row[i] === "string") row[i] = unphysical(row[i] as string);
       }
-      return { ok: true, result: { columns, rows, row_count: rows.length, truncated }, loaded, engine: "sqlite" };
+      const result = { columns, rows, row_count: rows.length, truncated: truncatedBy !== undefined, ...(truncatedBy ? { truncated_by: truncatedBy } : {}) };
+      return { ok: true, result, loaded, engine: "sqlite" };
     } catch (err) {
       const message = unphysical((err instanceof Error ? err.message : String(err)).replace(/: SQLITE_[A-Z_]+$/, ""));
       return { ok: false, error: { code: "bad_request", message, status: 400 } };
     }
+  }
+
+  /**
+   * Steps a statement's rows within the answer's bounds, counting them as they come off the cursor:
+   * at most q.max_rows rows and q.max_result_bytes bytes (result.ts rowBytes), so no answer is ever
+   * built whole before it is checked; the deadline is checked as it goes. `unsafe`: the columns
+   * holding an integer past ±2^53 (rounded by the runtime).
+   */
+  private async readRows(
+    text: string,
+    q: EngineQuery,
+    deadline: number,
+  ): Promise<{ names: string[]; rows: unknown[][]; truncatedBy?: "max_rows" | "max_result_bytes"; unsafe: Set<number> } | { error: EngineError }> {
+    const cursor = this.ctx.storage.sql.exec(text, ...q.params);
+    const names = cursor.columnNames;
+    const rows: unknown[][] = [];
+    const unsafe = new Set<number>();
+    const maxBytes = q.max_result_bytes ?? Number.POSITIVE_INFINITY;
+    let bytes = envelopeBytes(names);
+    let truncatedBy: "max_rows" | "max_result_bytes" | undefined;
+    // Cooperative time limit: between rows, after a batch of rows or a lot of rows read,
+    // yield (so other queries on this replica run and the clock moves) and check the deadline.
+    // (The clock does not move while JavaScript runs without I/O, so each check is a yield.)
+    let sinceYield = 0;
+    let readAtYield = 0;
+    for (const row of cursor.raw()) {
+      if (rows.length >= q.max_rows) {
+        truncatedBy = "max_rows";
+        break;
+      }
+      const size = rowBytes(row);
+      if (bytes + size > maxBytes) {
+        if (rows.length === 0) return { error: resultTooLarge(maxBytes, size) };
+        truncatedBy = "max_result_bytes";
+        break;
+      }
+      bytes += size;
+      for (let i = 0; i < row.length; i++) {
+        const v = row[i];
+        if (typeof v === "number" && !Number.isSafeInteger(v) && Number.isInteger(v)) unsafe.add(i);
+      }
+      rows.push(row);
+      if (++sinceYield >= YIELD_EVERY_ROWS || cursor.rowsRead - readAtYield >= YIELD_EVERY_READ) {
+        await tick();
+        if (Date.now() > deadline) return { error: timeoutError(q.timeout_ms) };
+        sinceYield = 0;
+        readAtYield = cursor.rowsRead;
+      }
+    }
+    if (Date.now() > deadline) return { error: timeoutError(q.timeout_ms) };
+    return { names, rows, truncatedBy, unsafe };
   }
 
   /** The fast path: a plan over one or two datasets' typed columns, or null (SQLite answers). */
