@@ -6,7 +6,7 @@
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
 import { scan } from "./columnar-join";
 import { makeAgg, scanKey, valueAt } from "./columnar-kernels";
-import { BLOCK, Bail, MAX_GROUPS, asciiOrBail, cmpNum, compareValues, orderCompare, type Agg, type Derived, type FastPlan, type Item, type ScanKey, type Side } from "./columnar-types";
+import { BLOCK, Bail, MAX_GROUPS, asciiOrBail, compareToNumber, compareValues, orderCompare, type Agg, type Derived, type FastPlan, type Item, type ScanKey, type Side } from "./columnar-types";
 
 export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string, Derived>): { names: string[]; rows: unknown[][] } {
   const groupKeys = plan.groupBy.map((k) => scanKey(k, sides, derived));
@@ -141,8 +141,7 @@ export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string,
     it.agg ? resultOf(it.agg, g) : keyValues[g]![plan.groupBy.findIndex((k) => k.id === it.key!.id)];
   for (const h of plan.having) {
     order = order.filter((g) => {
-      const v = resultOf(h.agg, g);
-      return typeof v === "number" && cmpNum(v, h.op, h.value);
+      return compareToNumber(resultOf(h.agg, g), h.op, h.value);
     });
   }
   let out = order.map((g) => plan.items.map((it) => valueOf(g, it)));

@@ -124,6 +124,18 @@ export function cmpNum(a: number, op: Op, b: number): boolean {
   }
 }
 
+/**
+ * `v op n` for a value without affinity (an aggregate's result) against a numeric literal, as
+ * SQLite compares them: NULL compares to nothing (false), a number numerically, and any TEXT is
+ * greater than any number (no conversion: neither side has an affinity).
+ */
+export function compareToNumber(v: unknown, op: Op, n: number): boolean {
+  if (v === null || v === undefined) return false;
+  if (typeof v === "number") return cmpNum(v, op, n);
+  if (typeof v === "string") return op === ">" || op === ">=" || op === "<>";
+  throw new Bail(); // a blob: SQLite's rules, SQLite's answer
+}
+
 export function cmpStr(a: string, op: Op, b: string): boolean {
   switch (op) {
     case "=":
