@@ -73,13 +73,16 @@ export interface FastPlan {
 export type CodeArray = Uint8Array | Uint16Array | Uint32Array;
 
 export type Column =
-  | { kind: "num"; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean; bytes: number }
+  /** `integer`: every value is an INTEGER in SQLite (an int64 or bool column); `absMax`: the largest |value| */
+  | { kind: "num"; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean; absMax: number; bytes: number }
   | { kind: "str"; codes: CodeArray; dict: (string | null)[]; ascii: boolean; bytes: number };
 
 /** A function of a text column, per dictionary entry: old code → new code, and the new codes' values (code 0 may be any value). */
 export interface Derived {
   remap: Int32Array;
   values: unknown[];
+  /** every number among `values` is an INTEGER (SQLite's typeof): sums of them are int64 sums */
+  integer: boolean;
   bytes: number;
 }
 
@@ -96,6 +99,8 @@ export const MAX_GROUPS = 200_000;
 export const MAX_JOIN_PAIRS = 20_000_000;
 
 export class NotFast extends Error {}
+/** An exact integer sum gives way to SQLite this close to int64's end (SQLite's own overflow rules apply there). */
+export const INT64_NEAR_MAX = 2n ** 63n - 2n ** 54n;
 
 export function isAscii(s: string): boolean {
   for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) > 0x7f) return false;
@@ -104,8 +109,9 @@ export function isAscii(s: string): boolean {
 
 /** A key as the scan reads it: numbers per row, or a code per row (through a remap) into values. */
 export type ScanKey =
-  | { kind: "num"; side: number; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean }
-  | { kind: "dict"; side: number; codes: CodeArray; remap: Int32Array | null; values: unknown[] };
+  | { kind: "num"; side: number; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean; absMax: number }
+  /** `integer`: every number among `values` is an INTEGER in SQLite (false when unknown) */
+  | { kind: "dict"; side: number; codes: CodeArray; remap: Int32Array | null; values: unknown[]; integer: boolean };
 
 export function cmpNum(a: number, op: Op, b: number): boolean {
   switch (op) {

@@ -867,7 +867,8 @@ export class QueryEngine extends DurableObject<Env> {
           await tick();
           if (Date.now() > deadline) return "timeout";
           const type = types.get(name);
-          const numeric = type === "int64" || type === "float64" || type === "bool";
+          // INTEGER (int64, bool) and REAL (float64) columns sum differently in SQLite: exact int64 vs Kahan
+          const numeric = type === "int64" || type === "bool" ? "integer" : type === "float64" ? "real" : false;
           const c = readColumn(this.ctx.storage.sql, table.physical, name, numeric, table.row_count, budget - mine);
           if (!c) return null;
           col = c;

@@ -208,7 +208,7 @@ describe("kernels on values the loader never stores (±Infinity), against the en
             const plan = planFast(text, schema);
             expect(plan, text).not.toBeNull();
             const fast = runFast(plan!, [{ rows: values.length, cols }], new Map());
-            const slow = sql.exec(text.replace("cx_inf", '"cx_inf"')).raw().toArray();
+            const slow = [...sql.exec(text.replace("cx_inf", '"cx_inf"')).raw()];
             expect(fast?.rows, text).toEqual(slow);
             checked++;
           }
@@ -218,7 +218,7 @@ describe("kernels on values the loader never stores (±Infinity), against the en
       // sums and extremes with infinities: SQLite's sum skips a non-finite error term
       for (const text of ["SELECT sum(x), min(x), max(x), count(x) FROM cx_inf", "SELECT sum(x) FROM cx_inf WHERE x > 0"]) {
         const fast = runFast(planFast(text, schema)!, [{ rows: values.length, cols }], new Map());
-        const slow = sql.exec(text.replace("cx_inf", '"cx_inf"')).raw().toArray();
+        const slow = [...sql.exec(text.replace("cx_inf", '"cx_inf"')).raw()];
         expect(fast?.rows, text).toEqual(slow);
       }
     });
