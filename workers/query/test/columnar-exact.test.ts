@@ -198,7 +198,9 @@ describe("kernels on values the loader never stores (±Infinity), against the en
       sql.exec('CREATE TABLE "cx_inf" ("id" BIGINT, "x" DOUBLE)');
       values.forEach((x, id) => sql.exec('INSERT INTO "cx_inf" VALUES (?, ?)', id, x));
       const cols = new Map<string, Column>();
-      for (const name of ["id", "x"]) cols.set(name, readColumn(sql, "cx_inf", name, true, values.length)!);
+      // as the engine reads them: id an INTEGER column, x a REAL one
+      cols.set("id", readColumn(sql, "cx_inf", "id", "integer", values.length)!);
+      cols.set("x", readColumn(sql, "cx_inf", "x", "real", values.length)!);
       const schema = new Map([["cx_inf", new Map([["id", "id"], ["x", "x"]])]]);
       let checked = 0;
       for (const dir of ["", " ASC", " DESC"]) {
