@@ -8,7 +8,8 @@ import { scan } from "./columnar-join";
 import { makeAgg, scanKey, valueAt } from "./columnar-kernels";
 import { BLOCK, Bail, MAX_GROUPS, asciiOrBail, compareToNumber, compareValues, orderCompare, type Agg, type Derived, type FastPlan, type Item, type ScanKey, type Side } from "./columnar-types";
 
-export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string, Derived>): { names: string[]; rows: unknown[][] } {
+/** `joinBytes`: what a join's hash table may take (the columnar budget left after the columns). */
+export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string, Derived>, joinBytes = Infinity): { names: string[]; rows: unknown[][] } {
   const groupKeys = plan.groupBy.map((k) => scanKey(k, sides, derived));
   // group ids: per code (dense) for dictionary keys, by value for one numeric key
   let nGroups = 0;
@@ -107,7 +108,7 @@ export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string,
   const runs = plan.aggs.map((a) => makeAgg(a, a.arg ? scanKey(a.arg, sides, derived) : null, singleGroup));
   const gid = new Int32Array(BLOCK);
   let tuples = 0;
-  scan(plan, sides, (rows, m) => {
+  scan(plan, sides, joinBytes, (rows, m) => {
     assign(rows, m, gid);
     tuples += m;
     for (const run of runs) run.update(rows, gid, m, nGroups);

@@ -71,7 +71,7 @@ export function runTop(plan: FastPlan, sides: Side[], derived: Map<string, Deriv
     }
   };
   if (want > 0) {
-    scan(plan, sides, (rows, m) => {
+    scan(plan, sides, Infinity, (rows, m) => {
       const rs = rows[0]!;
       for (let s = 0; s < m; s++) {
         const r = rs[s]!;

@@ -97,6 +97,11 @@ export const BLOCK = 65_536;
 export const MAX_GROUPS = 200_000;
 /** a join producing more row pairs than this is SQLite's (its time is bounded there by steps and timeouts) */
 export const MAX_JOIN_PAIRS = 20_000_000;
+/**
+ * What a join's hash table takes per build-side row, at most: a Map entry and a one-element
+ * row list (V8: ~40 + ~32 bytes) — counted against [queryd].columnar_cache_mb with the columns.
+ */
+export const HASH_BYTES_PER_ROW = 72;
 
 export class NotFast extends Error {}
 /** An exact integer sum gives way to SQLite this close to int64's end (SQLite's own overflow rules apply there). */

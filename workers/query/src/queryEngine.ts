@@ -900,7 +900,8 @@ export class QueryEngine extends DurableObject<Env> {
       derived.set(k.id, d);
     }
     if (Date.now() > deadline) return "timeout";
-    return runFast(plan, sides, derived);
+    // a join's hash table counts against the same budget as the columns
+    return runFast(plan, sides, derived, Math.max(0, budget - mine));
   }
 
   /**
