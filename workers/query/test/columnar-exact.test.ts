@@ -191,7 +191,7 @@ describe("the columnar fast path answers exactly what SQLite answers", () => {
 });
 
 describe("kernels on values the loader never stores (±Infinity), against the engine's SQLite", () => {
-  it("top-N orders NULL, -Infinity, numbers, +Infinity exactly as SQLite, in every direction and NULLS placement", async () => {
+  it("top-N orders NULL, -Infinity, numbers, +Infinity exactly as SQLite in every direction and NULLS placement; sums over infinities are SQLite's", async () => {
     const values = [3, null, Infinity, -Infinity, 0, null, -2.5, Infinity, 1e308, -Infinity];
     await runInDurableObject(stub, (_instance: QueryEngine, state) => {
       const sql = state.storage.sql;
