@@ -51,6 +51,8 @@ interface SqlAnswer {
   rows: unknown[][];
   row_count: number;
   truncated: boolean;
+  /** which cap cut the answer: the row cap or [queryd].max_result_bytes */
+  truncated_by?: "max_rows" | "max_result_bytes";
   elapsed_ms?: number;
 }
 
@@ -218,8 +220,11 @@ export const TOOLS: ToolDef[] = [
         rows = rows.slice(0, cap);
         truncated = true;
       }
+      const byBytes = res.truncated_by === "max_result_bytes" && rows.length < cap;
       const preface = truncated
-        ? `${rows.length} rows shown; the result was truncated at ${cap} rows (add LIMIT, WHERE or an aggregate to see the rest).`
+        ? byBytes
+          ? `${rows.length} rows shown; the result was truncated at the server's byte cap ([queryd].max_result_bytes) (select fewer or narrower columns, or add LIMIT, WHERE or an aggregate).`
+          : `${rows.length} rows shown; the result was truncated at ${cap} rows (add LIMIT, WHERE or an aggregate to see the rest).`
         : `${rows.length} row${rows.length === 1 ? "" : "s"}.`;
       return jsonResult({ columns: res.columns, rows, row_count: rows.length, truncated }, ctx.limits.max_chars, preface);
     },
