@@ -102,6 +102,8 @@ interface VersionRow extends Record<string, SqlStorageValue> {
   manifest_list: string | null;
   metadata_key: string | null;
   summary: string | null;
+  /** the version current when this one was made (its Iceberg parent), kept after that one expires */
+  parent_version: number | null;
 }
 
 interface FileRow extends Record<string, SqlStorageValue> {
@@ -301,6 +303,8 @@ export class Catalog extends DurableObject<Env> {
       schema,
       tableUuid,
       version,
+      // the snapshot this one follows, named for life even once it expires (snapshots are immutable)
+      parent: d ? d.current_version : null,
       nowMs,
       operation,
       kept: kept.map(fileState),
@@ -321,10 +325,10 @@ export class Catalog extends DurableObject<Env> {
           version,
         );
         sql.exec(
-          `INSERT INTO versions (name, version, schema, schema_fingerprint, row_count, bytes, file_count, operation, created_at, created_ms, manifest_list, metadata_key, summary)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO versions (name, version, schema, schema_fingerprint, row_count, bytes, file_count, operation, created_at, created_ms, manifest_list, metadata_key, summary, parent_version)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           input.name, version, JSON.stringify(schema), input.schema_fingerprint, rowCount, bytes, kept.length + added.length, operation,
-          input.now, nowMs, snapshot.manifestList, snapshot.metadataKey, JSON.stringify(snapshot.summary),
+          input.now, nowMs, snapshot.manifestList, snapshot.metadataKey, JSON.stringify(snapshot.summary), d ? d.current_version : null,
         );
         for (const f of removed) sql.exec("UPDATE files SET removed_version = ? WHERE name = ? AND key = ?", version, input.name, f.key);
         for (const [i, o] of added.entries()) {
@@ -410,7 +414,7 @@ export class Catalog extends DurableObject<Env> {
     return this.sql
       .exec<VersionRow>("SELECT * FROM versions WHERE name = ? AND version >= ? AND manifest_list IS NOT NULL ORDER BY version", name, oldest)
       .toArray()
-      .map((v) => ({ version: v.version, created_ms: v.created_ms, manifest_list: v.manifest_list!, summary: JSON.parse(v.summary ?? "{}") as Record<string, string> }));
+      .map((v) => ({ version: v.version, parent: v.parent_version, created_ms: v.created_ms, manifest_list: v.manifest_list!, summary: JSON.parse(v.summary ?? "{}") as Record<string, string> }));
   }
 
   private metadataLog(name: string, oldest: number): { timestamp_ms: number; key: string }[] {
@@ -545,6 +549,7 @@ export class Catalog extends DurableObject<Env> {
         schema: JSON.parse(cur.schema) as SchemaField[],
         tableUuid: d.table_uuid ?? crypto.randomUUID(),
         version: d.current_version,
+        parent: cur.parent_version,
         nowMs: cur.created_ms,
         operation: cur.manifest_list ? "metadata" : "append",
         kept: live.map(fileState),
