@@ -18,7 +18,9 @@ CREATE INDEX iceberg_manifests_path ON iceberg_manifests (path);
 CREATE INDEX datasets_metadata_key ON datasets (metadata_key);
 
 -- Where the orphan sweep's listing of the dataset prefix stopped (one row; NULL: start over).
+-- The cursor is only used with the prefix it was listed under.
 CREATE TABLE orphan_sweep (
   id INTEGER PRIMARY KEY CHECK (id = 1),
+  prefix TEXT NOT NULL,
   cursor TEXT
 );

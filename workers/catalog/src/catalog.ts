@@ -18,6 +18,7 @@ import { logger } from "../../../shared/log";
 import type { DatasetDelta, DatasetSummary, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import { MIGRATIONS } from "../../../migrations/catalog/index";
 import { writeSnapshot, type FileState, type ManifestRecordRow, type SnapshotRow } from "./iceberg";
+import { sweepOrphans, type OrphanSweepOptions, type OrphanSweepResult } from "./orphan-sweep";
 
 export interface RegisterInput {
   name: string;
@@ -620,6 +621,14 @@ export class Catalog extends DurableObject<Env> {
   /** The keys among `candidates` that no other dataset lists (a pre-#12 forgery may list another's key). */
   private unreferenced(name: string, candidates: string[]): string[] {
     return candidates.filter((k) => this.sql.exec("SELECT 1 FROM files WHERE key = ? AND name <> ? LIMIT 1", k, name).toArray().length === 0);
+  }
+
+  /**
+   * Deletes objects under the dataset prefix that no row lists, older than the grace, a bounded
+   * slice per call (orphan-sweep.ts); each dataset's deletes happen under its commit lock.
+   */
+  async sweepOrphans(opts: OrphanSweepOptions): Promise<OrphanSweepResult> {
+    return sweepOrphans({ sql: this.sql, lake: this.env.LAKE, withLock: (name, fn) => this.withLock(name, fn) }, opts);
   }
 
   // ---- leases of staged ingest uploads ----

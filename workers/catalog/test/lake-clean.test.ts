@@ -145,3 +145,156 @@ describe("a snapshot keeps its parent-snapshot-id after the parent expires (#21)
     expect(parents((await tableMetadata("fresh")).metadata)).toEqual({ 2: null });
   });
 });
+
+const GRACE_S = 3600;
+const CRON = "*/10 * * * *";
+
+/** Runs the catalog's cron as if at `scheduledTime`, with [catalogd].orphan_grace_s = GRACE_S. */
+async function cron(scheduledTime: number): Promise<void> {
+  await worker.scheduled!(createScheduledController({ cron: CRON, scheduledTime }), { ...env, LH_CATALOGD_ORPHAN_GRACE_S: String(GRACE_S) } as Env, createExecutionContext());
+}
+
+async function lakeKeys(prefix = "datasets/"): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await env.LAKE.list({ prefix, ...(cursor ? { cursor } : {}) });
+    keys.push(...page.objects.map((o) => o.key));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return keys;
+}
+
+/** Every key a catalog row lists: data files (kept versions too), manifests, manifest lists, metadata JSON. */
+async function catalogKeys(): Promise<string[]> {
+  return runInDurableObject(stub(), (_c: Catalog, state: DurableObjectState) =>
+    state.storage.sql
+      .exec<{ k: string }>(
+        `SELECT key AS k FROM files UNION SELECT path FROM iceberg_manifests
+         UNION SELECT manifest_list FROM versions WHERE manifest_list IS NOT NULL
+         UNION SELECT metadata_key FROM versions WHERE metadata_key IS NOT NULL
+         UNION SELECT metadata_key FROM datasets WHERE metadata_key IS NOT NULL`,
+      )
+      .toArray()
+      .map((r) => r.k),
+  );
+}
+
+async function exists(key: string): Promise<boolean> {
+  return (await env.LAKE.head(key)) !== null;
+}
+
+async function sql(text: string): Promise<unknown[][]> {
+  const res = await env.QUERY.fetch("http://query/sql/", { method: "POST", body: JSON.stringify({ sql: text }), headers: { "content-type": "application/json" } });
+  const body = (await res.json()) as Json;
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  return body.rows;
+}
+
+describe("the cron sweeps objects under the dataset prefix that no catalog row lists (#21)", () => {
+  it("keeps them inside [catalogd].orphan_grace_s, deletes them after it; never a listed file or Iceberg file", async () => {
+    const a = await putObject("datasets/swept/a.parquet", 4);
+    const b = await putObject("datasets/swept/b.parquet", 2, 10);
+    await register("swept", [a]);
+    await register("swept", [b]); // replace: version 1 (kept) still lists a
+    // what a killed ingest, a failed commit and a deleted dataset's failed cleanup leave behind
+    const orphans = [
+      (await putObject("datasets/swept/killed-ingest.parquet", 3)).key,
+      (await putObject("datasets/swept/metadata/00009-stray.metadata.json", 1)).key,
+      (await putObject("datasets/swept/metadata/snap-9-stray.avro", 1)).key,
+      (await putObject("datasets/never_registered/x.parquet", 1)).key,
+    ];
+    const listed = await catalogKeys();
+    for (const k of orphans) expect(listed).not.toContain(k);
+    const before = await lakeKeys();
+
+    // inside the grace: an in-flight writer's files look exactly like these; nothing goes
+    await cron(Date.now());
+    expect(await lakeKeys()).toEqual(before);
+
+    // past the grace (the cron's clock an hour and a minute on): the orphans go, nothing else
+    await cron(Date.now() + (GRACE_S + 60) * 1000);
+    for (const k of orphans) expect(await exists(k), k).toBe(false);
+    const after = await lakeKeys();
+    expect(after.sort()).toEqual(before.filter((k) => !orphans.includes(k)).sort());
+    for (const k of await catalogKeys()) expect(await exists(k), `listed ${k}`).toBe(true);
+    expect((await call("/catalog/manifest/swept?version=1")).body.objects.map((o: Json) => o.key)).toEqual([a.key]);
+    expect(await sql("SELECT count(*), sum(id) FROM swept")).toEqual([[2, 21]]);
+    // the REST catalog's table still loads, and its metadata file is there
+    expect(await exists(keyOf((await tableMetadata("swept")).location))).toBe(true);
+  });
+
+  it("bounded per run: at most maxDeletes deletes and maxPages listing pages, resuming where it stopped", async () => {
+    const keys = [];
+    for (let i = 0; i < 5; i++) keys.push((await putObject(`datasets/bounded/o${i}.parquet`, 1)).key);
+    const runs: { listed: number; deleted: string[]; wrapped: boolean }[] = [];
+    const future = Date.now() + (GRACE_S + 60) * 1000;
+    for (let i = 0; i < 40 && keys.some((k) => !runs.some((r) => r.deleted.includes(k))); i++) {
+      runs.push(await stub().sweepOrphans({ prefix: "datasets/bounded/", graceMs: GRACE_S * 1000, nowMs: future, pageSize: 2, maxPages: 2, maxDeletes: 1, topLevelOnly: false }));
+    }
+    for (const r of runs) {
+      expect(r.deleted.length).toBeLessThanOrEqual(1);
+      expect(r.listed).toBeLessThanOrEqual(4);
+    }
+    expect(runs.flatMap((r) => r.deleted).sort()).toEqual(keys);
+    expect(runs.length).toBeGreaterThanOrEqual(5);
+    for (const k of keys) expect(await exists(k)).toBe(false);
+  });
+
+  it("with R2 Data Catalog mirroring, files below a table's metadata/ and data/ (where it writes its own) are left alone", async () => {
+    const theirs = (await putObject("datasets/mirrored/metadata/00003-r2dc.metadata.json", 1)).key;
+    const ours = (await putObject("datasets/mirrored/killed.parquet", 1)).key;
+    const theirData = (await putObject("datasets/mirrored/data/00000-0-r2dc.parquet", 1)).key;
+    const r = await stub().sweepOrphans({ prefix: "datasets/", graceMs: 0, nowMs: Date.now() + 60_000, pageSize: 1000, maxPages: 1, maxDeletes: 1000, topLevelOnly: true });
+    expect(r.deleted).toEqual([ours]);
+    expect(await exists(theirData)).toBe(true);
+    expect(await exists(theirs)).toBe(true);
+  });
+});
+
+describe("a compaction killed half-way (#21)", () => {
+  it("its output, written and never committed, goes after the grace; every listed file stays and SQL answers", async () => {
+    const small = [];
+    for (let i = 0; i < 4; i++) small.push(await putObject(`datasets/cmp/s${i}.parquet`, 5, i * 5));
+    await register("cmp", small.slice(0, 1));
+    for (const o of small.slice(1)) await register("cmp", [o], "append");
+    const manifest = (await call("/catalog/manifest/cmp")).body;
+    expect(manifest.objects.length).toBe(4);
+
+    // The compaction's write step, exactly as compactDataset drives it: the ingest Worker writes the
+    // merged Parquet. Then the process dies: the catalog's commit (register, mode rewrite) never runs.
+    const res = await env.INGEST.fetch("http://ingest/ingest/compact", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "cmp", schema: manifest.schema, objects: manifest.objects.map(({ key, size, row_count }: Json) => ({ key, size, row_count })) }),
+    });
+    const written = (await res.json()) as Json;
+    expect(res.status, JSON.stringify(written)).toBe(200);
+    const outputs: string[] = written.objects.map((o: Json) => o.key);
+    expect(outputs.length).toBeGreaterThan(0);
+    for (const k of outputs) {
+      expect(k.startsWith("datasets/cmp/")).toBe(true);
+      expect(await exists(k)).toBe(true);
+    }
+    expect(await catalogKeys()).not.toEqual(expect.arrayContaining(outputs.slice(0, 1)));
+
+    // A cron inside the grace keeps it (a live compaction's output looks the same).
+    await cron(Date.now());
+    for (const k of outputs) expect(await exists(k)).toBe(true);
+
+    // Past the grace it goes; the dataset is untouched.
+    await cron(Date.now() + (GRACE_S + 60) * 1000);
+    for (const k of outputs) expect(await exists(k), k).toBe(false);
+    const now = (await call("/catalog/manifest/cmp")).body;
+    expect(now.version).toBe(manifest.version);
+    expect(now.objects.map((o: Json) => o.key)).toEqual(small.map((o) => o.key));
+    for (const k of await catalogKeys()) expect(await exists(k), `listed ${k}`).toBe(true);
+    expect(await sql("SELECT count(*), sum(id) FROM cmp")).toEqual([[20, 190]]);
+
+    // and a real compaction afterwards still works on the same files
+    const compacted = await call("/catalog/compact/cmp", { method: "POST" });
+    expect(compacted.status, JSON.stringify(compacted.body)).toBe(200);
+    expect(compacted.body).toMatchObject({ compacted: true, removed_files: 4, rows: 20 });
+    expect(await sql("SELECT count(*), sum(id) FROM cmp")).toEqual([[20, 190]]);
+  });
+});
