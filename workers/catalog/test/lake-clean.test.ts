@@ -87,6 +87,49 @@ function keyOf(location: string): string {
   return location.replace(`s3://${BUCKET}/`, "");
 }
 
+/** The metadata map of an Avro object container file's header (keys → UTF-8 values). */
+function avroHeader(bytes: Uint8Array): Record<string, string> {
+  expect([...bytes.subarray(0, 4)]).toEqual([0x4f, 0x62, 0x6a, 0x01]);
+  let pos = 4;
+  const long = (): number => {
+    let n = 0n;
+    let shift = 0n;
+    for (;;) {
+      const b = bytes[pos++]!;
+      n |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+      if (b < 0x80) break;
+    }
+    return Number((n >> 1n) ^ -(n & 1n));
+  };
+  const text = (): string => {
+    const len = long();
+    const out = new TextDecoder().decode(bytes.subarray(pos, pos + len));
+    pos += len;
+    return out;
+  };
+  const meta: Record<string, string> = {};
+  for (let count = long(); count !== 0; count = long()) {
+    if (count < 0) {
+      count = -count;
+      long(); // block size in bytes
+    }
+    for (let i = 0; i < count; i++) meta[text()] = text();
+  }
+  return meta;
+}
+
+/** The `parent-snapshot-id` in the header of each snapshot's manifest list. */
+async function manifestListParents(metadata: Json): Promise<Record<number, string>> {
+  const out: Record<number, string> = {};
+  for (const snap of metadata.snapshots) {
+    const obj = await env.LAKE.get(keyOf(snap["manifest-list"]));
+    expect(obj, snap["manifest-list"]).not.toBeNull();
+    out[snap["snapshot-id"]] = avroHeader(new Uint8Array(await obj!.arrayBuffer()))["parent-snapshot-id"]!;
+  }
+  return out;
+}
+
 /** snapshot id → parent id (null when the snapshot names none) */
 function parents(metadata: Json): Record<number, number | null> {
   return Object.fromEntries(metadata.snapshots.map((s: Json) => [s["snapshot-id"], s["parent-snapshot-id"] ?? null]));
@@ -106,6 +149,7 @@ describe("a snapshot keeps its parent-snapshot-id after the parent expires (#21)
       // versions 4 and 5 are kept; 3 (4's parent) expired, yet 4 still names it
       expect(metadata.snapshots.map((s: Json) => s["snapshot-id"])).toEqual([4, 5]);
       expect(parents(metadata)).toEqual({ 4: 3, 5: 4 });
+      expect(await manifestListParents(metadata)).toEqual({ 4: "3", 5: "4" });
       // readers follow snapshot-log and current-snapshot-id: the kept ancestry
       expect(metadata["snapshot-log"].map((e: Json) => e["snapshot-id"])).toEqual([4, 5]);
       expect(metadata["current-snapshot-id"]).toBe(5);
@@ -125,6 +169,7 @@ describe("a snapshot keeps its parent-snapshot-id after the parent expires (#21)
       expect((await register("par", [o], "append")).version).toBe(6);
       await restore1();
       expect(parents((await tableMetadata("par")).metadata)).toEqual({ 6: 5 });
+      expect(await manifestListParents((await tableMetadata("par")).metadata)).toEqual({ 6: "5" });
 
       // the cron's retention rewrites the table metadata: the parent stays
       const maintained = await call("/catalog/maintain", { method: "POST" });
@@ -139,6 +184,7 @@ describe("a snapshot keeps its parent-snapshot-id after the parent expires (#21)
     const a = await putObject("datasets/fresh/a.parquet", 2);
     await register("fresh", [a]);
     expect(parents((await tableMetadata("fresh")).metadata)).toEqual({ 1: null });
+    expect(await manifestListParents((await tableMetadata("fresh")).metadata)).toEqual({ 1: "null" });
     expect((await call("/catalog/manifest/fresh", { method: "DELETE" })).status).toBe(204);
     const b = await putObject("datasets/fresh/b.parquet", 2);
     expect((await register("fresh", [b])).version).toBe(2);
