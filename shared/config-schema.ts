@@ -50,6 +50,9 @@ export const CONFIG_SCHEMA = {
     // snapshots (versions) kept: the newest retain_versions, and any younger than retain_days; older ones expire
     retain_versions: { type: "int", default: 100, min: 1 },
     retain_days: { type: "number", default: 7, min: 0 },
+    // the cron deletes objects under [ingestd].prefix that no catalog row lists once older than this
+    // (upload time): a writer in flight writes its files before its commit, well inside it
+    orphan_grace_s: { type: "int", default: 86_400, min: 0 },
   },
   ingestd: {
     max_ingest_bytes: { type: "int", default: 256 * MiB, min: 1 },

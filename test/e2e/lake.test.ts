@@ -5,7 +5,7 @@
 // - the REST catalog answers the spec's shapes, and its 404s;
 // - 200 appends of 100 rows: catalog storage linear in files, SQL sees every row, compaction
 //   leaves ≤ 2 files with the same rows, time travel inside retention, expired files gone and
-//   every kept snapshot whole — across a restart.
+//   every kept snapshot whole, each naming its parent even once that expired — across a restart.
 // Retention is [catalogd].retain_versions = 5, retain_days = 0 here, so expiry is visible.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -219,6 +219,8 @@ describe("200 appends: linear catalog, compaction, retention, across a restart",
       expect(history.length).toBe(5);
       const { metadata } = await loadTable("lake_many");
       expect(metadata.snapshots.map((s: any) => s["snapshot-id"])).toEqual(history.map((v: any) => v.version).reverse());
+      // each snapshot keeps its parent, also the oldest kept one whose parent expired (#21)
+      for (const s of metadata.snapshots) expect(s["parent-snapshot-id"], `snapshot ${s["snapshot-id"]}`).toBe(s["snapshot-id"] - 1);
       for (const v of history) {
         for (const o of v.objects) expect(await exists(o.key), `${o.key} of version ${v.version}`).toBe(true);
         expect((await icebergRows("lake_many", v.version)).length, `snapshot ${v.version}`).toBe(v.row_count);

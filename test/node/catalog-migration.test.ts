@@ -1,5 +1,6 @@
 // Migration 0003 (catalog storage linear in files) on a catalog written by the earlier schema:
-// every version keeps exactly its objects, in order, and nothing else. Runs the real migration
+// every version keeps exactly its objects, in order, and nothing else; migration 0004 backfills
+// each version's parent snapshot. Runs the real migration
 // files on SQLite (node:sqlite, the same SQL dialect as a Durable Object's storage).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -54,5 +55,39 @@ describe("catalog migration 0003", () => {
     expect(rows[0]).toMatchObject({ version: 1, row_count: 1, bytes: 10, created_ms: Date.parse("2026-11-01T00:00:00.000Z") });
     expect(db.prepare("SELECT bytes, file_count FROM datasets").get()).toEqual({ bytes: 90, file_count: 2 });
     expect(db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'object_refs'").get()).toEqual({ n: 0 });
+  });
+});
+
+describe("catalog migration 0004 (#21)", () => {
+  it("backfills each version's parent: the previous kept version; for the oldest kept, version − 1 unless it is the table's first", () => {
+    const db = new DatabaseSync(":memory:");
+    for (const f of ["0001_init.sql", "0002_refs_staging.sql", "0003_linear_iceberg.sql"]) db.exec(sql(f));
+    const version = (name: string, v: number, created: string) =>
+      db
+        .prepare("INSERT INTO versions (name, version, schema, schema_fingerprint, row_count, bytes, file_count, operation, created_at, created_ms) VALUES (?, ?, '[]', 'fp', 0, 0, 0, 'append', ?, 0)")
+        .run(name, v, created);
+    const dataset = (name: string, current: number, created: string) =>
+      db.prepare("INSERT INTO datasets (name, dataset_id, schema_fingerprint, current_version, row_count, created_at, updated_at) VALUES (?, 'id', 'fp', ?, 0, ?, ?)").run(name, current, created, created);
+    // "kept": versions 1 and 2 expired, 3..5 kept
+    dataset("kept", 5, "2026-01-01T00:00:00.000Z");
+    for (const v of [3, 4, 5]) version("kept", v, `2026-01-0${v}T00:00:00.000Z`);
+    // "again": deleted at version 6 and made again: 7 is its table's first snapshot
+    dataset("again", 8, "2026-02-07T00:00:00.000Z");
+    version("again", 7, "2026-02-07T00:00:00.000Z");
+    version("again", 8, "2026-02-08T00:00:00.000Z");
+    // "one": a single first version
+    dataset("one", 1, "2026-03-01T00:00:00.000Z");
+    version("one", 1, "2026-03-01T00:00:00.000Z");
+    db.exec(sql("0004_parents_orphans.sql"));
+    const parents = db.prepare("SELECT name, version, parent_version FROM versions ORDER BY name, version").all();
+    expect(parents).toEqual([
+      { name: "again", version: 7, parent_version: null },
+      { name: "again", version: 8, parent_version: 7 },
+      { name: "kept", version: 3, parent_version: 2 },
+      { name: "kept", version: 4, parent_version: 3 },
+      { name: "kept", version: 5, parent_version: 4 },
+      { name: "one", version: 1, parent_version: null },
+    ]);
+    expect(db.prepare("SELECT COUNT(*) AS n FROM orphan_sweep").get()).toEqual({ n: 0 });
   });
 });

@@ -18,6 +18,7 @@ import { logger } from "../../../shared/log";
 import type { DatasetDelta, DatasetSummary, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import { MIGRATIONS } from "../../../migrations/catalog/index";
 import { writeSnapshot, type FileState, type ManifestRecordRow, type SnapshotRow } from "./iceberg";
+import { sweepOrphans, type OrphanSweepOptions, type OrphanSweepResult } from "./orphan-sweep";
 
 export interface RegisterInput {
   name: string;
@@ -102,6 +103,8 @@ interface VersionRow extends Record<string, SqlStorageValue> {
   manifest_list: string | null;
   metadata_key: string | null;
   summary: string | null;
+  /** the version current when this one was made (its Iceberg parent), kept after that one expires */
+  parent_version: number | null;
 }
 
 interface FileRow extends Record<string, SqlStorageValue> {
@@ -301,6 +304,8 @@ export class Catalog extends DurableObject<Env> {
       schema,
       tableUuid,
       version,
+      // the snapshot this one follows, named for life even once it expires (snapshots are immutable)
+      parent: d ? d.current_version : null,
       nowMs,
       operation,
       kept: kept.map(fileState),
@@ -321,10 +326,10 @@ export class Catalog extends DurableObject<Env> {
           version,
         );
         sql.exec(
-          `INSERT INTO versions (name, version, schema, schema_fingerprint, row_count, bytes, file_count, operation, created_at, created_ms, manifest_list, metadata_key, summary)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO versions (name, version, schema, schema_fingerprint, row_count, bytes, file_count, operation, created_at, created_ms, manifest_list, metadata_key, summary, parent_version)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           input.name, version, JSON.stringify(schema), input.schema_fingerprint, rowCount, bytes, kept.length + added.length, operation,
-          input.now, nowMs, snapshot.manifestList, snapshot.metadataKey, JSON.stringify(snapshot.summary),
+          input.now, nowMs, snapshot.manifestList, snapshot.metadataKey, JSON.stringify(snapshot.summary), d ? d.current_version : null,
         );
         for (const f of removed) sql.exec("UPDATE files SET removed_version = ? WHERE name = ? AND key = ?", version, input.name, f.key);
         for (const [i, o] of added.entries()) {
@@ -410,7 +415,7 @@ export class Catalog extends DurableObject<Env> {
     return this.sql
       .exec<VersionRow>("SELECT * FROM versions WHERE name = ? AND version >= ? AND manifest_list IS NOT NULL ORDER BY version", name, oldest)
       .toArray()
-      .map((v) => ({ version: v.version, created_ms: v.created_ms, manifest_list: v.manifest_list!, summary: JSON.parse(v.summary ?? "{}") as Record<string, string> }));
+      .map((v) => ({ version: v.version, parent: v.parent_version, created_ms: v.created_ms, manifest_list: v.manifest_list!, summary: JSON.parse(v.summary ?? "{}") as Record<string, string> }));
   }
 
   private metadataLog(name: string, oldest: number): { timestamp_ms: number; key: string }[] {
@@ -545,6 +550,7 @@ export class Catalog extends DurableObject<Env> {
         schema: JSON.parse(cur.schema) as SchemaField[],
         tableUuid: d.table_uuid ?? crypto.randomUUID(),
         version: d.current_version,
+        parent: cur.parent_version,
         nowMs: cur.created_ms,
         operation: cur.manifest_list ? "metadata" : "append",
         kept: live.map(fileState),
@@ -615,6 +621,14 @@ export class Catalog extends DurableObject<Env> {
   /** The keys among `candidates` that no other dataset lists (a pre-#12 forgery may list another's key). */
   private unreferenced(name: string, candidates: string[]): string[] {
     return candidates.filter((k) => this.sql.exec("SELECT 1 FROM files WHERE key = ? AND name <> ? LIMIT 1", k, name).toArray().length === 0);
+  }
+
+  /**
+   * Deletes objects under the dataset prefix that no row lists, older than the grace, a bounded
+   * slice per call (orphan-sweep.ts); each dataset's deletes happen under its commit lock.
+   */
+  async sweepOrphans(opts: OrphanSweepOptions): Promise<OrphanSweepResult> {
+    return sweepOrphans({ sql: this.sql, lake: this.env.LAKE, withLock: (name, fn) => this.withLock(name, fn) }, opts);
   }
 
   // ---- leases of staged ingest uploads ----

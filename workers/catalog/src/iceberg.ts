@@ -44,6 +44,8 @@ export interface ManifestRecordRow {
 
 export interface SnapshotRow {
   version: number;
+  /** the snapshot it was made on (null: the table's first); kept after that one expires */
+  parent: number | null;
   created_ms: number;
   manifest_list: string;
   summary: Record<string, string>;
@@ -55,6 +57,8 @@ export interface SnapshotInput {
   tableUuid: string;
   /** the snapshot id and sequence number (= the catalog version) */
   version: number;
+  /** its parent snapshot: the version current before it (null for the table's first), expired or not */
+  parent: number | null;
   nowMs: number;
   /** "metadata": the snapshot exists (reuseManifestList); only new table metadata is written */
   operation: "append" | "overwrite" | "replace" | "metadata";
@@ -195,8 +199,7 @@ export async function writeSnapshot(env: Env, input: SnapshotInput): Promise<Sna
       if (freshEntries.length) await addManifest(freshEntries, fresh.map((f) => f.key));
 
       out.manifestList = `${dir}snap-${v}-${crypto.randomUUID()}.avro`;
-      const parent = input.history.at(-1)?.version ?? null;
-      await put(out.manifestList, writeManifestList({ manifests: lists, snapshotId: v, parentSnapshotId: parent, sequenceNumber: v }), "application/avro");
+      await put(out.manifestList, writeManifestList({ manifests: lists, snapshotId: v, parentSnapshotId: input.parent, sequenceNumber: v }), "application/avro");
 
       const keptRows = input.kept.reduce((s, f) => s + f.row_count, 0);
       const addedRows = input.added.reduce((s, f) => s + f.row_count, 0);
@@ -218,7 +221,7 @@ export async function writeSnapshot(env: Env, input: SnapshotInput): Promise<Sna
         "total-position-deletes": "0",
         "total-equality-deletes": "0",
       };
-      snapshots = [...input.history, { version: v, created_ms: input.nowMs, manifest_list: out.manifestList, summary: out.summary }];
+      snapshots = [...input.history, { version: v, parent: input.parent, created_ms: input.nowMs, manifest_list: out.manifestList, summary: out.summary }];
     } else {
       out.summary = input.history.find((s) => s.version === v)?.summary ?? {};
     }
@@ -228,9 +231,11 @@ export async function writeSnapshot(env: Env, input: SnapshotInput): Promise<Sna
       tableUuid: input.tableUuid,
       location: s3Location(bucket, `${config.ingestd.prefix}${input.name}`),
       fields: input.schema,
-      snapshots: snapshots.map((s, i) => ({
+      // A snapshot's parent is the one it was made on, for life: never re-derived from the kept
+      // list (an expired parent stays named; readers follow snapshot-log and current-snapshot-id).
+      snapshots: snapshots.map((s) => ({
         snapshotId: s.version,
-        parentSnapshotId: i > 0 ? snapshots[i - 1]!.version : null,
+        parentSnapshotId: s.parent,
         sequenceNumber: s.version,
         timestampMs: s.created_ms,
         manifestList: s3Location(bucket, s.manifest_list),

@@ -12,7 +12,8 @@
 // Staged uploads: internal routes /catalog/staging/{lease,release,sweep} (not in the OpenAPI
 // document, not forwarded by the gateway) keep the leases of `_ingest/` objects; the sweep
 // deletes those whose lease is missing or expired, on the cron trigger (`scheduled`) and
-// when an ingest starts. docs/storage-layout.md has the rules.
+// when an ingest starts. The cron also sweeps orphans under the dataset prefix (orphan-sweep.ts).
+// docs/storage-layout.md has the rules.
 import { createRoute, z } from "@hono/zod-openapi";
 import { createServiceApp, jsonContentType, jsonResponse, parseWith, readJson } from "../../../shared/app";
 import { COLUMN_TYPES, datasetId, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
@@ -25,6 +26,7 @@ import type { Manifest, ManifestObject, SchemaField } from "../../../shared/type
 import type { Catalog } from "./catalog";
 import { mountIcebergRest } from "./rest";
 import { mirrorTable } from "./r2-data-catalog";
+import { STAGING_PREFIX, sweepLakeOrphans, sweepStaging } from "./sweeps";
 
 const { app, api } = createServiceApp<Env>("catalog", "catalog");
 
@@ -390,7 +392,6 @@ mountIcebergRest(app as never, catalog);
 
 // ---- staged uploads: leases and the sweep (internal; not in the OpenAPI document) ----
 
-const STAGING_PREFIX = "_ingest/";
 const StagingKeyBody = z.object({
   key: z.string().startsWith(STAGING_PREFIX, { error: `expected a key under ${STAGING_PREFIX}` }),
   lease_ms: z.number().int().min(1).max(3_600_000).optional(),
@@ -421,37 +422,10 @@ app.post("/catalog/staging/sweep", async (c) => {
 app.get("/catalog/staging/leases", async (c) => c.json({ leases: await catalog(c.env).leases() }));
 
 /**
- * Lists `_ingest/` (at most `pages` pages) and deletes every staged object whose lease is
- * missing (and that is older than [catalogd].staging_grace_s) or expired: its ingest died.
- */
-export async function sweepStaging(env: Env, requestId: string | undefined, pages: number): Promise<{ deleted: string[]; kept: number }> {
-  const storage = serviceClient(env as unknown as Record<string, unknown>, "storage", requestId);
-  const graceMs = lakehouseConfig(env).catalogd.staging_grace_s * 1000;
-  const deleted: string[] = [];
-  let kept = 0;
-  let cursor: string | null = null;
-  for (let page = 0; page < pages; page++) {
-    const q = new URLSearchParams({ prefix: STAGING_PREFIX, limit: "1000" });
-    if (cursor) q.set("cursor", cursor);
-    const listed = await storage.json<{ objects: { key: string; uploaded: string }[]; cursor: string | null }>(`/list?${q}`);
-    const stale = await catalog(env).staleStaged(
-      listed.objects.map((o) => ({ key: o.key, uploaded: Date.parse(o.uploaded) })),
-      graceMs,
-    );
-    if (stale.length) await storage.json("/delete", { method: "POST", json: { keys: stale } });
-    deleted.push(...stale);
-    kept += listed.objects.length - stale.length;
-    cursor = listed.cursor;
-    if (!cursor) break;
-  }
-  if (deleted.length) logger(env, "catalog").info(`staging sweep deleted ${deleted.length} abandoned upload(s): ${deleted.join(", ")}`);
-  return { deleted, kept };
-}
-
-/**
  * The cron trigger: sweep every abandoned staged upload; compact each dataset past
  * [catalogd].compact_min_files small files; expire snapshots past retention (and give a dataset
- * registered before Iceberg its first snapshot). One dataset's failure does not stop the others.
+ * registered before Iceberg its first snapshot); sweep one bounded slice of orphans under the
+ * dataset prefix. One dataset's failure does not stop the others.
  */
 export async function scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
   const log = logger(env, "catalog");
@@ -463,6 +437,12 @@ export async function scheduled(controller: ScheduledController, env: Env, ctx: 
     failures.push("staging sweep");
   }
   await maintainAll(env, ctx, failures);
+  try {
+    await sweepLakeOrphans(env, controller.scheduledTime);
+  } catch (err) {
+    log.error(`orphan sweep (cron ${controller.cron}) failed`, err);
+    failures.push("orphan sweep");
+  }
   if (failures.length) throw new Error(`catalog cron: ${failures.join(", ")} failed (see the log)`);
 }
 

@@ -125,7 +125,7 @@ describe("catalog", () => {
     const names = await runInDurableObject(stub, (_obj: unknown, state: DurableObjectState) =>
       state.storage.sql.exec<{ name: string }>("SELECT name FROM _lh_migrations").toArray().map((r) => r.name),
     );
-    expect(names).toEqual(["0001_init", "0002_refs_staging", "0003_linear_iceberg"]);
+    expect(names).toEqual(["0001_init", "0002_refs_staging", "0003_linear_iceberg", "0004_parents_orphans"]);
   });
 });
 
