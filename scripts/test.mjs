@@ -1,4 +1,4 @@
-// npm test: what CI runs. Type-check every Worker, dry-run build every bundle,
+// npm test: what CI runs. Lint and format check (Biome), type-check every Worker, dry-run build every bundle,
 // then the whole vitest suite (unit tests in workerd per Worker, then e2e).
 // Extra arguments go to vitest (npm test -- --project e2e).
 import { spawnSync } from "node:child_process";
@@ -9,6 +9,7 @@ const extra = process.argv.slice(2);
 const steps = extra.length > 0
   ? [["vitest", ["run", ...extra]]]
   : [
+      ["npm", ["run", "lint"]],
       ["node", ["scripts/typecheck.mjs"]],
       ["node", ["scripts/build.mjs"]],
       ["vitest", ["run"]],
