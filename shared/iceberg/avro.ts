@@ -222,19 +222,26 @@ export function writeValue(w: AvroWriter, schema: AvroSchema, value: unknown, pa
       case "null":
         return;
       case "boolean":
-        return w.boolean(value as boolean);
+        w.boolean(value as boolean);
+        return;
       case "int":
-        return w.int(value as number);
+        w.int(value as number);
+        return;
       case "long":
-        return w.long(value as number | bigint);
+        w.long(value as number | bigint);
+        return;
       case "float":
-        return w.float(value as number);
+        w.float(value as number);
+        return;
       case "double":
-        return w.double(value as number);
+        w.double(value as number);
+        return;
       case "bytes":
-        return w.bytesValue(value as Uint8Array);
+        w.bytesValue(value as Uint8Array);
+        return;
       case "string":
-        return w.string(value as string);
+        w.string(value as string);
+        return;
     }
   }
   if (!matches(schema, value)) throw new TypeError(`avro: ${path}: expected ${schemaName(schema)}, got ${describe(value)}`);
@@ -248,7 +255,7 @@ export function writeValue(w: AvroWriter, schema: AvroSchema, value: unknown, pa
       const items = value as unknown[];
       if (items.length > 0) {
         w.long(items.length);
-        items.forEach((item, i) => writeValue(w, schema.items, item, `${path}[${i}]`));
+        for (const [i, item] of items.entries()) writeValue(w, schema.items, item, `${path}[${i}]`);
       }
       w.long(0);
       return;

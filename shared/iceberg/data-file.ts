@@ -203,7 +203,7 @@ interface Acc {
  */
 export function dataFileFromParquet(metadata: FileMetaData, opts: DataFileFromParquetOptions): DataFile {
   const byName = new Map<string, Column>();
-  opts.schema.forEach((field, i) => byName.set(field.name, { fieldId: i + 1, field }));
+  for (const [i, field] of opts.schema.entries()) byName.set(field.name, { fieldId: i + 1, field });
 
   // Leaves directly under the root (our files are flat); nested groups are skipped whole.
   const elements = metadata.schema;

@@ -15,7 +15,6 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-const ROW_BYTES = 48;
 /** Row i of a generated CSV, about ROW_BYTES bytes. */
 function row(i: number): string {
   return `${i},name-${i.toString(36).padStart(8, "0")},${(i * 1.25).toFixed(2)},tag${i % 97}\n`;

@@ -20,7 +20,6 @@ export class EmbedCache extends DurableObject<Env> {
   private hits = 0;
   private misses = 0;
   private size = 0;
-  private capacity = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,7 +63,6 @@ export class EmbedCache extends DurableObject<Env> {
   /** Stores entries, then evicts least recently used ones beyond `capacity` (0 empties the cache). */
   store(entries: { key: string; vector: ArrayBuffer }[], capacity: number): number {
     const sql = this.ctx.storage.sql;
-    this.capacity = capacity;
     this.ctx.storage.transactionSync(() => {
       for (const e of entries) {
         sql.exec(

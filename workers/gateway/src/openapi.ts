@@ -150,7 +150,8 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
     // Components: keep a service's name unless another service already holds a different definition.
     const renames = new Map<string, string>();
     for (const [kind, entries] of Object.entries(doc.components ?? {})) {
-      const target = (merged.components[kind] ??= {});
+      merged.components[kind] ??= {};
+      const target = merged.components[kind];
       for (const [name, def] of Object.entries(entries ?? {})) {
         if (name in target && JSON.stringify(target[name]) !== JSON.stringify(def)) {
           let renamed = `${service}_${name}`;
@@ -166,7 +167,8 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
     }
     for (const [path, item] of Object.entries(fixed.paths ?? {})) {
       const publicPath = `/v1${servicePathOf(path, family)}`;
-      const target = (merged.paths[publicPath] ??= {});
+      merged.paths[publicPath] ??= {};
+      const target = merged.paths[publicPath];
       for (const [method, op] of Object.entries(item)) {
         if (!HTTP_METHODS.has(method)) {
           target[method] = op;

@@ -153,7 +153,7 @@ api.post("/events", async (c) => {
   });
   const w = valid.length > 0 ? writeShard(c.env, requestKey(c)) : undefined;
   const r = w ? await w.stub.record(valid, w.shard) : { ids: [], ring_size: (await mergedStats(c.env)).total };
-  validIndex.forEach((ri, i) => ((results[ri] as { id?: number }).id = r.ids[i]));
+  for (const [i, ri] of validIndex.entries()) (results[ri] as { id?: number }).id = r.ids[i];
   return c.json({ accepted: valid.length, rejected: events.length - valid.length, ring_size: r.ring_size, results });
 });
 

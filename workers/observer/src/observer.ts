@@ -105,7 +105,10 @@ export function foldRows(rows: Iterable<{ id: number; op: ObservedOp }>, from: n
     d.upto = id;
     const pattern = endpointPattern(op.endpoint);
     let p = patterns.get(pattern);
-    if (!p) patterns.set(pattern, (p = { pattern, successes: 0, failures: 0, first_seen: op.timestamp, last_seen: op.timestamp, samples: [] }));
+    if (!p) {
+      p = { pattern, successes: 0, failures: 0, first_seen: op.timestamp, last_seen: op.timestamp, samples: [] };
+      patterns.set(pattern, p);
+    }
     p.last_seen = op.timestamp;
     if (op.success) {
       d.successes++;
@@ -308,7 +311,7 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
           for (const g of group) g.reject(err);
           continue;
         }
-        for (const w of written) w.capped.forEach(({ op, bytes }, i) => this.ring.push(op, bytes, w.ids[i]));
+        for (const w of written) for (const [i, { op, bytes }] of w.capped.entries()) this.ring.push(op, bytes, w.ids[i]);
         const ring_size = this.ring.length;
         this.insertsSincePrune += group.reduce((n, g) => n + g.ops.length, 0);
         if (this.insertsSincePrune >= 10_000) this.prune(Date.now());
@@ -318,7 +321,7 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
           for (const g of group) g.reject(err);
           continue;
         }
-        group.forEach((g, i) => g.resolve({ ids: written[i]!.ids, ring_size }));
+        for (const [i, g] of group.entries()) g.resolve({ ids: written[i]!.ids, ring_size });
       }
     } finally {
       this.committing = false;
@@ -454,7 +457,7 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
       this.setState("corrections_offset", String(to));
       return w;
     });
-    w.capped.forEach(({ op, bytes }, i) => this.ring.push(op, bytes, w.ids[i]));
+    for (const [i, { op, bytes }] of w.capped.entries()) this.ring.push(op, bytes, w.ids[i]);
     return { applied: ops.length };
   }
 

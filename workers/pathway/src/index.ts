@@ -40,6 +40,7 @@ function unwrap<T>(r: Result<T> | unknown): T {
   return r as T;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a uid may hold no control character; this class names them
 const UID_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
 
 // ---- request schemas (these validate) ----

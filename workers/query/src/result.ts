@@ -22,6 +22,7 @@ export interface QueryResult {
 }
 
 /** A string with nothing JSON escapes and nothing outside ASCII: its JSON text is its length + 2. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what JSON escapes
 const PLAIN = /^[^"\\\x00-\x1f\x7f-\uffff]*$/;
 
 /** Bytes of `s` as a JSON string (UTF-8, quotes and escapes included). */

@@ -350,7 +350,6 @@ export class Hnsw {
     const visited = this.visited;
     const cand = this.cand;
     const res = this.res; // max-heap through negated distances
-    const kernel = this.kernel;
     const i32 = this.i32;
     const f32 = this.f32;
     const idsAt = this.idsPtr >> 2;
