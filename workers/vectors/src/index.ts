@@ -41,12 +41,17 @@ function inRange(field: string, v: number, min: number, max: number): number {
 
 /**
  * The checks on a vector the schema (openapi.ts `Vector`: finite numbers within float32) cannot
- * make, because they need the index: its dimension, and no zero vector under cosine.
+ * make, because they need the index: its dimension, and no zero vector under cosine (zero as
+ * the 32-bit floats every engine stores, local and Vectorize alike).
  */
 function indexVector(v: readonly number[], dimension: number, distance: Distance, where: string): Float32Array {
   if (v.length !== dimension) throw badRequest(`${where}: dimension mismatch: expected ${dimension}, got ${v.length}`);
   const out = Float32Array.from(v);
-  if (distance === "cosine" && v.every((x) => x === 0)) throw badRequest(`${where}: zero vector has no direction under cosine distance`);
+  // Checked on what is stored, the 32-bit floats: [1e-46, 0, 0] is not zero as typed, but is as stored (issue #21).
+  if (distance === "cosine" && out.every((x) => x === 0)) {
+    const typed = v.every((x) => x === 0) ? "" : " (every component rounds to 0 as a 32-bit float)";
+    throw badRequest(`${where}: zero vector${typed} has no direction under cosine distance`);
+  }
   return out;
 }
 
