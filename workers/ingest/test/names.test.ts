@@ -105,6 +105,16 @@ describe("ingest refuses what the engine cannot load (#21)", () => {
     }
   });
 
+  it("from_key with a '.' or '..' segment is a 400 naming the key, even when an object of the resolved name exists (#21)", async () => {
+    await put("uploads/names/dots.csv", "a\n1\n");
+    for (const key of ["uploads/./names/dots.csv", "uploads/names/x/../dots.csv", "./uploads/names/dots.csv"]) {
+      const res = await ingest(`name=names_dots&from_key=${encodeURIComponent(key)}`);
+      expect(res.status, key).toBe(400);
+      expect(res.body.error.message).toContain(`from_key: invalid storage key ${JSON.stringify(key)}: key contains a`);
+    }
+    expect((await env.CATALOG.fetch("http://catalog/catalog/manifest/names_dots")).status).toBe(404);
+  });
+
   it("the catalog's registration refuses the same names and columns (ingest is not the only door)", async () => {
     const register = (body: Json) =>
       env.CATALOG.fetch("http://catalog/catalog/register", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
