@@ -59,3 +59,29 @@ describe("a vector that is zero in float32 is refused under cosine (#21)", () =>
     });
   }
 });
+
+describe("a search racing an index delete (#21)", () => {
+  it("answers 200 or 404, never a 5xx: 20 rounds of create, add, 30 concurrent searches and a delete", async () => {
+    const statuses = new Map<number, number>();
+    const fives: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      const name = `race_${round}`;
+      expect((await call("/index", { json: { name, dimension: 4, distance: "cosine", shards: 2 } })).status).toBe(201);
+      const items = Array.from({ length: 20 }, (_, i) => ({ id: `v${i}`, vector: [1 + i, i % 3, (i * 7) % 5, 1] }));
+      expect((await call(`/index/${name}/add`, { json: { items } })).status).toBe(200);
+      const searches = Array.from({ length: 30 }, (_, i) => call(`/index/${name}/search`, { json: { vector: [1, i % 4, 0, 1], k: 5 } }));
+      // the delete starts among the searches, not after them
+      const del = call(`/index/${name}`, { method: "DELETE" });
+      const more = Array.from({ length: 10 }, () => call(`/index/${name}/add`, { json: { items: items.slice(0, 2) } }));
+      for (const r of await Promise.all([...searches, ...more])) {
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        if (r.status !== 200 && r.status !== 404) fives.push(`${round}: ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+        if (r.status === 404) expect(r.body.error.message).toContain(JSON.stringify(name));
+      }
+      expect((await del).status).toBe(204);
+      expect((await call(`/index/${name}`)).status).toBe(404);
+    }
+    expect(fives).toEqual([]);
+    expect(statuses.get(200) ?? 0).toBeGreaterThan(0);
+  });
+});
