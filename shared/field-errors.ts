@@ -5,7 +5,9 @@
 // `events[3].endpoint`). The schemas' own messages name the value (`expected a number, got "x"`,
 // with `show`). Used by the app factory's validation hook and parseWith (shared/app.ts), and
 // by the `fieldErrors` hook of routes whose fields are named without a prefix, as their
-// hand-written checks are (embed, matrix, vectors: `texts[1]: empty text`).
+// hand-written checks are (embed, matrix, vectors: `texts[1]: empty text`). Request bodies are
+// strict objects (issue #21): a field no schema names is `unknown field body.foo`
+// (`unknown field body.items[2].foo`), never silently dropped.
 import { badRequest } from "./errors";
 
 /** A value as a message shows it: JSON where it has one (`"x"`, `5`, `null`), else `undefined`. */
@@ -18,7 +20,7 @@ export function fieldName(path: readonly PropertyKey[], where = ""): string {
   return out;
 }
 
-type Issue = { path: readonly PropertyKey[]; message: string };
+type Issue = { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] };
 
 /** How many issues one message lists. */
 const MAX_ISSUES = 5;
@@ -30,11 +32,15 @@ const MAX_ISSUES = 5;
 export function describeIssues(issues: readonly Issue[], where?: string): string {
   if (issues.length === 0) return where ? `${where}: invalid` : "invalid request";
   return issues
-    .slice(0, MAX_ISSUES)
-    .map((i) => {
+    .flatMap((i): string[] => {
+      // A strict object's unknown fields (issue #21): `unknown field body.foo`, one per field,
+      // whatever error text the object schema carries for its other issues. A caller that
+      // names no place for the fields is a JSON body route (fieldErrors): "body".
+      if (i.code === "unrecognized_keys" && i.keys?.length) return i.keys.map((k) => `unknown field ${fieldName([...i.path, k], where || "body")}`);
       const field = fieldName(i.path, where);
-      return field === "" ? i.message : `${field}: ${i.message}`;
+      return [field === "" ? i.message : `${field}: ${i.message}`];
     })
+    .slice(0, MAX_ISSUES)
     .join("; ");
 }
 

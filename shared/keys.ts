@@ -1,7 +1,9 @@
 // Storage object keys in URLs. The storage Worker's routes take a key after `/objects/`
 // percent-encoded per segment (workers/storage/src/keys.ts decodes and validates it).
 // The key rules themselves (DESIGN §6 Storage) are here, shared by the storage Worker and by
-// ingest, which reads `?from_key=` through its own R2 binding.
+// ingest, which reads `?from_key=` through its own R2 binding: 1..1024 bytes, no NUL/CR/LF/tab,
+// no leading "/", no "." or ".." segment (docs/hardening.md lists which dot spellings the URL
+// parser resolves before a Worker sees them).
 import { LakehouseError } from "./errors";
 
 /** Encodes a key for a URL path: every segment percent-encoded, "/" kept (`a b/c` → `a%20b/c`). */
@@ -23,8 +25,9 @@ export function keyProblem(key: string): string | undefined {
     return `key contains a ${name} character at offset ${bad.index}`;
   }
   if (key.startsWith("/")) return 'key starts with "/"';
-  const segment = key.split("/").find((s) => s === "..");
-  if (segment !== undefined) return `key contains a "${segment}" path segment`;
+  // "." too (issue #21): `a/./b` would be a second name for what a path resolver calls `a/b`.
+  const segment = key.split("/").find((s) => s === ".." || s === ".");
+  if (segment !== undefined) return `key contains a "${segment}" path segment ("." and ".." segments are not allowed)`;
   return undefined;
 }
 

@@ -16,7 +16,7 @@
 // docs/storage-layout.md has the rules.
 import { createRoute, z } from "@hono/zod-openapi";
 import { createServiceApp, jsonContentType, jsonResponse, parseWith, readJson } from "../../../shared/app";
-import { COLUMN_TYPES, datasetId, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
+import { COLUMN_TYPES, caseCollision, caseCollisionMessage, columnNameProblem, datasetId, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
 import { LakehouseError } from "../../../shared/errors";
 import { serviceClient } from "../../../shared/clients";
 import { encodeKeyPath } from "../../../shared/keys";
@@ -78,7 +78,13 @@ export async function notifyQuery(env: Env, requestId: string, name: string, man
 }
 
 const FieldSchema = z.object({
-  name: z.string().min(1),
+  name: z
+    .string()
+    .min(1)
+    .superRefine((name, ctx) => {
+      const problem = columnNameProblem(name);
+      if (problem) ctx.addIssue({ code: "custom", message: `column ${problem}` });
+    }),
   type: z.enum(COLUMN_TYPES as [string, ...string[]]),
   nullable: z.boolean().default(false),
 });
@@ -89,7 +95,7 @@ const ObjectSchema = z.object({
   content_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 });
 const RegisterBody = z.object({
-  name: datasetNameSchema(),
+  name: datasetNameSchema("missing dataset name", { creating: true }),
   schema: z.array(FieldSchema).min(1),
   schema_fingerprint: z.string().min(1, { error: "must not be empty" }),
   objects: z.array(ObjectSchema),
@@ -142,10 +148,12 @@ api.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const name = body.name;
-    const seen = new Set<string>();
-    for (const [i, f] of body.schema.entries()) {
-      if (seen.has(f.name)) throw new LakehouseError("bad_request", `body.schema[${i}].name: duplicate column name ${JSON.stringify(f.name)}`);
-      seen.add(f.name);
+    const names = body.schema.map((f) => f.name);
+    const pair = caseCollision(names);
+    if (pair) {
+      const [a, b] = pair;
+      if (names[a] === names[b]) throw new LakehouseError("bad_request", `body.schema[${b}].name: duplicate column name ${JSON.stringify(names[b])}`);
+      throw new LakehouseError("bad_request", `body.schema[${b}].name: ${caseCollisionMessage(names, pair)}`);
     }
     const schema = body.schema as SchemaField[];
     const computed = await schemaFingerprint(schema);

@@ -9,7 +9,7 @@ import { show } from "../../../shared/field-errors";
 const TEXTS = "expected a non-empty array of strings";
 
 /** POST /embed: the texts to embed, in order, and optionally the model. */
-export const EmbedBody = z.object(
+export const EmbedBody = z.strictObject(
   {
     texts: z
       .array(

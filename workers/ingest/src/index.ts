@@ -313,7 +313,7 @@ type IngestResponse = Manifest & { changed: boolean };
 // ---- the route's OpenAPI entry; IngestQuery also parses the query ----
 
 const IngestQuery = z.object({
-  name: datasetNameSchema("missing query parameter ?name=<dataset>"),
+  name: datasetNameSchema("missing query parameter ?name=<dataset>", { creating: true }),
   mode: z
     .enum(["replace", "append"], { error: (iss) => `expected "replace" or "append", got ${JSON.stringify(iss.input)}` })
     .optional()

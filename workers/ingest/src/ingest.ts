@@ -14,6 +14,7 @@
 // field and record bytes), so a file over them never becomes a dataset; bytes that are not
 // UTF-8 are a 400 naming the line and column.
 import { LakehouseError } from "../../../shared/errors";
+import { caseCollision, caseCollisionMessage, columnNameProblem } from "../../../shared/dataset";
 import { toHex } from "../../../shared/hash";
 import type { ColumnType, SchemaField } from "../../../shared/types";
 import { ByteCsvTokenizer, type ParserLimits } from "./csv-bytes";
@@ -47,20 +48,24 @@ const NO_BYTES = new Uint8Array(0);
 /** Input gathered before each parse step. */
 const PARSE_BYTES = 256 * 1024;
 
-/** Checks a header row: every name present and unique. */
+/**
+ * Checks a header row: every name present, loadable and nameable by the SQL engine
+ * (columnNameProblem: no NUL, at most MAX_COLUMN_NAME_BYTES, no reserved prefix) and unique
+ * ignoring case (SQLite column names are case-insensitive).
+ */
 export function checkHeader(header: string[]): string[] {
   const names = header.map((h) => h.trim());
   names.forEach((n, i) => {
     if (n === "") throw new LakehouseError("bad_request", `CSV header: column ${i + 1} has an empty name (every column needs a name in the header row)`);
+    const problem = columnNameProblem(n);
+    if (problem) throw new LakehouseError("bad_request", `CSV header: column ${i + 1} ${problem}`);
   });
-  const firstAt = new Map<string, number>();
-  names.forEach((n, i) => {
-    const prev = firstAt.get(n);
-    if (prev !== undefined) {
-      throw new LakehouseError("bad_request", `CSV header: duplicate column name ${JSON.stringify(n)} (columns ${prev + 1} and ${i + 1})`);
-    }
-    firstAt.set(n, i);
-  });
+  const pair = caseCollision(names);
+  if (pair) {
+    const [a, b] = pair;
+    if (names[a] === names[b]) throw new LakehouseError("bad_request", `CSV header: duplicate column name ${JSON.stringify(names[a])} (columns ${a + 1} and ${b + 1})`);
+    throw new LakehouseError("bad_request", `CSV header: ${caseCollisionMessage(names, pair)}`);
+  }
   return names;
 }
 

@@ -70,6 +70,26 @@ async function embedText(env: Env, requestId: string, text: string, model: strin
   return { vector, model: res.model };
 }
 
+/**
+ * A corpus search the vectors service refused because of the request (issue #21): the corpus
+ * does not exist (404 naming it) or the query has another dimension than the corpus (400 naming
+ * the field and both dimensions). Undefined for anything else (the search answers 502).
+ */
+function callerRefusal(corpus: string, at: number, err: Error, field: "query_vector" | "query_text", model: string | undefined): LakehouseError | undefined {
+  if (!(err instanceof LakehouseError)) return undefined;
+  const where = `corpus ${JSON.stringify(corpus)} (corpora[${at}])`;
+  if (err.status === 404) return new LakehouseError("not_found", `corpora[${at}]: corpus ${JSON.stringify(corpus)} does not exist (no vector index of that name; GET /v1/matrix/corpora lists them)`);
+  const dim = /^vector: dimension mismatch: expected (\d+), got (\d+)$/.exec(err.message);
+  if (err.status === 400 && dim) {
+    const [, want, got] = dim;
+    return field === "query_vector"
+      ? badRequest(`query_vector: has ${got} dimensions; ${where} has ${want}`)
+      : badRequest(`query_text: embedded by model ${JSON.stringify(model ?? "")} to ${got} dimensions; ${where} has ${want} (search corpora made with that model, or pass query_vector)`);
+  }
+  if (err.status === 400) return badRequest(`${where}: ${err.message}`);
+  return undefined;
+}
+
 async function searchCorpus(env: Env, requestId: string, corpus: string, vector: number[], k: number): Promise<VectorHit[]> {
   const res = await serviceClient(env as never, "vectors", requestId).json<{ results: VectorHit[] }>(`/index/${encodeURIComponent(corpus)}/search`, {
     method: "POST",
@@ -116,8 +136,16 @@ api.openapi(
 
     // Fan out in parallel; any corpus failing fails the whole search (no partial answers).
     const settled = await Promise.allSettled(names.map((name) => searchCorpus(c.env, rid, name, vector, perCorpusK)));
-    const failures = settled.flatMap((s, i) => (s.status === "rejected" ? [`${names[i]}: ${(s.reason as Error).message}`] : []));
-    if (failures.length > 0) throw new LakehouseError("bad_gateway", `corpus search failed (${failures.length} of ${names.length}): ${failures.join("; ")}`);
+    const rejected = settled.flatMap((s, i) => (s.status === "rejected" ? [{ name: names[i]!, err: s.reason as Error }] : []));
+    if (rejected.length > 0) {
+      // The caller's mistakes first (an unknown corpus, a query of another dimension), as 4xx naming the field.
+      for (const { name, err } of rejected) {
+        const refusal = callerRefusal(name, body.corpora.indexOf(name), err, body.query_vector != null ? "query_vector" : `query_text`, model);
+        if (refusal) throw refusal;
+      }
+      const failures = rejected.map(({ name, err }) => `${name}: ${err.message}`);
+      throw new LakehouseError("bad_gateway", `corpus search failed (${failures.length} of ${names.length}): ${failures.join("; ")}`);
+    }
     const perCorpus: Record<string, number> = {};
     let merged: MatrixHit[] = [];
     settled.forEach((s, i) => {

@@ -37,7 +37,7 @@ const VECTOR = "expected a non-empty array of numbers";
 
 /** POST /matrix/search. Field order is the order the checks report in. */
 export const SearchBody = z
-  .object(
+  .strictObject(
     {
       corpora: z
         .array(z.string({ error: corpusName }).min(1, { error: corpusName }), { error: CORPORA })
@@ -70,7 +70,7 @@ export const SearchBody = z
 
 const score01 = (iss: { input?: unknown }) => `expected a number from 0 to 1, got ${show(iss.input)}`;
 /** POST /matrix/playbooks/record */
-export const RecordBody = z.object(
+export const RecordBody = z.strictObject(
   {
     query_text: NonBlank.openapi({ description: "the query that was answered" }),
     answer_id: NonBlank.openapi({ description: "the id of the hit that answered it" }),
@@ -87,9 +87,9 @@ const aString = (iss: { input?: unknown }) => `expected a string, got ${show(iss
 /** A chunk of context: its source path and text; other fields are kept in the answer. */
 export const ChunkInput = z.looseObject({ source: z.string({ error: aString }), text: z.string({ error: aString }) }, { error: CHUNK });
 /** POST /matrix/relevance */
-export const RelevanceBody = z.object(
+export const RelevanceBody = z.strictObject(
   {
-    focus_file: z.object(
+    focus_file: z.strictObject(
       {
         path: z.string({ error: (iss) => `${nonEmpty}, got ${show(iss.input)}` }).min(1, { error: (iss) => `${nonEmpty}, got ${show(iss.input)}` }),
         content: z.string({ error: aString }),
@@ -104,7 +104,7 @@ export const RelevanceBody = z.object(
 
 const MODE = "expected a mode name (or true to keep the given mode)";
 /** POST /matrix/downgrade */
-export const DowngradeBody = z.object(
+export const DowngradeBody = z.strictObject(
   {
     mode: NonBlank.openapi({ example: "codereview_lakehouse" }),
     model: z.string({ error: "expected a string" }).optional().openapi({ example: "gpt-4o" }),

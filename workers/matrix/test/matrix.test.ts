@@ -84,10 +84,26 @@ describe("matrix search", () => {
     expect(both.body.results[0].id).toBe("t1");
   });
 
-  it("fails loud with 502 naming the corpus when any corpus fails, and 400 for no corpora or no query", async () => {
+  it("an unknown corpus is a 404 naming it; a query vector of another dimension a 400 naming the field and both dimensions (#21)", async () => {
     const missing = await call("/search", { query_vector: [1, 0, 0], corpora: ["corpus_a", "no_such_corpus"], k: 3 });
-    expect(missing.status).toBe(502);
-    expect(missing.body.error.message).toMatch(/no_such_corpus: vector index "no_such_corpus" does not exist/);
+    expect(missing.status, JSON.stringify(missing.body)).toBe(404);
+    expect(missing.body.error.code).toBe("not_found");
+    expect(missing.body.error.message).toMatch(/corpora\[1\]: corpus "no_such_corpus" does not exist/);
+    const wrongDim = await call("/search", { query_vector: [1, 0, 0, 0], corpora: ["corpus_a"], k: 3 });
+    expect(wrongDim.status, JSON.stringify(wrongDim.body)).toBe(400);
+    expect(wrongDim.body.error.code).toBe("bad_request");
+    expect(wrongDim.body.error.message).toMatch(/query_vector: has 4 dimensions; corpus "corpus_a" \(corpora\[0\]\) has 3/);
+    // query_text embedded to 768 dimensions against a 3-d corpus: the caller's choice of corpus, a 400 too
+    const textDim = await call("/search", { query_text: "hello", corpora: ["texts", "corpus_b"], k: 3 });
+    expect(textDim.status, JSON.stringify(textDim.body)).toBe(400);
+    expect(textDim.body.error.message).toMatch(/query_text: embedded by model "[^"]+" to 768 dimensions; corpus "corpus_b" \(corpora\[1\]\) has 3/);
+  });
+
+  it("fails loud with 502 when a corpus fails upstream, and 400 for no corpora or no query", async () => {
+    const broken = { fetch: async () => new Response(JSON.stringify({ error: { code: "internal", message: "shard exploded" } }), { status: 500 }) };
+    const failed = await call("/search", { query_vector: [1, 0, 0], corpora: ["corpus_a"], k: 3 }, { VECTORS: broken });
+    expect(failed.status, JSON.stringify(failed.body)).toBe(502);
+    expect(failed.body.error.message).toMatch(/corpus_a: shard exploded/);
     const cases: [unknown, RegExp][] = [
       [{ query_vector: [1, 0, 0], corpora: [] }, /corpora: expected a non-empty array/],
       [{ query_vector: [1, 0, 0] }, /corpora: expected a non-empty array/],

@@ -3,6 +3,7 @@
 // JSON responses (no event stream), and every tools/call witnessed to the observer
 // after the response is ready (ctx.waitUntil), never delaying the answer.
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
@@ -51,7 +52,7 @@ function buildServer(env: Record<string, unknown>, requestId: string, config: La
   for (const tool of visibleTools(limits)) {
     server.registerTool(
       tool.name,
-      { title: tool.title, description: tool.description, inputSchema: tool.input, annotations: tool.annotations },
+      { title: tool.title, description: tool.description, inputSchema: strictArguments(tool.input), annotations: tool.annotations },
       (async (args: Record<string, unknown>, extra: { requestId: JsonRpcId }) => {
         const started = Date.now();
         const signal = AbortSignal.timeout(limits.tool_timeout_ms);
@@ -205,4 +206,15 @@ export async function handleMcpPost(
   if (records.size > 0 && response.ok) ctx.waitUntil(witness(env, requestId, records, response.clone(), started));
   ctx.waitUntil(server.close().catch(() => undefined));
   return response;
+}
+
+/**
+ * A tool's arguments as a strict object (issue #21): an argument the tool does not take is an
+ * isError result naming it (`unknown argument "foo"`), never silently dropped; tools/list shows
+ * `additionalProperties: false`.
+ */
+function strictArguments(shape: z.ZodRawShape) {
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === "unrecognized_keys" ? iss.keys.map((k) => `unknown argument ${JSON.stringify(k)}`).join("; ") : undefined),
+  });
 }

@@ -52,6 +52,17 @@ describe("mcp worker", () => {
     expect(JSON.stringify(missing.content)).toMatch(/vector.*text|text/);
   });
 
+  it("refuses an argument a tool does not take, naming it, and runs nothing (#21)", async () => {
+    const before = (await (await env.PATHWAY.fetch("http://pathway/pathway/stats")).json()) as { total: number };
+    const res = await client.callTool({ name: "pathway_add", arguments: { content: "x", colour: "red" } });
+    expect(res.isError).toBe(true);
+    expect(text(res)).toMatch(/unknown argument "colour"/);
+    const after = (await (await env.PATHWAY.fetch("http://pathway/pathway/stats")).json()) as { total: number };
+    expect(after.total).toBe(before.total);
+    const { tools } = await client.listTools();
+    for (const t of tools) expect(t.inputSchema.additionalProperties, t.name).toBe(false);
+  });
+
   it("says in /health how many tools it offers and whether it is read-only", async () => {
     const res = await worker.fetch("http://mcp.test/mcp/health");
     expect(await res.json()).toMatchObject({ service: "mcp", status: "ok", tools: TOOL_NAMES.length, read_only: false });

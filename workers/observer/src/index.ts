@@ -42,7 +42,7 @@ async function cappedJson(c: C): Promise<unknown> {
 const MAX_BATCH = 10_000;
 /** A batch: the array of events, or {"events": [...]}; at most 10000. */
 function batchOf<T extends z.ZodType>(item: T) {
-  return z.union([z.array(item).max(MAX_BATCH), z.object({ events: z.array(item).max(MAX_BATCH) })], {
+  return z.union([z.array(item).max(MAX_BATCH), z.strictObject({ events: z.array(item).max(MAX_BATCH) })], {
     error: (iss) => {
       const input = iss.input as { events?: unknown } | undefined;
       const events = Array.isArray(input) ? input : input?.events;
@@ -135,7 +135,13 @@ api.openAPIRegistry.registerPath({
   },
 });
 api.post("/events", async (c) => {
-  const body = parseWith(EventsEnvelope, await cappedJson(c), "events");
+  const raw = await cappedJson(c);
+  // The envelope is strict (issue #21): {"events": [...]} and nothing else.
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+    const unknown = Object.keys(raw).filter((k) => k !== "events");
+    if (unknown.length > 0) throw new LakehouseError("bad_request", unknown.slice(0, 5).map((k) => `unknown field body.${k}`).join("; "));
+  }
+  const body = parseWith(EventsEnvelope, raw, "events");
   const events = Array.isArray(body) ? body : body.events;
   const now = new Date();
   const valid: { op: ObservedOp; ts_ms: number }[] = [];

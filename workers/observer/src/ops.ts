@@ -37,7 +37,7 @@ const nonNegative = (iss: { input?: unknown }) => `expected a non-negative numbe
 
 /** One event as sent (DESIGN §6 ObservedOp); absent fields get the seed's defaults. */
 export const ObservedOpInput = z
-  .object(
+  .strictObject(
     {
       timestamp: z
         .string({ error: rfc3339 })

@@ -30,7 +30,7 @@ const positiveInt = (iss: { input?: unknown }) => `expected a positive integer, 
 
 /** The body of POST /observer/review: validates the request (createRoute) and documents it. */
 export const ReviewBody = z
-  .object(
+  .strictObject(
     {
       response: z.string({ error: (iss) => `expected a string (the answer to review), got ${got(iss.input)}` }).openapi({ description: "the answer to review" }),
       source_content: z.string({ error: aString }).nullish().openapi({ description: "the material the answer should be grounded in" }),

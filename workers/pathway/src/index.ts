@@ -65,12 +65,12 @@ const Tags = z
 /** Any JSON value; stored as its JSON text within [pathwayd].max_content_bytes. */
 const Content = z.unknown().openapi({ description: "any JSON value (at most [pathwayd].max_content_bytes as JSON text)" });
 
-const AddBody = z.object({ uid: OptionalUid, content: Content, tags: Tags, predecessor_uid: OptionalUid });
-const AddIdempotentBody = z.object({ uid: Uid, content: Content, tags: Tags });
-const UpdateBody = z.object({ uid: Uid, content: Content.optional(), tags: Tags });
-const ReviseBody = z.object({ predecessor_uid: Uid, uid: OptionalUid, content: Content, tags: Tags });
-const RetireBody = z.object({ uid: Uid });
-const SearchBody = z.object({
+const AddBody = z.strictObject({ uid: OptionalUid, content: Content, tags: Tags, predecessor_uid: OptionalUid });
+const AddIdempotentBody = z.strictObject({ uid: Uid, content: Content, tags: Tags });
+const UpdateBody = z.strictObject({ uid: Uid, content: Content.optional(), tags: Tags });
+const ReviseBody = z.strictObject({ predecessor_uid: Uid, uid: OptionalUid, content: Content, tags: Tags });
+const RetireBody = z.strictObject({ uid: Uid });
+const SearchBody = z.strictObject({
   tags: Tags,
   text: z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).nullish(),
   include_retired: z.boolean({ error: (iss) => `expected true or false, got ${show(iss.input)}` }).optional(),

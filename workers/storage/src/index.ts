@@ -206,7 +206,7 @@ async function uploadCall<T>(what: string, key: string, id: string, fn: () => Pr
 api.post("/multipart/*", async (c) => {
   const path = new URL(c.req.url).pathname;
   if (c.req.query("upload_id") !== undefined && path.endsWith("/complete")) {
-    const key = validateKey(keyFromPath(c.req.url, "/storage/multipart/").replace(/\/complete$/, ""));
+    const key = keyFromPath(c.req.url, "/storage/multipart/", "/complete");
     const id = uploadId(c);
     const body = await readJsonObject(c);
     if (!Array.isArray(body.parts) || body.parts.length === 0) {

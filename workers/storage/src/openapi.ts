@@ -27,8 +27,8 @@ export const PartQuery = UploadQuery.extend({
   part: z.string().regex(/^\d+$/, "expected an integer from 1 to 10000").openapi({ description: "part number, 1 to 10000", example: "1" }),
 });
 
-export const CompleteBody = z.object({
-  parts: z.array(z.object({ part_number: z.number().int(), etag: z.string() })).min(1),
+export const CompleteBody = z.strictObject({
+  parts: z.array(z.strictObject({ part_number: z.number().int(), etag: z.string() })).min(1),
 });
 
 const PutResult = z.object({ key: z.string(), size: z.number().int(), etag: z.string() });

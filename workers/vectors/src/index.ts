@@ -17,7 +17,7 @@ import type { IndexRecord, IndexSpec } from "./indexRegistry";
 import {
   AddBody, CreateBody, DeleteBody, NameParams, SearchBody, VectorHit as VectorHitSchema, VectorIndexInfo as IndexSchema, VectorsError,
 } from "./openapi";
-import { perVectorBytes, type ShardItem, type ShardSpec } from "./vectorIndex";
+import { SHARD_NOT_INITIALISED, perVectorBytes, type ShardItem, type ShardResult, type ShardSpec } from "./vectorIndex";
 import { utf8Length } from "../../../shared/json-limits";
 import { VECTORIZE_MAX_K, resolveVectorize, vectorizeDelete, vectorizeQuery, vectorizeUpsert } from "./vectorize-engine";
 
@@ -41,12 +41,17 @@ function inRange(field: string, v: number, min: number, max: number): number {
 
 /**
  * The checks on a vector the schema (openapi.ts `Vector`: finite numbers within float32) cannot
- * make, because they need the index: its dimension, and no zero vector under cosine.
+ * make, because they need the index: its dimension, and no zero vector under cosine (zero as
+ * the 32-bit floats every engine stores, local and Vectorize alike).
  */
 function indexVector(v: readonly number[], dimension: number, distance: Distance, where: string): Float32Array {
   if (v.length !== dimension) throw badRequest(`${where}: dimension mismatch: expected ${dimension}, got ${v.length}`);
   const out = Float32Array.from(v);
-  if (distance === "cosine" && v.every((x) => x === 0)) throw badRequest(`${where}: zero vector has no direction under cosine distance`);
+  // Checked on what is stored, the 32-bit floats: [1e-46, 0, 0] is not zero as typed, but is as stored (issue #21).
+  if (distance === "cosine" && out.every((x) => x === 0)) {
+    const typed = v.every((x) => x === 0) ? "" : " (every component rounds to 0 as a 32-bit float)";
+    throw badRequest(`${where}: zero vector${typed} has no direction under cosine distance`);
+  }
   return out;
 }
 
@@ -107,6 +112,23 @@ export function shardOf(id: string, shards: number): number {
     h = Math.imul(h, 0x01000193);
   }
   return (h >>> 0) % shards;
+}
+
+/**
+ * A call on an index's shard; a shard emptied by a concurrent DELETE of the index is a 404 for
+ * the index, never a 500 (issue #21: a search racing a delete answers 200 or 404).
+ */
+async function onShard<T>(name: string, call: () => PromiseLike<unknown>): Promise<T> {
+  const gone = () => notFound(`vector index ${JSON.stringify(name)} does not exist (it was deleted while this request ran)`);
+  let r: unknown;
+  try {
+    r = await call();
+  } catch (err) {
+    if (err instanceof Error && err.message.includes(SHARD_NOT_INITIALISED)) throw gone();
+    throw err;
+  }
+  if (r && typeof r === "object" && "error" in r && (r as { error: { message: string } }).error.message === SHARD_NOT_INITIALISED) throw gone();
+  return r as T;
 }
 
 function rethrow(r: unknown): void {
@@ -231,7 +253,7 @@ api.openapi(
     const results = await Promise.all(
       [...byShard].map(async ([s, batch]) => {
         const stub = shardStub(c.env, rec.name, s);
-        const r = await stub.add(batch);
+        const r = await onShard<ShardResult<{ added: number; count: number }>>(rec.name, () => stub.add(batch));
         rethrow(r);
         await registry(c.env).setShardCount(rec.name, s, (r as { count: number }).count);
         return r as { added: number; count: number };
@@ -265,7 +287,7 @@ api.openapi(
       results = await vectorizeQuery(v, rec.name, rec.distance, vector, k, filter);
     } else {
       const perShard = await Promise.all(
-        Array.from({ length: rec.shards }, (_, s) => shardStub(c.env, rec.name, s).search(vector, k, filter, ef) as Promise<VectorHit[]>),
+        Array.from({ length: rec.shards }, (_, s) => onShard<VectorHit[]>(rec.name, () => shardStub(c.env, rec.name, s).search(vector, k, filter, ef))),
       );
       results = perShard.flat().sort((a, b) => a.distance - b.distance).slice(0, k);
     }
@@ -301,7 +323,7 @@ api.openapi(
     let deleted = 0;
     await Promise.all(
       [...byShard].map(async ([s, batch]) => {
-        const r = await shardStub(c.env, rec.name, s).remove(batch);
+        const r = await onShard<{ deleted: number; count: number }>(rec.name, () => shardStub(c.env, rec.name, s).remove(batch));
         deleted += r.deleted;
         await registry(c.env).setShardCount(rec.name, s, r.count);
       }),
@@ -320,7 +342,7 @@ api.openapi(
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
     if (rec.engine !== "local") return c.json({ ...info(rec), shards: [] } as Record<string, unknown>, 200);
-    const shards = await Promise.all(Array.from({ length: rec.shards }, (_, s) => shardStub(c.env, rec.name, s).stats()));
+    const shards = await Promise.all(Array.from({ length: rec.shards }, (_, s) => onShard<Record<string, unknown>>(rec.name, () => shardStub(c.env, rec.name, s).stats())));
     return c.json({ ...info(rec), max_vectors_per_shard: shardSpec(c.env, rec, 0).max_vectors, shard_stats: shards } as Record<string, unknown>, 200);
   },
   fieldErrors,

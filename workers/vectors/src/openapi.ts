@@ -40,7 +40,7 @@ export const DISTANCES = ["cosine", "euclidean", "dot"] as const;
 export const QUANTIZATIONS = ["none", "int8"] as const;
 
 /** POST /vectors/index. Field order is the order the checks report in. */
-export const CreateBody = z.object(
+export const CreateBody = z.strictObject(
   {
     name: IndexName,
     dimension: integer().openapi({ description: "1 to [vectord].max_dimension", example: 768 }),
@@ -61,7 +61,7 @@ export const CreateBody = z.object(
 
 const ITEMS = "expected a non-empty array of {id, vector, metadata?}";
 /** One vector to upsert. */
-export const VectorItem = z.object(
+export const VectorItem = z.strictObject(
   {
     id: z
       .string({ error: (iss) => `expected a non-empty string of at most ${MAX_ID_CHARS} characters, got ${show(iss.input)}` })
@@ -73,7 +73,7 @@ export const VectorItem = z.object(
   { error: "expected an object {id, vector, metadata?}" },
 );
 /** POST /vectors/index/{name}/add: the whole batch is validated before anything is written. */
-export const AddBody = z.object({ items: z.array(VectorItem, { error: ITEMS }).min(1, { error: ITEMS }) }, OBJECT);
+export const AddBody = z.strictObject({ items: z.array(VectorItem, { error: ITEMS }).min(1, { error: ITEMS }) }, OBJECT);
 
 /** A metadata filter, validated by the same compileFilter the shards match with. */
 export const Filter = z
@@ -88,7 +88,7 @@ export const Filter = z
   .openapi({ description: "metadata filter: {key: scalar} or {key: {$eq|$ne|$in|$nin|$lt|$lte|$gt|$gte: ...}}, keys ANDed, dotted keys reach into objects" });
 
 /** POST /vectors/index/{name}/search */
-export const SearchBody = z.object(
+export const SearchBody = z.strictObject(
   {
     vector: Vector,
     k: integer().optional().openapi({ description: "1 to [vectord].max_k (Vectorize: at most 50); default 10" }),
@@ -99,7 +99,7 @@ export const SearchBody = z.object(
 );
 
 /** POST /vectors/index/{name}/delete */
-export const DeleteBody = z.object(
+export const DeleteBody = z.strictObject(
   { ids: z.array(z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }), { error: "expected an array of strings" }) },
   OBJECT,
 );

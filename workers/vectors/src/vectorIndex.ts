@@ -12,6 +12,14 @@ import { compileFilter, matches } from "./filter";
 import distanceKernel from "./distance.wasm";
 import { Hnsw, type Metric, type Neighbour, type Quantization } from "./hnsw";
 
+/**
+ * What a shard answers (as a ShardResult error, not a throw) when asked for data it does not
+ * hold: it was never created, or its index was deleted (drop) while a request that had already
+ * found the index was on its way. The Worker turns it into the index's 404 (onShard, index.ts).
+ */
+export const SHARD_NOT_INITIALISED = "vector index shard is not initialised";
+const NOT_INITIALISED = { error: { code: "not_found", message: SHARD_NOT_INITIALISED, status: 404 } } as const;
+
 export interface ShardSpec {
   name: string;
   shard: number;
@@ -130,7 +138,7 @@ export class VectorIndex extends DurableObject<Env> {
   private load(): Hnsw {
     if (this.hnsw) return this.hnsw;
     const specText = this.getMeta("spec");
-    if (!specText) throw new Error("vector index shard is not initialised");
+    if (!specText) throw new Error(SHARD_NOT_INITIALISED);
     const spec = JSON.parse(specText) as ShardSpec;
     this.spec = spec;
     const h = this.fresh(spec);
@@ -230,12 +238,18 @@ export class VectorIndex extends DurableObject<Env> {
     this.dirty = false;
   }
 
+  /** Whether the shard holds an index (created by init, not dropped since). */
+  private initialised(): boolean {
+    return this.hnsw !== undefined || this.getMeta("spec") !== undefined;
+  }
+
   count(): number {
     return this.load().liveCount;
   }
 
   /** Upserts a validated batch: all of it or nothing. */
   add(items: ShardItem[]): ShardResult<{ added: number; count: number }> {
+    if (!this.initialised()) return NOT_INITIALISED;
     let h = this.load();
     const spec = this.spec!;
     // Every item takes a new graph node (an upsert tombstones the old one): the memory bound
@@ -298,7 +312,8 @@ export class VectorIndex extends DurableObject<Env> {
     return { added: items.length, count: h.liveCount };
   }
 
-  remove(ids: string[]): { deleted: number; count: number } {
+  remove(ids: string[]): ShardResult<{ deleted: number; count: number }> {
+    if (!this.initialised()) return NOT_INITIALISED;
     const h = this.load();
     let deleted = 0;
     this.ctx.storage.transactionSync(() => {
@@ -357,7 +372,8 @@ export class VectorIndex extends DurableObject<Env> {
    * the matches; many → graph search that only admits matches, falling back to exact
    * when the walk finds fewer than min(k, matches).
    */
-  search(vector: Float32Array, k: number, filter?: unknown, ef?: number): ShardHit[] {
+  search(vector: Float32Array, k: number, filter?: unknown, ef?: number): ShardResult<ShardHit[]> {
+    if (!this.initialised()) return NOT_INITIALISED;
     const h = this.load();
     const q = h.prepare(vector);
     const efSearch = Math.max(ef ?? this.spec!.ef_search, k);
@@ -414,7 +430,8 @@ export class VectorIndex extends DurableObject<Env> {
   }
 
   /** Memory held by the graph and its arrays, for /index/<name> stats. */
-  stats(): { count: number; graph_bytes: number; deleted: number; snapshot_size: number; metadata_bytes: number } {
+  stats(): ShardResult<{ count: number; graph_bytes: number; deleted: number; snapshot_size: number; metadata_bytes: number }> {
+    if (!this.initialised()) return NOT_INITIALISED;
     const h = this.load();
     return { count: h.liveCount, graph_bytes: h.bytes(), deleted: h.deletedCount, snapshot_size: this.snapshotSize, metadata_bytes: this.metaBytes };
   }
