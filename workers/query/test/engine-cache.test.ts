@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { schemaFingerprint } from "../../../shared/dataset";
 import type { Manifest, SchemaField } from "../../../shared/types";
 import { checkReadOnly } from "../src/guard";
-import type { CachedTable, EngineAnswer, EngineStats, QueryEngine } from "../src/queryEngine";
+import type { CachedTable, EngineAnswer, EngineStats, QueryEngine } from "../src/query-engine";
 
 const SCHEMA: SchemaField[] = [
   { name: "id", type: "int64", nullable: false },
