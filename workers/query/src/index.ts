@@ -10,7 +10,9 @@ import { LakehouseError, errorResponse } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { DatasetSummary, Manifest } from "../../../shared/types";
 import { checkReadOnly, resolveDatasets } from "./guard";
-import { engineFailure, resultTooLarge, timeoutError, type EngineAnswer, type QueryEngine } from "./queryEngine";
+import { engineFailure, resultTooLarge, timeoutError } from "./engine-errors";
+import type { EngineAnswer } from "./engine-types";
+import type { QueryEngine } from "./query-engine";
 import {
   capRows,
   chooseEngine,
@@ -252,5 +254,5 @@ api.get("/datasets", async (c) => {
   return c.json({ replicas: replicas.map((tables, i) => ({ replica: i, tables })) });
 });
 
-export { QueryEngine } from "./queryEngine";
+export { QueryEngine } from "./query-engine";
 export default app satisfies ExportedHandler<QueryEnv>;

@@ -12,7 +12,8 @@ import { describe, expect, it } from "vitest";
 import type { ColumnType, Manifest, SchemaField } from "../../../shared/types";
 import { planFast, readColumn, runFast, type Column } from "../src/columnar";
 import { checkReadOnly } from "../src/guard";
-import type { EngineAnswer, QueryEngine } from "../src/queryEngine";
+import type { EngineAnswer } from "../src/engine-types";
+import type { QueryEngine } from "../src/query-engine";
 
 type Col = { name: string; type: ColumnType; data: unknown[] };
 

@@ -12,7 +12,8 @@ import { describe, expect, it } from "vitest";
 import { schemaFingerprint } from "../../../shared/dataset";
 import type { Manifest, SchemaField } from "../../../shared/types";
 import { checkReadOnly } from "../src/guard";
-import type { CachedTable, EngineAnswer, EngineStats, QueryEngine } from "../src/queryEngine";
+import type { CachedTable, EngineAnswer, EngineStats } from "../src/engine-types";
+import type { QueryEngine } from "../src/query-engine";
 
 const SCHEMA: SchemaField[] = [
   { name: "id", type: "int64", nullable: false },
@@ -117,7 +118,7 @@ async function tableExists(stub: DurableObjectStub<QueryEngine>, physical: strin
 /** Stands for a query mid-iteration over a physical table (white box: the engine's reader count). */
 async function holdReader(stub: DurableObjectStub<QueryEngine>, physical: string, hold: boolean): Promise<void> {
   await runInDurableObject(stub, (instance: QueryEngine) => {
-    const engineInternals = instance as unknown as { acquire(p: string[]): string[]; release(p: string[]): void };
+    const engineInternals = (instance as unknown as { held: { acquire(p: string[]): string[]; release(p: string[]): void } }).held;
     if (hold) engineInternals.acquire([physical]);
     else engineInternals.release([physical]);
   });

@@ -9,7 +9,8 @@ import { schemaFingerprint } from "../../../shared/dataset";
 import type { Manifest, SchemaField } from "../../../shared/types";
 import app from "../src/index";
 import { checkReadOnly } from "../src/guard";
-import { engineFailure, type QueryEngine } from "../src/queryEngine";
+import { engineFailure } from "../src/engine-errors";
+import type { QueryEngine } from "../src/query-engine";
 
 const SCHEMA: SchemaField[] = [
   { name: "id", type: "int64", nullable: false },
