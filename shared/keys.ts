@@ -19,6 +19,7 @@ export function keyProblem(key: string): string | undefined {
   if (key.length === 0) return "key is empty";
   const bytes = encoder.encode(key).byteLength;
   if (bytes > MAX_KEY_BYTES) return `key is ${bytes} bytes; the limit is ${MAX_KEY_BYTES}`;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL and line breaks are what a key may not hold
   const bad = /[\u0000\r\n\t]/.exec(key);
   if (bad) {
     const name = { "\u0000": "NUL", "\r": "CR", "\n": "LF", "\t": "tab" }[bad[0]]!;

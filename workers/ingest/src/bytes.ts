@@ -189,7 +189,7 @@ export function parseTimestampBytes(b: Uint8Array, s: number, e: number): number
   const n = e - s;
   if (n < 10 || n > 40) return NOT;
   const days = dateAt(b, s);
-  if (days !== days) return NOT;
+  if (Number.isNaN(days)) return NOT;
   let micros = days * 86_400_000_000;
   if (n === 10) return micros;
   const sep = b[s + 10];

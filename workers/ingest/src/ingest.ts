@@ -414,7 +414,7 @@ export async function convertCsv(
         }
         case K_INT: {
           const v = esc ? NaN : parseIntBytes(b, s, e);
-          if (v !== v) return new Mismatch(c, widenFor(types![c]!, b, s, e, esc));
+          if (Number.isNaN(v)) return new Mismatch(c, widenFor(types![c]!, b, s, e, esc));
           const big = g.big[c];
           if (v === BIG || big) (big ?? g.toBig(c))[r] = v === BIG ? parseBigInt(b, s, e) : BigInt(v);
           else g.f64[c]![r] = v;
@@ -422,7 +422,7 @@ export async function convertCsv(
         }
         case K_FLOAT: {
           const v = esc ? NaN : parseFloatBytes(b, s, e);
-          if (v !== v) return new Mismatch(c, "string");
+          if (Number.isNaN(v)) return new Mismatch(c, "string");
           g.f64[c]![r] = v;
           break;
         }
@@ -440,7 +440,7 @@ export async function convertCsv(
           }
           const v = esc ? NaN : parseTimestampBytes(b, s, e);
           lastTs[c] = len <= 64 ? b.slice(s, e) : NO_BYTES;
-          if (v !== v) return new Mismatch(c, "string");
+          if (Number.isNaN(v)) return new Mismatch(c, "string");
           const big = g.big[c];
           if (v === BIG || big) (big ?? g.toBig(c))[r] = v === BIG ? bigMicros : BigInt(v);
           else g.f64[c]![r] = v;
@@ -448,7 +448,7 @@ export async function convertCsv(
         }
         case K_DATE: {
           const v = esc ? NaN : parseDateBytes(b, s, e);
-          if (v !== v) return new Mismatch(c, widenFor("date", b, s, e, esc));
+          if (Number.isNaN(v)) return new Mismatch(c, widenFor("date", b, s, e, esc));
           g.i32[c]![r] = v;
           break;
         }

@@ -320,7 +320,10 @@ export class TypedParquetWriter {
             v[k++] = x;
           }
           vals = v;
-          if (present) ((min = lo), (max = hi));
+          if (present) {
+            min = lo;
+            max = hi;
+          }
         } else {
           const v = col.kind === K_DATE ? new Int32Array(present) : new Float64Array(present);
           let lo = Infinity;

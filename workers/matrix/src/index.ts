@@ -52,7 +52,7 @@ export function compileMetadataFilter(filter: unknown): ((md: Record<string, unk
   return (md) => {
     if (!md) return false;
     for (const [key, wants] of entries) {
-      if (!Object.prototype.hasOwnProperty.call(md, key)) return false;
+      if (!Object.hasOwn(md, key)) return false;
       const have = md[key];
       if (!wants.some((w) => w === have)) return false;
     }

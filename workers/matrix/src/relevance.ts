@@ -55,8 +55,12 @@ export function extractSymbols(path: string, content: string): { defined: Set<st
   const defined = new Set<string>();
   const imported = new Set<string>();
   const l = lang(path);
-  const def = (names: string[]) => names.forEach((n) => n.length > 1 && defined.add(n));
-  const imp = (names: string[]) => names.forEach((n) => n.length > 1 && imported.add(n));
+  const def = (names: string[]) => {
+    for (const n of names) if (n.length > 1) defined.add(n);
+  };
+  const imp = (names: string[]) => {
+    for (const n of names) if (n.length > 1) imported.add(n);
+  };
   if (l === "rust") {
     def(all(/\b(?:fn|struct|enum|trait|type|mod|const|static|union|macro_rules!)\s+([A-Za-z_][A-Za-z0-9_]*)/g, content));
     for (const m of content.matchAll(/\buse\s+([^;]+);/g)) {
