@@ -96,5 +96,5 @@ api.get("/", () => {
   throw new LakehouseError("method_not_allowed", "use POST /embed with {\"texts\": [...]}");
 });
 
-export { EmbedCache } from "./embedCache";
+export { EmbedCache } from "./embed-cache";
 export default app satisfies ExportedHandler<Env>;

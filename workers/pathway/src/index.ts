@@ -9,7 +9,7 @@ import { createServiceApp, jsonContentType, jsonResponse, jsonRequest, readJson,
 import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
 import { show } from "../../../shared/field-errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
-import type { Failure, Result } from "./pathwayMemory";
+import type { Failure, Result } from "./pathway-memory";
 
 const { app, api } = createServiceApp<Env>("pathway", "pathway");
 type C = Context<AppEnv<Env>>;
@@ -250,5 +250,5 @@ api.openapi(
   async (c) => c.json((await memory(c.env).stats()) as never),
 );
 
-export { PathwayMemory } from "./pathwayMemory";
+export { PathwayMemory } from "./pathway-memory";
 export default app satisfies ExportedHandler<Env>;

@@ -13,11 +13,11 @@ import { fieldErrors } from "../../../shared/field-errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { Distance, VectorHit, VectorIndexInfo } from "../../../shared/types";
 import type { Quantization } from "./hnsw";
-import type { IndexRecord, IndexSpec } from "./indexRegistry";
+import type { IndexRecord, IndexSpec } from "./index-registry";
 import {
   AddBody, CreateBody, DeleteBody, NameParams, SearchBody, VectorHit as VectorHitSchema, VectorIndexInfo as IndexSchema, VectorsError,
 } from "./openapi";
-import { SHARD_NOT_INITIALISED, perVectorBytes, type ShardItem, type ShardResult, type ShardSpec } from "./vectorIndex";
+import { SHARD_NOT_INITIALISED, perVectorBytes, type ShardItem, type ShardResult, type ShardSpec } from "./vector-index";
 import { utf8Length } from "../../../shared/json-limits";
 import { VECTORIZE_MAX_K, resolveVectorize, vectorizeDelete, vectorizeQuery, vectorizeUpsert } from "./vectorize-engine";
 
@@ -348,6 +348,6 @@ api.openapi(
   fieldErrors,
 );
 
-export { VectorIndex } from "./vectorIndex";
-export { IndexRegistry } from "./indexRegistry";
+export { VectorIndex } from "./vector-index";
+export { IndexRegistry } from "./index-registry";
 export default app satisfies ExportedHandler<Env>;

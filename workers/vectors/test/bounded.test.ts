@@ -5,7 +5,7 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { seededRandom as seeded } from "../../../shared/random";
 import { shardCapacity } from "../src/index";
-import { METADATA_HEAP_FACTOR, perVectorBytes } from "../src/vectorIndex";
+import { METADATA_HEAP_FACTOR, perVectorBytes } from "../src/vector-index";
 import { toLakehouseError } from "../../../shared/app";
 import { isRpcSizeError } from "../../../shared/json-limits";
 
