@@ -10,6 +10,7 @@ import fc from "fast-check";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import type { ColumnType, Manifest, SchemaField } from "../../../shared/types";
 import type { QueryEngine } from "../src/queryEngine";
+import { EXCLUDED } from "./fuzz-sql-known";
 
 export type Value = bigint | number | boolean | string | null;
 export type Row = Record<string, Value>;
@@ -85,6 +86,9 @@ const micros = fc.oneof(
   fc.bigInt({ min: -2_000_000_000_000_000n, max: 4_000_000_000_000_000n }),
 );
 
+/** while timestamps lose their sub-millisecond part on load (a known bug), whole milliseconds only */
+const tsMicros = EXCLUDED.has("timestamp-micros") ? micros.map((us) => us - (((us % 1000n) + 1000n) % 1000n)) : micros;
+
 const tRow: fc.Arbitrary<Row> = fc.record({
   i: nullable(smallInt),
   big: nullable(bigInt),
@@ -92,7 +96,7 @@ const tRow: fc.Arbitrary<Row> = fc.record({
   s: nullable(text),
   b: nullable(fc.boolean()),
   d: nullable(day),
-  ts: nullable(micros),
+  ts: nullable(tsMicros),
   k: nullable(fc.integer({ min: 0, max: 6 }).map(BigInt)),
   ks: nullable(keyText),
   huge: nullable(hugeInt),
@@ -112,18 +116,40 @@ const uRow = (k: bigint): fc.Arbitrary<Row> =>
  * unique build side) drawn from a range wider than t's, so keys go missing on both sides;
  * `u` sometimes repeats one key.
  */
-export const datasetArb: fc.Arbitrary<Dataset> = fc.record({
+const rawDatasetArb: fc.Arbitrary<Dataset> = fc.record({
   t: fc.oneof(
     { weight: 9, arbitrary: fc.array(tRow, { maxLength: 60 }) },
     {
       weight: 1,
-      arbitrary: fc.array(tRow, { minLength: 257, maxLength: 300 }).map((rows) => rows.map((r, n) => ({ ...r, s: n % 7 === 0 ? r.s : `w${n}` }))),
+      arbitrary: fc.array(tRow, { minLength: 257, maxLength: 300 }).map((rows) => rows.map((r, n): Row => ({ ...r, s: n % 7 === 0 ? r.s! : `w${n}` }))),
     },
   ),
   u: fc
-    .tuple(fc.uniqueArray(fc.integer({ min: -1, max: 9 }), { maxLength: 8 }), fc.boolean())
+    .tuple(fc.uniqueArray(fc.integer({ min: -1, max: 9 }), { maxLength: 8 }), fc.nat(4).map((n) => n === 0))
     .chain(([keys, dup]) => fc.tuple(...[...keys, ...(dup && keys.length ? [keys[0]!] : [])].map((k) => uRow(BigInt(k)))))
     .map((rows) => rows as Row[]),
+});
+
+/** Text reduced to ASCII (the columnar path orders non-ASCII text only through SQLite). */
+const ascii = (v: Value): Value => (typeof v === "string" ? v.replace(/[^\x00-\x7f]/g, "") : v);
+
+/**
+ * Most datasets hold ASCII text only: text that orders (GROUP BY keys, ORDER BY, min/max, ranges)
+ * with a non-ASCII value goes to SQLite, so mixed datasets would rarely test the columnar path.
+ */
+export const datasetArb: fc.Arbitrary<Dataset> = fc.tuple(rawDatasetArb, fc.nat(9), fc.nat(9)).map(([data, textDraw, floatDraw]) => {
+  const keepText = textDraw < 3;
+  // a whole double past 2^53 (1e300) keeps its column from the columnar reader (it cannot tell
+  // it from an int64 read back as a double): most datasets have none
+  const keepFloats = floatDraw < 3;
+  if (keepText && keepFloats) return data;
+  const tame = (v: Value): Value => {
+    if (!keepText && typeof v === "string") return ascii(v);
+    if (!keepFloats && typeof v === "number" && Number.isInteger(v) && Math.abs(v) > Number.MAX_SAFE_INTEGER) return Math.sign(v) * 2.5;
+    return v;
+  };
+  const strip = (rows: Row[]) => rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, tame(v)])));
+  return { t: strip(data.t), u: strip(data.u) };
 });
 
 function parquetElement(c: ColumnSpec) {
