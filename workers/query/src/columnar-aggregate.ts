@@ -6,9 +6,10 @@
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
 import { scan } from "./columnar-join";
 import { makeAgg, scanKey, valueAt } from "./columnar-kernels";
-import { BLOCK, Bail, MAX_GROUPS, asciiOrBail, cmpNum, compareValues, orderCompare, type Agg, type Derived, type FastPlan, type Item, type ScanKey, type Side } from "./columnar-types";
+import { BLOCK, Bail, MAX_GROUPS, asciiOrBail, compareToNumber, compareValues, orderCompare, type Agg, type Derived, type FastPlan, type Item, type ScanKey, type Side } from "./columnar-types";
 
-export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string, Derived>): { names: string[]; rows: unknown[][] } {
+/** `joinBytes`: what a join's hash table may take (the columnar budget left after the columns). */
+export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string, Derived>, joinBytes = Infinity): { names: string[]; rows: unknown[][] } {
   const groupKeys = plan.groupBy.map((k) => scanKey(k, sides, derived));
   // group ids: per code (dense) for dictionary keys, by value for one numeric key
   let nGroups = 0;
@@ -107,7 +108,7 @@ export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string,
   const runs = plan.aggs.map((a) => makeAgg(a, a.arg ? scanKey(a.arg, sides, derived) : null, singleGroup));
   const gid = new Int32Array(BLOCK);
   let tuples = 0;
-  scan(plan, sides, (rows, m) => {
+  scan(plan, sides, joinBytes, (rows, m) => {
     assign(rows, m, gid);
     tuples += m;
     for (const run of runs) run.update(rows, gid, m, nGroups);
@@ -141,8 +142,7 @@ export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string,
     it.agg ? resultOf(it.agg, g) : keyValues[g]![plan.groupBy.findIndex((k) => k.id === it.key!.id)];
   for (const h of plan.having) {
     order = order.filter((g) => {
-      const v = resultOf(h.agg, g);
-      return typeof v === "number" && cmpNum(v, h.op, h.value);
+      return compareToNumber(resultOf(h.agg, g), h.op, h.value);
     });
   }
   let out = order.map((g) => plan.items.map((it) => valueOf(g, it)));

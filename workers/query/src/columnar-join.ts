@@ -5,14 +5,14 @@
 // (workers/query/test/query.test.ts "the columnar fast path answers exactly like SQLite",
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
 import { filterBlock, sideFilters } from "./columnar-kernels";
-import { BLOCK, Bail, MAX_JOIN_PAIRS, type FastPlan, type Side } from "./columnar-types";
+import { BLOCK, Bail, HASH_BYTES_PER_ROW, MAX_JOIN_PAIRS, type FastPlan, type Side } from "./columnar-types";
 
 /**
  * Feeds the plan's tuples to `sink` in blocks: row ids per side (`rows[side][0..m)`). One
  * table: the filtered rows. A join: the probe side's filtered rows, each with every build-side
  * row (filtered) whose key equals its key.
  */
-export function scan(plan: FastPlan, sides: Side[], sink: (rows: Uint32Array[], m: number) => void): void {
+export function scan(plan: FastPlan, sides: Side[], joinBytes: number, sink: (rows: Uint32Array[], m: number) => void): void {
   const filters = sides.map((s, side) => sideFilters(plan, side, s.cols));
   if (filters.some((f) => f === null)) throw new Bail();
   if (!plan.join) {
@@ -35,8 +35,14 @@ export function scan(plan: FastPlan, sides: Side[], sink: (rows: Uint32Array[], 
   if (probeCol.kind !== buildCol.kind) throw new Bail(); // text = number: SQLite's affinity rules
   // the build side's rows by key (filtered; NULL keys never match)
   const b = sides[build]!;
+  // The hash table is memory the columnar budget did not count: what it and the build side's
+  // selection take (an upper bound: every filtered row its own key) must fit what is left of the
+  // budget, or SQLite answers (it joins in constant memory).
+  if (4 * b.rows > joinBytes) throw new Bail();
   const bsel = new Uint32Array(Math.max(1, b.rows));
   const bn = filterBlock(filters[build]!, 0, b.rows, bsel);
+  const probeDict = probeCol.kind === "str" ? probeCol.dict.length : 0;
+  if (4 * b.rows + bn * HASH_BYTES_PER_ROW + probeDict * 16 > joinBytes) throw new Bail();
   const byKey = new Map<string | number, number[]>();
   for (let s = 0; s < bn; s++) {
     const r = bsel[s]!;

@@ -5,7 +5,7 @@
 // Kept equal to SQLite by the differential tests that run each query on both engines
 // (workers/query/test/query.test.ts "the columnar fast path answers exactly like SQLite",
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
-import { Bail, asciiOrBail, cmpStr, compareValues, isAscii, type Agg, type CodeArray, type Column, type Derived, type FastPlan, type KeyExpr, type Op, type ScanKey, type Side } from "./columnar-types";
+import { Bail, INT64_NEAR_MAX, asciiOrBail, cmpStr, compareValues, isAscii, type Agg, type CodeArray, type Column, type Derived, type FastPlan, type KeyExpr, type Op, type ScanKey, type Side } from "./columnar-types";
 
 /**
  * Filters rows [from, to) of a side by its conditions into `sel` (row ids); returns how many.
@@ -234,30 +234,60 @@ export function makeAgg(agg: Agg, key: ScanKey | null, singleGroup: boolean): Ag
     };
   }
   if (agg.fn === "sum" || agg.fn === "avg") {
-    // Kahan–Babuška–Neumaier over doubles, as SQLite's sum(); integers stay exact below 2^53
+    // As SQLite's sum() and avg(): over INTEGER values an exact int64 sum; over REAL values
+    // Kahan–Babuška–Neumaier, whose error term is dropped when it is not finite.
     const sum = new Grow(0);
     const comp = new Grow(0);
+    /**
+     * Integers: a double holds a partial sum exactly while it stays within ±(2^53 − 1) (every
+     * value does: readColumn gives way past it). A step that would leave that range moves the
+     * group's double part and the value into an exact bigint instead (`big`): no rounding, ever.
+     */
+    const big: (bigint | undefined)[] = [];
+    const spill = (sm: Float64Array, g: number, v: number) => {
+      const b = (big[g] ?? 0n) + BigInt(sm[g]!) + BigInt(v);
+      // past int64 (SQLite: "integer overflow" for sum, an approximate avg): SQLite answers
+      if (b > INT64_NEAR_MAX || b < -INT64_NEAR_MAX) throw new Bail();
+      big[g] = b;
+      sm[g] = 0;
+    };
+    const intResult = (g: number): unknown => {
+      const n = count.a[g] ?? 0;
+      if (n === 0) return null;
+      const b = big[g];
+      if (b === undefined) {
+        const total = sum.a[g]!;
+        return agg.fn === "sum" ? total : total / n;
+      }
+      const exact = b + BigInt(sum.a[g]!);
+      if (agg.fn === "avg") return Number(exact) / n; // SQLite: (double) of the int64 sum, over the count
+      // an int64 past 2^53 is no exact JSON number: SQLite answers whatever it answers
+      if (exact > BigInt(Number.MAX_SAFE_INTEGER) || exact < -BigInt(Number.MAX_SAFE_INTEGER)) throw new Bail();
+      return Number(exact);
+    };
     let integer = key.kind === "num" && key.integer;
     let dictValues: Float64Array | null = null;
     if (key.kind === "dict") {
-      integer = true;
+      // a derived key's values: SQLite said which are INTEGER (key.integer); text is SQLite's business
+      integer = key.integer;
       dictValues = new Float64Array(key.values.length);
       key.values.forEach((v, c) => {
         if (v === null) return;
         if (typeof v !== "number") throw new Bail(); // sum over text: SQLite's conversion rules
-        if (!Number.isInteger(v)) integer = false;
+        if (integer && (!Number.isInteger(v) || Math.abs(v) > Number.MAX_SAFE_INTEGER)) throw new Bail();
         dictValues![c] = v;
       });
     }
     if (key.kind === "num" && integer) {
-      // integers: a plain sum is exact below 2^53 (checked at the end); the common case, kept tight
-      const { values, nulls, side } = key;
+      // integers from a column: the common case, kept tight
+      const { values, nulls, side, absMax } = key;
       return {
         update(rows, gid, m, nGroups) {
           const c = count.ensure(nGroups);
           const sm = sum.ensure(nGroups);
           const rs = rows[side]!;
-          if (singleGroup && !nulls) {
+          if (singleGroup && !nulls && Math.abs(sm[0]!) + absMax * m <= Number.MAX_SAFE_INTEGER) {
+            // no partial sum of this block can leave the exact range
             let t = 0;
             for (let s = 0; s < m; s++) t += values[rs[s]!]!;
             sm[0]! += t;
@@ -269,16 +299,13 @@ export function makeAgg(agg: Agg, key: ScanKey | null, singleGroup: boolean): Ag
             if (nulls !== null && nulls[r]) continue;
             const g = gid[s]!;
             c[g]!++;
-            sm[g]! += values[r]!;
+            const v = values[r]!;
+            const t = sm[g]! + v;
+            if (t > Number.MAX_SAFE_INTEGER || t < -Number.MAX_SAFE_INTEGER) spill(sm, g, v);
+            else sm[g] = t;
           }
         },
-        result: (g) => {
-          const n = count.a[g] ?? 0;
-          if (n === 0) return null;
-          const total = sum.a[g]!;
-          if (Math.abs(total) > Number.MAX_SAFE_INTEGER) throw new Bail(); // SQLite's exact int64
-          return agg.fn === "sum" ? total : total / n;
-        },
+        result: intResult,
       };
     }
     return {
@@ -300,21 +327,27 @@ export function makeAgg(agg: Agg, key: ScanKey | null, singleGroup: boolean): Ag
           }
           const g = gid[s]!;
           c[g]!++;
-          if (integer) sm[g]! += v;
-          else {
-            const t = sm[g]! + v;
-            if (Math.abs(sm[g]!) >= Math.abs(v)) cp[g]! += sm[g]! - t + v;
-            else cp[g]! += v - t + sm[g]!;
+          const x = sm[g]!;
+          const t = x + v;
+          if (integer) {
+            if (t > Number.MAX_SAFE_INTEGER || t < -Number.MAX_SAFE_INTEGER) spill(sm, g, v);
+            else sm[g] = t;
+          } else {
+            // SQLite's kahanBabuskaNeumaierStep, to the letter (strictly greater)
+            if (Math.abs(x) > Math.abs(v)) cp[g]! += x - t + v;
+            else cp[g]! += v - t + x;
             sm[g] = t;
           }
         }
       },
       result: (g) => {
+        if (integer) return intResult(g);
         const n = count.a[g] ?? 0;
         if (n === 0) return null;
-        const total = sum.a[g]! + comp.a[g]!;
-        if (integer && Math.abs(total) > Number.MAX_SAFE_INTEGER) throw new Bail(); // SQLite's exact int64
-        return agg.fn === "sum" ? total : total / n;
+        const err = comp.a[g]!;
+        const total = Number.isFinite(err) ? sum.a[g]! + err : sum.a[g]!;
+        const out = agg.fn === "sum" ? total : total / n;
+        return Number.isNaN(out) ? null : out; // SQLite returns a NaN result as NULL
       },
     };
   }
@@ -382,10 +415,10 @@ export function scanKey(k: KeyExpr, sides: Side[], derived: Map<string, Derived>
     if (col.kind !== "str") throw new Bail();
     const d = derived.get(k.id);
     if (!d) throw new Bail();
-    return { kind: "dict", side: k.ref.side, codes: col.codes, remap: d.remap, values: d.values };
+    return { kind: "dict", side: k.ref.side, codes: col.codes, remap: d.remap, values: d.values, integer: d.integer };
   }
-  if (col.kind === "num") return { kind: "num", side: k.ref.side, values: col.values, nulls: col.nulls, integer: col.integer };
-  return { kind: "dict", side: k.ref.side, codes: col.codes, remap: null, values: col.dict };
+  if (col.kind === "num") return { kind: "num", side: k.ref.side, values: col.values, nulls: col.nulls, integer: col.integer, absMax: col.absMax };
+  return { kind: "dict", side: k.ref.side, codes: col.codes, remap: null, values: col.dict, integer: false };
 }
 
 export function valueAt(key: ScanKey, r: number): unknown {

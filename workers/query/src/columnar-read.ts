@@ -11,9 +11,19 @@ import { NotFast, isAscii, type CodeArray, type Column, type Derived } from "./c
 /**
  * Reads one column of a physical table into a typed column (numbers or dictionary codes); null
  * when SQLite must answer — also as soon as it would take more than `maxBytes` (a text column
- * with many distinct values grows its dictionary while it is read).
+ * with many distinct values grows its dictionary while it is read). `numeric`: "integer" for a
+ * column SQLite holds as INTEGER (int64, bool: sums are exact int64 sums), "real" for a REAL
+ * column (float64: sums are Kahan sums, even of whole numbers), true to tell from the values,
+ * false for text.
  */
-export function readColumn(sql: SqlStorage, physical: string, name: string, numeric: boolean, rows: number, maxBytes = Infinity): Column | null {
+export function readColumn(
+  sql: SqlStorage,
+  physical: string,
+  name: string,
+  numeric: boolean | "integer" | "real",
+  rows: number,
+  maxBytes = Infinity,
+): Column | null {
   if (rows * 4 > maxBytes) return null;
   const cursor = sql.exec(`SELECT "${name.replaceAll('"', '""')}" FROM "${physical.replaceAll('"', '""')}"`);
   if (numeric) {
@@ -21,14 +31,22 @@ export function readColumn(sql: SqlStorage, physical: string, name: string, nume
     let ints: Int32Array | null = new Int32Array(rows);
     let doubles: Float64Array | null = null;
     let nulls: Uint8Array | null = null;
-    let integer = true;
+    let integer = numeric !== "real";
+    let absMax = 0;
     let r = 0;
     for (const [v] of cursor.raw()) {
       if (r >= rows) return null;
       if (typeof v === "number") {
-        if (!Number.isInteger(v)) integer = false;
-        // an integer past 2^53 reads back as the nearest double: two such values may be one here, not in SQLite
-        else if (Math.abs(v) > Number.MAX_SAFE_INTEGER) return null;
+        if (numeric !== "real") {
+          if (!Number.isInteger(v)) {
+            if (numeric === "integer") return null; // a REAL in an INTEGER column: SQLite's mixed sums are SQLite's
+            integer = false;
+          }
+          // an integer past 2^53 reads back as the nearest double: two such values may be one here, not in SQLite
+          else if (Math.abs(v) > Number.MAX_SAFE_INTEGER) return null;
+        }
+        const a = Math.abs(v);
+        if (a > absMax) absMax = a;
         if (ints) {
           if (v === (v | 0) && !Object.is(v, -0)) ints[r] = v;
           else {
@@ -45,8 +63,8 @@ export function readColumn(sql: SqlStorage, physical: string, name: string, nume
       r++;
     }
     if (r !== rows) return null;
-    if (ints) return { kind: "num", values: ints, nulls, integer, bytes: rows * 4 + (nulls ? rows : 0) };
-    return { kind: "num", values: doubles!, nulls, integer, bytes: rows * 8 + (nulls ? rows : 0) };
+    if (ints) return { kind: "num", values: ints, nulls, integer, absMax, bytes: rows * 4 + (nulls ? rows : 0) };
+    return { kind: "num", values: doubles!, nulls, integer, absMax, bytes: rows * 8 + (nulls ? rows : 0) };
   }
   let codes: CodeArray = new Uint8Array(rows);
   const dict: (string | null)[] = [null];
@@ -88,6 +106,7 @@ export function deriveDictionary(sql: SqlStorage, fx: string, dict: (string | nu
   const values: unknown[] = [];
   const index = new Map<string, number>();
   let bytes = dict.length * 4;
+  let integer = true;
   const codeOf = (v: unknown): number => {
     const k = v === null ? "n" : typeof v === "number" ? `#${v}` : typeof v === "string" ? `s${v}` : null;
     if (k === null) throw new NotFast(); // a blob: SQLite answers
@@ -110,10 +129,13 @@ export function deriveDictionary(sql: SqlStorage, fx: string, dict: (string | nu
       end++;
     }
     const chunk = JSON.stringify(dict.slice(start, end));
-    const cursor = sql.exec(`SELECT key, ${fx} FROM json_each(?)`, chunk);
-    for (const [k, v] of cursor.raw()) remap[start + (k as number)] = codeOf(v);
+    const cursor = sql.exec(`SELECT key, v, typeof(v) FROM (SELECT key, ${fx} AS v FROM json_each(?))`, chunk);
+    for (const [k, v, type] of cursor.raw()) {
+      if (type === "real") integer = false;
+      remap[start + (k as number)] = codeOf(v);
+    }
     start = end;
   }
-  return { remap, values, bytes };
+  return { remap, values, integer, bytes };
 }
 

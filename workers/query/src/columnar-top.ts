@@ -18,14 +18,14 @@ export function runTop(plan: FastPlan, sides: Side[], derived: Map<string, Deriv
     codes: CodeArray | null;
     rank: Float64Array | null;
     sign: number;
-    nullRank: number;
+    /** NULLs sort before every value (NULLS FIRST) or after (NULLS LAST), whatever the direction */
+    nullsFirst: boolean;
   }
   const ranked: Ranked[] = plan.orderBy.map((o) => {
     const k = o.key ? scanKey(o.key, sides, derived) : itemKeys[o.out!]!;
     const sign = o.desc ? -1 : 1;
-    // NULLs first (or last) whatever the direction: compared as -Infinity / +Infinity after the sign
-    const nullRank = o.nullsFirst ? -Infinity : Infinity;
-    if (k.kind === "num") return { num: k.values, nulls: k.nulls, codes: null, rank: null, sign, nullRank };
+    const nullsFirst = o.nullsFirst;
+    if (k.kind === "num") return { num: k.values, nulls: k.nulls, codes: null, rank: null, sign, nullsFirst };
     const codesCount = k.remap ? k.remap.length : k.values.length;
     const order = k.values.map((_, c) => c).filter((c) => k.values[c] !== null);
     for (const c of order) asciiOrBail(k.values[c]);
@@ -34,18 +34,23 @@ export function runTop(plan: FastPlan, sides: Side[], derived: Map<string, Deriv
     order.forEach((c, r) => (valueRank[c] = r));
     const rank = new Float64Array(codesCount);
     for (let c = 0; c < codesCount; c++) rank[c] = valueRank[k.remap ? k.remap[c]! : c]!; // NaN: NULL
-    return { num: null, nulls: null, codes: k.codes, rank, sign, nullRank };
+    return { num: null, nulls: null, codes: k.codes, rank, sign, nullsFirst };
   });
+  // a key as a number per row, NaN for NULL: NULL is apart from every value, ±Infinity included
   const keyOf = (k: Ranked, r: number): number => {
-    if (k.num) return k.nulls && k.nulls[r] ? k.nullRank : k.sign * k.num[r]!;
-    const v = k.rank![k.codes![r]!]!;
-    return Number.isNaN(v) ? k.nullRank : k.sign * v;
+    if (k.num) return k.nulls && k.nulls[r] ? NaN : k.sign * k.num[r]!;
+    return k.sign * k.rank![k.codes![r]!]!; // NaN: NULL
   };
   const cmpRows = (a: number, b: number): number => {
     for (const k of ranked) {
       const x = keyOf(k, a);
       const y = keyOf(k, b);
-      if (x !== y) return x < y ? -1 : 1;
+      if (x === y) continue;
+      const xNull = x !== x;
+      const yNull = y !== y;
+      if (xNull && yNull) continue;
+      if (xNull || yNull) return xNull === k.nullsFirst ? -1 : 1;
+      return x < y ? -1 : 1;
     }
     return a - b; // ties: scan order
   };
@@ -66,12 +71,12 @@ export function runTop(plan: FastPlan, sides: Side[], derived: Map<string, Deriv
     }
   };
   if (want > 0) {
-    scan(plan, sides, (rows, m) => {
+    scan(plan, sides, Infinity, (rows, m) => {
       const rs = rows[0]!;
       for (let s = 0; s < m; s++) {
         const r = rs[s]!;
         if (heap.length === want) {
-          // most rows lose on the first key alone
+          // most rows lose on the first key alone (a comparison with NULL's NaN is false: cmpRows decides)
           const worst = heap[0]!;
           if (keyOf(first, r) > keyOf(first, worst)) continue;
           if (cmpRows(r, worst) >= 0) continue;

@@ -73,13 +73,16 @@ export interface FastPlan {
 export type CodeArray = Uint8Array | Uint16Array | Uint32Array;
 
 export type Column =
-  | { kind: "num"; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean; bytes: number }
+  /** `integer`: every value is an INTEGER in SQLite (an int64 or bool column); `absMax`: the largest |value| */
+  | { kind: "num"; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean; absMax: number; bytes: number }
   | { kind: "str"; codes: CodeArray; dict: (string | null)[]; ascii: boolean; bytes: number };
 
 /** A function of a text column, per dictionary entry: old code → new code, and the new codes' values (code 0 may be any value). */
 export interface Derived {
   remap: Int32Array;
   values: unknown[];
+  /** every number among `values` is an INTEGER (SQLite's typeof): sums of them are int64 sums */
+  integer: boolean;
   bytes: number;
 }
 
@@ -94,8 +97,15 @@ export const BLOCK = 65_536;
 export const MAX_GROUPS = 200_000;
 /** a join producing more row pairs than this is SQLite's (its time is bounded there by steps and timeouts) */
 export const MAX_JOIN_PAIRS = 20_000_000;
+/**
+ * What a join's hash table takes per build-side row, at most: a Map entry and a one-element
+ * row list (V8: ~40 + ~32 bytes) — counted against [queryd].columnar_cache_mb with the columns.
+ */
+export const HASH_BYTES_PER_ROW = 72;
 
 export class NotFast extends Error {}
+/** An exact integer sum gives way to SQLite this close to int64's end (SQLite's own overflow rules apply there). */
+export const INT64_NEAR_MAX = 2n ** 63n - 2n ** 54n;
 
 export function isAscii(s: string): boolean {
   for (let k = 0; k < s.length; k++) if (s.charCodeAt(k) > 0x7f) return false;
@@ -104,8 +114,9 @@ export function isAscii(s: string): boolean {
 
 /** A key as the scan reads it: numbers per row, or a code per row (through a remap) into values. */
 export type ScanKey =
-  | { kind: "num"; side: number; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean }
-  | { kind: "dict"; side: number; codes: CodeArray; remap: Int32Array | null; values: unknown[] };
+  | { kind: "num"; side: number; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean; absMax: number }
+  /** `integer`: every number among `values` is an INTEGER in SQLite (false when unknown) */
+  | { kind: "dict"; side: number; codes: CodeArray; remap: Int32Array | null; values: unknown[]; integer: boolean };
 
 export function cmpNum(a: number, op: Op, b: number): boolean {
   switch (op) {
@@ -122,6 +133,18 @@ export function cmpNum(a: number, op: Op, b: number): boolean {
     case ">=":
       return a >= b;
   }
+}
+
+/**
+ * `v op n` for a value without affinity (an aggregate's result) against a numeric literal, as
+ * SQLite compares them: NULL compares to nothing (false), a number numerically, and any TEXT is
+ * greater than any number (no conversion: neither side has an affinity).
+ */
+export function compareToNumber(v: unknown, op: Op, n: number): boolean {
+  if (v === null || v === undefined) return false;
+  if (typeof v === "number") return cmpNum(v, op, n);
+  if (typeof v === "string") return op === ">" || op === ">=" || op === "<>";
+  throw new Bail(); // a blob: SQLite's rules, SQLite's answer
 }
 
 export function cmpStr(a: string, op: Op, b: string): boolean {

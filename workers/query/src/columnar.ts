@@ -37,11 +37,12 @@ export type { Column, Derived, FastPlan, Side } from "./columnar-types";
 /**
  * Runs a plan over the columns it needs (`sides[k].cols`: declared name → column; `derived`:
  * KeyExpr.id → its dictionary map). Returns the output column names and rows, or null when
- * the data needs SQLite after all.
+ * the data needs SQLite after all. `joinBytes`: the memory a join's hash table may take (what the
+ * columnar budget leaves after the columns); a join that needs more is SQLite's.
  */
-export function runFast(plan: FastPlan, sides: Side[], derived: Map<string, Derived>): { names: string[]; rows: unknown[][] } | null {
+export function runFast(plan: FastPlan, sides: Side[], derived: Map<string, Derived>, joinBytes = Infinity): { names: string[]; rows: unknown[][] } | null {
   try {
-    return plan.mode === "rows" ? runTop(plan, sides, derived) : runAggregate(plan, sides, derived);
+    return plan.mode === "rows" ? runTop(plan, sides, derived) : runAggregate(plan, sides, derived, joinBytes);
   } catch (err) {
     if (err instanceof Bail || err instanceof NotFast) return null;
     throw err;

@@ -31,11 +31,36 @@ function timestampText(ms: number): string | null {
   return Number.isFinite(ms) ? formatTimestamp(new Date(ms)) : null;
 }
 
-/** Timestamps become SQLite-friendly text right in the decoder (once per dictionary entry). */
+/**
+ * The text of a timestamp in microseconds since the epoch: whole seconds and whole milliseconds
+ * as `formatTimestamp` writes them, anything finer with six digits (`…:09.250001`), so values
+ * that differ by a microsecond stay distinct, print exactly and still sort as text.
+ */
+export function timestampTextMicros(micros: bigint): string | null {
+  let ms = micros / 1000n;
+  let us = micros % 1000n;
+  if (us < 0n) {
+    us += 1000n;
+    ms -= 1n;
+  }
+  const d = new Date(Number(ms));
+  if (Number.isNaN(d.getTime())) return null;
+  if (us === 0n) return formatTimestamp(d);
+  const iso = d.toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${iso.slice(20, 23)}${String(us).padStart(3, "0")}`;
+}
+
+/** The floor of a / b for bigints (BigInt division truncates toward zero). */
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b < 0n ? q - 1n : q;
+}
+
+/** Timestamps become SQLite-friendly text right in the decoder (once per dictionary entry), to the microsecond. */
 const PARSERS = {
   timestampFromMilliseconds: (v: bigint) => timestampText(Number(v)),
-  timestampFromMicroseconds: (v: bigint) => timestampText(Number(v / 1000n)),
-  timestampFromNanoseconds: (v: bigint) => timestampText(Number(v / 1000000n)),
+  timestampFromMicroseconds: (v: bigint) => timestampTextMicros(v),
+  timestampFromNanoseconds: (v: bigint) => timestampTextMicros(floorDiv(v, 1000n)),
   // Parquet DATE (INT32 days since the epoch) → `YYYY-MM-DD`: sorts as text, SQLite date functions read it
   dateFromDays: (days: number) => dateText(days),
 };
@@ -93,7 +118,10 @@ export function r2Buffer(bucket: R2Bucket, key: string, byteLength: number): Asy
   };
 }
 
-/** `2024-03-05 07:08:09` or `2024-03-05 07:08:09.250` (UTC): sorts as text, SQLite date functions read it. */
+/**
+ * `2024-03-05 07:08:09` or `2024-03-05 07:08:09.250` (UTC): sorts as text, SQLite date functions
+ * read it (a Date holds milliseconds; timestampTextMicros adds `…250001` for finer values).
+ */
 export function formatTimestamp(d: Date): string {
   const iso = d.toISOString(); // 2024-03-05T07:08:09.250Z
   const ms = iso.slice(20, 23);

@@ -17,6 +17,7 @@ import { SQL_TYPE, createTable, loadDataset, quoteIdent } from "./loader";
 import { finishRows, typeColumns, type QueryResult, type SqlType } from "./result";
 import { deriveDictionary, planColumns, planDerived, planFast, readColumn, runFast, type Column, type Derived, type FastPlan, type Side } from "./columnar";
 import { resolveDatasets, type TableRef } from "./guard";
+import { expressionTypes } from "./output-types";
 
 /** One entry of the columnar cache: a column, or a derived key's map over a column's dictionary. */
 type CacheEntry = { column?: Column; derived?: Derived; engine: string; owner: string; bytes: number };
@@ -718,6 +719,16 @@ export class QueryEngine extends DurableObject<Env> {
       }
     }
     for (const key of conflicting) declared.delete(key);
+    // a result column is typed from its expression (output-types.ts); by its name only where that cannot tell
+    const byExpression = expressionTypes(q.sql, q.tables, (written) => {
+      const t = byRef.get(written);
+      return t && new Map((JSON.parse(t.schema) as SchemaField[]).map((f) => [f.name.toLowerCase(), SQL_TYPE[f.type] as SqlType]));
+    });
+    const declaredFor = (names: string[]): (SqlType | undefined)[] =>
+      names.map((n, c) => {
+        const t = byExpression?.length === names.length ? byExpression[c] : undefined;
+        return t === undefined ? declared.get(n.toLowerCase()) : (t ?? undefined);
+      });
     const toName = new Map([...byRef.values()].map((t) => [t.physical, t.name]));
     const unphysical = (text: string) => text.replace(PHYSICAL, (p) => toName.get(p) ?? "(internal)");
     if (q.columnar && q.params.length === 0 && q.tables.length >= 1 && q.tables.length <= 2) {
@@ -728,7 +739,7 @@ export class QueryEngine extends DurableObject<Env> {
           let rows = fast.rows;
           const truncated = rows.length > q.max_rows;
           if (truncated) rows = rows.slice(0, q.max_rows);
-          const columns = typeColumns(fast.names, rows, declared);
+          const columns = typeColumns(fast.names, rows, declaredFor(fast.names));
           finishRows(columns, rows);
           return { ok: true, result: { columns, rows, row_count: rows.length, truncated }, loaded, engine: "columnar" };
         }
@@ -779,7 +790,7 @@ export class QueryEngine extends DurableObject<Env> {
         }
       }
       if (Date.now() > deadline) return { ok: false, error: timeoutError(q.timeout_ms) };
-      const columns = typeColumns(names, rows, declared);
+      const columns = typeColumns(names, rows, declaredFor(names));
       finishRows(columns, rows);
       if (q.kind === "explain") {
         for (const row of rows) for (let i = 0; i < row.length; i++) if (typeof row[i] === "string") row[i] = unphysical(row[i] as string);
@@ -867,7 +878,8 @@ export class QueryEngine extends DurableObject<Env> {
           await tick();
           if (Date.now() > deadline) return "timeout";
           const type = types.get(name);
-          const numeric = type === "int64" || type === "float64" || type === "bool";
+          // INTEGER (int64, bool) and REAL (float64) columns sum differently in SQLite: exact int64 vs Kahan
+          const numeric = type === "int64" || type === "bool" ? "integer" : type === "float64" ? "real" : false;
           const c = readColumn(this.ctx.storage.sql, table.physical, name, numeric, table.row_count, budget - mine);
           if (!c) return null;
           col = c;
@@ -899,7 +911,8 @@ export class QueryEngine extends DurableObject<Env> {
       derived.set(k.id, d);
     }
     if (Date.now() > deadline) return "timeout";
-    return runFast(plan, sides, derived);
+    // a join's hash table counts against the same budget as the columns
+    return runFast(plan, sides, derived, Math.max(0, budget - mine));
   }
 
   /**

@@ -18,13 +18,14 @@ export interface QueryResult {
 
 /**
  * SQLite reports no declared type for a result column, so each column's type comes from
- * the dataset columns of the same name in the tables the query names (BOOLEAN and
- * TIMESTAMP are stored as integers and text) when that name has one type, and otherwise
- * from the values: all integers → BIGINT, any other number → DOUBLE, else VARCHAR.
+ * `declared` — per output column (the engine reads it from the select list's expressions,
+ * output-types.ts), or by output name: the dataset columns of that name in the tables the query
+ * names, when that name has one type (BOOLEAN and TIMESTAMP are stored as integers and text) —
+ * and otherwise from the values: all integers → BIGINT, any other number → DOUBLE, else VARCHAR.
  */
-export function typeColumns(names: string[], rows: unknown[][], declared: Map<string, SqlType>): ResultColumn[] {
+export function typeColumns(names: string[], rows: unknown[][], declared: Map<string, SqlType> | (SqlType | undefined)[]): ResultColumn[] {
   return names.map((name, c) => {
-    const known = declared.get(name.toLowerCase());
+    const known = Array.isArray(declared) ? declared[c] : declared.get(name.toLowerCase());
     let sawInt = false;
     let sawFloat = false;
     let sawText = false;
