@@ -54,9 +54,12 @@ const nullable = <T>(arb: fc.Arbitrary<T>, nullWeight = 1): fc.Arbitrary<T | nul
 /** Small integers (many duplicates: groups), as bigint (INT64). */
 const smallInt = fc.integer({ min: -3, max: 4 }).map(BigInt);
 /** Integers whose sums pass 2^53 part way, or stay just below it. */
+// ±(2^53 − 1) cancel each other, so a total often ends in range after a partial sum left it,
+// and small odd values make that partial sum one a double cannot hold (2^53 − 1 + 2)
 const bigInt = fc.oneof(
-  fc.constantFrom(SAFE, -SAFE, SAFE - 1n, 2n ** 52n, -(2n ** 52n), 2n ** 52n + 1n, 4503599627370497n),
-  fc.integer({ min: -3, max: 3 }).map(BigInt),
+  { weight: 3, arbitrary: fc.constantFrom(SAFE, -SAFE) },
+  { weight: 1, arbitrary: fc.constantFrom(SAFE - 1n, 2n ** 52n, -(2n ** 52n), 2n ** 52n + 1n) },
+  { weight: 3, arbitrary: fc.integer({ min: -3, max: 3 }).map(BigInt) },
 );
 /** Past 2^53 (SQLite keeps them exact; the columnar reader gives way) and near int64's ends. */
 const hugeInt = fc.oneof(

@@ -13,4 +13,4 @@ export type KnownBug =
   | "type-by-name"
   /** timestamps lose their sub-millisecond part on load */
   | "timestamp-micros";
-export const EXCLUDED: ReadonlySet<KnownBug> = new Set<KnownBug>(["having-text", "partial-sum-2^53", "type-by-name", "timestamp-micros"]);
+export const EXCLUDED: ReadonlySet<KnownBug> = new Set<KnownBug>(["type-by-name"]);

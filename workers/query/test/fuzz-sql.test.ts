@@ -12,11 +12,11 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkReadOnly } from "../src/guard";
 import { planFast } from "../src/columnar";
-import type { EngineAnswer, QueryEngine } from "../src/queryEngine";
+import type { EngineAnswer } from "../src/queryEngine";
 import { answerDifference, typingFault } from "./fuzz-sql-compare";
 import { T_COLUMNS, U_COLUMNS, datasetArb, describeDataset, loadDataset, type Dataset, type Row } from "./fuzz-sql-data";
+import { fuzzEngine, queryOn, showAnswer as show } from "./fuzz-sql-engine";
 import { statementArb, type Statement } from "./fuzz-sql-query";
 
 const settings = env as unknown as { FUZZ_SQL_SEED?: string; FUZZ_SQL_RUNS?: string; FUZZ_SQL_PATH?: string };
@@ -28,30 +28,11 @@ const PATH = settings.FUZZ_SQL_PATH || undefined;
 const PER_DATASET = 20;
 /** at least this share of the statements must take the columnar path, or the fuzzer proves little */
 const MIN_COLUMNAR_SHARE = 0.5;
+/** candidates tried while shrinking a failure (each loads a dataset): enough to reach a few rows */
+const SHRINK_BUDGET = 400;
 
 /** the planner's view of t and u (lower-case name → declared name) */
 const SCHEMAS = new Map([T_COLUMNS, U_COLUMNS].map((cols, n) => [n ? "u" : "t", new Map(cols.map((c) => [c.name, c.name]))]));
-
-type Query = (sql: string, columnar: boolean) => Promise<EngineAnswer>;
-
-function engine(): { query: (refs: { name: string; version: number }[]) => Query; stub: DurableObjectStub<QueryEngine> } {
-  const stub = env.QUERY_ENGINE.get(env.QUERY_ENGINE.idFromName("fuzz-sql")) as DurableObjectStub<QueryEngine>;
-  return {
-    stub,
-    query: (refs) => async (sql, columnar) => {
-      const checked = checkReadOnly(sql);
-      return (await stub.query({
-        sql: checked.sql, params: [], max_rows: 100_000, timeout_ms: 60_000, columnar, columnar_cache_bytes: 64 * 1024 * 1024,
-        tables: checked.tables, max_join_rows: 1e12, kind: checked.kind, datasets: refs,
-      })) as EngineAnswer;
-    },
-  };
-}
-
-const show = (a: EngineAnswer) =>
-  JSON.stringify(a.ok ? { engine: a.engine, columns: a.result.columns, rows: a.result.rows } : { error: a.error }, (_k, v) =>
-    typeof v === "number" && !Number.isFinite(v) ? String(v) : v,
-  );
 
 class Mismatch extends Error {}
 
@@ -85,14 +66,17 @@ const MODEL_SQL = `SELECT count(*), ${T_COLUMNS.map((c) => `count(${c.name}), co
 describe("the differential SQL fuzzer: columnar answers equal SQLite's", () => {
   it(`${CASES} generated statements over generated datasets (seed ${SEED})`, async () => {
     console.log(`fuzz-sql: seed ${SEED}, ${CASES} statements, ${PER_DATASET} per dataset (replay: FUZZ_SQL_SEED=${SEED} FUZZ_SQL_RUNS=${CASES})`);
-    const { stub, query } = engine();
+    const stub = fuzzEngine("fuzz-sql");
     const stats = { statements: 0, columnar: 0, unplanned: 0, errors: 0, datasets: 0 };
     type Failure = { data: Dataset; sql: string; sqlite: string; columnar: string; why: string };
     const failures: Failure[] = [];
+    let shrinkRuns = 0;
     const property = fc.asyncProperty(
       datasetArb,
       fc.array(statementArb, { minLength: PER_DATASET, maxLength: PER_DATASET }),
       async (data: Dataset, statements: Statement[]) => {
+        // shrinking is bounded: past SHRINK_BUDGET candidates each passes at once, so the last failing one is reported
+        if (failures.length > 0 && ++shrinkRuns > SHRINK_BUDGET) return;
         try {
           await runBatch(data, statements);
         } catch (err) {
@@ -103,7 +87,7 @@ describe("the differential SQL fuzzer: columnar answers equal SQLite's", () => {
       },
     );
     const runBatch = async (data: Dataset, statements: Statement[]) => {
-        const run = query(await loadDataset(stub, data));
+        const run = queryOn(stub, await loadDataset(stub, data));
         stats.datasets++;
         const fail = (sql: string, why: string, a: EngineAnswer, b: EngineAnswer | null) => {
           failures.push({ data, sql, sqlite: show(a), columnar: b ? show(b) : "(not asked)", why });
