@@ -13,4 +13,4 @@ export type KnownBug =
   | "type-by-name"
   /** timestamps lose their sub-millisecond part on load */
   | "timestamp-micros";
-export const EXCLUDED: ReadonlySet<KnownBug> = new Set<KnownBug>(["type-by-name"]);
+export const EXCLUDED: ReadonlySet<KnownBug> = new Set<KnownBug>([]);
