@@ -13,4 +13,6 @@ export type KnownBug =
   | "type-by-name"
   /** timestamps lose their sub-millisecond part on load */
   | "timestamp-micros";
+// Each was found by this fuzzer on the code before its fix and is fixed now (fuzz-sql-cases.test.ts
+// keeps one minimized case of each): nothing is left out.
 export const EXCLUDED: ReadonlySet<KnownBug> = new Set<KnownBug>([]);
