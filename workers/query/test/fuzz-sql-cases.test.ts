@@ -69,6 +69,15 @@ const CASES: Case[] = [
     rows: [[-Infinity]],
     columnar: true,
   },
+  {
+    title: "ORDER BY a name two outputs carry (column i, and b AS i) ordered by the column; SQLite takes the AS alias — the fast path now gives way (columnar-plan.ts)",
+    t: [{ s: "x", i: 4n, b: false }, { s: "y", i: 0n, b: true }],
+    sql: "SELECT s, i, b AS i FROM t ORDER BY i DESC, 1, 2, 3 LIMIT 1",
+    aggs: [null, null, null],
+    order: "sequence",
+    rows: [["y", 0, true]],
+    columnar: false,
+  },
 ];
 
 describe("the differential SQL fuzzer's findings, minimized", () => {
