@@ -16,6 +16,11 @@ function selectedProjects(argv: string[]): Set<string> | null {
 }
 const selected = selectedProjects(process.argv);
 
+/** The SQL fuzzer's knobs (workers/query/test/fuzz-sql.test.ts), passed as bindings when set: workerd sees no process.env. */
+const FUZZ_BINDINGS = Object.fromEntries(
+  ["FUZZ_SQL_SEED", "FUZZ_SQL_RUNS", "FUZZ_SQL_PATH"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+);
+
 function workerProject(name: string, configPath: string, include: string[]): TestProjectInlineConfiguration {
   // Bundling a project's auxiliary Workers takes minutes on a loaded machine: only for projects that run.
   if (selected && !selected.has(name)) return { test: { name, include } };
@@ -24,7 +29,7 @@ function workerProject(name: string, configPath: string, include: string[]): Tes
       cloudflareTest({
         wrangler: { configPath },
         miniflare: {
-          bindings: { LAKEHOUSE_ENV: "test" },
+          bindings: { LAKEHOUSE_ENV: "test", ...(name === "query" ? FUZZ_BINDINGS : {}) },
           // The fakes of Workers AI / Vectorize: bound here (and to the auxiliaries), never in a wrangler.toml.
           serviceBindings: FAKE_BINDINGS[name] ?? {},
           workers: auxiliaryWorkers(name),

@@ -375,7 +375,10 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
         i++;
       } else {
         // an output alias first, then a column / key expression
-        const byAlias = isName(t) && peek(1)?.text !== "(" && peek(1)?.text !== "." ? items.findIndex((it) => it.name.toLowerCase() === t!.value.toLowerCase()) : -1;
+        const named = isName(t) && peek(1)?.text !== "(" && peek(1)?.text !== "." ? items.filter((it) => it.name.toLowerCase() === t!.value.toLowerCase()) : [];
+        // two outputs of that name (`SELECT i, b AS i … ORDER BY i`): SQLite prefers the AS alias; let it decide
+        if (named.length > 1) throw new NotFast();
+        const byAlias = named.length ? items.indexOf(named[0]!) : -1;
         if (byAlias >= 0) {
           key.out = byAlias;
           i++;
