@@ -4,7 +4,7 @@
 // sum() and avg(), which may differ by 1e-12 of the larger magnitude (their summation order may
 // differ); -0 equals 0 (JSON has one zero). Rows are compared in order when the ORDER BY fixes it,
 // in runs of equal ORDER BY outputs when it fixes only those, else as multisets.
-import type { EngineAnswer } from "../src/queryEngine";
+import type { EngineAnswer } from "../src/engine-types";
 import type { Statement } from "./fuzz-sql-query";
 
 export const FLOAT_TOLERANCE = 1e-12;

@@ -9,7 +9,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import type { ColumnType, Manifest, SchemaField } from "../../../shared/types";
-import type { QueryEngine } from "../src/queryEngine";
+import type { QueryEngine } from "../src/query-engine";
 import { EXCLUDED } from "./fuzz-sql-known";
 
 export type Value = bigint | number | boolean | string | null;

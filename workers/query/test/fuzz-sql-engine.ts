@@ -2,7 +2,8 @@
 // with the columnar path (`columnar: true`) or without it (SQLite), and answers shown as text.
 import { env } from "cloudflare:workers";
 import { checkReadOnly } from "../src/guard";
-import type { EngineAnswer, QueryEngine } from "../src/queryEngine";
+import type { EngineAnswer } from "../src/engine-types";
+import type { QueryEngine } from "../src/query-engine";
 
 export type Query = (sql: string, columnar: boolean) => Promise<EngineAnswer>;
 

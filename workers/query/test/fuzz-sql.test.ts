@@ -13,7 +13,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { planFast } from "../src/columnar";
-import type { EngineAnswer } from "../src/queryEngine";
+import type { EngineAnswer } from "../src/engine-types";
 import { answerDifference, typingFault } from "./fuzz-sql-compare";
 import { T_COLUMNS, U_COLUMNS, datasetArb, describeDataset, loadDataset, type Dataset, type Row } from "./fuzz-sql-data";
 import { fuzzEngine, queryOn, showAnswer as show } from "./fuzz-sql-engine";
