@@ -138,14 +138,14 @@ export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string,
     if (!(g in col)) col[g] = runs[aggIndex.get(a)!]!.result(g);
     return col[g];
   };
-  const valueOf = (g: number, it: Item): unknown =>
+  const itemValue = (g: number, it: Item): unknown =>
     it.agg ? resultOf(it.agg, g) : keyValues[g]![plan.groupBy.findIndex((k) => k.id === it.key!.id)];
   for (const h of plan.having) {
     order = order.filter((g) => {
       return compareToNumber(resultOf(h.agg, g), h.op, h.value);
     });
   }
-  let out = order.map((g) => plan.items.map((it) => valueOf(g, it)));
+  let out = order.map((g) => plan.items.map((it) => itemValue(g, it)));
   if (plan.orderBy.length) {
     for (const row of out) for (const k of plan.orderBy) asciiOrBail(row[k.out!]);
     out = out

@@ -386,7 +386,7 @@ export function makeAgg(agg: Agg, key: ScanKey | null, singleGroup: boolean): Ag
   for (const c of order) asciiOrBail(key.values[c]);
   order.sort((x, y) => compareValues(key.values[x], key.values[y]));
   const rank = new Float64Array(key.values.length).fill(-1);
-  order.forEach((c, k) => (rank[c] = k));
+  for (const [k, c] of order.entries()) rank[c] = k;
   const best = new Grow(isMax ? -Infinity : Infinity);
   return {
     update(rows, gid, m, nGroups) {

@@ -367,7 +367,7 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
     expectWord("by");
     for (;;) {
       const t = peek();
-      let key: OrderKey = { desc: false, nullsFirst: true };
+      const key: OrderKey = { desc: false, nullsFirst: true };
       if (t?.kind === "number" && /^[0-9]+$/.test(t.text)) {
         const out = Number(t.text) - 1;
         if (out < 0 || out >= items.length) throw new NotFast();

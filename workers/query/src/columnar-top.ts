@@ -31,7 +31,7 @@ export function runTop(plan: FastPlan, sides: Side[], derived: Map<string, Deriv
     for (const c of order) asciiOrBail(k.values[c]);
     order.sort((x, y) => compareValues(k.values[x], k.values[y]));
     const valueRank = new Float64Array(k.values.length).fill(NaN);
-    order.forEach((c, r) => (valueRank[c] = r));
+    for (const [r, c] of order.entries()) valueRank[c] = r;
     const rank = new Float64Array(codesCount);
     for (let c = 0; c < codesCount; c++) rank[c] = valueRank[k.remap ? k.remap[c]! : c]!; // NaN: NULL
     return { num: null, nulls: null, codes: k.codes, rank, sign, nullsFirst };
@@ -46,8 +46,8 @@ export function runTop(plan: FastPlan, sides: Side[], derived: Map<string, Deriv
       const x = keyOf(k, a);
       const y = keyOf(k, b);
       if (x === y) continue;
-      const xNull = x !== x;
-      const yNull = y !== y;
+      const xNull = Number.isNaN(x);
+      const yNull = Number.isNaN(y);
       if (xNull && yNull) continue;
       if (xNull || yNull) return xNull === k.nullsFirst ? -1 : 1;
       return x < y ? -1 : 1;
