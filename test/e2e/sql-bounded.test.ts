@@ -85,6 +85,6 @@ describe("SQL bounded wherever the engine runs (wrangler dev)", () => {
     expect(await csv.text()).toBe("big,n\r\n9007199254740993,0\r\n9007199254740993,1\r\n");
     const unknown = await sql({ sql: "SELECT count(*) FROM t50k", version: 3 });
     expect(unknown.status).toBe(400);
-    expect(unknown.body.error.message).toMatch(/unknown field "version"/);
+    expect(unknown.body.error.message).toMatch(/unknown field body\.version/);
   });
 });

@@ -30,8 +30,8 @@ type QueryEnv = Env & R2SqlEnv;
 const { app, api } = createServiceApp<QueryEnv>("query", "sql");
 
 const Param = z.union([z.string(), z.number(), z.boolean(), z.null()]);
-const SQL_FIELDS = ["sql", "params", "max_rows", "timeout_ms", "engine"];
-// Strict: an unknown field is a 400 naming it (a "version": 3 must not look like time travel and be ignored).
+// Strict: an unknown field is a 400 naming it, `unknown field body.version` (shared/field-errors.ts
+// words it as on every route): a "version": 3 must not look like time travel and be ignored.
 const SqlRequest = z.strictObject({
   sql: z.string().min(1, "expected a non-empty SQL string"),
   params: z.array(Param).max(1000).optional(),
@@ -39,11 +39,6 @@ const SqlRequest = z.strictObject({
   timeout_ms: z.number().int().positive().optional(),
   // auto: [queryd].engine decides; local / sqlite: the QueryEngine replicas (sqlite: no columnar path); r2sql: R2 SQL
   engine: z.enum(["auto", "local", "sqlite", "r2sql"]).optional(),
-}, {
-  error: (issue) =>
-    issue.code === "unrecognized_keys"
-      ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k: string) => JSON.stringify(k)).join(", ")}; /v1/sql takes ${SQL_FIELDS.join(", ")}`
-      : undefined,
 });
 
 const Column = z.object({ name: z.string(), type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP", "DATE"]) });

@@ -157,10 +157,9 @@ describe("exact integers and strict bodies", () => {
     const res = await sql({ sql: "SELECT 1", version: 3 });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("bad_request");
-    expect(res.body.error.message).toMatch(/unknown field "version"/);
-    expect(res.body.error.message).toMatch(/sql, params, max_rows, timeout_ms, engine/);
+    expect(res.body.error.message).toMatch(/unknown field body\.version/);
     const slash = await exports.default.fetch("http://query/sql/", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sql: "SELECT 1", as_of: "yesterday" }) });
     expect(slash.status).toBe(400);
-    expect(((await slash.json()) as any).error.message).toMatch(/unknown field "as_of"/);
+    expect(((await slash.json()) as any).error.message).toMatch(/unknown field body\.as_of/);
   });
 });
