@@ -4,7 +4,7 @@
 // catalog's notification after every committed change (drop the stale table, warm the new one).
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createServiceApp, type AppEnv } from "../../../shared/app";
+import { createServiceApp, parseWith, type AppEnv } from "../../../shared/app";
 import { serviceClient } from "../../../shared/clients";
 import { LakehouseError, errorResponse } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
@@ -208,12 +208,8 @@ const sqlRoute = createRoute({
 api.openapi(sqlRoute, async (c) => runSql(c as unknown as Ctx, c.req.valid("json")) as never);
 // `POST /sql/` (trailing slash) answers the same.
 app.post("/sql/", async (c) => {
-  const parsed = SqlRequest.safeParse(await c.req.json().catch(() => undefined));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return errorResponse(new LakehouseError("bad_request", `body.${issue?.path.join(".") ?? ""}: ${issue?.message ?? "expected a JSON object"}`));
-  }
-  return runSql(c, parsed.data);
+  const body = parseWith(SqlRequest, await c.req.json().catch(() => undefined), "body");
+  return runSql(c, body);
 });
 
 const Changed = z.object({
