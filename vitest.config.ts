@@ -1,9 +1,10 @@
 // Test projects: one per Worker that has unit tests (run inside workerd with that
 // Worker's own bindings), plus the end-to-end suite (Node, drives `wrangler dev`).
+
+import { existsSync, readdirSync } from "node:fs";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
-import { existsSync, readdirSync } from "node:fs";
-import { FAKE_BINDINGS, auxiliaryWorkers } from "./test/aux-workers.ts";
+import { auxiliaryWorkers, FAKE_BINDINGS } from "./test/aux-workers.ts";
 
 /** The projects named on the command line (`--project x`, `--project=x`), or null for all. */
 function selectedProjects(argv: string[]): Set<string> | null {
@@ -18,10 +19,16 @@ const selected = selectedProjects(process.argv);
 
 /** The SQL fuzzer's knobs (workers/query/test/fuzz-sql.test.ts), passed as bindings when set: workerd sees no process.env. */
 const FUZZ_BINDINGS = Object.fromEntries(
-  ["FUZZ_SQL_SEED", "FUZZ_SQL_RUNS", "FUZZ_SQL_PATH"].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
+  ["FUZZ_SQL_SEED", "FUZZ_SQL_RUNS", "FUZZ_SQL_PATH"].flatMap((k) =>
+    process.env[k] ? [[k, process.env[k]!]] : [],
+  ),
 );
 
-function workerProject(name: string, configPath: string, include: string[]): TestProjectInlineConfiguration {
+function workerProject(
+  name: string,
+  configPath: string,
+  include: string[],
+): TestProjectInlineConfiguration {
   // Bundling a project's auxiliary Workers takes minutes on a loaded machine: only for projects that run.
   if (selected && !selected.has(name)) return { test: { name, include } };
   return {
@@ -42,17 +49,30 @@ function workerProject(name: string, configPath: string, include: string[]): Tes
 }
 
 const workerNames = readdirSync("workers").filter(
-  (w) => w !== "gateway" && existsSync(`workers/${w}/test`) && readdirSync(`workers/${w}/test`).some((f) => f.endsWith(".test.ts")),
+  (w) =>
+    w !== "gateway" &&
+    existsSync(`workers/${w}/test`) &&
+    readdirSync(`workers/${w}/test`).some((f) => f.endsWith(".test.ts")),
 );
 
 export default defineConfig({
   test: {
     projects: [
-      workerProject("gateway", "./wrangler.toml", ["shared/test/**/*.test.ts", "workers/gateway/test/**/*.test.ts"]),
-      ...workerNames.map((w) => workerProject(w, `./workers/${w}/wrangler.toml`, [`workers/${w}/test/**/*.test.ts`])),
+      workerProject("gateway", "./wrangler.toml", [
+        "shared/test/**/*.test.ts",
+        "workers/gateway/test/**/*.test.ts",
+      ]),
+      ...workerNames.map((w) =>
+        workerProject(w, `./workers/${w}/wrangler.toml`, [`workers/${w}/test/**/*.test.ts`]),
+      ),
       {
         // Pure Node tests of shared code (shared/iceberg), checked against independent readers.
-        test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node", testTimeout: 60_000 },
+        test: {
+          name: "node",
+          include: ["test/node/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+        },
       },
       {
         test: {

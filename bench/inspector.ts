@@ -5,7 +5,7 @@
 // that port among the workerd process's listening sockets, open a WebSocket per target,
 // and sample CDP `Runtime.getHeapUsage`; CPU comes from a `Profiler` run (non-idle samples).
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Pids of every process whose command line mentions `marker`, and their descendants. */
 function processTree(marker: string): Map<string, string> {
@@ -25,14 +25,16 @@ function processTree(marker: string): Map<string, string> {
   const all = new Set([...info].filter(([, v]) => v.cmd.includes(marker)).map(([p]) => p));
   for (let grew = true; grew; ) {
     grew = false;
-    for (const [p, v] of info) if (!all.has(p) && all.has(v.ppid)) (all.add(p), (grew = true));
+    for (const [p, v] of info) if (!all.has(p) && all.has(v.ppid)) all.add(p), (grew = true);
   }
   return new Map([...all].map((p) => [p, info.get(p)?.comm ?? ""]));
 }
 
 /** The inspector URL of workerd's per-Worker targets, found from the persist dir in its parent's command line. */
 export async function findWorkerdInspector(persistDir: string): Promise<string> {
-  const pids = [...processTree(persistDir)].filter(([, comm]) => comm === "workerd").map(([p]) => p);
+  const pids = [...processTree(persistDir)]
+    .filter(([, comm]) => comm === "workerd")
+    .map(([p]) => p);
   if (pids.length === 0) throw new Error("no workerd process under the dev server");
   const ss = execFileSync("ss", ["-ltnpH"], { encoding: "utf8" });
   const ports = ss
@@ -42,9 +44,12 @@ export async function findWorkerdInspector(persistDir: string): Promise<string> 
     .filter((p): p is string => Boolean(p));
   for (const port of ports) {
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(1000) });
+      const res = await fetch(`http://127.0.0.1:${port}/json`, {
+        signal: AbortSignal.timeout(1000),
+      });
       const targets = (await res.json()) as { id: string }[];
-      if (Array.isArray(targets) && targets.some((t) => String(t.id).startsWith("core:user:"))) return `127.0.0.1:${port}`;
+      if (Array.isArray(targets) && targets.some((t) => String(t.id).startsWith("core:user:")))
+        return `127.0.0.1:${port}`;
     } catch {
       // not the inspector
     }
@@ -70,17 +75,32 @@ class Cdp {
   static open(url: string): Promise<Cdp> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
-      const timer = setTimeout(() => (ws.close(), reject(new Error(`inspector ${url} did not open within 10 s`))), 10_000);
-      ws.addEventListener("open", () => (clearTimeout(timer), resolve(new Cdp(ws))), { once: true });
-      ws.addEventListener("error", () => (clearTimeout(timer), reject(new Error(`inspector ${url} refused`))), { once: true });
+      const timer = setTimeout(
+        () => (ws.close(), reject(new Error(`inspector ${url} did not open within 10 s`))),
+        10_000,
+      );
+      ws.addEventListener("open", () => (clearTimeout(timer), resolve(new Cdp(ws))), {
+        once: true,
+      });
+      ws.addEventListener(
+        "error",
+        () => (clearTimeout(timer), reject(new Error(`inspector ${url} refused`))),
+        { once: true },
+      );
     });
   }
   /** One CDP call; an isolate busy for longer than `ms` fails the call rather than hanging the run. */
   send(method: string, params: Record<string, unknown> = {}, ms = 120_000): Promise<any> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => (this.pending.delete(id), reject(new Error(`${method}: no answer within ${ms} ms`))), ms);
-      this.pending.set(id, { resolve: (v) => (clearTimeout(timer), resolve(v)), reject: (e) => (clearTimeout(timer), reject(e)) });
+      const timer = setTimeout(
+        () => (this.pending.delete(id), reject(new Error(`${method}: no answer within ${ms} ms`))),
+        ms,
+      );
+      this.pending.set(id, {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
       this.ws.send(JSON.stringify({ id, method, params }));
     });
   }
@@ -101,13 +121,21 @@ export interface IsolateUse {
  * and two V8 profilers at once each count the other's samples. CPU is the time the sampler found
  * that isolate running JS or its garbage collector (`cpu_ms` is 0 for the others).
  */
-export async function measureIsolates<T>(persistDir: string, workers: string[], work: () => Promise<T>): Promise<{ result: T; use: IsolateUse[] }> {
+export async function measureIsolates<T>(
+  persistDir: string,
+  workers: string[],
+  work: () => Promise<T>,
+): Promise<{ result: T; use: IsolateUse[] }> {
   const host = await findWorkerdInspector(persistDir);
-  const targets = (await (await fetch(`http://${host}/json`)).json()) as { id: string; webSocketDebuggerUrl?: string }[];
+  const targets = (await (await fetch(`http://${host}/json`)).json()) as {
+    id: string;
+    webSocketDebuggerUrl?: string;
+  }[];
   const sessions = new Map<string, Cdp>();
   for (const w of workers) {
     const t = targets.find((x) => x.id === `core:user:${w}`);
-    if (!t) throw new Error(`no inspector target for ${w} (have ${targets.map((x) => x.id).join(", ")})`);
+    if (!t)
+      throw new Error(`no inspector target for ${w} (have ${targets.map((x) => x.id).join(", ")})`);
     sessions.set(w, await Cdp.open(t.webSocketDebuggerUrl ?? `ws://${host}/${t.id}`));
   }
   const peaks = new Map(workers.map((w) => [w, 0]));

@@ -28,7 +28,11 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** Runs `fn` `n` times with `concurrency` in flight; returns sorted latencies in ms and the wall time. */
-export async function sample(fn: () => Promise<unknown>, n: number, concurrency = 1): Promise<{ latencies: number[]; wallMs: number }> {
+export async function sample(
+  fn: () => Promise<unknown>,
+  n: number,
+  concurrency = 1,
+): Promise<{ latencies: number[]; wallMs: number }> {
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -47,7 +51,14 @@ export async function sample(fn: () => Promise<unknown>, n: number, concurrency 
 }
 
 export function row(name: string, ours: number, peer: number, unit: string, note?: string): Row {
-  return { case: name, ours: round(ours), peer: round(peer), unit, ratio: round(ours / peer), ...(note ? { note } : {}) };
+  return {
+    case: name,
+    ours: round(ours),
+    peer: round(peer),
+    unit,
+    ratio: round(ours / peer),
+    ...(note ? { note } : {}),
+  };
 }
 
 export function round(x: number, digits = 3): number {
@@ -63,15 +74,24 @@ export function geomean(xs: number[]): number {
 export async function multipartUpload(sys: System, path: string, key: string): Promise<void> {
   const part = 64 * 1024 * 1024;
   const start = await sys.json(`/v1/storage/multipart/${key}`, { method: "POST" });
-  if (start.status >= 300) throw new Error(`multipart start: ${start.status} ${JSON.stringify(start.body)}`);
+  if (start.status >= 300)
+    throw new Error(`multipart start: ${start.status} ${JSON.stringify(start.body)}`);
   const id = encodeURIComponent(start.body.upload_id as string);
   const bytes = readFileSync(path);
   const parts: { part_number: number; etag: string }[] = [];
   for (let i = 0, n = 1; i < bytes.byteLength; i += part, n++) {
-    const res = await sys.json(`/v1/storage/multipart/${key}?upload_id=${id}&part=${n}`, { method: "PUT", body: bytes.subarray(i, i + part) });
-    if (res.status >= 300) throw new Error(`multipart part ${n}: ${res.status} ${JSON.stringify(res.body)}`);
+    const res = await sys.json(`/v1/storage/multipart/${key}?upload_id=${id}&part=${n}`, {
+      method: "PUT",
+      body: bytes.subarray(i, i + part),
+    });
+    if (res.status >= 300)
+      throw new Error(`multipart part ${n}: ${res.status} ${JSON.stringify(res.body)}`);
     parts.push({ part_number: n, etag: res.body.etag });
   }
-  const done = await sys.json(`/v1/storage/multipart/${key}/complete?upload_id=${id}`, { method: "POST", json: { parts } });
-  if (done.status >= 300) throw new Error(`multipart complete: ${done.status} ${JSON.stringify(done.body)}`);
+  const done = await sys.json(`/v1/storage/multipart/${key}/complete?upload_id=${id}`, {
+    method: "POST",
+    json: { parts },
+  });
+  if (done.status >= 300)
+    throw new Error(`multipart complete: ${done.status} ${JSON.stringify(done.body)}`);
 }

@@ -1,15 +1,19 @@
 // npm run bench [suite...]: boots the system once, runs each suite side by side with
 // its peer, writes bench/results/<suite>.json and bench/results/README.md (all tables).
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { startSystem } from "../test/e2e/harness.ts";
 import type { SuiteResult } from "./lib.ts";
 
-const SUITES = readdirSync("bench/suites").filter((f) => f.endsWith(".ts")).map((f) => f.replace(/\.ts$/, ""));
+const SUITES = readdirSync("bench/suites")
+  .filter((f) => f.endsWith(".ts"))
+  .map((f) => f.replace(/\.ts$/, ""));
 const wanted = process.argv.slice(2);
 const selected = wanted.length ? SUITES.filter((s) => wanted.includes(s)) : SUITES;
 if (wanted.length && selected.length !== wanted.length) {
-  console.error(`unknown suite(s): ${wanted.filter((w) => !SUITES.includes(w)).join(", ")} (known: ${SUITES.join(", ")})`);
+  console.error(
+    `unknown suite(s): ${wanted.filter((w) => !SUITES.includes(w)).join(", ")} (known: ${SUITES.join(", ")})`,
+  );
   process.exit(2);
 }
 
@@ -19,7 +23,10 @@ function table(r: SuiteResult): string {
     "",
     `| case | ${r.ours_label} | ${r.peer_label} | unit | ratio (ours/peer) |`,
     "|---|---:|---:|---|---:|",
-    ...r.rows.map((x) => `| ${x.case}${x.note ? ` (${x.note})` : ""} | ${x.ours} | ${x.peer} | ${x.unit} | ${x.ratio} |`),
+    ...r.rows.map(
+      (x) =>
+        `| ${x.case}${x.note ? ` (${x.note})` : ""} | ${x.ours} | ${x.peer} | ${x.unit} | ${x.ratio} |`,
+    ),
     "",
     ...r.notes.map((n) => `- ${n}`),
     "",
@@ -34,9 +41,15 @@ try {
   for (const name of selected) {
     console.log(`\n▶ bench ${name}`);
     try {
-      const mod = (await import(`./suites/${name}.ts`)) as { run: (s: typeof sys) => Promise<SuiteResult> };
+      const mod = (await import(`./suites/${name}.ts`)) as {
+        run: (s: typeof sys) => Promise<SuiteResult>;
+      };
       const result = await mod.run(sys);
-      const stamped = { ...result, measured_at: new Date().toISOString(), machine: `${cpus().length} cores, ${process.version}` };
+      const stamped = {
+        ...result,
+        measured_at: new Date().toISOString(),
+        machine: `${cpus().length} cores, ${process.version}`,
+      };
       writeFileSync(`bench/results/${name}.json`, JSON.stringify(stamped, null, 2) + "\n");
       console.log(table(result));
     } catch (err) {
@@ -50,7 +63,11 @@ try {
 
 // The summary holds the latest result of every suite, measured together or not.
 const all = SUITES.filter((s) => existsSync(`bench/results/${s}.json`)).map(
-  (s) => JSON.parse(readFileSync(`bench/results/${s}.json`, "utf8")) as SuiteResult & { measured_at: string; machine: string },
+  (s) =>
+    JSON.parse(readFileSync(`bench/results/${s}.json`, "utf8")) as SuiteResult & {
+      measured_at: string;
+      machine: string;
+    },
 );
 const md = [
   "# Benchmark results",

@@ -7,15 +7,17 @@
 // Gateway and token: --gateway / LAKEHOUSE_GATEWAY (default http://127.0.0.1:8787),
 // --token / LAKEHOUSE_TOKEN. Exit codes: 0 ok, 1 the request failed, 2 usage error,
 // 3 gateway unreachable, 4 refused by auth (401/403). See docs/cli.md.
-import { createReadStream, createWriteStream, statSync, readFileSync } from "node:fs";
-import { basename } from "node:path";
+import { createReadStream, createWriteStream, readFileSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { pipeline } from "node:stream/promises";
+import { basename } from "node:path";
 import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 
-const VERSION = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
+const VERSION = JSON.parse(
+  readFileSync(new URL("../package.json", import.meta.url), "utf8"),
+).version;
 const MiB = 1024 * 1024;
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, auth: 4 };
@@ -84,7 +86,11 @@ function parse(argv) {
 function positiveInt(value, flag, min = 1) {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`${flag}: expected an integer >= ${min}, got ${JSON.stringify(value)}`, EXIT.usage);
+  if (!Number.isInteger(n) || n < min)
+    throw new CliError(
+      `${flag}: expected an integer >= ${min}, got ${JSON.stringify(value)}`,
+      EXIT.usage,
+    );
   return n;
 }
 
@@ -96,7 +102,11 @@ function gatewayUrl(values) {
   } catch {
     throw new CliError(`--gateway: not a URL: ${JSON.stringify(raw)}`, EXIT.usage);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new CliError(`--gateway: expected an http(s) URL, got ${JSON.stringify(raw)}`, EXIT.usage);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new CliError(
+      `--gateway: expected an http(s) URL, got ${JSON.stringify(raw)}`,
+      EXIT.usage,
+    );
   return url.toString().replace(/\/+$/, "");
 }
 
@@ -136,25 +146,45 @@ class Gateway {
       headers["content-type"] = "application/json";
       body = JSON.stringify(init.json);
     }
-    const res = await this.fetch(path, { method: init.method ?? (body ? "POST" : "GET"), headers, body });
+    const res = await this.fetch(path, {
+      method: init.method ?? (body ? "POST" : "GET"),
+      headers,
+      body,
+    });
     return readJsonResponse(res, `${init.method ?? (body ? "POST" : "GET")} ${path}`);
   }
 
   /** Sends a file (or a byte range of it) with a known length, reporting progress; resolves to the parsed JSON answer. */
-  upload(method, path, file, { start = 0, end, contentType = "application/octet-stream", onBytes } = {}) {
+  upload(
+    method,
+    path,
+    file,
+    { start = 0, end, contentType = "application/octet-stream", onBytes } = {},
+  ) {
     const size = (end ?? statSync(file).size) - start;
     const url = new URL(`${this.base}${path}`);
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
-      const req = send(url, { method, headers: this.headers({ "content-type": contentType, "content-length": String(size), accept: "application/json" }) }, (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          resolve(readJsonText(res.statusCode ?? 0, text, `${method} ${path}`));
-        });
-        res.on("error", reject);
-      });
+      const req = send(
+        url,
+        {
+          method,
+          headers: this.headers({
+            "content-type": contentType,
+            "content-length": String(size),
+            accept: "application/json",
+          }),
+        },
+        (res) => {
+          const chunks = [];
+          res.on("data", (c) => chunks.push(c));
+          res.on("end", () => {
+            const text = Buffer.concat(chunks).toString("utf8");
+            resolve(readJsonText(res.statusCode ?? 0, text, `${method} ${path}`));
+          });
+          res.on("error", reject);
+        },
+      );
       req.on("error", (err) => reject(err instanceof CliError ? err : this.unreachable(err)));
       const counter = new Transform({
         transform(chunk, _enc, cb) {
@@ -162,7 +192,10 @@ class Gateway {
           cb(null, chunk);
         },
       });
-      const stream = size === 0 ? null : createReadStream(file, { start, end: start + size - 1, highWaterMark: 256 * 1024 });
+      const stream =
+        size === 0
+          ? null
+          : createReadStream(file, { start, end: start + size - 1, highWaterMark: 256 * 1024 });
       if (!stream) {
         req.end();
         return;
@@ -188,7 +221,8 @@ function readJsonText(status, text, what) {
     body = undefined;
   }
   if (status >= 200 && status < 300) {
-    if (body === undefined) throw new CliError(`${what}: the gateway answered ${status} with a body that is not JSON`);
+    if (body === undefined)
+      throw new CliError(`${what}: the gateway answered ${status} with a body that is not JSON`);
     return body;
   }
   throw httpError(status, body, text, what);
@@ -234,14 +268,18 @@ function progress(label, total, quiet) {
       lastDraw = now;
       const width = 30;
       const filled = Math.round((pct / 100) * width);
-      process.stderr.write(`\r${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(pct).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s  `);
+      process.stderr.write(
+        `\r${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(pct).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s  `,
+      );
       if (final) process.stderr.write("\n");
     } else {
       const step = Math.floor(pct / 10);
       if (step === lastStep && !final) return;
       if (final && step === lastStep) return;
       lastStep = step;
-      process.stderr.write(`${label} ${String(pct).padStart(3)}% ${formatBytes(done)} of ${formatBytes(total)}\n`);
+      process.stderr.write(
+        `${label} ${String(pct).padStart(3)}% ${formatBytes(done)} of ${formatBytes(total)}\n`,
+      );
     }
   }
   draw();
@@ -272,13 +310,23 @@ async function multipartUpload(gw, file, key, size, partSize, quiet) {
   try {
     for (let start = 0, part = 1; start < size; start += partSize, part++) {
       const end = Math.min(start + partSize, size);
-      const res = await gw.upload("PUT", `${path}?upload_id=${encodeURIComponent(uploadId)}&part=${part}`, file, { start, end, onBytes: (n) => bar.add(n) });
+      const res = await gw.upload(
+        "PUT",
+        `${path}?upload_id=${encodeURIComponent(uploadId)}&part=${part}`,
+        file,
+        { start, end, onBytes: (n) => bar.add(n) },
+      );
       parts.push({ part_number: res.part_number ?? part, etag: res.etag });
     }
     bar.finish();
-    return await gw.json(`${path}/complete?upload_id=${encodeURIComponent(uploadId)}`, { method: "POST", json: { parts } });
+    return await gw.json(`${path}/complete?upload_id=${encodeURIComponent(uploadId)}`, {
+      method: "POST",
+      json: { parts },
+    });
   } catch (err) {
-    await gw.fetch(`${path}?upload_id=${encodeURIComponent(uploadId)}`, { method: "DELETE" }).catch(() => undefined);
+    await gw
+      .fetch(`${path}?upload_id=${encodeURIComponent(uploadId)}`, { method: "DELETE" })
+      .catch(() => undefined);
     throw err;
   }
 }
@@ -290,12 +338,16 @@ function fileSize(file) {
     return st.size;
   } catch (err) {
     if (err instanceof CliError) throw err;
-    throw new CliError(`${file}: ${err.code === "ENOENT" ? "no such file" : err.message}`, EXIT.usage);
+    throw new CliError(
+      `${file}: ${err.code === "ENOENT" ? "no such file" : err.message}`,
+      EXIT.usage,
+    );
   }
 }
 
 function uploadLimits(values) {
-  const threshold = positiveInt(values["multipart-threshold"], "--multipart-threshold", 0) ?? 64 * MiB;
+  const threshold =
+    positiveInt(values["multipart-threshold"], "--multipart-threshold", 0) ?? 64 * MiB;
   const partSize = positiveInt(values["part-size"], "--part-size", 5 * MiB) ?? 16 * MiB;
   return { threshold, partSize };
 }
@@ -303,14 +355,32 @@ function uploadLimits(values) {
 // ---------------------------------------------------------------- output
 
 function table(headers, rows) {
-  const text = (v) => (v === null || v === undefined ? "NULL" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  const text = (v) =>
+    v === null || v === undefined ? "NULL" : typeof v === "object" ? JSON.stringify(v) : String(v);
   // Long cells are cut at 80 characters, except in the last column (keys, ids: never cut what a user copies).
   const last = headers.length - 1;
-  const cells = rows.map((r) => r.map((v) => text(v).replace(/\s+/g, " ")).map((s, i) => (i < last && s.length > 80 ? `${s.slice(0, 79)}…` : s)));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)));
-  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => r[i] === null || r[i] === undefined || typeof r[i] === "number"));
-  const line = (r) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
-  return [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n") + "\n";
+  const cells = rows.map((r) =>
+    r
+      .map((v) => text(v).replace(/\s+/g, " "))
+      .map((s, i) => (i < last && s.length > 80 ? `${s.slice(0, 79)}…` : s)),
+  );
+  const widths = headers.map((h, i) =>
+    Math.max(h.length, ...cells.map((r) => (r[i] ?? "").length)),
+  );
+  const numeric = headers.map(
+    (_, i) =>
+      rows.length > 0 &&
+      rows.every((r) => r[i] === null || r[i] === undefined || typeof r[i] === "number"),
+  );
+  const line = (r) =>
+    r
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd();
+  return (
+    [line(headers), widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n") +
+    "\n"
+  );
 }
 
 function csvField(v) {
@@ -337,34 +407,54 @@ function render(values, headers, rows, raw) {
 
 async function cmdIngest(gw, args, values) {
   const [file, ...extra] = args;
-  if (!file || extra.length) throw new CliError("usage: lakehouse ingest FILE --name NAME [--mode replace|append]", EXIT.usage);
+  if (!file || extra.length)
+    throw new CliError(
+      "usage: lakehouse ingest FILE --name NAME [--mode replace|append]",
+      EXIT.usage,
+    );
   if (!values.name) throw new CliError("ingest: --name is required (the dataset name)", EXIT.usage);
   const mode = values.mode ?? "replace";
-  if (mode !== "replace" && mode !== "append") throw new CliError(`--mode: expected replace or append, got ${JSON.stringify(mode)}`, EXIT.usage);
+  if (mode !== "replace" && mode !== "append")
+    throw new CliError(
+      `--mode: expected replace or append, got ${JSON.stringify(mode)}`,
+      EXIT.usage,
+    );
   const size = fileSize(file);
   const { threshold, partSize } = uploadLimits(values);
   const params = new URLSearchParams({ name: values.name, mode });
   let result;
   if (size > threshold) {
     const key = `_uploads/ingest/${values.name}/${Date.now()}-${basename(file).replace(/[^A-Za-z0-9._-]/g, "_")}`;
-    note(values.quiet, `${formatBytes(size)} is above the multipart threshold: uploading to ${key} first`);
+    note(
+      values.quiet,
+      `${formatBytes(size)} is above the multipart threshold: uploading to ${key} first`,
+    );
     await multipartUpload(gw, file, key, size, partSize, values.quiet);
     params.set("from_key", key);
     note(values.quiet, `ingesting ${key} as ${values.name}…`);
     try {
       result = await gw.json(`/v1/ingest?${params}`, { method: "POST" });
     } finally {
-      await gw.fetch(`/v1/storage/objects/${keyPath(key)}`, { method: "DELETE" }).catch(() => undefined);
+      await gw
+        .fetch(`/v1/storage/objects/${keyPath(key)}`, { method: "DELETE" })
+        .catch(() => undefined);
     }
   } else {
     const bar = progress("upload", size, values.quiet);
-    result = await gw.upload("POST", `/v1/ingest?${params}`, file, { contentType: "text/csv", onBytes: (n) => bar.add(n) });
+    result = await gw.upload("POST", `/v1/ingest?${params}`, file, {
+      contentType: "text/csv",
+      onBytes: (n) => bar.add(n),
+    });
     bar.finish();
   }
   if (values.json) out(JSON.stringify(result, null, 2) + "\n");
   else {
-    const cols = (result.schema ?? []).map((f) => `${f.name} ${f.type}${f.nullable ? "?" : ""}`).join(", ");
-    out(`ingested ${result.row_count} rows into ${result.name} (version ${result.version}${result.dataset_id ? `, id ${result.dataset_id}` : ""})\ncolumns: ${cols}\n`);
+    const cols = (result.schema ?? [])
+      .map((f) => `${f.name} ${f.type}${f.nullable ? "?" : ""}`)
+      .join(", ");
+    out(
+      `ingested ${result.row_count} rows into ${result.name} (version ${result.version}${result.dataset_id ? `, id ${result.dataset_id}` : ""})\ncolumns: ${cols}\n`,
+    );
   }
 }
 
@@ -375,16 +465,28 @@ async function readStdin() {
 }
 
 async function cmdSql(gw, args, values) {
-  if (args.length !== 1) throw new CliError('usage: lakehouse sql "SELECT ..." [--csv | --json] [--max-rows N]', EXIT.usage);
-  if (values.csv && values.json) throw new CliError("sql: choose one of --csv and --json", EXIT.usage);
+  if (args.length !== 1)
+    throw new CliError(
+      'usage: lakehouse sql "SELECT ..." [--csv | --json] [--max-rows N]',
+      EXIT.usage,
+    );
+  if (values.csv && values.json)
+    throw new CliError("sql: choose one of --csv and --json", EXIT.usage);
   const sql = args[0] === "-" ? await readStdin() : args[0];
   if (!sql.trim()) throw new CliError("sql: the statement is empty", EXIT.usage);
   const maxRows = positiveInt(values["max-rows"], "--max-rows");
-  const res = await gw.json("/v1/sql", { method: "POST", json: maxRows ? { sql, max_rows: maxRows } : { sql } });
+  const res = await gw.json("/v1/sql", {
+    method: "POST",
+    json: maxRows ? { sql, max_rows: maxRows } : { sql },
+  });
   const headers = (res.columns ?? []).map((c) => c.name);
   render(values, headers, res.rows ?? [], res);
-  if (!values.json && !values.csv) out(`(${res.row_count} row${res.row_count === 1 ? "" : "s"}${res.truncated ? ", truncated" : ""})\n`);
-  if (res.truncated && !values.quiet && (values.csv || values.json)) process.stderr.write(`lakehouse: result truncated at ${res.row_count} rows\n`);
+  if (!values.json && !values.csv)
+    out(
+      `(${res.row_count} row${res.row_count === 1 ? "" : "s"}${res.truncated ? ", truncated" : ""})\n`,
+    );
+  if (res.truncated && !values.quiet && (values.csv || values.json))
+    process.stderr.write(`lakehouse: result truncated at ${res.row_count} rows\n`);
 }
 
 async function cmdPut(gw, args, values) {
@@ -396,7 +498,9 @@ async function cmdPut(gw, args, values) {
   if (size > threshold) res = await multipartUpload(gw, file, key, size, partSize, values.quiet);
   else {
     const bar = progress("upload", size, values.quiet);
-    res = await gw.upload("PUT", `/v1/storage/objects/${keyPath(key)}`, file, { onBytes: (n) => bar.add(n) });
+    res = await gw.upload("PUT", `/v1/storage/objects/${keyPath(key)}`, file, {
+      onBytes: (n) => bar.add(n),
+    });
     bar.finish();
   }
   if (values.json) out(JSON.stringify(res, null, 2) + "\n");
@@ -404,7 +508,8 @@ async function cmdPut(gw, args, values) {
 }
 
 async function cmdGet(gw, args, values) {
-  if (args.length < 1 || args.length > 2) throw new CliError("usage: lakehouse get KEY [FILE]", EXIT.usage);
+  if (args.length < 1 || args.length > 2)
+    throw new CliError("usage: lakehouse get KEY [FILE]", EXIT.usage);
   const [key, file] = args;
   const res = await gw.fetch(`/v1/storage/objects/${keyPath(key)}`);
   if (!res.ok) throw httpError(res.status, await res.json().catch(() => null), "", `GET ${key}`);
@@ -435,14 +540,30 @@ async function cmdLs(gw, args, values) {
     objects.push(...(page.objects ?? []));
     cursor = page.truncated ? page.cursor : null;
   } while (cursor);
-  render(values, ["size", "uploaded", "key"], objects.map((o) => [o.size, o.uploaded, o.key]), { objects });
+  render(
+    values,
+    ["size", "uploaded", "key"],
+    objects.map((o) => [o.size, o.uploaded, o.key]),
+    { objects },
+  );
 }
 
 async function cmdDatasets(gw, args, values) {
   if (args.length) throw new CliError("usage: lakehouse datasets", EXIT.usage);
   const res = await gw.json("/v1/catalog/list");
   const list = res.datasets ?? [];
-  render(values, ["name", "rows", "version", "updated", "fingerprint"], list.map((d) => [d.name, d.row_count, d.version, d.updated_at, String(d.schema_fingerprint ?? "").slice(0, 12)]), res);
+  render(
+    values,
+    ["name", "rows", "version", "updated", "fingerprint"],
+    list.map((d) => [
+      d.name,
+      d.row_count,
+      d.version,
+      d.updated_at,
+      String(d.schema_fingerprint ?? "").slice(0, 12),
+    ]),
+    res,
+  );
 }
 
 async function cmdStats(gw, args, values) {
@@ -453,24 +574,37 @@ async function cmdStats(gw, args, values) {
     ["total", s.total],
     ["successes", s.successes],
     ["failures", s.failures],
-    ...Object.entries(s.by_source ?? {}).map(([k, v]) => [`source ${k}`, typeof v === "object" ? JSON.stringify(v) : v]),
+    ...Object.entries(s.by_source ?? {}).map(([k, v]) => [
+      `source ${k}`,
+      typeof v === "object" ? JSON.stringify(v) : v,
+    ]),
   ];
   if (values.csv) return out(csv(["metric", "value"], rows));
   out(table(["metric", "value"], rows));
   const recent = s.recent_scenario_ops ?? [];
   if (recent.length) {
     out("\nrecent scenario ops:\n");
-    out(table(["time", "endpoint", "ok", "ms"], recent.map((o) => [o.timestamp, o.endpoint, o.success ? "yes" : "no", o.duration_ms])));
+    out(
+      table(
+        ["time", "endpoint", "ok", "ms"],
+        recent.map((o) => [o.timestamp, o.endpoint, o.success ? "yes" : "no", o.duration_ms]),
+      ),
+    );
   }
 }
 
 /** stdio ↔ Streamable HTTP: every message from the local client is POSTed to /v1/mcp and the answers written back. */
 async function cmdMcp(gw, args) {
-  if (args.length) throw new CliError("usage: lakehouse mcp [--gateway URL] [--token T]", EXIT.usage);
+  if (args.length)
+    throw new CliError("usage: lakehouse mcp [--gateway URL] [--token T]", EXIT.usage);
   const { StdioServerTransport } = await import("@modelcontextprotocol/sdk/server/stdio.js");
-  const { StreamableHTTPClientTransport } = await import("@modelcontextprotocol/sdk/client/streamableHttp.js");
+  const { StreamableHTTPClientTransport } = await import(
+    "@modelcontextprotocol/sdk/client/streamableHttp.js"
+  );
   const headers = gw.token ? { authorization: `Bearer ${gw.token}` } : {};
-  const remote = new StreamableHTTPClientTransport(new URL(`${gw.base}/v1/mcp`), { requestInit: { headers } });
+  const remote = new StreamableHTTPClientTransport(new URL(`${gw.base}/v1/mcp`), {
+    requestInit: { headers },
+  });
   const local = new StdioServerTransport();
   let closing = false;
   const shutdown = async (code) => {
@@ -481,10 +615,19 @@ async function cmdMcp(gw, args) {
   };
   local.onmessage = (message) => {
     remote.send(message).catch((err) => {
-      const text = err?.cause?.code === "ECONNREFUSED" || /fetch failed/.test(String(err?.message)) ? `cannot reach the gateway at ${gw.base}: ${err?.cause?.code ?? err.message}` : String(err?.message ?? err);
+      const text =
+        err?.cause?.code === "ECONNREFUSED" || /fetch failed/.test(String(err?.message))
+          ? `cannot reach the gateway at ${gw.base}: ${err?.cause?.code ?? err.message}`
+          : String(err?.message ?? err);
       process.stderr.write(`lakehouse mcp: ${text}\n`);
       if (message && "id" in message && message.id !== undefined && "method" in message) {
-        local.send({ jsonrpc: "2.0", id: message.id, error: { code: -32000, message: `lakehouse gateway: ${text}` } }).catch(() => undefined);
+        local
+          .send({
+            jsonrpc: "2.0",
+            id: message.id,
+            error: { code: -32000, message: `lakehouse gateway: ${text}` },
+          })
+          .catch(() => undefined);
       }
     });
   };
@@ -501,7 +644,16 @@ async function cmdMcp(gw, args) {
   await new Promise(() => undefined); // runs until stdin closes
 }
 
-const COMMANDS = { ingest: cmdIngest, sql: cmdSql, put: cmdPut, get: cmdGet, ls: cmdLs, datasets: cmdDatasets, stats: cmdStats, mcp: cmdMcp };
+const COMMANDS = {
+  ingest: cmdIngest,
+  sql: cmdSql,
+  put: cmdPut,
+  get: cmdGet,
+  ls: cmdLs,
+  datasets: cmdDatasets,
+  stats: cmdStats,
+  mcp: cmdMcp,
+};
 
 export async function main(argv) {
   let parsed;
@@ -515,7 +667,11 @@ export async function main(argv) {
   const [command, ...args] = positionals;
   if (values.help || !command || command === "help") return out(HELP);
   const run = COMMANDS[command];
-  if (!run) throw new CliError(`unknown command ${JSON.stringify(command)} (commands: ${Object.keys(COMMANDS).join(", ")}, help)`, EXIT.usage);
+  if (!run)
+    throw new CliError(
+      `unknown command ${JSON.stringify(command)} (commands: ${Object.keys(COMMANDS).join(", ")}, help)`,
+      EXIT.usage,
+    );
   const gw = new Gateway(gatewayUrl(values), values.token ?? process.env.LAKEHOUSE_TOKEN);
   await run(gw, args, values);
 }

@@ -1,7 +1,7 @@
 // npm run build:wasm: compiles the WebAssembly text sources (*.wat) of the Workers into the
 // .wasm binaries committed beside them, with wabt. `--check` compiles without writing and
 // fails when a committed binary is not its source's output (npm run build runs the check).
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import wabtInit from "wabt";
 
 export const WASM_SOURCES = ["workers/vectors/src/distance.wat"];
@@ -31,7 +31,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (process.argv.includes("--check")) {
     const stale = await checkWasm();
     if (stale.length) {
-      console.error(`stale WebAssembly binaries (run npm run build:wasm and commit): ${stale.join(", ")}`);
+      console.error(
+        `stale WebAssembly binaries (run npm run build:wasm and commit): ${stale.join(", ")}`,
+      );
       process.exit(1);
     }
     console.log(`wasm: ${WASM_SOURCES.length} binaries match their sources`);

@@ -2,16 +2,18 @@
 // where one exists), printing each bundle's size. Nothing is uploaded. Fails when a bundle
 // contains test code (a module from a test/ folder, or a Fake* class of test/fakes).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { gzipSync } from "node:zlib";
-import { WORKERS, WRANGLER_ENV, configPath } from "./workers.mjs";
 import { checkWasm } from "./build-wasm.mjs";
+import { configPath, WORKERS, WRANGLER_ENV } from "./workers.mjs";
 
 // The committed WebAssembly binaries must be their .wat sources' output.
 const stale = await checkWasm();
 if (stale.length) {
-  console.error(`build FAILED: stale WebAssembly binaries (run npm run build:wasm and commit): ${stale.join(", ")}`);
+  console.error(
+    `build FAILED: stale WebAssembly binaries (run npm run build:wasm and commit): ${stale.join(", ")}`,
+  );
   process.exit(1);
 }
 
@@ -58,11 +60,14 @@ for (const worker of WORKERS) {
     const test = file.endsWith(".js") ? findTestCode(data.toString("utf8")) : undefined;
     if (test) {
       failed = true;
-      console.error(`build FAILED ${worker}: the production bundle ${path} contains test code (${test})`);
+      console.error(
+        `build FAILED ${worker}: the production bundle ${path} contains test code (${test})`,
+      );
     }
   }
   rows.push({ worker, kib: (bytes / 1024).toFixed(1), gzip_kib: (gzip / 1024).toFixed(1) });
 }
 console.log("worker      bundle KiB   gzip KiB");
-for (const r of rows) console.log(`${r.worker.padEnd(11)} ${r.kib.padStart(10)} ${r.gzip_kib.padStart(10)}`);
+for (const r of rows)
+  console.log(`${r.worker.padEnd(11)} ${r.kib.padStart(10)} ${r.gzip_kib.padStart(10)}`);
 process.exit(failed ? 1 : 0);

@@ -14,7 +14,9 @@ for (let i = 0; i < args.length; i++) {
   const key = FLAGS[flag];
   const value = inline ?? args[++i];
   if (!key || value === undefined) {
-    console.error(`fuzz:sql: unknown or incomplete argument ${JSON.stringify(args[i] ?? flag)}; use --runs N, --seed S, --path P`);
+    console.error(
+      `fuzz:sql: unknown or incomplete argument ${JSON.stringify(args[i] ?? flag)}; use --runs N, --seed S, --path P`,
+    );
     process.exit(2);
   }
   if (key !== "FUZZ_SQL_PATH" && !/^-?[0-9]+$/.test(value)) {
@@ -24,5 +26,9 @@ for (let i = 0; i < args.length; i++) {
   settings[key] = value;
 }
 const env = { ...process.env, ...WRANGLER_ENV, ...settings };
-const r = spawnSync("vitest", ["run", "--project", "query", "workers/query/test/fuzz-sql.test.ts"], { stdio: "inherit", env });
+const r = spawnSync(
+  "vitest",
+  ["run", "--project", "query", "workers/query/test/fuzz-sql.test.ts"],
+  { stdio: "inherit", env },
+);
 process.exit(r.status ?? 1);

@@ -6,14 +6,15 @@ import { WRANGLER_ENV } from "./workers.mjs";
 
 const env = { ...process.env, ...WRANGLER_ENV };
 const extra = process.argv.slice(2);
-const steps = extra.length > 0
-  ? [["vitest", ["run", ...extra]]]
-  : [
-      ["npm", ["run", "lint"]],
-      ["node", ["scripts/typecheck.mjs"]],
-      ["node", ["scripts/build.mjs"]],
-      ["vitest", ["run"]],
-    ];
+const steps =
+  extra.length > 0
+    ? [["vitest", ["run", ...extra]]]
+    : [
+        ["npm", ["run", "lint"]],
+        ["node", ["scripts/typecheck.mjs"]],
+        ["node", ["scripts/build.mjs"]],
+        ["vitest", ["run"]],
+      ];
 for (const [cmd, args] of steps) {
   console.log(`\n▶ ${cmd} ${args.join(" ")}`);
   const r = spawnSync(cmd, args, { stdio: "inherit", env });

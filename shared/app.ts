@@ -3,12 +3,12 @@
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { LakehouseError, errorResponse } from "./errors";
-import { describeIssues } from "./field-errors";
 import { ConfigError } from "./config";
-import { logger } from "./log";
+import { errorResponse, LakehouseError } from "./errors";
+import { describeIssues } from "./field-errors";
 import { isRpcSizeError, parseJsonBounded, readBoundedText } from "./json-limits";
 import { lakehouseConfig } from "./lakehouse-config";
+import { logger } from "./log";
 
 export const REQUEST_ID_HEADER = "X-Request-Id";
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -37,15 +37,28 @@ export function requestId(): MiddlewareHandler<AppEnv> {
 export function toLakehouseError(err: unknown): LakehouseError {
   if (err instanceof LakehouseError) return err;
   if (err instanceof HTTPException) {
-    const code = err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthorized" : err.status >= 500 ? "internal" : "bad_request";
+    const code =
+      err.status === 413
+        ? "payload_too_large"
+        : err.status === 401
+          ? "unauthorized"
+          : err.status >= 500
+            ? "internal"
+            : "bad_request";
     return new LakehouseError(code, err.message || `HTTP ${err.status}`, { status: err.status });
   }
-  if (err instanceof SyntaxError) return new LakehouseError("bad_request", `invalid JSON body: ${err.message}`);
+  if (err instanceof SyntaxError)
+    return new LakehouseError("bad_request", `invalid JSON body: ${err.message}`);
   // A Durable Object or service RPC refused for its serialized size (workerd: 32 MiB): the
   // request carried too much, not a fault of ours.
-  if (isRpcSizeError(err)) return new LakehouseError("payload_too_large", `request too large to pass on: ${(err as Error).message}`);
+  if (isRpcSizeError(err))
+    return new LakehouseError(
+      "payload_too_large",
+      `request too large to pass on: ${(err as Error).message}`,
+    );
   // The operator's own file or LH_* vars: say what is wrong (no secret is ever in it).
-  if (err instanceof ConfigError) return new LakehouseError("config_error", err.message, { status: 500 });
+  if (err instanceof ConfigError)
+    return new LakehouseError("config_error", err.message, { status: 500 });
   return new LakehouseError("internal", "internal error");
 }
 
@@ -53,7 +66,10 @@ export function onError(service: string) {
   return function handleError(err: Error, c: Context): Response {
     const lhErr = toLakehouseError(err);
     if (lhErr.status >= 500 && !(err instanceof LakehouseError)) {
-      logger(c.env ?? {}, service).error(err instanceof ConfigError ? err.message : "unhandled error", err.stack ?? err);
+      logger(c.env ?? {}, service).error(
+        err instanceof ConfigError ? err.message : "unhandled error",
+        err.stack ?? err,
+      );
     }
     return errorResponse(lhErr);
   };
@@ -77,9 +93,14 @@ export interface ServiceApp<B extends object> {
  * field where it came from, worded like a failed `createRoute` validation (describeIssues,
  * shared/field-errors.ts): `query.limit: expected ..., got "0"`.
  */
-export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+export function parseWith<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  where: string,
+): z.output<T> {
   const result = schema.safeParse(value);
-  if (!result.success) throw new LakehouseError("bad_request", describeIssues(result.error.issues, where));
+  if (!result.success)
+    throw new LakehouseError("bad_request", describeIssues(result.error.issues, where));
   return result.data;
 }
 
@@ -90,7 +111,7 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where:
  */
 export const jsonContentType: MiddlewareHandler = async (c, next) => {
   const ct = c.req.header("content-type");
-  if (!ct || !/^application\/([a-z-\.]+\+)?json(;|$)/i.test(ct.trim())) {
+  if (!ct || !/^application\/([a-z-.]+\+)?json(;|$)/i.test(ct.trim())) {
     const headers = new Headers(c.req.raw.headers);
     headers.set("content-type", "application/json");
     c.req.raw = new Request(c.req.raw, { headers });
@@ -110,18 +131,32 @@ export const jsonBody: MiddlewareHandler = async (c, next) => {
 };
 
 /** A JSON response for `createRoute({ responses })`: `200: jsonResponse(Schema, "what it holds")`. */
-export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+export const jsonResponse = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
 
 /** A required JSON request body for `createRoute({ request })`: `body: jsonRequest(Schema)`. */
-export const jsonRequest = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
+export const jsonRequest = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { "application/json": { schema } },
+});
 
 /** OpenAPIHono's validation hook: a failed zod check becomes our 400 JSON body, fields named where they came from (`body.k`). */
 function validationHook(
-  result: { success: true } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }; target?: string },
+  result:
+    | { success: true }
+    | {
+        success: false;
+        error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] };
+        target?: string;
+      },
 ): Response | undefined {
   if (result.success) return undefined;
   const where = result.target === "json" ? "body" : (result.target ?? "request");
-  return errorResponse(new LakehouseError("bad_request", describeIssues(result.error.issues, where)));
+  return errorResponse(
+    new LakehouseError("bad_request", describeIssues(result.error.issues, where)),
+  );
 }
 
 /**
@@ -149,13 +184,22 @@ export function createServiceApp<B extends object>(
   });
   app.onError(onError(service));
   app.notFound((c) =>
-    errorResponse(new LakehouseError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)),
+    errorResponse(
+      new LakehouseError(
+        "not_found",
+        `no route for ${c.req.method} ${new URL(c.req.url).pathname}`,
+      ),
+    ),
   );
-  const health = async (c: Context<AppEnv<B>>) => c.json({ service, status: "ok", ...(await options.health?.(c.env)) });
+  const health = async (c: Context<AppEnv<B>>) =>
+    c.json({ service, status: "ok", ...(await options.health?.(c.env)) });
   app.get("/health", health);
   const api = app.basePath(`/${family}`);
   api.get("/health", health);
-  api.doc31("/openapi.json", { openapi: "3.1.0", info: { title: `lakehouse-${service}`, version: "1" } });
+  api.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: `lakehouse-${service}`, version: "1" },
+  });
   return { app, api };
 }
 

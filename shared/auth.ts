@@ -6,8 +6,8 @@
 //     unless [auth].allow_unauthenticated is set on purpose.
 // Health is always exempt.
 import type { MiddlewareHandler } from "hono";
-import { cidrContains, parseCidr, type Cidr } from "./cidr";
-import { LakehouseError, errorResponse } from "./errors";
+import { type Cidr, cidrContains, parseCidr } from "./cidr";
+import { errorResponse, LakehouseError } from "./errors";
 
 export interface AuthSettings {
   tokens: string[];
@@ -23,7 +23,10 @@ export interface AuthVars {
   LAKEHOUSE_ENV?: string;
 }
 
-export function authSettings(vars: AuthVars, config: { allowed_ips: string[]; allow_unauthenticated: boolean }): AuthSettings {
+export function authSettings(
+  vars: AuthVars,
+  config: { allowed_ips: string[]; allow_unauthenticated: boolean },
+): AuthSettings {
   const tokens = [vars.AUTH_TOKEN ?? "", ...(vars.AUTH_TOKENS_SECONDARY ?? "").split(",")]
     .map((t) => t.trim())
     .filter((t) => t.length > 0);
@@ -35,7 +38,12 @@ export function authSettings(vars: AuthVars, config: { allowed_ips: string[]; al
     }
   });
   const env = vars.LAKEHOUSE_ENV ?? "";
-  return { tokens, allowedIps, local: env === "local" || env === "test", allowUnauthenticated: config.allow_unauthenticated };
+  return {
+    tokens,
+    allowedIps,
+    local: env === "local" || env === "test",
+    allowUnauthenticated: config.allow_unauthenticated,
+  };
 }
 
 const encoder = new TextEncoder();
@@ -70,20 +78,34 @@ export async function checkAuth(settings: AuthSettings, headers: Headers): Promi
   if (settings.allowedIps.length > 0) {
     const ip = headers.get("CF-Connecting-IP") ?? "";
     if (!settings.allowedIps.some((cidr) => cidrContains(cidr, ip))) {
-      return { ok: false, error: new LakehouseError("forbidden", `client address ${JSON.stringify(ip || "(none)")} is not in [auth].allowed_ips`) };
+      return {
+        ok: false,
+        error: new LakehouseError(
+          "forbidden",
+          `client address ${JSON.stringify(ip || "(none)")} is not in [auth].allowed_ips`,
+        ),
+      };
     }
   }
   if (settings.tokens.length > 0) {
     const header = headers.get("Authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header.trim());
     if (!match) {
-      return { ok: false, error: new LakehouseError("unauthorized", "missing bearer token: send `Authorization: Bearer <token>`") };
+      return {
+        ok: false,
+        error: new LakehouseError(
+          "unauthorized",
+          "missing bearer token: send `Authorization: Bearer <token>`",
+        ),
+      };
     }
     const presented = match[1]!.trim();
     let accepted = false;
     // Compare against every token (no early exit) so timing does not reveal which matched.
-    for (const token of settings.tokens) accepted = (await constantTimeEqual(presented, token)) || accepted;
-    if (!accepted) return { ok: false, error: new LakehouseError("unauthorized", "invalid bearer token") };
+    for (const token of settings.tokens)
+      accepted = (await constantTimeEqual(presented, token)) || accepted;
+    if (!accepted)
+      return { ok: false, error: new LakehouseError("unauthorized", "invalid bearer token") };
   }
   return { ok: true };
 }
@@ -93,7 +115,8 @@ export function authMiddleware(getSettings: (env: unknown) => AuthSettings): Mid
     const verdict = await checkAuth(getSettings(c.env), c.req.raw.headers);
     if (!verdict.ok) {
       const res = errorResponse(verdict.error);
-      if (verdict.error.status === 401) res.headers.set("WWW-Authenticate", 'Bearer realm="lakehouse"');
+      if (verdict.error.status === 401)
+        res.headers.set("WWW-Authenticate", 'Bearer realm="lakehouse"');
       return res;
     }
     await next();

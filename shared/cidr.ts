@@ -65,7 +65,8 @@ export function parseCidr(text: string): Cidr {
   const bits = ip.family === 4 ? 32 : 128;
   let prefix = bits;
   if (prefixText !== undefined) {
-    if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) throw new Error(`invalid CIDR prefix in ${JSON.stringify(text)}`);
+    if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits)
+      throw new Error(`invalid CIDR prefix in ${JSON.stringify(text)}`);
     prefix = Number(prefixText);
   }
   const mask = prefix === 0 ? 0n : ((1n << BigInt(prefix)) - 1n) << BigInt(bits - prefix);
@@ -76,6 +77,7 @@ export function cidrContains(cidr: Cidr, ipText: string): boolean {
   const ip = parseIp(ipText);
   if (!ip || ip.family !== cidr.family) return false;
   const bits = ip.family === 4 ? 32 : 128;
-  const mask = cidr.prefix === 0 ? 0n : ((1n << BigInt(cidr.prefix)) - 1n) << BigInt(bits - cidr.prefix);
+  const mask =
+    cidr.prefix === 0 ? 0n : ((1n << BigInt(cidr.prefix)) - 1n) << BigInt(bits - cidr.prefix);
   return (ip.value & mask) === cidr.network;
 }

@@ -1,8 +1,9 @@
 // Typed calls over service bindings. Each Worker talks to another only through
 // these, so a failing hop always surfaces as a LakehouseError that names the
 // service, and the request id follows the call.
-import { LakehouseError, errorFromResponse } from "./errors";
+
 import { REQUEST_ID_HEADER } from "./app";
+import { errorFromResponse, LakehouseError } from "./errors";
 
 /** The services behind the gateway, by binding, with the path family each answers. */
 export const SERVICES = {
@@ -46,16 +47,25 @@ export class ServiceClient {
     }
     const url = `https://${this.service}.internal/${SERVICES[this.service].family}${path}`;
     try {
-      return await this.fetcher.fetch(url, { method: options.method ?? (body ? "POST" : "GET"), headers, body, signal: options.signal });
+      return await this.fetcher.fetch(url, {
+        method: options.method ?? (body ? "POST" : "GET"),
+        headers,
+        body,
+        signal: options.signal,
+      });
     } catch (err) {
-      throw new LakehouseError("bad_gateway", `${this.service} service failed: ${(err as Error).message}`);
+      throw new LakehouseError(
+        "bad_gateway",
+        `${this.service} service failed: ${(err as Error).message}`,
+      );
     }
   }
 
   /** Like fetch, then parses JSON; a non-2xx answer is rethrown as the service's own error. */
   async json<T>(path: string, options: CallOptions = {}): Promise<T> {
     const res = await this.fetch(path, options);
-    if (!res.ok) throw await errorFromResponse(res, `${this.service} ${options.method ?? "GET"} ${path}`);
+    if (!res.ok)
+      throw await errorFromResponse(res, `${this.service} ${options.method ?? "GET"} ${path}`);
     return (await res.json()) as T;
   }
 }
@@ -65,7 +75,11 @@ export class ServiceClient {
  * then, whether or not `run` heeds the signal (a provider call, an LLM call). Other failures
  * of `run` pass through unchanged.
  */
-export async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<T>, onTimeout: () => Error): Promise<T> {
+export async function withTimeout<T>(
+  ms: number,
+  run: (signal: AbortSignal) => Promise<T>,
+  onTimeout: () => Error,
+): Promise<T> {
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -81,8 +95,16 @@ export async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => P
   }
 }
 
-export function serviceClient(env: Record<string, unknown>, service: ServiceName, requestId?: string): ServiceClient {
+export function serviceClient(
+  env: Record<string, unknown>,
+  service: ServiceName,
+  requestId?: string,
+): ServiceClient {
   const fetcher = env[SERVICES[service].binding] as Fetcher | undefined;
-  if (!fetcher) throw new LakehouseError("internal", `binding ${SERVICES[service].binding} (${service}) is not configured`);
+  if (!fetcher)
+    throw new LakehouseError(
+      "internal",
+      `binding ${SERVICES[service].binding} (${service}) is not configured`,
+    );
   return new ServiceClient(fetcher, service, requestId);
 }

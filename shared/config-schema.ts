@@ -117,7 +117,11 @@ export const CONFIG_SCHEMA = {
     max_metadata_bytes: { type: "int", default: 4096, min: 64, max: 1 * MiB },
   },
   embedd: {
-    provider: { type: "enum", default: "local", values: ["local", "workers-ai", "ollama", "openai"] },
+    provider: {
+      type: "enum",
+      default: "local",
+      values: ["local", "workers-ai", "ollama", "openai"],
+    },
     default_model: { type: "string", default: "local-lexical-768" },
     dimension: { type: "int", default: 768, min: 1 },
     cache_size: { type: "int", default: 10_000, min: 0 },
@@ -182,7 +186,17 @@ export const CONFIG_SCHEMA = {
     timeout_ms: { type: "int", default: 20_000, min: 1 },
   },
   models: {
-    weak_models: { type: "string[]", default: ["qwen3:latest", "qwen3.5:latest", "qwen3:8b", "llama3.2:3b", "gemma3:4b", "phi4-mini"] },
+    weak_models: {
+      type: "string[]",
+      default: [
+        "qwen3:latest",
+        "qwen3.5:latest",
+        "qwen3:8b",
+        "llama3.2:3b",
+        "gemma3:4b",
+        "phi4-mini",
+      ],
+    },
   },
 } as const satisfies Record<string, Record<string, KeySpec>>;
 

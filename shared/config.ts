@@ -32,7 +32,9 @@ function validateValue(path: string, spec: KeySpec, value: unknown): unknown {
       const isNum = typeof value === "number" || typeof value === "bigint";
       const n = Number(value);
       if (!isNum || !Number.isFinite(n) || (spec.type === "int" && !Number.isInteger(n))) {
-        throw new ConfigError(`${path}: expected ${spec.type === "int" ? "an integer" : "a number"}, got ${describe(value)}`);
+        throw new ConfigError(
+          `${path}: expected ${spec.type === "int" ? "an integer" : "a number"}, got ${describe(value)}`,
+        );
       }
       if (spec.min !== undefined && n < spec.min) {
         throw new ConfigError(`${path}: expected a value >= ${spec.min}, got ${n}`);
@@ -43,15 +45,20 @@ function validateValue(path: string, spec: KeySpec, value: unknown): unknown {
       return n;
     }
     case "bool":
-      if (typeof value !== "boolean") throw new ConfigError(`${path}: expected true or false, got ${describe(value)}`);
+      if (typeof value !== "boolean")
+        throw new ConfigError(`${path}: expected true or false, got ${describe(value)}`);
       return value;
     case "string":
-      if (typeof value !== "string") throw new ConfigError(`${path}: expected a string, got ${describe(value)}`);
-      if (!spec.allowEmpty && value.length === 0) throw new ConfigError(`${path}: must not be empty`);
+      if (typeof value !== "string")
+        throw new ConfigError(`${path}: expected a string, got ${describe(value)}`);
+      if (!spec.allowEmpty && value.length === 0)
+        throw new ConfigError(`${path}: must not be empty`);
       return value;
     case "enum":
       if (typeof value !== "string" || !spec.values.includes(value)) {
-        throw new ConfigError(`${path}: expected one of ${spec.values.map((v) => JSON.stringify(v)).join(", ")}, got ${describe(value)}`);
+        throw new ConfigError(
+          `${path}: expected one of ${spec.values.map((v) => JSON.stringify(v)).join(", ")}, got ${describe(value)}`,
+        );
       }
       return value;
     case "string[]":
@@ -68,11 +75,13 @@ function fromEnvString(path: string, spec: KeySpec, raw: string, varName: string
     case "int":
     case "number": {
       const n = raw.trim() === "" ? NaN : Number(raw);
-      if (!Number.isFinite(n)) throw new ConfigError(`${where}: expected a number, got ${JSON.stringify(raw)}`);
+      if (!Number.isFinite(n))
+        throw new ConfigError(`${where}: expected a number, got ${JSON.stringify(raw)}`);
       return validateValue(where, spec, n);
     }
     case "bool":
-      if (raw !== "true" && raw !== "false") throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
+      if (raw !== "true" && raw !== "false")
+        throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
       return raw === "true";
     case "string[]": {
       const trimmed = raw.trim();
@@ -81,11 +90,18 @@ function fromEnvString(path: string, spec: KeySpec, raw: string, varName: string
         try {
           parsed = JSON.parse(trimmed);
         } catch {
-          throw new ConfigError(`${where}: expected a JSON array or a comma-separated list, got ${JSON.stringify(raw)}`);
+          throw new ConfigError(
+            `${where}: expected a JSON array or a comma-separated list, got ${JSON.stringify(raw)}`,
+          );
         }
         return validateValue(where, spec, parsed);
       }
-      return trimmed === "" ? [] : trimmed.split(",").map((s) => s.trim()).filter(Boolean);
+      return trimmed === ""
+        ? []
+        : trimmed
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
     }
     default:
       return validateValue(where, spec, raw);
@@ -123,7 +139,12 @@ function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(
+        prev[j]! + 1,
+        row[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     prev = row;
   }
   return prev[b.length]!;
@@ -133,9 +154,16 @@ function distance(a: string, b: string): number {
 function checkOverrideNames(vars: Record<string, unknown>, known: Set<string>): void {
   for (const name of Object.keys(vars)) {
     if (!name.startsWith("LH_") || known.has(name)) continue;
-    const best = [...known].map((k) => [k, distance(name, k)] as const).sort((a, b) => a[1] - b[1])[0];
-    const hint = best && best[1] <= Math.max(3, Math.floor(name.length / 4)) ? ` (did you mean ${best[0]}?)` : "";
-    throw new ConfigError(`unknown override ${name}: no key of lakehouse.toml is overridden by that name${hint}; overrides are LH_<SECTION>_<KEY>, e.g. LH_OBSERVERD_RING_CAP`);
+    const best = [...known]
+      .map((k) => [k, distance(name, k)] as const)
+      .sort((a, b) => a[1] - b[1])[0];
+    const hint =
+      best && best[1] <= Math.max(3, Math.floor(name.length / 4))
+        ? ` (did you mean ${best[0]}?)`
+        : "";
+    throw new ConfigError(
+      `unknown override ${name}: no key of lakehouse.toml is overridden by that name${hint}; overrides are LH_<SECTION>_<KEY>, e.g. LH_OBSERVERD_RING_CAP`,
+    );
   }
 }
 
@@ -148,15 +176,22 @@ export function parseConfig(text: string, vars: Record<string, unknown> = {}): L
   try {
     root = parse(text) as Table;
   } catch (err) {
-    if (err instanceof TomlError) throw new ConfigError(`syntax error at line ${err.line}, column ${err.column}: ${err.message.split("\n")[0]}`);
+    if (err instanceof TomlError)
+      throw new ConfigError(
+        `syntax error at line ${err.line}, column ${err.column}: ${err.message.split("\n")[0]}`,
+      );
     throw new ConfigError(String(err));
   }
 
   const sections = Object.keys(CONFIG_SCHEMA);
   // Reject unknown sections and keys before anything else: typos must not fall back to defaults.
   for (const [name, value] of Object.entries(root)) {
-    if (!sections.includes(name)) throw new ConfigError(`unknown section [${name}] (known: ${sections.filter((s) => !s.includes(".")).join(", ")})`);
-    if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigError(`${name}: expected a table, got ${describe(value)}`);
+    if (!sections.includes(name))
+      throw new ConfigError(
+        `unknown section [${name}] (known: ${sections.filter((s) => !s.includes(".")).join(", ")})`,
+      );
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw new ConfigError(`${name}: expected a table, got ${describe(value)}`);
   }
 
   const out: Record<string, Table> = {};
@@ -164,10 +199,14 @@ export function parseConfig(text: string, vars: Record<string, unknown> = {}): L
   for (const section of sections) {
     const spec = CONFIG_SCHEMA[section as keyof typeof CONFIG_SCHEMA] as Record<string, KeySpec>;
     const table = sectionTable(root, section) ?? {};
-    const subsections = sections.filter((s) => s.startsWith(`${section}.`)).map((s) => s.slice(section.length + 1));
+    const subsections = sections
+      .filter((s) => s.startsWith(`${section}.`))
+      .map((s) => s.slice(section.length + 1));
     for (const key of Object.keys(table)) {
       if (!(key in spec) && !subsections.includes(key)) {
-        throw new ConfigError(`unknown key ${section}.${key} (known: ${Object.keys(spec).join(", ")})`);
+        throw new ConfigError(
+          `unknown key ${section}.${key} (known: ${Object.keys(spec).join(", ")})`,
+        );
       }
     }
     const values: Table = {};

@@ -11,7 +11,14 @@ import type { ColumnType, SchemaField } from "./types";
 /** The Go version's namespace, kept so dataset ids match across implementations. */
 export const DATASET_NAMESPACE = "a8f3c1d2-4e5b-5a6c-9d8e-7f0a1b2c3d4e";
 
-export const COLUMN_TYPES: readonly ColumnType[] = ["int64", "float64", "bool", "date", "timestamp", "string"];
+export const COLUMN_TYPES: readonly ColumnType[] = [
+  "int64",
+  "float64",
+  "bool",
+  "date",
+  "timestamp",
+  "string",
+];
 
 /** A dataset name is also a SQL table name and a storage key segment: letters, digits, "_" and "-". */
 export const DATASET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,127}$/;
@@ -23,19 +30,29 @@ const NAME_RULE = 'use 1-128 letters, digits, "_" or "-", starting with a letter
  * the request and documents the pattern. A failure reads `<where>.<field>: missing dataset name`
  * (or the `missing` text given) or `<where>.<field>: invalid dataset name "x": use ...`.
  */
-export function datasetNameSchema(missing = "missing dataset name", options: { creating?: boolean } = {}) {
-  const missingOr = (iss: { input?: unknown }) => (iss.input === undefined || iss.input === null ? missing : `expected a dataset name (a string), got ${JSON.stringify(iss.input)}`);
+export function datasetNameSchema(
+  missing = "missing dataset name",
+  options: { creating?: boolean } = {},
+) {
+  const missingOr = (iss: { input?: unknown }) =>
+    iss.input === undefined || iss.input === null
+      ? missing
+      : `expected a dataset name (a string), got ${JSON.stringify(iss.input)}`;
   return z
     .string({ error: missingOr })
     .min(1, { error: missing, abort: true })
     .regex(DATASET_NAME_PATTERN, {
-      error: (iss) => `invalid dataset name ${JSON.stringify(String(iss.input).slice(0, 200))}: ${NAME_RULE}`,
+      error: (iss) =>
+        `invalid dataset name ${JSON.stringify(String(iss.input).slice(0, 200))}: ${NAME_RULE}`,
     })
     .refine((name) => !options.creating || reservedPrefix(name) === undefined, {
       error: (iss) => reservedNameMessage(String(iss.input)),
       abort: true,
     })
-    .openapi({ description: `dataset name (also its SQL table name): ${NAME_RULE}${options.creating ? `; not starting with ${RESERVED_NAME_PREFIXES.join(", ")} (any case)` : ""}`, example: "people" });
+    .openapi({
+      description: `dataset name (also its SQL table name): ${NAME_RULE}${options.creating ? `; not starting with ${RESERVED_NAME_PREFIXES.join(", ")} (any case)` : ""}`,
+      example: "people",
+    });
 }
 
 /**
@@ -66,7 +83,9 @@ const nameEncoder = new TextEncoder();
 
 /** A column name as a message shows it: JSON, at most 40 characters of it. */
 function showName(name: string): string {
-  return name.length > 40 ? `${JSON.stringify(name.slice(0, 40)).slice(0, -1)}…"` : JSON.stringify(name);
+  return name.length > 40
+    ? `${JSON.stringify(name.slice(0, 40)).slice(0, -1)}…"`
+    : JSON.stringify(name);
 }
 
 /**
@@ -77,9 +96,11 @@ export function columnNameProblem(name: string): string | undefined {
   const nul = name.indexOf("\u0000");
   if (nul >= 0) return `name ${showName(name)} contains a NUL character at offset ${nul}`;
   const bytes = nameEncoder.encode(name).byteLength;
-  if (bytes > MAX_COLUMN_NAME_BYTES) return `name ${showName(name)} is ${bytes} bytes; the limit is ${MAX_COLUMN_NAME_BYTES}`;
+  if (bytes > MAX_COLUMN_NAME_BYTES)
+    return `name ${showName(name)} is ${bytes} bytes; the limit is ${MAX_COLUMN_NAME_BYTES}`;
   const prefix = reservedPrefix(name);
-  if (prefix) return `name ${showName(name)} starts with ${JSON.stringify(prefix)}, a prefix the SQL engine reserves (queries may not name it)`;
+  if (prefix)
+    return `name ${showName(name)} starts with ${JSON.stringify(prefix)}, a prefix the SQL engine reserves (queries may not name it)`;
   return undefined;
 }
 
@@ -108,6 +129,8 @@ export function datasetId(name: string): string {
 }
 
 /** Hex SHA-256 over the (name, type) pairs in column order: name 0x1f type, pairs joined by 0x1e. */
-export async function schemaFingerprint(schema: readonly Pick<SchemaField, "name" | "type">[]): Promise<string> {
+export async function schemaFingerprint(
+  schema: readonly Pick<SchemaField, "name" | "type">[],
+): Promise<string> {
   return sha256Hex(schema.map((f) => `${f.name}\x1f${f.type}`).join("\x1e"));
 }

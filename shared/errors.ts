@@ -43,7 +43,11 @@ export class LakehouseError extends Error {
   readonly status: number;
   readonly details?: unknown;
 
-  constructor(code: ErrorCode, message: string, options: { status?: number; details?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { status?: number; details?: unknown } = {},
+  ) {
     super(message);
     this.name = "LakehouseError";
     this.code = code;
@@ -85,14 +89,25 @@ export async function errorFromResponse(res: Response, what: string): Promise<La
   const text = await res.text().catch(() => "");
   try {
     const body = JSON.parse(text) as Partial<ErrorBody>;
-    if (body.error && typeof body.error.code === "string" && typeof body.error.message === "string") {
-      return new LakehouseError(body.error.code, body.error.message, { status: res.status, details: body.error.details });
+    if (
+      body.error &&
+      typeof body.error.code === "string" &&
+      typeof body.error.message === "string"
+    ) {
+      return new LakehouseError(body.error.code, body.error.message, {
+        status: res.status,
+        details: body.error.details,
+      });
     }
   } catch {
     // not JSON: fall through
   }
   const snippet = text.slice(0, 200) || res.statusText;
-  return new LakehouseError(res.status >= 500 ? "bad_gateway" : "bad_request", `${what}: HTTP ${res.status} ${snippet}`, {
-    status: res.status >= 500 ? 502 : res.status,
-  });
+  return new LakehouseError(
+    res.status >= 500 ? "bad_gateway" : "bad_request",
+    `${what}: HTTP ${res.status} ${snippet}`,
+    {
+      status: res.status >= 500 ? 502 : res.status,
+    },
+  );
 }

@@ -16,11 +16,17 @@ export const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 /** A zod issue path as a field name: `items[3].vector[5]`, `metadata_filter.kind`; after `where` when given (`body.k`, `events[3].x`). */
 export function fieldName(path: readonly PropertyKey[], where = ""): string {
   let out = where;
-  for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
+  for (const p of path)
+    out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
   return out;
 }
 
-type Issue = { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] };
+type Issue = {
+  path: readonly PropertyKey[];
+  message: string;
+  code?: string;
+  keys?: readonly string[];
+};
 
 /** How many issues one message lists. */
 const MAX_ISSUES = 5;
@@ -36,7 +42,8 @@ export function describeIssues(issues: readonly Issue[], where?: string): string
       // A strict object's unknown fields (issue #21): `unknown field body.foo`, one per field,
       // whatever error text the object schema carries for its other issues. A caller that
       // names no place for the fields is a JSON body route (fieldErrors): "body".
-      if (i.code === "unrecognized_keys" && i.keys?.length) return i.keys.map((k) => `unknown field ${fieldName([...i.path, k], where || "body")}`);
+      if (i.code === "unrecognized_keys" && i.keys?.length)
+        return i.keys.map((k) => `unknown field ${fieldName([...i.path, k], where || "body")}`);
       const field = fieldName(i.path, where);
       return [field === "" ? i.message : `${field}: ${i.message}`];
     })
@@ -49,7 +56,10 @@ export function describeIssues(issues: readonly Issue[], where?: string): string
  * schemas reject is a 400 worded by describeIssues with the fields unprefixed (`texts[1]: ...`
  * rather than the app's default `body.texts[1]: ...`).
  */
-export function fieldErrors(result: { success: boolean; error?: { issues: readonly Issue[] } }): undefined {
+export function fieldErrors(result: {
+  success: boolean;
+  error?: { issues: readonly Issue[] };
+}): undefined {
   if (!result.success) throw badRequest(describeIssues(result.error?.issues ?? []));
   return undefined;
 }

@@ -60,26 +60,37 @@ export function jsonValueDepth(value: unknown, max = MAX_JSON_DEPTH): number {
 }
 
 /** 400 when JSON text nests deeper than `max`; `what` names it (`request body`, `items[3].metadata`). */
-export function assertJsonTextDepth(text: string, what = "request body", max = MAX_JSON_DEPTH): void {
-  if (jsonTextDepth(text, max) > max) throw badRequest(`${what} is JSON nested deeper than the depth limit of ${max}`);
+export function assertJsonTextDepth(
+  text: string,
+  what = "request body",
+  max = MAX_JSON_DEPTH,
+): void {
+  if (jsonTextDepth(text, max) > max)
+    throw badRequest(`${what} is JSON nested deeper than the depth limit of ${max}`);
 }
 
 /** 400 when a value nests deeper than `max`. */
 export function assertJsonValueDepth(value: unknown, what: string, max = MAX_JSON_DEPTH): void {
-  if (jsonValueDepth(value, max) > max) throw badRequest(`${what} is JSON nested deeper than the depth limit of ${max}`);
+  if (jsonValueDepth(value, max) > max)
+    throw badRequest(`${what} is JSON nested deeper than the depth limit of ${max}`);
 }
 
 /**
  * Parses JSON text within the depth limit: too deep → 400 naming the limit; not JSON → 400;
  * a RangeError from the parser (stack) → 400, never 500.
  */
-export function parseJsonBounded(text: string, what = "request body", max = MAX_JSON_DEPTH): unknown {
+export function parseJsonBounded(
+  text: string,
+  what = "request body",
+  max = MAX_JSON_DEPTH,
+): unknown {
   if (text.trim() === "") throw badRequest(`${what} is empty; expected JSON`);
   assertJsonTextDepth(text, what, max);
   try {
     return JSON.parse(text);
   } catch (err) {
-    if (err instanceof RangeError) throw badRequest(`${what} is JSON nested deeper than the depth limit of ${max}`);
+    if (err instanceof RangeError)
+      throw badRequest(`${what} is JSON nested deeper than the depth limit of ${max}`);
     throw badRequest(`${what} is not valid JSON: ${(err as Error).message}`);
   }
 }
@@ -91,7 +102,12 @@ export function utf8Length(s: string): number {
     const c = s.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+    else if (
+      c >= 0xd800 &&
+      c <= 0xdbff &&
+      i + 1 < s.length &&
+      (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+    ) {
       n += 4;
       i++;
     } else n += 3;
@@ -107,12 +123,14 @@ export function utf8Length(s: string): number {
  */
 export async function readBoundedText(c: Context, cap: number, what: string): Promise<string> {
   const declared = Number(c.req.header("content-length") ?? "NaN");
-  if (Number.isFinite(declared) && declared > cap) throw payloadTooLarge(`body of ${declared} bytes is over the ${cap}-byte cap (${what})`);
+  if (Number.isFinite(declared) && declared > cap)
+    throw payloadTooLarge(`body of ${declared} bytes is over the ${cap}-byte cap (${what})`);
   const cache = c.req.bodyCache as { text?: Promise<string> };
   if (cache.text) {
     const text = await cache.text;
     const bytes = utf8Length(text);
-    if (bytes > cap) throw payloadTooLarge(`body of ${bytes} bytes is over the ${cap}-byte cap (${what})`);
+    if (bytes > cap)
+      throw payloadTooLarge(`body of ${bytes} bytes is over the ${cap}-byte cap (${what})`);
     return text;
   }
   const text = await readStreamBounded(c.req.raw.body, cap, what);
@@ -121,8 +139,14 @@ export async function readBoundedText(c: Context, cap: number, what: string): Pr
 }
 
 /** A body stream as text within `cap` bytes (413 when over; the stream is cancelled). */
-export async function readStreamBounded(body: ReadableStream<Uint8Array> | null, cap: number, what: string): Promise<string> {
-  const bytes = await readBytesBounded(body, cap, () => payloadTooLarge(`body of more than ${cap} bytes is over the ${cap}-byte cap (${what})`));
+export async function readStreamBounded(
+  body: ReadableStream<Uint8Array> | null,
+  cap: number,
+  what: string,
+): Promise<string> {
+  const bytes = await readBytesBounded(body, cap, () =>
+    payloadTooLarge(`body of more than ${cap} bytes is over the ${cap}-byte cap (${what})`),
+  );
   return new TextDecoder().decode(bytes);
 }
 
@@ -130,7 +154,11 @@ export async function readStreamBounded(body: ReadableStream<Uint8Array> | null,
  * A body stream's bytes, never holding more than `cap`: the chunk that crosses it cancels the
  * stream and throws `over()` (the caller's 413, worded for its own cap).
  */
-export async function readBytesBounded(body: ReadableStream<Uint8Array> | null, cap: number, over: () => Error): Promise<Uint8Array> {
+export async function readBytesBounded(
+  body: ReadableStream<Uint8Array> | null,
+  cap: number,
+  over: () => Error,
+): Promise<Uint8Array> {
   if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -158,7 +186,9 @@ export async function readBytesBounded(body: ReadableStream<Uint8Array> | null, 
 /** workerd's refusal of an RPC argument or result by its serialized size (32 MiB). */
 export function isRpcSizeError(err: unknown): boolean {
   const m = err instanceof Error ? err.message : typeof err === "string" ? err : "";
-  return /Serialized RPC arguments or return values are limited|serialized RPC data exceeds|serialized size|too large to serialize/i.test(m);
+  return /Serialized RPC arguments or return values are limited|serialized RPC data exceeds|serialized size|too large to serialize/i.test(
+    m,
+  );
 }
 
 /** Cuts a string to at most `maxBytes` UTF-8 bytes, the cut marked `…[truncated N bytes]`. */

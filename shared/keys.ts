@@ -28,13 +28,17 @@ export function keyProblem(key: string): string | undefined {
   if (key.startsWith("/")) return 'key starts with "/"';
   // "." too (issue #21): `a/./b` would be a second name for what a path resolver calls `a/b`.
   const segment = key.split("/").find((s) => s === ".." || s === ".");
-  if (segment !== undefined) return `key contains a "${segment}" path segment ("." and ".." segments are not allowed)`;
+  if (segment !== undefined)
+    return `key contains a "${segment}" path segment ("." and ".." segments are not allowed)`;
   return undefined;
 }
 
 export function validateKey(key: string): string {
   const problem = keyProblem(key);
-  if (problem) throw new LakehouseError("bad_request", `invalid object key ${JSON.stringify(key.slice(0, 200))}: ${problem}`);
+  if (problem)
+    throw new LakehouseError(
+      "bad_request",
+      `invalid object key ${JSON.stringify(key.slice(0, 200))}: ${problem}`,
+    );
   return key;
 }
-

@@ -25,8 +25,10 @@ function configuredLevel(env: object): LogLevel {
 /** A logger for `service` that writes what [log].level lets through. */
 export function logger(env: object, service: string): Logger {
   const min = RANK[configuredLevel(env)];
-  const at = (level: LogLevel) => (message: string, ...extra: unknown[]) => {
-    if (level === "error" || RANK[level] >= min) SINK[level](`[${service}] ${message}`, ...extra);
-  };
+  const at =
+    (level: LogLevel) =>
+    (message: string, ...extra: unknown[]) => {
+      if (level === "error" || RANK[level] >= min) SINK[level](`[${service}] ${message}`, ...extra);
+    };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }

@@ -6,7 +6,7 @@
 // The span: before a shard > 0 takes its first write, shard 0 durably records how many shards
 // may hold ops. The object does that itself (Observer.record), so every writer, whichever Worker
 // it runs in, goes through the same code and no refused request writes anything.
-import { LakehouseError, errorResponse } from "./errors";
+import { errorResponse, LakehouseError } from "./errors";
 
 /** Shard i's object name: shard 0 keeps the single-object name, so a deployment that had one object keeps its log there. */
 export function observerShardName(i: number): string {
@@ -25,12 +25,19 @@ export function observerShardOf(key: string, n: number): number {
 }
 
 /** Shard i's stub in an Observer namespace (the observer Worker's own binding, or the gateway's cross-script one). */
-export function observerShardStub<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>, i: number): DurableObjectStub<T> {
+export function observerShardStub<T extends Rpc.DurableObjectBranded | undefined>(
+  ns: DurableObjectNamespace<T>,
+  i: number,
+): DurableObjectStub<T> {
   return ns.get(ns.idFromName(observerShardName(i)));
 }
 
 /** The shard a write keyed by `key` (the request id) goes to, among `n` configured shards. */
-export function observerWriteShard<T extends Rpc.DurableObjectBranded | undefined>(ns: DurableObjectNamespace<T>, n: number, key: string): { stub: DurableObjectStub<T>; shard: number } {
+export function observerWriteShard<T extends Rpc.DurableObjectBranded | undefined>(
+  ns: DurableObjectNamespace<T>,
+  n: number,
+  key: string,
+): { stub: DurableObjectStub<T>; shard: number } {
   const shard = observerShardOf(key, n);
   return { stub: observerShardStub(ns, shard), shard };
 }
@@ -42,14 +49,23 @@ export function observerWriteShard<T extends Rpc.DurableObjectBranded | undefine
  * ObservedOpInput with the seed's defaults) and answers what the observer Worker's route
  * answers: the record, or the error's code and message (errors do not survive RPC as objects).
  */
-export type ObserverEventAnswer = { ok: true; ring_size: number; id: number } | { ok: false; code: string; message: string };
+export type ObserverEventAnswer =
+  | { ok: true; ring_size: number; id: number }
+  | { ok: false; code: string; message: string };
 
 export interface ObserverEventTarget {
-  event(body: ArrayBuffer | Uint8Array | string, declaredLength: number | null, shard: number): Promise<ObserverEventAnswer>;
+  event(
+    body: ArrayBuffer | Uint8Array | string,
+    declaredLength: number | null,
+    shard: number,
+  ): Promise<ObserverEventAnswer>;
 }
 
 /** The HTTP answer to POST /observer/event, the same from the observer Worker and from the gateway. */
 export function observerEventResponse(a: ObserverEventAnswer): Response {
   if (!a.ok) return errorResponse(new LakehouseError(a.code, a.message));
-  return new Response(JSON.stringify({ accepted: true, ring_size: a.ring_size, id: a.id }), { status: 200, headers: { "content-type": "application/json" } });
+  return new Response(JSON.stringify({ accepted: true, ring_size: a.ring_size, id: a.id }), {
+    status: 200,
+    headers: { "content-type": "application/json" },
+  });
 }

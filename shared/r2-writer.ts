@@ -28,7 +28,10 @@ export interface R2WriterOptions {
 }
 
 export function objectTooLarge(key: string, cap: number, capKey: string): LakehouseError {
-  return new LakehouseError("payload_too_large", `object ${JSON.stringify(key)} body exceeds the cap of ${cap} bytes (${capKey}); nothing was stored`);
+  return new LakehouseError(
+    "payload_too_large",
+    `object ${JSON.stringify(key)} body exceeds the cap of ${cap} bytes (${capKey}); nothing was stored`,
+  );
 }
 
 export class R2Writer {
@@ -110,7 +113,11 @@ export class R2Writer {
     if (this.done) throw new Error(`R2Writer for ${this.key} is closed`);
     try {
       if (!this.creating) {
-        const obj = await this.bucket.put(this.key, this.part.subarray(0, this.filled), this.options.put ?? {});
+        const obj = await this.bucket.put(
+          this.key,
+          this.part.subarray(0, this.filled),
+          this.options.put ?? {},
+        );
         this.done = true;
         return { key: this.key, size: obj!.size, etag: obj!.etag };
       }

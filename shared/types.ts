@@ -40,7 +40,13 @@ export interface DatasetSummary {
   updated_at: string;
 }
 
-export type ObservedSource = "mcp" | "scenario" | "langfuse" | "overseer_correction" | "workflow" | "inbox";
+export type ObservedSource =
+  | "mcp"
+  | "scenario"
+  | "langfuse"
+  | "overseer_correction"
+  | "workflow"
+  | "inbox";
 
 export interface ObservedOp {
   timestamp: string;

@@ -3,14 +3,30 @@
 // test talks to real partners (real R2, real Durable Objects) through its bindings;
 // plus the lakehouse-fakes Worker (test/fakes) for the bindings that cannot run locally,
 // which only these test configurations bind (FAKE_BINDINGS), never a wrangler.toml.
-import { buildSync } from "esbuild";
+
 import { copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
+import { buildSync } from "esbuild";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 
-export const ALL_WORKERS = ["storage", "catalog", "ingest", "query", "embed", "vectors", "pathway", "matrix", "observer", "mcp"];
+export const ALL_WORKERS = [
+  "storage",
+  "catalog",
+  "ingest",
+  "query",
+  "embed",
+  "vectors",
+  "pathway",
+  "matrix",
+  "observer",
+  "mcp",
+];
 
-const FAKES = { name: "lakehouse-fakes", config: "test/fakes/wrangler.toml", entry: "test/fakes/index.ts" };
+const FAKES = {
+  name: "lakehouse-fakes",
+  config: "test/fakes/wrangler.toml",
+  entry: "test/fakes/index.ts",
+};
 
 /**
  * Test-only service bindings, by Worker: the fakes of Workers AI and Vectorize (entrypoints of
@@ -37,7 +53,10 @@ const outDir = resolve("dist/test-aux", String(process.pid));
  * compiled WebAssembly: esbuild has no loader for that, wrangler and the plugin do it themselves.
  * `entry` is for a Worker outside workers/ (the fakes).
  */
-export function bundleWorker(worker: string, entry = `workers/${worker}/src/index.ts`): { scriptPath: string; wasm: string[] } {
+export function bundleWorker(
+  worker: string,
+  entry = `workers/${worker}/src/index.ts`,
+): { scriptPath: string; wasm: string[] } {
   const dir = resolve(outDir, worker);
   mkdirSync(dir, { recursive: true });
   const outfile = resolve(dir, "index.js");
@@ -55,10 +74,12 @@ export function bundleWorker(worker: string, entry = `workers/${worker}/src/inde
     logLevel: "error",
   });
   const src = resolve(entry, "..");
-  const wasm = readdirSync(src).filter((f) => f.endsWith(".wasm")).map((f) => {
-    copyFileSync(resolve(src, f), resolve(dir, f));
-    return resolve(dir, f);
-  });
+  const wasm = readdirSync(src)
+    .filter((f) => f.endsWith(".wasm"))
+    .map((f) => {
+      copyFileSync(resolve(src, f), resolve(dir, f));
+      return resolve(dir, f);
+    });
   return { scriptPath: outfile, wasm };
 }
 
@@ -66,25 +87,46 @@ export function bundleWorker(worker: string, entry = `workers/${worker}/src/inde
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Miniflare worker options
 function fakesWorker(): any {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(FAKES.config);
-  const { rootPath: _rootPath, modulesRules: _rules, ...options } = workerOptions as Record<string, unknown>;
+  const {
+    rootPath: _rootPath,
+    modulesRules: _rules,
+    ...options
+  } = workerOptions as Record<string, unknown>;
   const { scriptPath } = bundleWorker("fakes", FAKES.entry);
   return { ...options, name: FAKES.name, modules: [{ type: "ESModule", path: scriptPath }] };
 }
 
 /** Miniflare options for every Worker except `under` (and the fakes), with `extra` bindings merged in. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Miniflare worker options
-export function auxiliaryWorkers(under: string, extraBindings: Record<string, unknown> = {}): any[] {
+export function auxiliaryWorkers(
+  under: string,
+  extraBindings: Record<string, unknown> = {},
+): any[] {
   const workers = ALL_WORKERS.filter((w) => w !== under).map((w) => {
     const { workerOptions } = unstable_getMiniflareWorkerOptions(`workers/${w}/wrangler.toml`);
-    const { rootPath: _rootPath, modulesRules: _rules, ...options } = workerOptions as Record<string, unknown>;
+    const {
+      rootPath: _rootPath,
+      modulesRules: _rules,
+      ...options
+    } = workerOptions as Record<string, unknown>;
     // The Worker under test runs under the plugin's runner name, not `lakehouse-<under>`:
     // point other Workers' service bindings to it there, or workerd refuses to start.
     const services = options.serviceBindings as Record<string, { name?: string }> | undefined;
     if (services) {
-      options.serviceBindings = Object.fromEntries(Object.entries(services).map(([binding, target]) =>
-        [binding, target?.name === `lakehouse-${under}` ? { ...target, name: `vitest-plugin-runner-${under}` } : target]));
+      options.serviceBindings = Object.fromEntries(
+        Object.entries(services).map(([binding, target]) => [
+          binding,
+          target?.name === `lakehouse-${under}`
+            ? { ...target, name: `vitest-plugin-runner-${under}` }
+            : target,
+        ]),
+      );
     }
-    if (FAKE_BINDINGS[w]) options.serviceBindings = { ...(options.serviceBindings as object | undefined), ...FAKE_BINDINGS[w] };
+    if (FAKE_BINDINGS[w])
+      options.serviceBindings = {
+        ...(options.serviceBindings as object | undefined),
+        ...FAKE_BINDINGS[w],
+      };
     const { scriptPath, wasm } = bundleWorker(w);
     return {
       ...options,

@@ -3,17 +3,34 @@
 // own by a second `wrangler dev`. Both on this machine, same client, one run.
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { freePort, type System } from "../../test/e2e/harness.ts";
 import { WRANGLER_ENV } from "../../scripts/workers.mjs";
-import { percentile, row, sample, type SuiteResult } from "../lib.ts";
+import { freePort, type System } from "../../test/e2e/harness.ts";
+import { percentile, row, type SuiteResult, sample } from "../lib.ts";
 
 async function startStorageAlone(): Promise<{ url: string; stop: () => void }> {
   const port = await freePort();
   const inspector = await freePort();
-  const child = spawn(process.execPath, [resolve("node_modules/wrangler/bin/wrangler.js"), "dev", "-c", "workers/storage/wrangler.toml",
-    "--port", String(port), "--inspector-port", String(inspector), "--ip", "127.0.0.1", "--show-interactive-dev-session=false"], {
-    detached: true, stdio: "ignore", env: { ...process.env, ...WRANGLER_ENV, CI: "1" },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      resolve("node_modules/wrangler/bin/wrangler.js"),
+      "dev",
+      "-c",
+      "workers/storage/wrangler.toml",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspector),
+      "--ip",
+      "127.0.0.1",
+      "--show-interactive-dev-session=false",
+    ],
+    {
+      detached: true,
+      stdio: "ignore",
+      env: { ...process.env, ...WRANGLER_ENV, CI: "1" },
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 240; i++) {
     try {
@@ -22,7 +39,16 @@ async function startStorageAlone(): Promise<{ url: string; stop: () => void }> {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  return { url, stop: () => { try { process.kill(-child.pid!, "SIGTERM"); } catch { /* gone */ } } };
+  return {
+    url,
+    stop: () => {
+      try {
+        process.kill(-child.pid!, "SIGTERM");
+      } catch {
+        /* gone */
+      }
+    },
+  };
 }
 
 export async function run(sys: System): Promise<SuiteResult> {
@@ -37,9 +63,30 @@ export async function run(sys: System): Promise<SuiteResult> {
     for (const concurrency of [1, 8]) {
       const g = await sample(viaGateway, 2000, concurrency);
       const d = await sample(direct, 2000, concurrency);
-      rows.push(row(`p50 latency, concurrency ${concurrency}`, percentile(g.latencies, 50), percentile(d.latencies, 50), "ms"));
-      rows.push(row(`p99 latency, concurrency ${concurrency}`, percentile(g.latencies, 99), percentile(d.latencies, 99), "ms"));
-      rows.push(row(`throughput, concurrency ${concurrency}`, (2000 / g.wallMs) * 1000, (2000 / d.wallMs) * 1000, "req/s"));
+      rows.push(
+        row(
+          `p50 latency, concurrency ${concurrency}`,
+          percentile(g.latencies, 50),
+          percentile(d.latencies, 50),
+          "ms",
+        ),
+      );
+      rows.push(
+        row(
+          `p99 latency, concurrency ${concurrency}`,
+          percentile(g.latencies, 99),
+          percentile(d.latencies, 99),
+          "ms",
+        ),
+      );
+      rows.push(
+        row(
+          `throughput, concurrency ${concurrency}`,
+          (2000 / g.wallMs) * 1000,
+          (2000 / d.wallMs) * 1000,
+          "req/s",
+        ),
+      );
     }
     return {
       name: "gateway",

@@ -6,7 +6,10 @@ import { Router } from "itty-router";
 import type { System } from "../../test/e2e/harness.ts";
 import { row, type SuiteResult } from "../lib.ts";
 
-const upstream = { fetch: async (_req: Request) => new Response('{"ok":true}', { headers: { "content-type": "application/json" } }) };
+const upstream = {
+  fetch: async (_req: Request) =>
+    new Response('{"ok":true}', { headers: { "content-type": "application/json" } }),
+};
 
 function honoGateway() {
   const app = new Hono();
@@ -22,8 +25,15 @@ function honoGateway() {
 
 function ittyGateway() {
   const router = Router({
-    before: [(req: Request & { id?: string }) => void (req.id = req.headers.get("x-request-id") ?? crypto.randomUUID())],
-    finally: [(res: Response, req: Request & { id?: string }) => (res.headers.set("x-request-id", req.id!), res)],
+    before: [
+      (req: Request & { id?: string }) =>
+        void (req.id = req.headers.get("x-request-id") ?? crypto.randomUUID()),
+    ],
+    finally: [
+      (res: Response, req: Request & { id?: string }) => (
+        res.headers.set("x-request-id", req.id!), res
+      ),
+    ],
   });
   router.get("/health", () => Response.json({ status: "ok" }));
   router.all("/v1/:family/*", (req: Request) => upstream.fetch(req));
@@ -56,8 +66,10 @@ export async function run(_sys: System): Promise<SuiteResult> {
     title: "Gateway router: hono vs itty-router",
     ours_label: "hono (in use)",
     peer_label: "itty-router",
-    rows: [row("dispatch throughput, best of 3×100k", best(h), best(t), "req/s"),
-      row("per-request cost", 1e6 / best(h), 1e6 / best(t), "µs")],
+    rows: [
+      row("dispatch throughput, best of 3×100k", best(h), best(t), "req/s"),
+      row("per-request cost", 1e6 / best(h), 1e6 / best(t), "µs"),
+    ],
     notes: [
       "Same middleware (request id), same route, same in-process upstream; Node 22, one core. Routing is a few µs of a request",
       "whose service-binding hop costs milliseconds (see the gateway suite), so the choice is by clarity unless the gap is large.",

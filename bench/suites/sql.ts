@@ -4,18 +4,26 @@
 // set of analytic queries through POST /v1/sql (first run and warm p50), DuckDB native
 // (SET threads=1) on the same Parquet files, and squirreling over hyparquet, in one run;
 // every answer of ours is cross-checked against DuckDB's.
-import { DuckDBInstance } from "@duckdb/node-api";
-import { decompress as zstdDecompress } from "fzstd";
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer } from "hyparquet";
+
 import { spawn } from "node:child_process";
-import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { collect, executeSql, type AsyncDataSource } from "squirreling";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { decompress as zstdDecompress } from "fzstd";
+import { type AsyncBuffer, parquetMetadataAsync, parquetRead } from "hyparquet";
+import { type AsyncDataSource, collect, executeSql } from "squirreling";
 import type { System } from "../../test/e2e/harness.ts";
-import { geomean, multipartUpload, percentile, round, row, type Row, type SuiteResult } from "../lib.ts";
 import { findWorkerdInspector } from "../inspector.ts";
-
+import {
+  geomean,
+  multipartUpload,
+  percentile,
+  type Row,
+  round,
+  row,
+  type SuiteResult,
+} from "../lib.ts";
 
 const FLIGHTS = resolve("node_modules/vega-datasets/data/flights-3m.parquet");
 const AIRPORTS = resolve("node_modules/vega-datasets/data/airports.csv");
@@ -33,16 +41,32 @@ interface Query {
 
 export const QUERIES: Query[] = [
   { name: "count with filter", sql: "SELECT count(*) AS n FROM flights WHERE delay > 60" },
-  { name: "count, two-column filter", sql: "SELECT count(*) AS n, avg(delay) AS avg_delay FROM flights WHERE origin = 'SFO' AND distance > 1000" },
-  { name: "group-by aggregates", sql: "SELECT origin, count(*) AS n, avg(delay) AS avg_delay FROM flights GROUP BY origin ORDER BY n DESC, origin LIMIT 10" },
-  { name: "group-by pair + having", sql: "SELECT origin, destination, count(*) AS n, avg(distance) AS dist FROM flights GROUP BY origin, destination HAVING count(*) > 5000 ORDER BY n DESC, origin, destination" },
-  { name: "whole-table stats", sql: "SELECT min(delay) AS lo, max(delay) AS hi, sum(distance) AS total, avg(distance) AS mean FROM flights" },
-  { name: "top-N by delay", sql: "SELECT origin, destination, delay, distance FROM flights ORDER BY delay DESC, distance DESC, origin, destination LIMIT 10" },
+  {
+    name: "count, two-column filter",
+    sql: "SELECT count(*) AS n, avg(delay) AS avg_delay FROM flights WHERE origin = 'SFO' AND distance > 1000",
+  },
+  {
+    name: "group-by aggregates",
+    sql: "SELECT origin, count(*) AS n, avg(delay) AS avg_delay FROM flights GROUP BY origin ORDER BY n DESC, origin LIMIT 10",
+  },
+  {
+    name: "group-by pair + having",
+    sql: "SELECT origin, destination, count(*) AS n, avg(distance) AS dist FROM flights GROUP BY origin, destination HAVING count(*) > 5000 ORDER BY n DESC, origin, destination",
+  },
+  {
+    name: "whole-table stats",
+    sql: "SELECT min(delay) AS lo, max(delay) AS hi, sum(distance) AS total, avg(distance) AS mean FROM flights",
+  },
+  {
+    name: "top-N by delay",
+    sql: "SELECT origin, destination, delay, distance FROM flights ORDER BY delay DESC, distance DESC, origin, destination LIMIT 10",
+  },
   { name: "distinct count", sql: "SELECT count(DISTINCT destination) AS n FROM flights" },
   {
     name: "flights per month",
     sql: "SELECT substr(date, 1, 7) AS month, count(*) AS n FROM flights GROUP BY month ORDER BY month",
-    duckdb: "SELECT strftime(date, '%Y-%m') AS month, count(*) AS n FROM flights GROUP BY month ORDER BY month",
+    duckdb:
+      "SELECT strftime(date, '%Y-%m') AS month, count(*) AS n FROM flights GROUP BY month ORDER BY month",
     squirrel: null,
   },
   {
@@ -52,10 +76,22 @@ export const QUERIES: Query[] = [
 ];
 
 function sameValue(a: unknown, b: unknown): boolean {
-  if (a === null || b === null || a === undefined || b === undefined) return (a ?? null) === (b ?? null);
-  const na = typeof a === "number" ? a : typeof a === "string" && a.trim() !== "" && !Number.isNaN(Number(a)) ? Number(a) : NaN;
-  const nb = typeof b === "number" ? b : typeof b === "string" && b.trim() !== "" && !Number.isNaN(Number(b)) ? Number(b) : NaN;
-  if (!Number.isNaN(na) && !Number.isNaN(nb)) return Math.abs(na - nb) <= 1e-9 * Math.max(1, Math.abs(na), Math.abs(nb));
+  if (a === null || b === null || a === undefined || b === undefined)
+    return (a ?? null) === (b ?? null);
+  const na =
+    typeof a === "number"
+      ? a
+      : typeof a === "string" && a.trim() !== "" && !Number.isNaN(Number(a))
+        ? Number(a)
+        : NaN;
+  const nb =
+    typeof b === "number"
+      ? b
+      : typeof b === "string" && b.trim() !== "" && !Number.isNaN(Number(b))
+        ? Number(b)
+        : NaN;
+  if (!Number.isNaN(na) && !Number.isNaN(nb))
+    return Math.abs(na - nb) <= 1e-9 * Math.max(1, Math.abs(na), Math.abs(nb));
   return String(a) === String(b);
 }
 
@@ -65,7 +101,9 @@ export function sameRows(ours: unknown[][], theirs: unknown[][]): string | null 
     const a = ours[r]!;
     const b = theirs[r]!;
     if (a.length !== b.length) return `row ${r}: ${a.length} vs ${b.length} columns`;
-    for (let c = 0; c < a.length; c++) if (!sameValue(a[c], b[c])) return `row ${r} col ${c}: ${JSON.stringify(a[c])} vs ${JSON.stringify(b[c])}`;
+    for (let c = 0; c < a.length; c++)
+      if (!sameValue(a[c], b[c]))
+        return `row ${r} col ${c}: ${JSON.stringify(a[c])} vs ${JSON.stringify(b[c])}`;
   }
   return null;
 }
@@ -73,8 +111,14 @@ export function sameRows(ours: unknown[][], theirs: unknown[][]): string | null 
 /** squirreling data source over a local Parquet file, read a row group at a time with hyparquet. */
 function parquetSource(path: string, columns: string[], maxRowGroups = Infinity): AsyncDataSource {
   const bytes = readFileSync(path);
-  const file: AsyncBuffer = { byteLength: bytes.byteLength, slice: async (s, e) => bytes.buffer.slice(bytes.byteOffset + s, bytes.byteOffset + (e ?? bytes.byteLength)) };
-  const compressors = { ZSTD: (input: Uint8Array, n: number) => zstdDecompress(input, new Uint8Array(n)) };
+  const file: AsyncBuffer = {
+    byteLength: bytes.byteLength,
+    slice: async (s, e) =>
+      bytes.buffer.slice(bytes.byteOffset + s, bytes.byteOffset + (e ?? bytes.byteLength)),
+  };
+  const compressors = {
+    ZSTD: (input: Uint8Array, n: number) => zstdDecompress(input, new Uint8Array(n)),
+  };
   return {
     columns,
     scan({ columns: wanted }) {
@@ -88,7 +132,15 @@ function parquetSource(path: string, columns: string[], maxRowGroups = Infinity)
           for (const rg of metadata.row_groups.slice(0, maxRowGroups)) {
             const n = Number(rg.num_rows);
             let rows: unknown[][] = [];
-            await parquetRead({ file, metadata, columns: cols, rowStart: start, rowEnd: start + n, compressors, onComplete: (r) => (rows = r) });
+            await parquetRead({
+              file,
+              metadata,
+              columns: cols,
+              rowStart: start,
+              rowEnd: start + n,
+              compressors,
+              onComplete: (r) => (rows = r),
+            });
             start += n;
             for (const values of rows) {
               const resolved: Record<string, any> = {};
@@ -118,9 +170,19 @@ const SQUIRREL_ROWS = 272_727;
  *  bench keeps draining wrangler's output pipes meanwhile. */
 function squirrelInChild(index: number, airportFiles: string[]): Promise<number | string> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, ["--max-old-space-size=6144", resolve("bench/suites/sql.ts"), "--squirrel", String(index), ...airportFiles], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        "--max-old-space-size=6144",
+        resolve("bench/suites/sql.ts"),
+        "--squirrel",
+        String(index),
+        ...airportFiles,
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let out = "";
     let err = "";
     child.stdout.on("data", (d) => (out += d));
@@ -130,9 +192,18 @@ function squirrelInChild(index: number, airportFiles: string[]): Promise<number 
       clearTimeout(timer);
       const line = out.split("\n").find((l) => l.startsWith("{"));
       if (line) return done((JSON.parse(line) as { ms: number }).ms);
-      if (signal === "SIGKILL") return done(`did not finish within ${SQUIRREL_TIMEOUT_MS / 1000} s`);
+      if (signal === "SIGKILL")
+        return done(`did not finish within ${SQUIRREL_TIMEOUT_MS / 1000} s`);
       if (/heap out of memory/.test(err)) return done("ran out of its 6 GB heap");
-      done(`failed (exit ${code}): ${err.trim().split("\n").filter((l) => !/^\s+at /.test(l)).slice(-2).join(" ").slice(0, 200)}`);
+      done(
+        `failed (exit ${code}): ${err
+          .trim()
+          .split("\n")
+          .filter((l) => !/^\s+at /.test(l))
+          .slice(-2)
+          .join(" ")
+          .slice(0, 200)}`,
+      );
     });
   });
 }
@@ -144,10 +215,21 @@ if (process.argv[2] === "--squirrel") {
   if (airportFiles.length) {
     const duck = await DuckDBInstance.create(":memory:");
     const con = await duck.connect();
-    airports = (await con.runAndReadAll(`SELECT * FROM read_parquet([${airportFiles.map((f) => `'${f}'`).join(", ")}])`)).getRowObjectsJson();
+    airports = (
+      await con.runAndReadAll(
+        `SELECT * FROM read_parquet([${airportFiles.map((f) => `'${f}'`).join(", ")}])`,
+      )
+    ).getRowObjectsJson();
     con.closeSync();
   }
-  const tables = { flights: parquetSource(FLIGHTS, ["date", "delay", "distance", "origin", "destination"], SQUIRREL_ROW_GROUPS), ...(airports.length ? { airports } : {}) };
+  const tables = {
+    flights: parquetSource(
+      FLIGHTS,
+      ["date", "delay", "distance", "origin", "destination"],
+      SQUIRREL_ROW_GROUPS,
+    ),
+    ...(airports.length ? { airports } : {}),
+  };
   const s = performance.now();
   await collect(executeSql({ tables: tables as never, query: q.squirrel ?? q.sql }));
   console.log(JSON.stringify({ ms: performance.now() - s }));
@@ -160,9 +242,15 @@ if (process.argv[2] === "--squirrel") {
  * 50 ms — the JS heap (`usedSize`) and the ArrayBuffers' backing stores (`backingStorageSize`: the
  * typed columns), both of which count against the 128 MB isolate limit.
  */
-async function queryIsolatePeak(persistDir: string, work: () => Promise<void>): Promise<{ heap_mib: number; buffers_mib: number }> {
+async function queryIsolatePeak(
+  persistDir: string,
+  work: () => Promise<void>,
+): Promise<{ heap_mib: number; buffers_mib: number }> {
   const host = await findWorkerdInspector(persistDir);
-  const targets = (await (await fetch(`http://${host}/json`)).json()) as { id: string; webSocketDebuggerUrl?: string }[];
+  const targets = (await (await fetch(`http://${host}/json`)).json()) as {
+    id: string;
+    webSocketDebuggerUrl?: string;
+  }[];
   const target = targets.find((t) => t.id === "core:user:lakehouse-query");
   if (!target) throw new Error("no inspector target for lakehouse-query");
   const ws = new WebSocket(target.webSocketDebuggerUrl ?? `ws://${host}/${target.id}`);
@@ -209,7 +297,11 @@ function workerdMemory(persistDir: string): { rss_mb: number; peak_mb: number } 
     try {
       const stat = readFileSync(`/proc/${p}/stat`, "utf8");
       const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]!;
-      info.set(p, { ppid, cmd: readFileSync(`/proc/${p}/cmdline`, "utf8"), comm: readFileSync(`/proc/${p}/comm`, "utf8").trim() });
+      info.set(p, {
+        ppid,
+        cmd: readFileSync(`/proc/${p}/cmdline`, "utf8"),
+        comm: readFileSync(`/proc/${p}/comm`, "utf8").trim(),
+      });
     } catch {
       // gone
     }
@@ -219,7 +311,7 @@ function workerdMemory(persistDir: string): { rss_mb: number; peak_mb: number } 
   let grew = true;
   while (grew) {
     grew = false;
-    for (const [p, v] of info) if (!all.has(p) && all.has(v.ppid)) (all.add(p), (grew = true));
+    for (const [p, v] of info) if (!all.has(p) && all.has(v.ppid)) all.add(p), (grew = true);
   }
   let rss = 0;
   let peak = 0;
@@ -246,7 +338,9 @@ export async function run(sys: System): Promise<SuiteResult> {
   {
     const d = await DuckDBInstance.create(":memory:");
     const c = await d.connect();
-    await c.run(`COPY (SELECT * FROM read_parquet('${FLIGHTS}')) TO '${csvPath}' (HEADER, DELIMITER ',')`);
+    await c.run(
+      `COPY (SELECT * FROM read_parquet('${FLIGHTS}')) TO '${csvPath}' (HEADER, DELIMITER ',')`,
+    );
     c.closeSync();
     d.closeSync();
   }
@@ -257,12 +351,18 @@ export async function run(sys: System): Promise<SuiteResult> {
   const t0 = performance.now();
   const reg = await sys.json(`/v1/ingest?name=flights&from_key=${key}`, { method: "POST" });
   const registerMs = performance.now() - t0;
-  if (reg.status !== 200) throw new Error(`flights ingest failed: ${reg.status} ${JSON.stringify(reg.body)}`);
+  if (reg.status !== 200)
+    throw new Error(`flights ingest failed: ${reg.status} ${JSON.stringify(reg.body)}`);
   const memAfterLoad = workerdMemory(sys.persistDir);
 
   // 2. airports through the CSV ingest
-  const ing = await sys.json("/v1/ingest?name=airports", { method: "POST", headers: { "content-type": "text/csv" }, body: readFileSync(AIRPORTS) });
-  if (ing.status !== 200) throw new Error(`ingest failed: ${ing.status} ${JSON.stringify(ing.body)}`);
+  const ing = await sys.json("/v1/ingest?name=airports", {
+    method: "POST",
+    headers: { "content-type": "text/csv" },
+    body: readFileSync(AIRPORTS),
+  });
+  if (ing.status !== 200)
+    throw new Error(`ingest failed: ${ing.status} ${JSON.stringify(ing.body)}`);
   notes.push(
     `First touch: ingesting flights by from_key (3,000,000 rows, ${(csvBytes / 1e6).toFixed(1)} MB of CSV written by DuckDB from flights-3m.parquet) took ${Math.round(registerMs)} ms end to end ` +
       `(CSV → Parquet and registration; the engine loads the new version in the background, so the first query's time includes waiting for that load).`,
@@ -270,7 +370,9 @@ export async function run(sys: System): Promise<SuiteResult> {
 
   // 3. DuckDB native on the same Parquet (airports: the object our ingest wrote, fetched from storage)
   const dir = mkdtempSync(join(tmpdir(), "sql-bench-"));
-  const manifest = (await sys.json("/v1/catalog/manifest/airports")).body as { objects: { key: string }[] };
+  const manifest = (await sys.json("/v1/catalog/manifest/airports")).body as {
+    objects: { key: string }[];
+  };
   const airportFiles: string[] = [];
   for (const [i, o] of manifest.objects.entries()) {
     const res = await sys.fetch(`/v1/storage/objects/${o.key}`);
@@ -282,8 +384,9 @@ export async function run(sys: System): Promise<SuiteResult> {
   const con = await duck.connect();
   await con.run("SET threads = 1");
   await con.run(`CREATE VIEW flights AS SELECT * FROM read_parquet('${FLIGHTS}')`);
-  await con.run(`CREATE VIEW airports AS SELECT * FROM read_parquet([${airportFiles.map((f) => `'${f}'`).join(", ")}])`);
-
+  await con.run(
+    `CREATE VIEW airports AS SELECT * FROM read_parquet([${airportFiles.map((f) => `'${f}'`).join(", ")}])`,
+  );
 
   const oursWarm: number[] = [];
   const duckWarm: number[] = [];
@@ -295,7 +398,8 @@ export async function run(sys: System): Promise<SuiteResult> {
       const s = performance.now();
       const res = await sys.json("/v1/sql", { method: "POST", json: { sql: q.sql } });
       const ms = performance.now() - s;
-      if (res.status !== 200) throw new Error(`${q.name}: ${res.status} ${JSON.stringify(res.body)}`);
+      if (res.status !== 200)
+        throw new Error(`${q.name}: ${res.status} ${JSON.stringify(res.body)}`);
       return { ms, rows: res.body.rows as unknown[][], engine: res.body.engine as string };
     };
     const duckAsk = async () => {
@@ -330,7 +434,15 @@ export async function run(sys: System): Promise<SuiteResult> {
     const sq = Number.isNaN(squirrelMs)
       ? "squirreling n/a"
       : `squirreling ${Math.round(squirrelMs)} ms on ${SQUIRREL_ROWS} rows (≈${round((squirrelMs * (3_000_000 / SQUIRREL_ROWS)) / dp50, 0)}× DuckDB if linear)`;
-    rows.push(row(`${q.name} — warm p50`, p50, dp50, "ms", `engine ${first.engine}; first run: ours ${Math.round(first.ms)} ms, DuckDB ${Math.round(duckFirst.ms)} ms; ${sq}`));
+    rows.push(
+      row(
+        `${q.name} — warm p50`,
+        p50,
+        dp50,
+        "ms",
+        `engine ${first.engine}; first run: ours ${Math.round(first.ms)} ms, DuckDB ${Math.round(duckFirst.ms)} ms; ${sq}`,
+      ),
+    );
     const ratio = p50 / dp50;
     console.log(
       `  ${q.name}: ours p50 ${p50.toFixed(1)} ms (first ${first.ms.toFixed(0)}, ${first.engine}), duckdb p50 ${dp50.toFixed(1)} ms, ` +
@@ -344,16 +456,30 @@ export async function run(sys: System): Promise<SuiteResult> {
     const peak = await queryIsolatePeak(sys.persistDir, async () => {
       for (const q of QUERIES) await sys.json("/v1/sql", { method: "POST", json: { sql: q.sql } });
     });
-    console.log(`  query isolate while answering all nine: peak JS heap ${peak.heap_mib} MiB, peak ArrayBuffer backing stores ${peak.buffers_mib} MiB (limit 128 MB)`);
+    console.log(
+      `  query isolate while answering all nine: peak JS heap ${peak.heap_mib} MiB, peak ArrayBuffer backing stores ${peak.buffers_mib} MiB (limit 128 MB)`,
+    );
     notes.push(
       `Query isolate (QueryEngine + columnar cache) while answering the nine queries once more: peak JS heap ${peak.heap_mib} MiB and peak ArrayBuffer backing stores (the typed columns) ${peak.buffers_mib} MiB, ` +
         `read through workerd's inspector (Runtime.getHeapUsage every 50 ms); the isolate limit is 128 MB.`,
     );
   } catch (err) {
-    notes.push(`Query isolate memory not measured: ${err instanceof Error ? err.message : String(err)}`);
+    notes.push(
+      `Query isolate memory not measured: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
-  console.log(`  geometric mean ${gm.toFixed(2)}× (target ≤ ${GEOMEAN_TARGET}×${gm > GEOMEAN_TARGET ? ": MISSED" : ""}); per query ≤ ${PER_QUERY_TARGET}×: ${missed.length ? `missed by ${missed.join(", ")}` : "all met"}`);
-  rows.push(row("geometric mean of warm p50 ratios", gm, 1, "×", `target ≤ ${GEOMEAN_TARGET}× DuckDB single-threaded, and each query ≤ ${PER_QUERY_TARGET}×`));
+  console.log(
+    `  geometric mean ${gm.toFixed(2)}× (target ≤ ${GEOMEAN_TARGET}×${gm > GEOMEAN_TARGET ? ": MISSED" : ""}); per query ≤ ${PER_QUERY_TARGET}×: ${missed.length ? `missed by ${missed.join(", ")}` : "all met"}`,
+  );
+  rows.push(
+    row(
+      "geometric mean of warm p50 ratios",
+      gm,
+      1,
+      "×",
+      `target ≤ ${GEOMEAN_TARGET}× DuckDB single-threaded, and each query ≤ ${PER_QUERY_TARGET}×`,
+    ),
+  );
   const memEnd = workerdMemory(sys.persistDir);
   con.closeSync();
   duck.closeSync();
@@ -363,13 +489,26 @@ export async function run(sys: System): Promise<SuiteResult> {
     `Warm geometric mean ${round(gm, 2)}× DuckDB (target ≤ ${GEOMEAN_TARGET}×: ${gm <= GEOMEAN_TARGET ? "met" : "MISSED"}); every query ≤ ${PER_QUERY_TARGET}×: ${missed.length ? `MISSED by ${missed.join(", ")}` : "met"}; ` +
       `${WARM_RUNS} warm runs per query, each through the gateway (HTTP, auth, catalog freshness check, Durable Object RPC).`,
   );
-  notes.push(mismatches.length ? `Cross-check MISMATCHES: ${mismatches.join("; ")}` : `All ${QUERIES.length} answers equal DuckDB's (floats within 1e-9 relative).`);
+  notes.push(
+    mismatches.length
+      ? `Cross-check MISMATCHES: ${mismatches.join("; ")}`
+      : `All ${QUERIES.length} answers equal DuckDB's (floats within 1e-9 relative).`,
+  );
   if (memBefore && memAfterLoad && memEnd) {
     notes.push(
       `workerd process RSS (all eleven Workers in one local process): ${memBefore.rss_mb} MB before, peak ${memAfterLoad.peak_mb} MB after loading flights, ` +
         `peak ${memEnd.peak_mb} MB after all queries (includes SQLite's page cache; an upper bound on any one isolate's heap).`,
     );
   }
-  notes.push("DuckDB: @duckdb/node-api in the bench process, SET threads = 1, views over the same Parquet files. squirreling: one run per query over hyparquet row-group scans of the FIRST ROW GROUP ONLY (272,727 of 3M rows; on all rows it ran out of 3 GB, and did not finish in 120 s with 6 GB), in a child Node; its ratio is extrapolated linearly and marked so.");
-  return { name: "sql", title: "SQL over the lake vs DuckDB native (flights-3m)", ours_label: "ours /v1/sql", peer_label: "DuckDB 1 thread", rows, notes };
+  notes.push(
+    "DuckDB: @duckdb/node-api in the bench process, SET threads = 1, views over the same Parquet files. squirreling: one run per query over hyparquet row-group scans of the FIRST ROW GROUP ONLY (272,727 of 3M rows; on all rows it ran out of 3 GB, and did not finish in 120 s with 6 GB), in a child Node; its ratio is extrapolated linearly and marked so.",
+  );
+  return {
+    name: "sql",
+    title: "SQL over the lake vs DuckDB native (flights-3m)",
+    ours_label: "ours /v1/sql",
+    peer_label: "DuckDB 1 thread",
+    rows,
+    notes,
+  };
 }

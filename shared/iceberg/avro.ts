@@ -9,7 +9,15 @@
 // `element-id`, `logicalType: "map"`, `doc`, `default`) are written into the schema JSON as given
 // and do not change the encoding.
 
-export type AvroPrimitive = "null" | "boolean" | "int" | "long" | "float" | "double" | "bytes" | "string";
+export type AvroPrimitive =
+  | "null"
+  | "boolean"
+  | "int"
+  | "long"
+  | "float"
+  | "double"
+  | "bytes"
+  | "string";
 
 export interface AvroField {
   name: string;
@@ -54,7 +62,14 @@ export interface AvroFixed {
   [attribute: string]: unknown;
 }
 
-export type AvroSchema = AvroPrimitive | AvroRecord | AvroArray | AvroMap | AvroEnum | AvroFixed | AvroSchema[];
+export type AvroSchema =
+  | AvroPrimitive
+  | AvroRecord
+  | AvroArray
+  | AvroMap
+  | AvroEnum
+  | AvroFixed
+  | AvroSchema[];
 
 /** The 4 magic bytes that open every Avro object container file: "Obj" and version 1. */
 export const AVRO_MAGIC = new Uint8Array([0x4f, 0x62, 0x6a, 0x01]);
@@ -110,7 +125,8 @@ export class AvroWriter {
   /** A zig-zag variable-length long (also used for int, counts and lengths). */
   long(value: number | bigint): void {
     if (typeof value === "number") {
-      if (!Number.isSafeInteger(value)) throw new RangeError(`avro long: ${value} is not a safe integer (pass a bigint)`);
+      if (!Number.isSafeInteger(value))
+        throw new RangeError(`avro long: ${value} is not a safe integer (pass a bigint)`);
       // Fast path within ±2^31 without BigInt.
       if (value >= INT_MIN && value <= INT_MAX) {
         let n = ((value << 1) ^ (value >> 31)) >>> 0;
@@ -124,7 +140,8 @@ export class AvroWriter {
       }
       value = BigInt(value);
     }
-    if (value < LONG_MIN || value > LONG_MAX) throw new RangeError(`avro long: ${value} is outside the 64-bit range`);
+    if (value < LONG_MIN || value > LONG_MAX)
+      throw new RangeError(`avro long: ${value} is outside the 64-bit range`);
     let n = value >= 0n ? value << 1n : (-value << 1n) - 1n; // zig-zag
     this.ensure(10);
     while (n > 0x7fn) {
@@ -135,7 +152,8 @@ export class AvroWriter {
   }
 
   int(value: number): void {
-    if (!Number.isInteger(value) || value < INT_MIN || value > INT_MAX) throw new RangeError(`avro int: ${value} is not a 32-bit integer`);
+    if (!Number.isInteger(value) || value < INT_MIN || value > INT_MAX)
+      throw new RangeError(`avro int: ${value} is not a 32-bit integer`);
     this.long(value);
   }
 
@@ -168,7 +186,9 @@ export class AvroWriter {
 function schemaName(schema: AvroSchema): string {
   if (typeof schema === "string") return schema;
   if (Array.isArray(schema)) return "union";
-  return "name" in schema && typeof schema.name === "string" ? `${schema.type} ${schema.name}` : schema.type;
+  return "name" in schema && typeof schema.name === "string"
+    ? `${schema.type} ${schema.name}`
+    : schema.type;
 }
 
 /** Whether a value can be written with a union branch (used to pick the branch). */
@@ -180,7 +200,12 @@ function matches(schema: AvroSchema, value: unknown): boolean {
       case "boolean":
         return typeof value === "boolean";
       case "int":
-        return typeof value === "number" && Number.isInteger(value) && value >= INT_MIN && value <= INT_MAX;
+        return (
+          typeof value === "number" &&
+          Number.isInteger(value) &&
+          value >= INT_MIN &&
+          value <= INT_MAX
+        );
       case "long":
         return typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value));
       case "float":
@@ -196,7 +221,12 @@ function matches(schema: AvroSchema, value: unknown): boolean {
   switch (schema.type) {
     case "record":
     case "map":
-      return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+      return (
+        typeof value === "object" &&
+        value !== null &&
+        !Array.isArray(value) &&
+        !(value instanceof Uint8Array)
+      );
     case "array":
       return Array.isArray(value);
     case "enum":
@@ -208,16 +238,25 @@ function matches(schema: AvroSchema, value: unknown): boolean {
 }
 
 /** Writes one value of `schema` in Avro binary encoding. `path` names the value in errors. */
-export function writeValue(w: AvroWriter, schema: AvroSchema, value: unknown, path = "value"): void {
+export function writeValue(
+  w: AvroWriter,
+  schema: AvroSchema,
+  value: unknown,
+  path = "value",
+): void {
   if (Array.isArray(schema)) {
     const index = schema.findIndex((s) => matches(s, value));
-    if (index < 0) throw new TypeError(`avro: ${path}: ${describe(value)} matches no branch of [${schema.map(schemaName).join(", ")}]`);
+    if (index < 0)
+      throw new TypeError(
+        `avro: ${path}: ${describe(value)} matches no branch of [${schema.map(schemaName).join(", ")}]`,
+      );
     w.long(index);
     writeValue(w, schema[index]!, value, path);
     return;
   }
   if (typeof schema === "string") {
-    if (!matches(schema, value)) throw new TypeError(`avro: ${path}: expected ${schema}, got ${describe(value)}`);
+    if (!matches(schema, value))
+      throw new TypeError(`avro: ${path}: expected ${schema}, got ${describe(value)}`);
     switch (schema) {
       case "null":
         return;
@@ -244,11 +283,13 @@ export function writeValue(w: AvroWriter, schema: AvroSchema, value: unknown, pa
         return;
     }
   }
-  if (!matches(schema, value)) throw new TypeError(`avro: ${path}: expected ${schemaName(schema)}, got ${describe(value)}`);
+  if (!matches(schema, value))
+    throw new TypeError(`avro: ${path}: expected ${schemaName(schema)}, got ${describe(value)}`);
   switch (schema.type) {
     case "record": {
       const obj = value as Record<string, unknown>;
-      for (const field of schema.fields) writeValue(w, field.type, obj[field.name], `${path}.${field.name}`);
+      for (const field of schema.fields)
+        writeValue(w, field.type, obj[field.name], `${path}.${field.name}`);
       return;
     }
     case "array": {
@@ -316,7 +357,11 @@ export function writeAvroContainer(opts: AvroContainerOptions): Uint8Array {
   }
   const out = new AvroWriter(4096);
   out.raw(AVRO_MAGIC);
-  const meta: [string, string][] = [["avro.schema", JSON.stringify(opts.schema)], ["avro.codec", "null"], ...Object.entries(extra)];
+  const meta: [string, string][] = [
+    ["avro.schema", JSON.stringify(opts.schema)],
+    ["avro.codec", "null"],
+    ...Object.entries(extra),
+  ];
   out.long(meta.length);
   for (const [k, v] of meta) {
     out.string(k);

@@ -77,12 +77,23 @@ function checkLeaf(el: SchemaElement, col: Column, path: string): TsUnit | undef
   const { field, fieldId } = col;
   const unit = timestampUnit(el);
   const bad = (why: string) =>
-    new Error(`iceberg: ${path}: Parquet column "${field.name}" (${el.type}${unit ? ` TIMESTAMP ${unit}` : ""}) cannot be read as ${field.type}: ${why}`);
-  if (el.field_id !== undefined && el.field_id !== fieldId) throw bad(`its field_id is ${el.field_id}, the table's field id is ${fieldId}`);
+    new Error(
+      `iceberg: ${path}: Parquet column "${field.name}" (${el.type}${unit ? ` TIMESTAMP ${unit}` : ""}) cannot be read as ${field.type}: ${why}`,
+    );
+  if (el.field_id !== undefined && el.field_id !== fieldId)
+    throw bad(`its field_id is ${el.field_id}, the table's field id is ${fieldId}`);
   if (el.repetition_type === "REPEATED") throw bad("repeated columns are not supported");
-  const want: Record<ColumnType, string> = { int64: "INT64", float64: "DOUBLE", bool: "BOOLEAN", date: "INT32", timestamp: "INT64", string: "BYTE_ARRAY" };
+  const want: Record<ColumnType, string> = {
+    int64: "INT64",
+    float64: "DOUBLE",
+    bool: "BOOLEAN",
+    date: "INT32",
+    timestamp: "INT64",
+    string: "BYTE_ARRAY",
+  };
   if (el.type !== want[field.type]) throw bad(`expected ${want[field.type]}`);
-  if (field.type === "date" && el.converted_type !== "DATE" && el.logical_type?.type !== "DATE") throw bad("expected a DATE logical type");
+  if (field.type === "date" && el.converted_type !== "DATE" && el.logical_type?.type !== "DATE")
+    throw bad("expected a DATE logical type");
   if (field.type === "timestamp") {
     if (!unit) throw bad("expected a TIMESTAMP logical type");
     if (unit === "NANOS") throw bad("nanosecond timestamps are not timestamptz in a v2 table");
@@ -112,11 +123,20 @@ const floorDiv = (a: bigint, b: bigint) => (a >= 0n ? a / b : -((-a + b - 1n) / 
 const ceilDiv = (a: bigint, b: bigint) => -floorDiv(-a, b);
 
 /** One row group's bound for a column, or undefined when no valid bound can be derived. */
-function bound(value: unknown, exact: boolean | undefined, col: Column, upper: boolean): Bound | undefined {
+function bound(
+  value: unknown,
+  exact: boolean | undefined,
+  col: Column,
+  upper: boolean,
+): Bound | undefined {
   if (value === undefined || value === null) return undefined;
   switch (col.field.type) {
     case "int64":
-      return typeof value === "bigint" ? value : typeof value === "number" && Number.isSafeInteger(value) ? BigInt(value) : undefined;
+      return typeof value === "bigint"
+        ? value
+        : typeof value === "number" && Number.isSafeInteger(value)
+          ? BigInt(value)
+          : undefined;
     case "float64":
       if (typeof value !== "number" || Number.isNaN(value)) return undefined;
       if (value === 0) return upper ? 0 : -0;
@@ -201,7 +221,10 @@ interface Acc {
  * Throws when a column of `schema` is stored with a Parquet type that Iceberg would not read as
  * the column's type. A schema column missing from the file gets no metrics (readers return null).
  */
-export function dataFileFromParquet(metadata: FileMetaData, opts: DataFileFromParquetOptions): DataFile {
+export function dataFileFromParquet(
+  metadata: FileMetaData,
+  opts: DataFileFromParquetOptions,
+): DataFile {
   const byName = new Map<string, Column>();
   for (const [i, field] of opts.schema.entries()) byName.set(field.name, { fieldId: i + 1, field });
 
@@ -238,7 +261,15 @@ export function dataFileFromParquet(metadata: FileMetaData, opts: DataFileFromPa
       if (!col || !leaves.has(col.field.name)) continue;
       let a = acc.get(col.fieldId);
       if (!a) {
-        a = { size: 0n, values: 0n, nulls: 0n, lower: undefined, upper: undefined, lowerOk: true, upperOk: true };
+        a = {
+          size: 0n,
+          values: 0n,
+          nulls: 0n,
+          lower: undefined,
+          upper: undefined,
+          lowerOk: true,
+          upperOk: true,
+        };
         acc.set(col.fieldId, a);
       }
       a.size += md.total_compressed_size;
@@ -252,8 +283,18 @@ export function dataFileFromParquet(metadata: FileMetaData, opts: DataFileFromPa
       const legacyOk = col.field.type !== "string";
       const minRaw = st?.min_value !== undefined ? st.min_value : legacyOk ? st?.min : undefined;
       const maxRaw = st?.max_value !== undefined ? st.max_value : legacyOk ? st?.max : undefined;
-      const lo = bound(minRaw, st?.min_value !== undefined ? st.is_min_value_exact : undefined, col, false);
-      const hi = bound(maxRaw, st?.max_value !== undefined ? st.is_max_value_exact : undefined, col, true);
+      const lo = bound(
+        minRaw,
+        st?.min_value !== undefined ? st.is_min_value_exact : undefined,
+        col,
+        false,
+      );
+      const hi = bound(
+        maxRaw,
+        st?.max_value !== undefined ? st.is_max_value_exact : undefined,
+        col,
+        true,
+      );
       if (lo === undefined) a.lowerOk = false;
       else if (a.lower === undefined || compare(lo, a.lower) < 0) a.lower = lo;
       if (hi === undefined) a.upperOk = false;
@@ -302,7 +343,10 @@ export function dataFileFromParquet(metadata: FileMetaData, opts: DataFileFromPa
 }
 
 /** Decodes a bound written by dataFileFromParquet back to a value (timestamps in microseconds). */
-export function decodeBound(type: ColumnType, bytes: Uint8Array): bigint | number | boolean | string {
+export function decodeBound(
+  type: ColumnType,
+  bytes: Uint8Array,
+): bigint | number | boolean | string {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (type) {
     case "int64":

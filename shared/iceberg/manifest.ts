@@ -2,7 +2,7 @@
 // "Manifest Lists"), written as Avro container files with the spec's field ids. Records are
 // spelled with the spec's snake_case field names; longs may be numbers or bigints.
 import type { SchemaField } from "../types";
-import { writeAvroContainer, type AvroField, type AvroRecord, type AvroSchema } from "./avro";
+import { type AvroField, type AvroRecord, type AvroSchema, writeAvroContainer } from "./avro";
 import { icebergSchema } from "./metadata";
 
 export type Long = number | bigint;
@@ -108,23 +108,57 @@ const intMap = (keyId: number, valueId: number, value: AvroSchema): AvroSchema =
     ],
   },
 });
-const list = (elementId: number, items: AvroSchema): AvroSchema => ({ type: "array", items, "element-id": elementId });
+const list = (elementId: number, items: AvroSchema): AvroSchema => ({
+  type: "array",
+  items,
+  "element-id": elementId,
+});
 
 /** The v2 `data_file` struct for an unpartitioned spec (partition is an empty struct). */
 export const DATA_FILE_SCHEMA: AvroRecord = {
   type: "record",
   name: "r2",
   fields: [
-    required("content", "int", 134, "Contents of the file: 0=data, 1=position deletes, 2=equality deletes"),
+    required(
+      "content",
+      "int",
+      134,
+      "Contents of the file: 0=data, 1=position deletes, 2=equality deletes",
+    ),
     required("file_path", "string", 100, "Location URI with FS scheme"),
     required("file_format", "string", 101, "File format name: avro, orc, or parquet"),
-    required("partition", { type: "record", name: "r102", fields: [] }, 102, "Partition data tuple, schema based on the partition spec"),
+    required(
+      "partition",
+      { type: "record", name: "r102", fields: [] },
+      102,
+      "Partition data tuple, schema based on the partition spec",
+    ),
     required("record_count", "long", 103, "Number of records in the file"),
     required("file_size_in_bytes", "long", 104, "Total file size in bytes"),
-    optional("column_sizes", intMap(117, 118, "long"), 108, "Map of column id to total size on disk"),
-    optional("value_counts", intMap(119, 120, "long"), 109, "Map of column id to total count, including null and NaN"),
-    optional("null_value_counts", intMap(121, 122, "long"), 110, "Map of column id to null value count"),
-    optional("nan_value_counts", intMap(138, 139, "long"), 137, "Map of column id to number of NaN values in the column"),
+    optional(
+      "column_sizes",
+      intMap(117, 118, "long"),
+      108,
+      "Map of column id to total size on disk",
+    ),
+    optional(
+      "value_counts",
+      intMap(119, 120, "long"),
+      109,
+      "Map of column id to total count, including null and NaN",
+    ),
+    optional(
+      "null_value_counts",
+      intMap(121, 122, "long"),
+      110,
+      "Map of column id to null value count",
+    ),
+    optional(
+      "nan_value_counts",
+      intMap(138, 139, "long"),
+      137,
+      "Map of column id to number of NaN values in the column",
+    ),
     optional("lower_bounds", intMap(126, 127, "bytes"), 125, "Map of column id to lower bound"),
     optional("upper_bounds", intMap(129, 130, "bytes"), 128, "Map of column id to upper bound"),
     optional("split_offsets", list(133, "long"), 132, "Splittable offsets"),
@@ -187,24 +221,30 @@ function fieldIdKeys(map: Record<number, unknown>, what: string): number[] {
   return Object.keys(map)
     .map((k) => {
       const id = Number(k);
-      if (!Number.isInteger(id) || id < 0 || id > 2 ** 31 - 1) throw new RangeError(`iceberg: ${what}: ${JSON.stringify(k)} is not a field id`);
+      if (!Number.isInteger(id) || id < 0 || id > 2 ** 31 - 1)
+        throw new RangeError(`iceberg: ${what}: ${JSON.stringify(k)} is not a field id`);
       return id;
     })
     .sort((a, b) => a - b);
 }
 
-function mapRecords<V>(map: Record<number, V> | null | undefined, what: string): { key: number; value: V }[] | null {
+function mapRecords<V>(
+  map: Record<number, V> | null | undefined,
+  what: string,
+): { key: number; value: V }[] | null {
   if (map === null || map === undefined) return null;
   return fieldIdKeys(map, what).map((key) => ({ key, value: map[key]! }));
 }
 
 function avroDataFile(df: DataFile, where: string): Record<string, unknown> {
-  if ((df.content ?? 0) !== 0) throw new Error(`iceberg: ${where}.content: a data manifest holds data files (content 0)`);
+  if ((df.content ?? 0) !== 0)
+    throw new Error(`iceberg: ${where}.content: a data manifest holds data files (content 0)`);
   if (!df.file_path) throw new Error(`iceberg: ${where}.file_path is required`);
   const offsets = df.split_offsets ?? null;
   if (offsets) {
     for (let i = 1; i < offsets.length; i++) {
-      if (BigInt(offsets[i]!) < BigInt(offsets[i - 1]!)) throw new Error(`iceberg: ${where}.split_offsets must be sorted ascending`);
+      if (BigInt(offsets[i]!) < BigInt(offsets[i - 1]!))
+        throw new Error(`iceberg: ${where}.split_offsets must be sorted ascending`);
     }
   }
   return {
@@ -229,10 +269,14 @@ const isSet = (v: Long | null | undefined): v is Long => v !== null && v !== und
 
 function avroEntry(e: ManifestEntry, i: number): Record<string, unknown> {
   const where = `entries[${i}]`;
-  if (e.status !== 0 && e.status !== 1 && e.status !== 2) throw new Error(`iceberg: ${where}.status must be 0, 1 or 2`);
+  if (e.status !== 0 && e.status !== 1 && e.status !== 2)
+    throw new Error(`iceberg: ${where}.status must be 0, 1 or 2`);
   if (e.status !== ManifestEntryStatus.ADDED) {
     for (const k of ["snapshotId", "sequenceNumber", "fileSequenceNumber"] as const) {
-      if (!isSet(e[k])) throw new Error(`iceberg: ${where}.${k} is required for an ${e.status === 0 ? "EXISTING" : "DELETED"} entry (only ADDED entries inherit)`);
+      if (!isSet(e[k]))
+        throw new Error(
+          `iceberg: ${where}.${k} is required for an ${e.status === 0 ? "EXISTING" : "DELETED"} entry (only ADDED entries inherit)`,
+        );
     }
   }
   return {
@@ -268,10 +312,18 @@ export interface WriteManifestOptions {
  */
 export function writeManifest(opts: WriteManifestOptions): Uint8Array {
   const records = opts.entries.map((e, i) =>
-    avroEntry(e.status === ManifestEntryStatus.ADDED && !isSet(e.snapshotId) && opts.snapshotId !== undefined ? { ...e, snapshotId: opts.snapshotId } : e, i),
+    avroEntry(
+      e.status === ManifestEntryStatus.ADDED &&
+        !isSet(e.snapshotId) &&
+        opts.snapshotId !== undefined
+        ? { ...e, snapshotId: opts.snapshotId }
+        : e,
+      i,
+    ),
   );
   const schemaJson = opts.schemaJson ?? (opts.schema ? icebergSchema(opts.schema) : undefined);
-  if (schemaJson === undefined) throw new Error("iceberg: writeManifest needs schemaJson or schema");
+  if (schemaJson === undefined)
+    throw new Error("iceberg: writeManifest needs schemaJson or schema");
   return writeAvroContainer({
     schema: MANIFEST_ENTRY_SCHEMA,
     records,
@@ -355,8 +407,12 @@ export function writeManifestList(opts: WriteManifestListOptions): Uint8Array {
   const seq = BigInt(opts.sequenceNumber);
   const records = opts.manifests.map((m, i) => {
     const where = `manifests[${i}]`;
-    if (BigInt(m.sequence_number) > seq) throw new Error(`iceberg: ${where}.sequence_number ${m.sequence_number} is after the snapshot's ${seq}`);
-    if (BigInt(m.min_sequence_number) > BigInt(m.sequence_number)) throw new Error(`iceberg: ${where}.min_sequence_number is after its sequence_number`);
+    if (BigInt(m.sequence_number) > seq)
+      throw new Error(
+        `iceberg: ${where}.sequence_number ${m.sequence_number} is after the snapshot's ${seq}`,
+      );
+    if (BigInt(m.min_sequence_number) > BigInt(m.sequence_number))
+      throw new Error(`iceberg: ${where}.min_sequence_number is after its sequence_number`);
     return {
       ...m,
       partitions:
@@ -389,7 +445,16 @@ export function writeManifestList(opts: WriteManifestListOptions): Uint8Array {
 // as an EXISTING or DELETED entry of a later manifest)
 
 /** A DataFile with bounds as lowercase hex and longs as numbers: JSON-safe. */
-export interface DataFileJson extends Omit<DataFile, "lower_bounds" | "upper_bounds" | "record_count" | "file_size_in_bytes" | "split_offsets" | ColumnMetricKey> {
+export interface DataFileJson
+  extends Omit<
+    DataFile,
+    | "lower_bounds"
+    | "upper_bounds"
+    | "record_count"
+    | "file_size_in_bytes"
+    | "split_offsets"
+    | ColumnMetricKey
+  > {
   record_count: number;
   file_size_in_bytes: number;
   column_sizes?: Record<number, number> | null;
@@ -414,7 +479,10 @@ function num(v: Long): number {
   if (!Number.isSafeInteger(n)) throw new RangeError(`iceberg: ${v} is not a safe integer`);
   return n;
 }
-function mapValues<A, B>(m: Record<number, A> | null | undefined, f: (a: A) => B): Record<number, B> | null | undefined {
+function mapValues<A, B>(
+  m: Record<number, A> | null | undefined,
+  f: (a: A) => B,
+): Record<number, B> | null | undefined {
   if (m === null || m === undefined) return m;
   const out: Record<number, B> = {};
   for (const id of fieldIdKeys(m, "map")) out[id] = f(m[id]!);
@@ -440,7 +508,12 @@ export function encodeDataFile(df: DataFile): DataFileJson {
 /** The DataFile of encodeDataFile's output (e.g. after JSON.parse). */
 export function decodeDataFile(value: unknown): DataFile {
   const json = value as DataFileJson;
-  if (typeof json !== "object" || json === null || typeof json.file_path !== "string" || typeof json.record_count !== "number") {
+  if (
+    typeof json !== "object" ||
+    json === null ||
+    typeof json.file_path !== "string" ||
+    typeof json.record_count !== "number"
+  ) {
     throw new Error("iceberg: not an encoded data file");
   }
   return {

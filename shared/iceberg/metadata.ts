@@ -38,10 +38,14 @@ export function icebergSchema(fields: readonly FieldLike[]): IcebergSchema {
     type: "struct",
     "schema-id": 0,
     fields: fields.map((f, i) => {
-      if (seen.has(f.name)) throw new Error(`iceberg: duplicate column name ${JSON.stringify(f.name)}`);
+      if (seen.has(f.name))
+        throw new Error(`iceberg: duplicate column name ${JSON.stringify(f.name)}`);
       seen.add(f.name);
       const type = ICEBERG_TYPES[f.type];
-      if (!type) throw new Error(`iceberg: column ${JSON.stringify(f.name)}: unknown type ${JSON.stringify(f.type)}`);
+      if (!type)
+        throw new Error(
+          `iceberg: column ${JSON.stringify(f.name)}: unknown type ${JSON.stringify(f.type)}`,
+        );
       return { id: i + 1, name: f.name, required: false, type };
     }),
   };
@@ -148,7 +152,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function summaryJson(s: SnapshotSummaryInput, where: string): Record<string, string> {
   const op = s.operation as SnapshotOperation;
-  if (!OPERATIONS.includes(op)) throw new Error(`iceberg: ${where}.operation must be one of ${OPERATIONS.join(", ")}, got ${JSON.stringify(s.operation)}`);
+  if (!OPERATIONS.includes(op))
+    throw new Error(
+      `iceberg: ${where}.operation must be one of ${OPERATIONS.join(", ")}, got ${JSON.stringify(s.operation)}`,
+    );
   const out: Record<string, string> = { operation: op };
   for (const [k, v] of Object.entries(s)) if (k !== "operation") out[k] = String(v);
   return out;
@@ -161,7 +168,8 @@ function summaryJson(s: SnapshotSummaryInput, where: string): Record<string, str
  * `snapshot-log` is the current snapshot's ancestry among the kept snapshots, oldest first.
  */
 export function tableMetadata(opts: TableMetadataOptions): TableMetadataJson {
-  if (!UUID.test(opts.tableUuid)) throw new Error(`iceberg: tableUuid ${JSON.stringify(opts.tableUuid)} is not a lowercase UUID`);
+  if (!UUID.test(opts.tableUuid))
+    throw new Error(`iceberg: tableUuid ${JSON.stringify(opts.tableUuid)} is not a lowercase UUID`);
   const byId = new Map<string, SnapshotInput>();
   for (const s of opts.snapshots) {
     const key = String(s.snapshotId);
@@ -178,11 +186,16 @@ export function tableMetadata(opts: TableMetadataOptions): TableMetadataJson {
       const parent = s.parentSnapshotId ?? null;
       if (parent !== null) {
         const p = byId.get(String(parent));
-        if (p && BigInt(p.sequenceNumber) >= seq) throw new Error(`iceberg: ${where}: sequence number ${seq} is not after its parent's ${p.sequenceNumber}`);
+        if (p && BigInt(p.sequenceNumber) >= seq)
+          throw new Error(
+            `iceberg: ${where}: sequence number ${seq} is not after its parent's ${p.sequenceNumber}`,
+          );
       }
       return {
         "snapshot-id": jsonLong(s.snapshotId, "snapshot id"),
-        ...(parent !== null ? { "parent-snapshot-id": jsonLong(parent, "parent snapshot id") } : {}),
+        ...(parent !== null
+          ? { "parent-snapshot-id": jsonLong(parent, "parent snapshot id") }
+          : {}),
         "sequence-number": jsonLong(s.sequenceNumber, "sequence number"),
         "timestamp-ms": s.timestampMs,
         "manifest-list": s.manifestList,
@@ -199,8 +212,14 @@ export function tableMetadata(opts: TableMetadataOptions): TableMetadataJson {
     const seen = new Set<string>();
     while (s && !seen.has(String(s.snapshotId))) {
       seen.add(String(s.snapshotId));
-      log.unshift({ "timestamp-ms": s.timestampMs, "snapshot-id": jsonLong(s.snapshotId, "snapshot id") });
-      s = s.parentSnapshotId === null || s.parentSnapshotId === undefined ? undefined : byId.get(String(s.parentSnapshotId));
+      log.unshift({
+        "timestamp-ms": s.timestampMs,
+        "snapshot-id": jsonLong(s.snapshotId, "snapshot id"),
+      });
+      s =
+        s.parentSnapshotId === null || s.parentSnapshotId === undefined
+          ? undefined
+          : byId.get(String(s.parentSnapshotId));
     }
   }
 
@@ -219,12 +238,21 @@ export function tableMetadata(opts: TableMetadataOptions): TableMetadataJson {
     "last-partition-id": 999,
     "sort-orders": [{ "order-id": 0, fields: [] }],
     "default-sort-order-id": 0,
-    properties: { ...opts.properties, [NAME_MAPPING_PROPERTY]: JSON.stringify(nameMapping(opts.fields)) },
+    properties: {
+      ...opts.properties,
+      [NAME_MAPPING_PROPERTY]: JSON.stringify(nameMapping(opts.fields)),
+    },
     "current-snapshot-id": current === null ? -1 : jsonLong(current, "current snapshot id"),
     snapshots,
     "snapshot-log": log,
-    "metadata-log": (opts.metadataLog ?? []).map((m) => ({ "timestamp-ms": m.timestampMs, "metadata-file": m.metadataFile })),
-    refs: current === null ? {} : { main: { "snapshot-id": jsonLong(current, "current snapshot id"), type: "branch" } },
+    "metadata-log": (opts.metadataLog ?? []).map((m) => ({
+      "timestamp-ms": m.timestampMs,
+      "metadata-file": m.metadataFile,
+    })),
+    refs:
+      current === null
+        ? {}
+        : { main: { "snapshot-id": jsonLong(current, "current snapshot id"), type: "branch" } },
   };
 }
 
@@ -243,9 +271,14 @@ export interface FileCounts {
  */
 export function snapshotSummary(
   operation: SnapshotOperation,
-  files: { added: readonly FileCounts[]; deleted: readonly FileCounts[]; live: readonly FileCounts[] },
+  files: {
+    added: readonly FileCounts[];
+    deleted: readonly FileCounts[];
+    live: readonly FileCounts[];
+  },
 ): Record<string, string> {
-  const sum = (list: readonly FileCounts[], k: keyof FileCounts) => list.reduce((n, f) => n + BigInt(f[k]), 0n);
+  const sum = (list: readonly FileCounts[], k: keyof FileCounts) =>
+    list.reduce((n, f) => n + BigInt(f[k]), 0n);
   const out: Record<string, string> = { operation };
   const put = (k: string, v: bigint | number, always = false) => {
     if (always || BigInt(v) !== 0n) out[k] = String(v);

@@ -6,7 +6,8 @@ describe("logger", () => {
 
   it("drops messages below [log].level and always writes errors", () => {
     const seen: string[] = [];
-    for (const m of ["debug", "log", "warn", "error"] as const) vi.spyOn(console, m).mockImplementation((msg: string) => void seen.push(`${m}:${msg}`));
+    for (const m of ["debug", "log", "warn", "error"] as const)
+      vi.spyOn(console, m).mockImplementation((msg: string) => void seen.push(`${m}:${msg}`));
     const warnOnly = logger({ LH_LOG_LEVEL: "warn" }, "svc");
     warnOnly.debug("d");
     warnOnly.info("i");

@@ -4,7 +4,7 @@
 // ring within its byte bound. Large vector metadata is a 400; deep JSON is a 400 on pathway,
 // vectors and observer.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { type System, startSystem } from "./harness";
 
 const RING_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -16,13 +16,18 @@ describe("bounded input through the gateway", () => {
   afterAll(() => sys?.stop());
 
   const post = (path: string, json: unknown) => sys.json(path, { method: "POST", json });
-  const postRaw = (path: string, body: string) => sys.json(path, { method: "POST", body, headers: { "content-type": "application/json" } });
+  const postRaw = (path: string, body: string) =>
+    sys.json(path, { method: "POST", body, headers: { "content-type": "application/json" } });
 
   it("50 events of ~3 MiB: every one accepted, stored capped; the observer keeps answering", async () => {
     const big = "y".repeat(1024 * 1024);
     for (let i = 0; i < 50; i++) {
       const r = await post("/v1/observer/event", {
-        endpoint: `/bulk/${i}`, success: i % 2 === 0, input_summary: big, output_summary: big, error: `${big.slice(0, 1000 * 1000)}${i}`,
+        endpoint: `/bulk/${i}`,
+        success: i % 2 === 0,
+        input_summary: big,
+        output_summary: big,
+        error: `${big.slice(0, 1000 * 1000)}${i}`,
       });
       expect(r.status, `event ${i}`).toBe(200);
     }
@@ -32,7 +37,8 @@ describe("bounded input through the gateway", () => {
     expect(stats.body.ring_bytes).toBeLessThanOrEqual(stats.body.ring_max_bytes);
     const ops = await sys.json("/v1/observer/ops?limit=1000");
     expect(ops.status).toBe(200);
-    for (const op of ops.body.ops) expect(Buffer.byteLength(op.input_summary)).toBeLessThanOrEqual(4096);
+    for (const op of ops.body.ops)
+      expect(Buffer.byteLength(op.input_summary)).toBeLessThanOrEqual(4096);
     expect(ops.body.ops.at(-1).input_summary).toMatch(/…\[truncated \d+ bytes\]$/);
   }, 600_000);
 
@@ -50,7 +56,9 @@ describe("bounded input through the gateway", () => {
   }, 600_000);
 
   it("vector metadata over [vectord].max_metadata_bytes is a 400 naming the item and the cap", async () => {
-    expect((await post("/v1/vectors/index", { name: "bounded_meta", dimension: 3 })).status).toBe(201);
+    expect((await post("/v1/vectors/index", { name: "bounded_meta", dimension: 3 })).status).toBe(
+      201,
+    );
     const r = await post("/v1/vectors/index/bounded_meta/add", {
       items: [
         { id: "ok", vector: [1, 0, 0], metadata: { a: 1 } },
@@ -66,7 +74,10 @@ describe("bounded input through the gateway", () => {
     const deep = (n: number) => `${"[".repeat(n)}1${"]".repeat(n)}`;
     const cases: [string, string][] = [
       ["/v1/pathway/add", `{"uid":"deep","content":${deep(1000)}}`],
-      ["/v1/vectors/index/bounded_meta/add", `{"items":[{"id":"d","vector":[1,0,0],"metadata":{"x":${deep(1000)}}}]}`],
+      [
+        "/v1/vectors/index/bounded_meta/add",
+        `{"items":[{"id":"d","vector":[1,0,0],"metadata":{"x":${deep(1000)}}}]}`,
+      ],
       ["/v1/observer/event", `{"endpoint":"/deep","extra":${deep(1000)}}`],
       ["/v1/observer/events", `[{"endpoint":"/deep","extra":${deep(100_000)}}]`],
     ];

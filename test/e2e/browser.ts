@@ -3,7 +3,15 @@
 // Chromium that `npm ci` brings inside @sparticuz/chromium, so `npm ci && npm test` needs
 // no apt step. LAKEHOUSE_TEST_BROWSER forces a choice: "system", "bundled", or the
 // absolute path of a Chromium executable.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -11,9 +19,22 @@ export const SYSTEM_CHROMIUM = "/usr/bin/chromium";
 const PACKAGE = resolve(import.meta.dirname, "../../node_modules/@sparticuz/chromium");
 
 /** Flags the console test needs whatever the binary: headless, no sandbox (root in CI), nothing phoning home. */
-const TEST_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const TEST_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 /** @sparticuz/chromium's recommended flags that would change what the page under test is allowed to do: left out. */
-const WEAKENS_PAGE_SECURITY = new Set(["--disable-web-security", "--allow-running-insecure-content", "--disable-site-isolation-trials"]);
+const WEAKENS_PAGE_SECURITY = new Set([
+  "--disable-web-security",
+  "--allow-running-insecure-content",
+  "--disable-site-isolation-trials",
+]);
 
 export interface TestBrowser {
   source: "system" | "bundled" | "path";
@@ -23,14 +44,19 @@ export interface TestBrowser {
   env?: Record<string, string | undefined>;
 }
 
-export async function findChromium(choice = process.env.LAKEHOUSE_TEST_BROWSER ?? ""): Promise<TestBrowser> {
+export async function findChromium(
+  choice = process.env.LAKEHOUSE_TEST_BROWSER ?? "",
+): Promise<TestBrowser> {
   if (choice === "system" || (choice === "" && existsSync(SYSTEM_CHROMIUM))) {
-    if (!existsSync(SYSTEM_CHROMIUM)) throw new Error(`LAKEHOUSE_TEST_BROWSER=system but ${SYSTEM_CHROMIUM} is missing`);
+    if (!existsSync(SYSTEM_CHROMIUM))
+      throw new Error(`LAKEHOUSE_TEST_BROWSER=system but ${SYSTEM_CHROMIUM} is missing`);
     return { source: "system", executablePath: SYSTEM_CHROMIUM, args: TEST_FLAGS };
   }
   if (choice === "" || choice === "bundled") return bundledChromium();
   if (!choice.startsWith("/") || !existsSync(choice)) {
-    throw new Error(`LAKEHOUSE_TEST_BROWSER must be "system", "bundled" or an absolute path to a Chromium executable, not ${JSON.stringify(choice)}`);
+    throw new Error(
+      `LAKEHOUSE_TEST_BROWSER must be "system", "bundled" or an absolute path to a Chromium executable, not ${JSON.stringify(choice)}`,
+    );
   }
   return { source: "path", executablePath: choice, args: TEST_FLAGS };
 }
@@ -43,11 +69,16 @@ export async function findChromium(choice = process.env.LAKEHOUSE_TEST_BROWSER ?
  */
 async function bundledChromium(): Promise<TestBrowser> {
   if (process.platform !== "linux" || process.arch !== "x64") {
-    throw new Error(`the bundled Chromium is for linux-x64 only: install chromium at ${SYSTEM_CHROMIUM} or set LAKEHOUSE_TEST_BROWSER=/path/to/chromium`);
+    throw new Error(
+      `the bundled Chromium is for linux-x64 only: install chromium at ${SYSTEM_CHROMIUM} or set LAKEHOUSE_TEST_BROWSER=/path/to/chromium`,
+    );
   }
-  if (!existsSync(PACKAGE)) throw new Error(`no ${SYSTEM_CHROMIUM} and no ${PACKAGE}: run npm ci (it is a devDependency)`);
+  if (!existsSync(PACKAGE))
+    throw new Error(`no ${SYSTEM_CHROMIUM} and no ${PACKAGE}: run npm ci (it is a devDependency)`);
   const { default: chromium } = await import("@sparticuz/chromium");
-  const version = (JSON.parse(readFileSync(join(PACKAGE, "package.json"), "utf8")) as { version: string }).version;
+  const version = (
+    JSON.parse(readFileSync(join(PACKAGE, "package.json"), "utf8")) as { version: string }
+  ).version;
   const cache = join(tmpdir(), `lakehouse-sparticuz-chromium-${version}`);
   const executablePath = join(cache, "chromium");
   if (!existsSync(executablePath)) {
@@ -77,7 +108,15 @@ async function bundledChromium(): Promise<TestBrowser> {
   const fontsConf = join(cache, "fonts.conf");
   if (!existsSync(fontsConf)) {
     mkdirSync(join(cache, "fontconfig-cache"), { recursive: true });
-    writeFileSync(fontsConf, `<?xml version="1.0"?>\n<fontconfig>\n  <dir>${join(cache, "fonts")}</dir>\n  <cachedir>${join(cache, "fontconfig-cache")}</cachedir>\n</fontconfig>\n`);
+    writeFileSync(
+      fontsConf,
+      `<?xml version="1.0"?>\n<fontconfig>\n  <dir>${join(cache, "fonts")}</dir>\n  <cachedir>${join(cache, "fontconfig-cache")}</cachedir>\n</fontconfig>\n`,
+    );
   }
-  return { source: "bundled", executablePath, args, env: { ...process.env, FONTCONFIG_FILE: fontsConf } };
+  return {
+    source: "bundled",
+    executablePath,
+    args,
+    env: { ...process.env, FONTCONFIG_FILE: fontsConf },
+  };
 }

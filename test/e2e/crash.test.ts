@@ -5,7 +5,7 @@
 // missing object, every staged upload swept once its lease expired and an ingest ran the
 // sweep; and 8 concurrent appends keep every row exactly once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { type System, startSystem } from "./harness";
 
 let sys: System;
 beforeAll(async () => {
@@ -22,7 +22,11 @@ function row(i: number): string {
 const HEADER = "id,name,score,tag\n";
 
 /** A streamed CSV body of about `bytes` bytes; `onProgress` sees the bytes produced so far. */
-function csvStream(bytes: number, start: number, onProgress: (sent: number) => void): ReadableStream<Uint8Array> {
+function csvStream(
+  bytes: number,
+  start: number,
+  onProgress: (sent: number) => void,
+): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();
   let i = start;
   let sent = 0;
@@ -48,7 +52,10 @@ function csvText(from: number, count: number): string {
 }
 
 async function count(name: string): Promise<number> {
-  const res = await sys.json("/v1/sql", { method: "POST", json: { sql: `SELECT COUNT(*) AS n FROM ${name}` } });
+  const res = await sys.json("/v1/sql", {
+    method: "POST",
+    json: { sql: `SELECT COUNT(*) AS n FROM ${name}` },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return Number(res.body.rows[0][0]);
 }
@@ -66,7 +73,10 @@ async function expectNoOrphanManifest(): Promise<void> {
   for (const d of list.body.datasets as { name: string }[]) {
     const history = await sys.json(`/v1/catalog/history/${d.name}`);
     expect(history.status).toBe(200);
-    for (const m of history.body.versions as { version: number; objects: { key: string; size: number }[] }[]) {
+    for (const m of history.body.versions as {
+      version: number;
+      objects: { key: string; size: number }[];
+    }[]) {
       for (const o of m.objects) {
         const head = await sys.fetch(`/v1/storage/objects/${o.key}`, { method: "HEAD" });
         expect(head.status, `${d.name} v${m.version} lists ${o.key}`).toBe(200);
@@ -77,7 +87,11 @@ async function expectNoOrphanManifest(): Promise<void> {
 }
 
 /** Starts an ingest of a generated CSV; resolves (never rejects) when the request ends. */
-function startBigIngest(query: string, bytes: number, onProgress: (sent: number) => void): Promise<unknown> {
+function startBigIngest(
+  query: string,
+  bytes: number,
+  onProgress: (sent: number) => void,
+): Promise<unknown> {
   return sys
     .fetch(`/v1/ingest?${query}`, {
       method: "POST",
@@ -89,7 +103,11 @@ function startBigIngest(query: string, bytes: number, onProgress: (sent: number)
     .catch((err) => err);
 }
 
-async function waitFor(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
+async function waitFor(
+  cond: () => Promise<boolean> | boolean,
+  ms: number,
+  what: string,
+): Promise<void> {
   const started = Date.now();
   while (!(await cond())) {
     if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -98,7 +116,9 @@ async function waitFor(cond: () => Promise<boolean> | boolean, ms: number, what:
 }
 
 describe("kill and restart mid-ingest (#12)", () => {
-  it("killed while the CSV streams in: the new dataset does not exist", { timeout: 400_000 }, async () => {
+  it("killed while the CSV streams in: the new dataset does not exist", {
+    timeout: 400_000,
+  }, async () => {
     let sent = 0;
     const pending = startBigIngest("name=crash_stream", 60 * 1024 * 1024, (n) => (sent = n));
     await waitFor(() => sent >= 20 * 1024 * 1024, 120_000, "20 MB of the body to be sent");
@@ -109,9 +129,15 @@ describe("kill and restart mid-ingest (#12)", () => {
     await expectNoOrphanManifest();
   });
 
-  it("killed while a CSV is converted (first ingest, then an append): no half dataset, no orphan manifest", { timeout: 400_000 }, async () => {
+  it("killed while a CSV is converted (first ingest, then an append): no half dataset, no orphan manifest", {
+    timeout: 400_000,
+  }, async () => {
     // A dataset with a known version 1.
-    const base = await sys.json("/v1/ingest?name=crash_append", { method: "POST", body: csvText(0, 1000), headers: { "content-type": "text/csv" } });
+    const base = await sys.json("/v1/ingest?name=crash_append", {
+      method: "POST",
+      body: csvText(0, 1000),
+      headers: { "content-type": "text/csv" },
+    });
     expect(base.status, JSON.stringify(base.body)).toBe(200);
     expect(base.body).toMatchObject({ version: 1, row_count: 1000 });
 
@@ -124,7 +150,11 @@ describe("kill and restart mid-ingest (#12)", () => {
       const pending = startBigIngest(query, 48 * 1024 * 1024, (n) => (sent = n));
       let outcome: unknown;
       void pending.then((o) => (outcome = o));
-      await waitFor(() => outcome !== undefined || sent >= 24 * 1024 * 1024, 180_000, `half the CSV of ${query} to be sent`);
+      await waitFor(
+        () => outcome !== undefined || sent >= 24 * 1024 * 1024,
+        180_000,
+        `half the CSV of ${query} to be sent`,
+      );
       if (outcome === undefined) killedMidway++;
       await sys.restart();
       console.log(`${query}: ${String(outcome ?? (await pending)).slice(0, 300)}`);
@@ -155,7 +185,11 @@ describe("kill and restart mid-ingest (#12)", () => {
     await new Promise((r) => setTimeout(r, 31_000));
     await waitFor(
       async () => {
-        const res = await sys.json("/v1/ingest?name=sweep_trigger", { method: "POST", body: csvText(0, 3), headers: { "content-type": "text/csv" } });
+        const res = await sys.json("/v1/ingest?name=sweep_trigger", {
+          method: "POST",
+          body: csvText(0, 3),
+          headers: { "content-type": "text/csv" },
+        });
         expect(res.status).toBe(200);
         await new Promise((r) => setTimeout(r, 500)); // the sweep runs beside the ingest
         return (await stagedKeys()).length === 0;
@@ -168,20 +202,35 @@ describe("kill and restart mid-ingest (#12)", () => {
 });
 
 describe("concurrent appends (#12)", () => {
-  it("8 appends of distinct rows in parallel keep every row exactly once", { timeout: 300_000 }, async () => {
-    const first = await sys.json("/v1/ingest?name=conc", { method: "POST", body: csvText(0, 100), headers: { "content-type": "text/csv" } });
+  it("8 appends of distinct rows in parallel keep every row exactly once", {
+    timeout: 300_000,
+  }, async () => {
+    const first = await sys.json("/v1/ingest?name=conc", {
+      method: "POST",
+      body: csvText(0, 100),
+      headers: { "content-type": "text/csv" },
+    });
     expect(first.status, JSON.stringify(first.body)).toBe(200);
     const results = await Promise.all(
       Array.from({ length: 8 }, (_, k) =>
-        sys.json("/v1/ingest?name=conc&mode=append", { method: "POST", body: csvText(100 + k * 250, 250), headers: { "content-type": "text/csv" } }),
+        sys.json("/v1/ingest?name=conc&mode=append", {
+          method: "POST",
+          body: csvText(100 + k * 250, 250),
+          headers: { "content-type": "text/csv" },
+        }),
       ),
     );
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(results.map((r) => r.body.version).sort((x, y) => x - y)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(results.map((r) => r.body.version).sort((x, y) => x - y)).toEqual([
+      2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
     const m = await sys.json("/v1/catalog/manifest/conc");
     expect(m.body).toMatchObject({ version: 9, row_count: 2100 });
     expect(new Set(m.body.objects.map((o: { key: string }) => o.key)).size).toBe(9);
-    const res = await sys.json("/v1/sql", { method: "POST", json: { sql: "SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM conc" } });
+    const res = await sys.json("/v1/sql", {
+      method: "POST",
+      json: { sql: "SELECT COUNT(*), COUNT(DISTINCT id), MIN(id), MAX(id) FROM conc" },
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.rows[0].map(Number)).toEqual([2100, 2100, 0, 2099]);
     await expectNoOrphanManifest();

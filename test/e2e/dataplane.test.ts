@@ -1,13 +1,14 @@
 // The data plane through the gateway, as a user drives it: ingest CSVs, read manifests,
 // versions and Parquet objects back, kill and restart on the same state, bad input; and
 // real files (vega-datasets) cross-checked against DuckDB reading the same CSV.
-import { DuckDBInstance } from "@duckdb/node-api";
-import { parquetReadObjects } from "hyparquet";
+
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { parquetReadObjects } from "hyparquet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { type System, startSystem } from "./harness";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const PEOPLE = readFileSync(join(ROOT, "test/fixtures/people.csv"), "utf8");
@@ -27,7 +28,11 @@ afterAll(async () => {
 });
 
 function ingest(query: string, body: BodyInit, contentType = "text/csv") {
-  return sys.json(`/v1/ingest?${query}`, { method: "POST", body, headers: { "content-type": contentType } });
+  return sys.json(`/v1/ingest?${query}`, {
+    method: "POST",
+    body,
+    headers: { "content-type": contentType },
+  });
 }
 
 async function objectBytes(key: string): Promise<ArrayBuffer> {
@@ -44,7 +49,12 @@ describe("data plane round trip", () => {
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body).toMatchObject({ name: "people", version: 1, row_count: 4 });
     expect(body.schema.map((f: any) => `${f.name}:${f.type}`)).toEqual([
-      "id:int64", "name:string", "age:int64", "score:float64", "active:bool", "joined:timestamp",
+      "id:int64",
+      "name:string",
+      "age:int64",
+      "score:float64",
+      "active:bool",
+      "joined:timestamp",
     ]);
     v1Key = body.objects[0].key;
 
@@ -52,10 +62,18 @@ describe("data plane round trip", () => {
     expect(manifest.status).toBe(200);
     expect(manifest.body.objects).toEqual(body.objects);
     const list = await sys.json("/v1/catalog/list");
-    expect(list.body.datasets.find((d: any) => d.name === "people")).toMatchObject({ row_count: 4, version: 1, dataset_id: body.dataset_id });
+    expect(list.body.datasets.find((d: any) => d.name === "people")).toMatchObject({
+      row_count: 4,
+      version: 1,
+      dataset_id: body.dataset_id,
+    });
     const listed = await sys.json("/v1/storage/list?prefix=datasets/people/");
     // the data file, beside the table's Iceberg metadata under datasets/people/metadata/
-    expect(listed.body.objects.map((o: any) => o.key).filter((k: string) => !k.startsWith("datasets/people/metadata/"))).toEqual([v1Key]);
+    expect(
+      listed.body.objects
+        .map((o: any) => o.key)
+        .filter((k: string) => !k.startsWith("datasets/people/metadata/")),
+    ).toEqual([v1Key]);
 
     const rows = await parquetReadObjects({ file: await objectBytes(v1Key) });
     expect(rows.map((r) => [Number(r.id), r.name, Number(r.age), r.score, r.active])).toEqual([
@@ -76,7 +94,10 @@ describe("data plane round trip", () => {
     expect(drift.body.error.message).toContain(fp);
     expect(drift.body.error.message).toMatch(/new fingerprint [0-9a-f]{64}/);
 
-    const more = await ingest("name=people&mode=append", "id,name,age,score,active,joined\n5,Barbara Liskov,84,95,true,2024-04-01\n");
+    const more = await ingest(
+      "name=people&mode=append",
+      "id,name,age,score,active,joined\n5,Barbara Liskov,84,95,true,2024-04-01\n",
+    );
     expect(more.status, JSON.stringify(more.body)).toBe(200);
     expect(more.body).toMatchObject({ version: 2, row_count: 5 });
     const v1 = await sys.json("/v1/catalog/manifest/people?version=1");
@@ -92,7 +113,10 @@ describe("data plane round trip", () => {
     expect((await sys.json("/v1/catalog/manifest/people?version=1")).body.row_count).toBe(4);
     const rows = await parquetReadObjects({ file: await objectBytes(v1Key) });
     expect(rows).toHaveLength(4);
-    const next = await ingest("name=people&mode=append", "id,name,age,score,active,joined\n6,Ken Thompson,82,90.5,true,2024-05-01\n");
+    const next = await ingest(
+      "name=people&mode=append",
+      "id,name,age,score,active,joined\n6,Ken Thompson,82,90.5,true,2024-05-01\n",
+    );
     expect(next.body).toMatchObject({ version: 3, row_count: 6 });
   });
 
@@ -100,15 +124,25 @@ describe("data plane round trip", () => {
     const q = await ingest("name=quirks", QUIRKS);
     expect(q.status, JSON.stringify(q.body)).toBe(200);
     const rows = await parquetReadObjects({ file: await objectBytes(q.body.objects[0].key) });
-    expect(rows.map((r) => r.comment)).toEqual(["hello, world", 'she said "hi"', "two\r\nlines", "plain"]);
+    expect(rows.map((r) => r.comment)).toEqual([
+      "hello, world",
+      'she said "hi"',
+      "two\r\nlines",
+      "plain",
+    ]);
     expect(rows.map((r) => r.amount)).toEqual([10n, 20n, 30n, null]);
     const b = await ingest("name=bom", BOM);
-    expect(b.body.schema.map((f: any) => `${f.name}:${f.type}`)).toEqual(["code:string", "label:string"]);
+    expect(b.body.schema.map((f: any) => `${f.name}:${f.type}`)).toEqual([
+      "code:string",
+      "label:string",
+    ]);
   });
 
   it("deletes a dataset and its objects", async () => {
     await ingest("name=doomed", "a\n1\n");
-    const keys = (await sys.json("/v1/catalog/manifest/doomed")).body.objects.map((o: any) => o.key);
+    const keys = (await sys.json("/v1/catalog/manifest/doomed")).body.objects.map(
+      (o: any) => o.key,
+    );
     expect((await sys.fetch("/v1/catalog/manifest/doomed", { method: "DELETE" })).status).toBe(204);
     expect((await sys.json("/v1/catalog/manifest/doomed")).status).toBe(404);
     for (const k of keys) expect((await sys.fetch(`/v1/storage/objects/${k}`)).status).toBe(404);
@@ -132,7 +166,11 @@ describe("data plane round trip", () => {
     expect(noFile.status).toBe(400);
     expect(noFile.body.error.message).toMatch(/file/);
     // The seed's path is the family root; /v1/ingest/ingest is an alias that answers the same.
-    const viaAlias = await sys.json("/v1/ingest/ingest?name=alias_people", { method: "POST", body: "id\n1\n", headers: { "content-type": "text/csv" } });
+    const viaAlias = await sys.json("/v1/ingest/ingest?name=alias_people", {
+      method: "POST",
+      body: "id\n1\n",
+      headers: { "content-type": "text/csv" },
+    });
     expect(viaAlias.status).toBe(200);
     expect(viaAlias.body.row_count).toBe(1);
     const viaRoot = await ingest("name=alias_people&mode=append", "id\n2\n");
@@ -141,7 +179,11 @@ describe("data plane round trip", () => {
     const missing = await sys.json("/v1/storage/objects/no/such/key");
     expect(missing.status).toBe(404);
     expect(missing.body.error.message).toContain('"no/such/key"');
-    for (const [key, message] of [["a%2F..%2Fb", /"\.\."/], ["%2Fabs", /starts with/], ["tab%09x", /tab/]] as const) {
+    for (const [key, message] of [
+      ["a%2F..%2Fb", /"\.\."/],
+      ["%2Fabs", /starts with/],
+      ["tab%09x", /tab/],
+    ] as const) {
       const res = await sys.json(`/v1/storage/objects/${key}`, { method: "PUT", body: "x" });
       expect(res.status, key).toBe(400);
       expect(res.body.error.message).toMatch(message);
@@ -151,11 +193,29 @@ describe("data plane round trip", () => {
 });
 
 describe("real files: vega-datasets CSVs against DuckDB", () => {
-  const DUCK_TYPES: Record<string, string> = { int64: "BIGINT", float64: "DOUBLE", bool: "BOOLEAN", date: "DATE", timestamp: "TIMESTAMPTZ", string: "VARCHAR" };
+  const DUCK_TYPES: Record<string, string> = {
+    int64: "BIGINT",
+    float64: "DOUBLE",
+    bool: "BOOLEAN",
+    date: "DATE",
+    timestamp: "TIMESTAMPTZ",
+    string: "VARCHAR",
+  };
   const EXPECTED: Record<string, Record<string, string>> = {
-    zipcodes: { zip_code: "string", latitude: "float64", longitude: "float64", city: "string", state: "string" },
+    zipcodes: {
+      zip_code: "string",
+      latitude: "float64",
+      longitude: "float64",
+      city: "string",
+      state: "string",
+    },
     airports: { iata: "string", name: "string", latitude: "float64", longitude: "float64" },
-    birdstrikes: { "Flight Date": "date", "Cost Total $": "int64", "Speed IAS in knots": "int64", "Wildlife Species": "string" },
+    birdstrikes: {
+      "Flight Date": "date",
+      "Cost Total $": "int64",
+      "Speed IAS in knots": "int64",
+      "Wildlife Species": "string",
+    },
     github: { time: "string", count: "int64" },
   };
 
@@ -176,12 +236,20 @@ describe("real files: vega-datasets CSVs against DuckDB", () => {
         const columns = `{${body.schema.map((f: any) => `'${f.name.replace(/'/g, "''")}': '${DUCK_TYPES[f.type]}'`).join(", ")}}`;
         const csv = `read_csv('${csvPath}', header = true, columns = ${columns})`;
         const parquet = `read_parquet('${pq}')`;
-        const count = async (from: string) => Number((await con.runAndReadAll(`SELECT count(*) FROM ${from}`)).getRows()[0]![0]);
+        const count = async (from: string) =>
+          Number((await con.runAndReadAll(`SELECT count(*) FROM ${from}`)).getRows()[0]![0]);
         const sniffed = await count(`read_csv('${csvPath}')`);
         expect(await count(parquet)).toBe(sniffed);
         expect(body.row_count).toBe(sniffed);
-        for (const [a, b] of [[csv, parquet], [parquet, csv]] as const) {
-          const diff = (await con.runAndReadAll(`SELECT count(*) FROM (SELECT * FROM ${a} EXCEPT ALL SELECT * FROM ${b})`)).getRows()[0]![0];
+        for (const [a, b] of [
+          [csv, parquet],
+          [parquet, csv],
+        ] as const) {
+          const diff = (
+            await con.runAndReadAll(
+              `SELECT count(*) FROM (SELECT * FROM ${a} EXCEPT ALL SELECT * FROM ${b})`,
+            )
+          ).getRows()[0]![0];
           expect(Number(diff), `${file}: rows of ${a.slice(0, 12)} missing from the other`).toBe(0);
         }
       } finally {

@@ -2,17 +2,30 @@
 // environment of every Worker against the wrangler.toml files; a fake `wrangler` first on PATH
 // plays Cloudflare's answers for the pre-flight checks and the failures (missing secret, index,
 // bucket, a not-yet-deployed Worker in the catalog ↔ query cycle).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { parse } from "smol-toml";
-import { WORKERS, configPath } from "../../scripts/workers.mjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { configPath, WORKERS } from "../../scripts/workers.mjs";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const SCRIPT = join(ROOT, "scripts/deploy.mjs");
-const INDEXES = JSON.stringify([{ name: "lakehouse-768-cosine" }, { name: "lakehouse-768-euclidean" }, { name: "lakehouse-768-dot" }]);
+const INDEXES = JSON.stringify([
+  { name: "lakehouse-768-cosine" },
+  { name: "lakehouse-768-euclidean" },
+  { name: "lakehouse-768-dot" },
+]);
 const SECRETS = JSON.stringify([{ name: "AUTH_TOKEN", type: "secret_text" }]);
 
 interface Step {
@@ -23,7 +36,11 @@ interface Step {
 
 /** The plan deploy.mjs prints first: `  N. worker   wrangler deploy ... [(binds x, deployed after it)]`. */
 function planOf(stdout: string): Step[] {
-  return [...stdout.matchAll(/^ +\d+\. (\w+) +wrangler (deploy [^(\n]*?)(?: +\(binds (.+), deployed after it\))?$/gm)].map((m) => ({
+  return [
+    ...stdout.matchAll(
+      /^ +\d+\. (\w+) +wrangler (deploy [^(\n]*?)(?: +\(binds (.+), deployed after it\))?$/gm,
+    ),
+  ].map((m) => ({
     worker: m[1]!,
     args: m[2]!,
     ahead: m[3] ? m[3].split(", ") : [],
@@ -36,7 +53,11 @@ function configOf(worker: string): { production: boolean; script: string; servic
   const toml = parse(text) as any;
   const production = /^\[env\.production\]/m.test(text);
   const section = production ? toml.env.production : toml;
-  return { production, script: section.name ?? toml.name, services: (section.services ?? []).map((s: { service: string }) => s.service) };
+  return {
+    production,
+    script: section.name ?? toml.name,
+    services: (section.services ?? []).map((s: { service: string }) => s.service),
+  };
 }
 
 interface Rule {
@@ -63,9 +84,16 @@ for (const rule of JSON.parse(process.env.FAKE_WRANGLER_RULES || "[]")) {
 }
 `;
 
-function run(args: string[], extraEnv: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [SCRIPT, ...args], { cwd: ROOT, env: { ...process.env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [SCRIPT, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...extraEnv },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -79,7 +107,13 @@ function run(args: string[], extraEnv: Record<string, string> = {}): Promise<{ s
 function deploys(calls: string[]): string[] {
   return calls
     .filter((c) => c.startsWith("deploy "))
-    .map((c) => (c.includes("lakehouse-placeholder-") ? "placeholder" : c === "deploy -c wrangler.toml" ? "gateway" : /workers\/(\w+)\//.exec(c)![1]!));
+    .map((c) =>
+      c.includes("lakehouse-placeholder-")
+        ? "placeholder"
+        : c === "deploy -c wrangler.toml"
+          ? "gateway"
+          : /workers\/(\w+)\//.exec(c)![1]!,
+    );
 }
 
 describe("npm run deploy", () => {
@@ -100,7 +134,11 @@ describe("npm run deploy", () => {
 
   async function withFake(rules: Rule[], args: string[] = []) {
     const log = join(dir, `calls-${++n}.log`);
-    const r = await run(args, { PATH: `${fakeBin}${delimiter}${process.env.PATH}`, FAKE_WRANGLER_LOG: log, FAKE_WRANGLER_RULES: JSON.stringify(rules) });
+    const r = await run(args, {
+      PATH: `${fakeBin}${delimiter}${process.env.PATH}`,
+      FAKE_WRANGLER_LOG: log,
+      FAKE_WRANGLER_RULES: JSON.stringify(rules),
+    });
     const calls = existsSync(log) ? readFileSync(log, "utf8").split("\n").filter(Boolean) : [];
     return { ...r, calls };
   }
@@ -116,16 +154,24 @@ describe("npm run deploy", () => {
     const scripts = new Map(WORKERS.map((w) => [configOf(w).script, w]));
     for (const [i, step] of plan.entries()) {
       const config = configOf(step.worker);
-      expect(step.args, step.worker).toBe(`deploy -c ${configPath(step.worker)}${config.production ? " --env production" : ""}`);
+      expect(step.args, step.worker).toBe(
+        `deploy -c ${configPath(step.worker)}${config.production ? " --env production" : ""}`,
+      );
       for (const service of config.services) {
         const bound = scripts.get(service);
         if (!bound || bound === step.worker || step.ahead.includes(service)) continue;
         expect(order.indexOf(bound), `${step.worker} binds ${service}`).toBeLessThan(i);
       }
-      for (const service of step.ahead) expect(order.indexOf(scripts.get(service)!), `${step.worker} ahead of ${service}`).toBeGreaterThan(i);
+      for (const service of step.ahead)
+        expect(
+          order.indexOf(scripts.get(service)!),
+          `${step.worker} ahead of ${service}`,
+        ).toBeGreaterThan(i);
     }
     // the steps ran in the plan's order, each a wrangler dry run into its own folder
-    const ran = [...r.stdout.matchAll(/^▶ \[\d+\/\d+\] (\w+) \([\w-]+\): wrangler (.*)$/gm)].map((m) => ({ worker: m[1]!, args: m[2]! }));
+    const ran = [...r.stdout.matchAll(/^▶ \[\d+\/\d+\] (\w+) \([\w-]+\): wrangler (.*)$/gm)].map(
+      (m) => ({ worker: m[1]!, args: m[2]! }),
+    );
     expect(ran.map((s) => s.worker)).toEqual(order);
     for (const [i, step] of ran.entries()) {
       expect(step.args).toBe(`${plan[i]!.args} --dry-run --outdir ${join(outdir, step.worker)}`);
@@ -137,7 +183,12 @@ describe("npm run deploy", () => {
 
   it("checks secrets and Vectorize indexes before deploying anything", async () => {
     const r = await withFake([
-      { match: "secret list", status: 1, stderr: "✘ [ERROR] A request to the Cloudflare API failed.\n  workers.api.error.script_not_found [code: 10007]\n" },
+      {
+        match: "secret list",
+        status: 1,
+        stderr:
+          "✘ [ERROR] A request to the Cloudflare API failed.\n  workers.api.error.script_not_found [code: 10007]\n",
+      },
       { match: "vectorize list", stdout: JSON.stringify([{ name: "lakehouse-768-cosine" }]) },
     ]);
     expect(r.status).toBe(1);
@@ -146,8 +197,12 @@ describe("npm run deploy", () => {
     expect(r.stderr).toMatch(/nothing deployed/);
     expect(r.stderr).toContain("lakehouse-gateway needs the secret AUTH_TOKEN");
     expect(r.stderr).toContain("openssl rand -hex 32 | npx wrangler secret put AUTH_TOKEN");
-    expect(r.stderr).toContain("npx wrangler vectorize create lakehouse-768-euclidean --dimensions=768 --metric=euclidean");
-    expect(r.stderr).toContain("npx wrangler vectorize create lakehouse-768-dot --dimensions=768 --metric=dot-product");
+    expect(r.stderr).toContain(
+      "npx wrangler vectorize create lakehouse-768-euclidean --dimensions=768 --metric=euclidean",
+    );
+    expect(r.stderr).toContain(
+      "npx wrangler vectorize create lakehouse-768-dot --dimensions=768 --metric=dot-product",
+    );
     expect(r.stderr).not.toContain("vectorize create lakehouse-768-cosine");
   });
 
@@ -155,19 +210,29 @@ describe("npm run deploy", () => {
     const r = await withFake([
       { match: "secret list", stdout: SECRETS },
       { match: "vectorize list", stdout: INDEXES },
-      { match: "deploy -c workers/query/", status: 1, stderr: "✘ [ERROR] A request to the Cloudflare API (/accounts/x/workers/scripts/lakehouse-query) failed.\n  R2 bucket 'lakehouse-lake' not found. Please use a different name and try again. [code: 10085]\n" },
+      {
+        match: "deploy -c workers/query/",
+        status: 1,
+        stderr:
+          "✘ [ERROR] A request to the Cloudflare API (/accounts/x/workers/scripts/lakehouse-query) failed.\n  R2 bucket 'lakehouse-lake' not found. Please use a different name and try again. [code: 10085]\n",
+      },
     ]);
     expect(r.status).toBe(1);
     const order = planOf(r.stdout).map((s) => s.worker);
     expect(deploys(r.calls)).toEqual(order.slice(0, order.indexOf("query") + 1));
-    expect(r.stderr).toContain("deploy stopped at query (lakehouse-query, -c workers/query/wrangler.toml)");
+    expect(r.stderr).toContain(
+      "deploy stopped at query (lakehouse-query, -c workers/query/wrangler.toml)",
+    );
     expect(r.stderr).toContain("npx wrangler r2 bucket create lakehouse-lake");
     expect(r.stderr).toContain(`not deployed: ${order.slice(order.indexOf("query")).join(", ")}`);
   });
 
   it("on a first deploy, puts a placeholder under a Worker of the catalog ↔ query cycle that is not there yet", async () => {
     // the plan breaks the cycle at one Worker, which binds a service deployed after it
-    const plan = planOf((await withFake([{ match: "", status: 1 }], ["--dry-run", "--outdir", join(dir, "plan")])).stdout);
+    const plan = planOf(
+      (await withFake([{ match: "", status: 1 }], ["--dry-run", "--outdir", join(dir, "plan")]))
+        .stdout,
+    );
     const first = plan.find((s) => s.ahead.length > 0);
     expect(first, "the plan has no cycle (docs/deploy.md describes catalog ↔ query)").toBeDefined();
     const target = first!.ahead[0]!;

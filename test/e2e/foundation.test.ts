@@ -1,15 +1,30 @@
 // The foundation through the gateway: every service healthy, auth (401/403/200 and
 // the deployed-without-token refusal), 404/413 shapes, request ids.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { type System, startSystem } from "./harness";
 
-const SERVICES = ["catalog", "embed", "ingest", "matrix", "mcp", "observer", "pathway", "query", "storage", "vectors"];
+const SERVICES = [
+  "catalog",
+  "embed",
+  "ingest",
+  "matrix",
+  "mcp",
+  "observer",
+  "pathway",
+  "query",
+  "storage",
+  "vectors",
+];
 
 describe("a system with a token, a secondary token and an IP allow-list", () => {
   let sys: System;
   beforeAll(async () => {
     sys = await startSystem({
-      vars: { AUTH_TOKEN: "primary-token", AUTH_TOKENS_SECONDARY: "rotated-token", LH_AUTH_ALLOWED_IPS: "127.0.0.0/8,::1,10.1.0.0/16" },
+      vars: {
+        AUTH_TOKEN: "primary-token",
+        AUTH_TOKENS_SECONDARY: "rotated-token",
+        LH_AUTH_ALLOWED_IPS: "127.0.0.0/8,::1,10.1.0.0/16",
+      },
     });
   });
   afterAll(() => sys?.stop());
@@ -25,7 +40,18 @@ describe("a system with a token, a secondary token and an IP allow-list", () => 
   });
 
   it("answers each family's /health through the gateway with its service name", async () => {
-    const families: Record<string, string> = { storage: "storage", catalog: "catalog", ingest: "ingest", sql: "query", embed: "embed", vectors: "vectors", pathway: "pathway", matrix: "matrix", observer: "observer", mcp: "mcp" };
+    const families: Record<string, string> = {
+      storage: "storage",
+      catalog: "catalog",
+      ingest: "ingest",
+      sql: "query",
+      embed: "embed",
+      vectors: "vectors",
+      pathway: "pathway",
+      matrix: "matrix",
+      observer: "observer",
+      mcp: "mcp",
+    };
     for (const [family, service] of Object.entries(families)) {
       const { status, body } = await sys.json(`/v1/${family}/health`);
       expect(status, family).toBe(200);
@@ -37,22 +63,30 @@ describe("a system with a token, a secondary token and an IP allow-list", () => 
     const none = await fetch(`${sys.url}/v1/storage/health`);
     expect(none.status).toBe(401);
     expect(((await none.json()) as any).error.code).toBe("unauthorized");
-    const wrong = await fetch(`${sys.url}/v1/storage/health`, { headers: { authorization: "Bearer nope" } });
+    const wrong = await fetch(`${sys.url}/v1/storage/health`, {
+      headers: { authorization: "Bearer nope" },
+    });
     expect(wrong.status).toBe(401);
     expect(((await wrong.json()) as any).error.message).toBe("invalid bearer token");
     for (const token of ["primary-token", "rotated-token"]) {
-      const ok = await fetch(`${sys.url}/v1/storage/health`, { headers: { authorization: `Bearer ${token}` } });
+      const ok = await fetch(`${sys.url}/v1/storage/health`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect(ok.status, token).toBe(200);
     }
   });
 
   it("403 when CF-Connecting-IP is outside the allow-list, even with a valid token", async () => {
-    const outside = await sys.fetch("/v1/storage/health", { headers: { "CF-Connecting-IP": "192.0.2.44" } });
+    const outside = await sys.fetch("/v1/storage/health", {
+      headers: { "CF-Connecting-IP": "192.0.2.44" },
+    });
     expect(outside.status).toBe(403);
     const body = (await outside.json()) as any;
     expect(body.error.code).toBe("forbidden");
     expect(body.error.message).toMatch(/192\.0\.2\.44/);
-    const inside = await sys.fetch("/v1/storage/health", { headers: { "CF-Connecting-IP": "10.1.7.7" } });
+    const inside = await sys.fetch("/v1/storage/health", {
+      headers: { "CF-Connecting-IP": "10.1.7.7" },
+    });
     expect(inside.status).toBe(200);
   });
 
@@ -86,7 +120,9 @@ describe("a system with a token, a secondary token and an IP allow-list", () => 
   });
 
   it("echoes the caller's X-Request-Id, and makes one when absent", async () => {
-    const res = await sys.fetch("/v1/pathway/health", { headers: { "X-Request-Id": "trace-me-42" } });
+    const res = await sys.fetch("/v1/pathway/health", {
+      headers: { "X-Request-Id": "trace-me-42" },
+    });
     expect(res.headers.get("x-request-id")).toBe("trace-me-42");
     const err = await sys.fetch("/v1/nothing-here");
     expect(err.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);

@@ -2,13 +2,13 @@
 // on free ports, with a temporary persist dir, and waits until /v1/health is ok.
 // `restart()` kills it and boots again on the same state (kill-and-restart tests);
 // `stop()` always tears the process group down, also when a test failed.
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { WRANGLER_ENV, devConfigArgs } from "../../scripts/workers.mjs";
+import { devConfigArgs, WRANGLER_ENV } from "../../scripts/workers.mjs";
 
 /** How long a `wrangler dev` start may take before the harness gives up on it. */
 const START_WAIT_MS = 600_000;
@@ -37,7 +37,10 @@ export interface System {
   persistDir: string;
   /** fetch against the gateway; adds the bearer token when the system has one. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
-  json<T = any>(path: string, init?: RequestInit & { json?: unknown }): Promise<{ status: number; body: T; headers: Headers }>;
+  json<T = any>(
+    path: string,
+    init?: RequestInit & { json?: unknown },
+  ): Promise<{ status: number; body: T; headers: Headers }>;
   restart(): Promise<void>;
   stop(): Promise<void>;
   logs(): string;
@@ -50,7 +53,11 @@ export function freePort(): Promise<number> {
     server.on("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address
+          ? resolvePort(address.port)
+          : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -83,8 +90,14 @@ async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
 export async function startSystem(options: SystemOptions = {}): Promise<System> {
   const ownsDir = options.persistDir === undefined;
   const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "lakehouse-e2e-"));
-  const vars: Record<string, string> = { LAKEHOUSE_ENV: "test", ...options.workerVars, ...options.vars };
-  const childEnv: Record<string, string> = options.workerVars ? { ...options.workerVars, CLOUDFLARE_INCLUDE_PROCESS_ENV: "true" } : {};
+  const vars: Record<string, string> = {
+    LAKEHOUSE_ENV: "test",
+    ...options.workerVars,
+    ...options.vars,
+  };
+  const childEnv: Record<string, string> = options.workerVars
+    ? { ...options.workerVars, CLOUDFLARE_INCLUDE_PROCESS_ENV: "true" }
+    : {};
   let child: ChildProcess | undefined;
   let output = "";
   let url = "";
@@ -95,9 +108,16 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
     url = `http://127.0.0.1:${port}`;
     output = "";
     const args = [
-      WRANGLER, "dev", ...devConfigArgs(),
-      "--port", String(port), "--inspector-port", String(inspectorPort),
-      "--persist-to", persistDir, "--show-interactive-dev-session=false",
+      WRANGLER,
+      "dev",
+      ...devConfigArgs(),
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspectorPort),
+      "--persist-to",
+      persistDir,
+      "--show-interactive-dev-session=false",
       ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       ...(options.args ?? []),
     ];
@@ -114,7 +134,8 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
     // on a 2-core machine under a load average of 13. A start that fails exits and is reported at once.
     const started = Date.now();
     while (Date.now() - started < START_WAIT_MS) {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output.slice(-4000)}`);
+      if (child.exitCode !== null)
+        throw new Error(`wrangler dev exited with ${child.exitCode}:\n${output.slice(-4000)}`);
       try {
         const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(5000) });
         if (res.ok && ((await res.json()) as { status: string }).status === "ok") return;
@@ -123,7 +144,9 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
       }
       await new Promise((r) => setTimeout(r, 250));
     }
-    throw new Error(`system did not become healthy within ${START_WAIT_MS / 1000} s:\n${output.slice(-4000)}`);
+    throw new Error(
+      `system did not become healthy within ${START_WAIT_MS / 1000} s:\n${output.slice(-4000)}`,
+    );
   }
 
   async function stop(): Promise<void> {
@@ -160,7 +183,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<System> 
       const { json, ...rest } = init;
       const headers = new Headers(rest.headers);
       if (json !== undefined) headers.set("content-type", "application/json");
-      const res = await system.fetch(path, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body });
+      const res = await system.fetch(path, {
+        ...rest,
+        headers,
+        body: json !== undefined ? JSON.stringify(json) : rest.body,
+      });
       const text = await res.text();
       let body: unknown = text;
       try {

@@ -4,16 +4,28 @@
 // text, forget it; record a playbook that boosts a matrix_search; revise and retire a trace —
 // and every call witnessed in the observer with source mcp. Then a system started with
 // [mcpd].read_only (LH_MCPD_READ_ONLY=true) lists no writing tool and refuses a call to one.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
 import { resolve } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { startSystem, type System } from "./harness";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type System, startSystem } from "./harness";
 
 const TOKEN = "mcp-write-e2e-token";
 const CLI = resolve(import.meta.dirname, "../../bin/lakehouse.mjs");
-const WRITING = ["create_index", "forget", "ingest_csv", "pathway_add", "pathway_retire", "pathway_revise", "record_event", "record_playbook", "remember", "review"];
+const WRITING = [
+  "create_index",
+  "forget",
+  "ingest_csv",
+  "pathway_add",
+  "pathway_retire",
+  "pathway_revise",
+  "record_event",
+  "record_playbook",
+  "remember",
+  "review",
+];
 
 type ToolResult = { content: { type: string; text?: string }[]; isError?: boolean };
 const text = (r: ToolResult) => r.content.map((c) => c.text ?? "").join("\n");
@@ -21,7 +33,11 @@ const body = (r: ToolResult): any => JSON.parse(text(r));
 
 async function httpClient(sys: System): Promise<Client> {
   const client = new Client({ name: "e2e-write-http", version: "1" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${sys.url}/v1/mcp`), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${sys.url}/v1/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
+    }),
+  );
   return client;
 }
 
@@ -48,7 +64,9 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, tries = 
 }
 
 /** Every op of source mcp in the observer's durable log, oldest first. */
-async function mcpOps(sys: System): Promise<{ endpoint: string; success: boolean; source: string; error?: string }[]> {
+async function mcpOps(
+  sys: System,
+): Promise<{ endpoint: string; success: boolean; source: string; error?: string }[]> {
   const res = await sys.json("/v1/observer/ops?source=mcp&limit=1000");
   expect(res.status).toBe(200);
   return res.body.ops;
@@ -92,7 +110,14 @@ describe("MCP tools that write memory", () => {
         const names = tools.map((t) => t.name);
         for (const w of WRITING) expect(names, w).toContain(w);
         expect(names).toContain("list_indexes");
-        for (const w of ["create_index", "remember", "forget", "record_playbook", "pathway_revise", "pathway_retire"]) {
+        for (const w of [
+          "create_index",
+          "remember",
+          "forget",
+          "record_playbook",
+          "pathway_revise",
+          "pathway_retire",
+        ]) {
           expect(tools.find((t) => t.name === w)!.description, w).toMatch(/stored state/);
         }
       });
@@ -119,19 +144,34 @@ describe("MCP tools that write memory", () => {
           ],
         });
         expect(remembered).toMatchObject({ index, added: 3, count: 3, created: false, dimension });
-        expect((await ok("list_indexes")).indexes.find((i: { name: string }) => i.name === index)).toMatchObject({ count: 3, dimension });
+        expect(
+          (await ok("list_indexes")).indexes.find((i: { name: string }) => i.name === index),
+        ).toMatchObject({ count: 3, dimension });
 
         const found = await ok("search_vectors", { index, text: "the stock market fell", k: 1 });
-        expect(found.results[0]).toMatchObject({ id: "market", metadata: { topic: "money", text: "the stock market fell sharply" } });
+        expect(found.results[0]).toMatchObject({
+          id: "market",
+          metadata: { topic: "money", text: "the stock market fell sharply" },
+        });
 
-        expect(await ok("forget", { index, ids: ["market", "never-stored"] })).toEqual({ index, deleted: 1 });
+        expect(await ok("forget", { index, ids: ["market", "never-stored"] })).toEqual({
+          index,
+          deleted: 1,
+        });
         const after = await ok("search_vectors", { index, text: "the stock market fell", k: 10 });
         expect(after.results.map((h: { id: string }) => h.id).sort()).toEqual(["fruit", "rain"]);
 
-        const missing = await call("remember", { index: `${label}_missing`, items: [{ id: "a", text: "alpha" }] });
+        const missing = await call("remember", {
+          index: `${label}_missing`,
+          items: [{ id: "a", text: "alpha" }],
+        });
         expect(missing.isError).toBe(true);
         expect(text(missing)).toMatch(/404 not_found.*create: true/);
-        const firstUse = await ok("remember", { index: `${label}_fresh`, create: true, items: [{ id: "a", text: "alpha beta" }] });
+        const firstUse = await ok("remember", {
+          index: `${label}_fresh`,
+          create: true,
+          items: [{ id: "a", text: "alpha beta" }],
+        });
         expect(firstUse).toMatchObject({ created: true, added: 1, count: 1, dimension });
         const names = (await ok("list_indexes")).indexes.map((i: { name: string }) => i.name);
         expect(names).toContain(`${label}_fresh`);
@@ -140,16 +180,28 @@ describe("MCP tools that write memory", () => {
 
       it("records a playbook that boosts a matrix_search", async () => {
         const query = `${label} xylophone quartet rehearsal`;
-        const search = () => ok("matrix_search", { query_text: query, corpora: [index], k: 2, use_playbook: true });
+        const search = () =>
+          ok("matrix_search", { query_text: query, corpora: [index], k: 2, use_playbook: true });
         const before = await search();
         expect(before.playbook_boosted).toBe(0);
         const fruitBefore = before.results.find((h: { id: string }) => h.id === "fruit");
         expect(fruitBefore?.playbook_boost).toBeUndefined();
 
-        const bad = await call("record_playbook", { query_text: query, answer_id: "fruit", answer_corpus: index, score: 2 });
+        const bad = await call("record_playbook", {
+          query_text: query,
+          answer_id: "fruit",
+          answer_corpus: index,
+          score: 2,
+        });
         expect(bad.isError).toBe(true);
         expect(text(bad)).toMatch(/400 bad_request.*score/);
-        const recorded = await ok("record_playbook", { query_text: query, answer_id: "fruit", answer_corpus: index, score: 1, tags: [label] });
+        const recorded = await ok("record_playbook", {
+          query_text: query,
+          answer_id: "fruit",
+          answer_corpus: index,
+          score: 1,
+          tags: [label],
+        });
         expect(typeof recorded.playbook_id).toBe("string");
 
         const after = await search();
@@ -161,21 +213,38 @@ describe("MCP tools that write memory", () => {
       it("revises and retires a trace and pathway_history shows it", async () => {
         const first = `${label}-trace-1`;
         const second = `${label}-trace-2`;
-        await ok("pathway_add", { uid: first, content: { step: "plan" }, tags: [`${label}-write`] });
-        const revised = await ok("pathway_revise", { predecessor_uid: first, uid: second, content: { step: "plan v2" }, tags: [`${label}-write`] });
+        await ok("pathway_add", {
+          uid: first,
+          content: { step: "plan" },
+          tags: [`${label}-write`],
+        });
+        const revised = await ok("pathway_revise", {
+          predecessor_uid: first,
+          uid: second,
+          content: { step: "plan v2" },
+          tags: [`${label}-write`],
+        });
         expect(revised).toMatchObject({ uid: second, predecessor_uid: first, retired: false });
         const retired = await ok("pathway_retire", { uid: first });
         expect(retired).toMatchObject({ uid: first, retired: true });
 
         const history = await ok("pathway_history", { uid: second });
-        expect(history.traces.map((t: { uid: string; retired: boolean }) => [t.uid, t.retired])).toEqual([[second, false], [first, true]]);
+        expect(
+          history.traces.map((t: { uid: string; retired: boolean }) => [t.uid, t.retired]),
+        ).toEqual([
+          [second, false],
+          [first, true],
+        ]);
         const active = await ok("pathway_search", { tags: [`${label}-write`] });
         expect(active.traces.map((t: { uid: string }) => t.uid)).toEqual([second]);
 
         const unknown = await call("pathway_retire", { uid: `${label}-no-such-trace` });
         expect(unknown.isError).toBe(true);
         expect(text(unknown)).toMatch(/404/);
-        const noPredecessor = await call("pathway_revise", { predecessor_uid: `${label}-no-such-trace`, content: "x" });
+        const noPredecessor = await call("pathway_revise", {
+          predecessor_uid: `${label}-no-such-trace`,
+          content: "x",
+        });
         expect(noPredecessor.isError).toBe(true);
         expect(text(noPredecessor)).toMatch(/404/);
       });
@@ -191,8 +260,19 @@ describe("MCP tools that write memory", () => {
     expect(stats.by_source.mcp).toBe(made.length);
     const ops = await mcpOps(sys);
     expect(ops.map((o) => o.endpoint).sort()).toEqual([...made].sort());
-    for (const tool of ["create_index", "list_indexes", "remember", "forget", "record_playbook", "pathway_revise", "pathway_retire"]) {
-      expect(ops.filter((o) => o.endpoint === tool && o.success).length, tool).toBeGreaterThanOrEqual(2);
+    for (const tool of [
+      "create_index",
+      "list_indexes",
+      "remember",
+      "forget",
+      "record_playbook",
+      "pathway_revise",
+      "pathway_retire",
+    ]) {
+      expect(
+        ops.filter((o) => o.endpoint === tool && o.success).length,
+        tool,
+      ).toBeGreaterThanOrEqual(2);
     }
     const failedRetire = ops.filter((o) => o.endpoint === "pathway_retire" && !o.success);
     expect(failedRetire).toHaveLength(2);
@@ -205,7 +285,10 @@ describe("MCP in read-only mode ([mcpd].read_only)", () => {
   const clients: Record<string, Client> = {};
 
   beforeAll(async () => {
-    sys = await startSystem({ vars: { AUTH_TOKEN: TOKEN }, workerVars: { LH_MCPD_READ_ONLY: "true" } });
+    sys = await startSystem({
+      vars: { AUTH_TOKEN: TOKEN },
+      workerVars: { LH_MCPD_READ_ONLY: "true" },
+    });
     for (const [label, connect] of TRANSPORTS) clients[label] = await connect(sys);
   });
   afterAll(async () => {
@@ -218,7 +301,15 @@ describe("MCP in read-only mode ([mcpd].read_only)", () => {
       const client = clients[label]!;
       const { tools } = await client.listTools();
       const names = tools.map((t) => t.name);
-      expect(names).toEqual(expect.arrayContaining(["list_indexes", "search_vectors", "matrix_search", "pathway_history", "query_sql"]));
+      expect(names).toEqual(
+        expect.arrayContaining([
+          "list_indexes",
+          "search_vectors",
+          "matrix_search",
+          "pathway_history",
+          "query_sql",
+        ]),
+      );
       for (const w of WRITING) expect(names, w).not.toContain(w);
       for (const t of tools) expect(t.annotations?.readOnlyHint, t.name).toBe(true);
 
@@ -229,9 +320,16 @@ describe("MCP in read-only mode ([mcpd].read_only)", () => {
       ] as const) {
         const refused = (await client.callTool({ name, arguments: args })) as ToolResult;
         expect(refused.isError, name).toBe(true);
-        expect(text(refused)).toMatch(new RegExp(`${name} refused: this MCP server is read-only \\(\\[mcpd\\]\\.read_only = true\\)`));
+        expect(text(refused)).toMatch(
+          new RegExp(
+            `${name} refused: this MCP server is read-only \\(\\[mcpd\\]\\.read_only = true\\)`,
+          ),
+        );
       }
-      const indexes = (await client.callTool({ name: "list_indexes", arguments: {} })) as ToolResult;
+      const indexes = (await client.callTool({
+        name: "list_indexes",
+        arguments: {},
+      })) as ToolResult;
       expect(indexes.isError, text(indexes)).toBeFalsy();
       expect(body(indexes).indexes).toEqual([]);
       const trace = await sys.json(`/v1/pathway/get/${label}-ro`);
@@ -246,7 +344,15 @@ describe("MCP in read-only mode ([mcpd].read_only)", () => {
     });
     expect(ops).toHaveLength(8);
     const refused = ops.filter((o) => !o.success);
-    expect(refused.map((o) => o.endpoint).sort()).toEqual(["create_index", "create_index", "pathway_add", "pathway_add", "remember", "remember"]);
-    for (const o of refused) expect(o).toMatchObject({ source: "mcp", error: expect.stringMatching(/read-only/) });
+    expect(refused.map((o) => o.endpoint).sort()).toEqual([
+      "create_index",
+      "create_index",
+      "pathway_add",
+      "pathway_add",
+      "remember",
+      "remember",
+    ]);
+    for (const o of refused)
+      expect(o).toMatchObject({ source: "mcp", error: expect.stringMatching(/read-only/) });
   });
 });

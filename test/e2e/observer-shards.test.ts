@@ -8,15 +8,20 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { type System, startSystem } from "./harness";
 
 const TOKEN = "shards-token";
 
-async function allOps(sys: System, query = ""): Promise<{ id: number; input_summary: string; source: string }[]> {
+async function allOps(
+  sys: System,
+  query = "",
+): Promise<{ id: number; input_summary: string; source: string }[]> {
   const out: { id: number; input_summary: string; source: string }[] = [];
   let after: number | null = null;
   for (;;) {
-    const r: { status: number; body: any } = await sys.json(`/v1/observer/ops?limit=1000${query}${after === null ? "" : `&after_id=${after}`}`);
+    const r: { status: number; body: any } = await sys.json(
+      `/v1/observer/ops?limit=1000${query}${after === null ? "" : `&after_id=${after}`}`,
+    );
     expect(r.status).toBe(200);
     out.push(...r.body.ops);
     if (r.body.next_after_id === null) return out;
@@ -29,7 +34,11 @@ describe("observer shards", () => {
   let sys: System | undefined;
   const boot = async (shards: string) => {
     await sys?.stop();
-    sys = await startSystem({ persistDir: dir, vars: { AUTH_TOKEN: TOKEN }, workerVars: { LH_OBSERVERD_SHARDS: shards } });
+    sys = await startSystem({
+      persistDir: dir,
+      vars: { AUTH_TOKEN: TOKEN },
+      workerVars: { LH_OBSERVERD_SHARDS: shards },
+    });
     return sys;
   };
   afterAll(async () => {
@@ -42,7 +51,14 @@ describe("observer shards", () => {
     // A log written by the single object (shards = 1), as every deployment before shards had.
     const one = await boot("1");
     for (let i = 0; i < 30; i++) {
-      expect((await one.json("/v1/observer/event", { method: "POST", json: { endpoint: "/old", success: true, input_summary: `old-${i}` } })).status).toBe(200);
+      expect(
+        (
+          await one.json("/v1/observer/event", {
+            method: "POST",
+            json: { endpoint: "/old", success: true, input_summary: `old-${i}` },
+          })
+        ).status,
+      ).toBe(200);
     }
     before = (await one.json("/v1/observer/ops?limit=1")).body.log_size;
     expect(before).toBe(30);
@@ -50,23 +66,46 @@ describe("observer shards", () => {
 
   it("4 shards: the old log stays readable; the merged ring rolls over at 2,000; recent scenarios are the newest 10, newest last", async () => {
     const s = await boot("4");
-    expect((await allOps(s)).map((o) => o.input_summary)).toEqual(Array.from({ length: 30 }, (_, i) => `old-${i}`));
+    expect((await allOps(s)).map((o) => o.input_summary)).toEqual(
+      Array.from({ length: 30 }, (_, i) => `old-${i}`),
+    );
     // 2,100 ops in batches of 50: each request has its own id, so the batches spread over the shards.
     for (let b = 0; b < 42; b++) {
-      const events = Array.from({ length: 50 }, (_, i) => ({ endpoint: `/load/${b}`, success: i % 3 !== 0, source: i % 2 ? "mcp" : "workflow", input_summary: `b${b}-${i}` }));
+      const events = Array.from({ length: 50 }, (_, i) => ({
+        endpoint: `/load/${b}`,
+        success: i % 3 !== 0,
+        source: i % 2 ? "mcp" : "workflow",
+        input_summary: `b${b}-${i}`,
+      }));
       const r = await s.json("/v1/observer/events", { method: "POST", json: { events } });
       expect(r.status).toBe(200);
       expect(r.body.accepted).toBe(50);
     }
     for (let i = 0; i < 12; i++) {
-      expect((await s.json("/v1/observer/event", { method: "POST", json: { endpoint: "/scenario/step", source: "scenario", success: true, input_summary: `sc-${i}` } })).status).toBe(200);
+      expect(
+        (
+          await s.json("/v1/observer/event", {
+            method: "POST",
+            json: {
+              endpoint: "/scenario/step",
+              source: "scenario",
+              success: true,
+              input_summary: `sc-${i}`,
+            },
+          })
+        ).status,
+      ).toBe(200);
     }
     const stats = (await s.json("/v1/observer/stats")).body;
     expect(stats.total).toBe(2000);
     expect(stats.successes + stats.failures).toBe(2000);
-    expect(Object.values(stats.by_source as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(
+      Object.values(stats.by_source as Record<string, number>).reduce((a, b) => a + b, 0),
+    ).toBe(2000);
     expect(stats.by_source.scenario).toBe(12);
-    expect(stats.recent_scenario_ops.map((o: any) => o.input_summary)).toEqual(Array.from({ length: 10 }, (_, i) => `sc-${i + 2}`));
+    expect(stats.recent_scenario_ops.map((o: any) => o.input_summary)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `sc-${i + 2}`),
+    );
     expect((await s.json("/v1/observer/health")).body.ring_size).toBe(2000);
     // The log, every shard once, in id order.
     const ops = await allOps(s);
@@ -78,13 +117,27 @@ describe("observer shards", () => {
     expect(new Set(ops.slice(30).map((o) => o.id % 32)).size).toBeGreaterThan(1);
     // The ring's oldest op by the merged order is the 2000th newest of the log.
     const scenario = await allOps(s, "&source=scenario");
-    expect(scenario.map((o) => o.input_summary)).toEqual(Array.from({ length: 12 }, (_, i) => `sc-${i}`));
+    expect(scenario.map((o) => o.input_summary)).toEqual(
+      Array.from({ length: 12 }, (_, i) => `sc-${i}`),
+    );
   });
 
   it("a cluster whose failures landed on different shards is clustered once and escalated once", async () => {
     const s = sys!;
     for (let i = 0; i < 6; i++) {
-      expect((await s.json("/v1/observer/event", { method: "POST", json: { endpoint: `/v1/sql/q${i}`, success: false, error: `boom ${i}`, sig_hash: "sig-spread" } })).status).toBe(200);
+      expect(
+        (
+          await s.json("/v1/observer/event", {
+            method: "POST",
+            json: {
+              endpoint: `/v1/sql/q${i}`,
+              success: false,
+              error: `boom ${i}`,
+              sig_hash: "sig-spread",
+            },
+          })
+        ).status,
+      ).toBe(200);
     }
     const ids = (await allOps(s)).slice(-6).map((o) => o.id % 32);
     expect(new Set(ids).size).toBeGreaterThan(1); // the six really are on more than one shard
@@ -92,7 +145,9 @@ describe("observer shards", () => {
     expect(cycle.status).toBe(200);
     expect(cycle.body.analysis.processed).toBe(30 + 2100 + 12 + 6);
     expect(cycle.body.escalations.escalated).toContain("sig:sig-spread");
-    const cluster = (await s.json("/v1/observer/clusters")).body.clusters.find((c: any) => c.id === "sig:sig-spread");
+    const cluster = (await s.json("/v1/observer/clusters")).body.clusters.find(
+      (c: any) => c.id === "sig:sig-spread",
+    );
     expect(cluster).toMatchObject({ count: 6, escalated: true });
     expect(cluster.endpoints).toHaveLength(6);
     // playbooks: /load/:id has 42 × 33 successes spread over every shard: one playbook
@@ -102,7 +157,11 @@ describe("observer shards", () => {
     const again = await s.json("/v1/observer/cycle", { method: "POST", json: {} });
     expect(again.body.analysis.processed).toBe(0);
     expect(again.body.escalations.escalated).toEqual([]);
-    expect((await s.json("/v1/observer/escalations")).body.escalations.filter((e: any) => e.cluster_id === "sig:sig-spread")).toHaveLength(1);
+    expect(
+      (await s.json("/v1/observer/escalations")).body.escalations.filter(
+        (e: any) => e.cluster_id === "sig:sig-spread",
+      ),
+    ).toHaveLength(1);
   });
 
   it("a load run across a kill-and-restart with 4 shards loses no acknowledged event", async () => {
@@ -117,7 +176,11 @@ describe("observer shards", () => {
           const res = await fetch(`${s.url}/v1/observer/event`, {
             method: "POST",
             headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
-            body: JSON.stringify({ endpoint: "/restart/load", success: true, input_summary: marker }),
+            body: JSON.stringify({
+              endpoint: "/restart/load",
+              success: true,
+              input_summary: marker,
+            }),
             signal: AbortSignal.timeout(10_000),
           });
           if (res.status === 200) acked.push(marker);
@@ -138,7 +201,9 @@ describe("observer shards", () => {
     expect(acked.length).toBeGreaterThan(beforeRestart); // some were acknowledged after the restart too
     const logged = new Set((await allOps(s)).map((o) => o.input_summary));
     const lost = acked.filter((m) => !logged.has(m));
-    console.log(`load across restart: ${acked.length} acknowledged (${beforeRestart} before the restart), ${lost.length} lost`);
+    console.log(
+      `load across restart: ${acked.length} acknowledged (${beforeRestart} before the restart), ${lost.length} lost`,
+    );
     expect(lost).toEqual([]);
   });
 
@@ -148,7 +213,14 @@ describe("observer shards", () => {
     const s = await boot("2");
     expect((await s.json("/v1/observer/stats")).body).toEqual(statsBefore);
     expect(await allOps(s)).toEqual(opsBefore);
-    expect((await s.json("/v1/observer/event", { method: "POST", json: { endpoint: "/after-shrink", success: true } })).status).toBe(200);
+    expect(
+      (
+        await s.json("/v1/observer/event", {
+          method: "POST",
+          json: { endpoint: "/after-shrink", success: true },
+        })
+      ).status,
+    ).toBe(200);
     expect((await s.json("/v1/observer/ops?limit=1")).body.log_size).toBe(opsBefore.length + 1);
   });
 });

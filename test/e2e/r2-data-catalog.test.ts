@@ -15,7 +15,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System, readBody } from "./harness";
+import { readBody, type System, startSystem } from "./harness";
 
 const TOKEN = "r2-catalog-test-token";
 const WAREHOUSE = "0123456789abcdef_lakehouse-lake";
@@ -36,7 +36,11 @@ interface RemoteTable {
   metadata: any;
 }
 
-async function until<T>(what: string, probe: () => T | undefined | null | false, ms = 15_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | null | false,
+  ms = 15_000,
+): Promise<T> {
   const start = Date.now();
   for (;;) {
     const v = probe();
@@ -47,7 +51,8 @@ async function until<T>(what: string, probe: () => T | undefined | null | false,
 }
 
 const mainOf = (m: any): number | null => m.refs?.main?.["snapshot-id"] ?? null;
-const idsOf = (m: any): number[] => (m.snapshots ?? []).map((s: any) => s["snapshot-id"]).sort((a: number, b: number) => a - b);
+const idsOf = (m: any): number[] =>
+  (m.snapshots ?? []).map((s: any) => s["snapshot-id"]).sort((a: number, b: number) => a - b);
 
 describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
   let sys: System;
@@ -68,53 +73,83 @@ describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
       } catch {
         // recorded as text
       }
-      const rec: Recorded = { method: req.method ?? "", path: url.pathname, query: url.searchParams, authorization: req.headers.authorization, body };
+      const rec: Recorded = {
+        method: req.method ?? "",
+        path: url.pathname,
+        query: url.searchParams,
+        authorization: req.headers.authorization,
+        body,
+      };
       seen.push(rec);
       const reply = (status: number, json?: unknown) => {
         rec.status = status;
         res.writeHead(status, json === undefined ? {} : { "content-type": "application/json" });
         res.end(json === undefined ? undefined : JSON.stringify(json));
       };
-      const error = (status: number, type: string, message: string) => reply(status, { error: { message, type, code: status } });
-      if (req.headers.authorization !== `Bearer ${TOKEN}`) return error(401, "NotAuthorizedException", "bad token");
+      const error = (status: number, type: string, message: string) =>
+        reply(status, { error: { message, type, code: status } });
+      if (req.headers.authorization !== `Bearer ${TOKEN}`)
+        return error(401, "NotAuthorizedException", "bad token");
 
       if (req.method === "GET" && url.pathname === "/v1/config") {
-        if (url.searchParams.get("warehouse") !== WAREHOUSE) return error(404, "NoSuchWarehouseException", "no such warehouse");
-        return reply(200, { defaults: { prefix: "wrong-if-overrides-are-ignored" }, overrides: { prefix: PREFIX } });
+        if (url.searchParams.get("warehouse") !== WAREHOUSE)
+          return error(404, "NoSuchWarehouseException", "no such warehouse");
+        return reply(200, {
+          defaults: { prefix: "wrong-if-overrides-are-ignored" },
+          overrides: { prefix: PREFIX },
+        });
       }
       const base = `/v1/${PREFIX}/namespaces`;
-      if (!url.pathname.startsWith(base)) return error(404, "NotFoundException", `no route ${url.pathname}`);
+      if (!url.pathname.startsWith(base))
+        return error(404, "NotFoundException", `no route ${url.pathname}`);
       const rest = url.pathname.slice(base.length).split("/").map(decodeURIComponent); // ["", ns, "tables", t] …
       if (rest.length === 1) {
         if (req.method !== "POST") return error(405, "UnsupportedOperationException", "no");
         const ns = (body?.namespace ?? []).join("\x1f");
-        if (namespaces.has(ns)) return error(409, "AlreadyExistsException", `Namespace already exists: ${ns}`);
+        if (namespaces.has(ns))
+          return error(409, "AlreadyExistsException", `Namespace already exists: ${ns}`);
         namespaces.add(ns);
         return reply(200, { namespace: body.namespace, properties: body.properties ?? {} });
       }
       const ns = rest[1]!;
-      if (!namespaces.has(ns)) return error(404, "NoSuchNamespaceException", `Namespace does not exist: ${ns}`);
-      if (rest.length === 2) return req.method === "GET" ? reply(200, { namespace: ns.split("\x1f"), properties: {} }) : error(405, "UnsupportedOperationException", "no");
+      if (!namespaces.has(ns))
+        return error(404, "NoSuchNamespaceException", `Namespace does not exist: ${ns}`);
+      if (rest.length === 2)
+        return req.method === "GET"
+          ? reply(200, { namespace: ns.split("\x1f"), properties: {} })
+          : error(405, "UnsupportedOperationException", "no");
       const key = (name: string) => `${ns}.${name}`;
 
       if (rest.length === 3 && rest[2] === "register" && req.method === "POST") {
         const name = body?.name;
         const location = body?.["metadata-location"];
-        if (typeof name !== "string" || typeof location !== "string") return error(400, "BadRequestException", "name and metadata-location are required");
-        if (tables.has(key(name)) && !body.overwrite) return error(409, "AlreadyExistsException", `Table already exists: ${key(name)}`);
+        if (typeof name !== "string" || typeof location !== "string")
+          return error(400, "BadRequestException", "name and metadata-location are required");
+        if (tables.has(key(name)) && !body.overwrite)
+          return error(409, "AlreadyExistsException", `Table already exists: ${key(name)}`);
         // R2 Data Catalog reads the metadata file from the bucket: here, through our public storage API
-        if (!location.startsWith(`s3://${BUCKET}/`)) return error(400, "BadRequestException", `not in bucket ${BUCKET}: ${location}`);
-        const file = await sys.fetch(`/v1/storage/objects/${location.slice(`s3://${BUCKET}/`.length)}`);
-        if (!file.ok) return error(400, "BadRequestException", `cannot read ${location}: HTTP ${file.status}`);
+        if (!location.startsWith(`s3://${BUCKET}/`))
+          return error(400, "BadRequestException", `not in bucket ${BUCKET}: ${location}`);
+        const file = await sys.fetch(
+          `/v1/storage/objects/${location.slice(`s3://${BUCKET}/`.length)}`,
+        );
+        if (!file.ok)
+          return error(400, "BadRequestException", `cannot read ${location}: HTTP ${file.status}`);
         const metadata = await file.json();
         tables.set(key(name), { location, metadata });
         return reply(200, { "metadata-location": location, metadata, config: {} });
       }
-      if (rest.length !== 4 || rest[2] !== "tables") return error(404, "NotFoundException", `no route ${url.pathname}`);
+      if (rest.length !== 4 || rest[2] !== "tables")
+        return error(404, "NotFoundException", `no route ${url.pathname}`);
       const name = rest[3]!;
       const table = tables.get(key(name));
       if (!table) return error(404, "NoSuchTableException", `Table does not exist: ${key(name)}`);
-      if (req.method === "GET") return reply(200, { "metadata-location": table.location, metadata: table.metadata, config: {} });
+      if (req.method === "GET")
+        return reply(200, {
+          "metadata-location": table.location,
+          metadata: table.metadata,
+          config: {},
+        });
       if (req.method === "DELETE") {
         tables.delete(key(name));
         return reply(204);
@@ -129,22 +164,38 @@ describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
       const m = structuredClone(table.metadata);
       for (const r of body?.requirements ?? []) {
         if (r.type === "assert-table-uuid") {
-          if (r.uuid !== m["table-uuid"]) return error(409, "CommitFailedException", `table uuid ${m["table-uuid"]} ≠ ${r.uuid}`);
+          if (r.uuid !== m["table-uuid"])
+            return error(409, "CommitFailedException", `table uuid ${m["table-uuid"]} ≠ ${r.uuid}`);
         } else if (r.type === "assert-ref-snapshot-id") {
           const cur = m.refs?.[r.ref]?.["snapshot-id"] ?? null;
-          if (cur !== r["snapshot-id"]) return error(409, "CommitFailedException", `ref ${r.ref} is at ${cur}, not ${r["snapshot-id"]}`);
+          if (cur !== r["snapshot-id"])
+            return error(
+              409,
+              "CommitFailedException",
+              `ref ${r.ref} is at ${cur}, not ${r["snapshot-id"]}`,
+            );
         } else return error(400, "BadRequestException", `unknown requirement ${r.type}`);
       }
       for (const u of body?.updates ?? []) {
         if (u.action === "add-snapshot") {
           const s = u.snapshot;
-          if (m.snapshots.some((x: any) => x["snapshot-id"] === s["snapshot-id"])) return error(400, "BadRequestException", `snapshot ${s["snapshot-id"]} exists`);
-          if (s["sequence-number"] <= m["last-sequence-number"]) return error(400, "BadRequestException", `sequence number ${s["sequence-number"]} ≤ ${m["last-sequence-number"]}`);
+          if (m.snapshots.some((x: any) => x["snapshot-id"] === s["snapshot-id"]))
+            return error(400, "BadRequestException", `snapshot ${s["snapshot-id"]} exists`);
+          if (s["sequence-number"] <= m["last-sequence-number"])
+            return error(
+              400,
+              "BadRequestException",
+              `sequence number ${s["sequence-number"]} ≤ ${m["last-sequence-number"]}`,
+            );
           m.snapshots.push(s);
           m["last-sequence-number"] = s["sequence-number"];
         } else if (u.action === "set-snapshot-ref") {
-          if (!m.snapshots.some((x: any) => x["snapshot-id"] === u["snapshot-id"])) return error(400, "BadRequestException", `no snapshot ${u["snapshot-id"]}`);
-          m.refs = { ...m.refs, [u["ref-name"]]: { "snapshot-id": u["snapshot-id"], type: u.type } };
+          if (!m.snapshots.some((x: any) => x["snapshot-id"] === u["snapshot-id"]))
+            return error(400, "BadRequestException", `no snapshot ${u["snapshot-id"]}`);
+          m.refs = {
+            ...m.refs,
+            [u["ref-name"]]: { "snapshot-id": u["snapshot-id"], type: u.type },
+          };
           if (u["ref-name"] === "main") m["current-snapshot-id"] = u["snapshot-id"];
         } else if (u.action === "remove-snapshot-ref") {
           delete m.refs[u["ref-name"]];
@@ -154,7 +205,8 @@ describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
         } else if (u.action === "remove-snapshots") {
           const gone = new Set<number>(u["snapshot-ids"]);
           m.snapshots = m.snapshots.filter((x: any) => !gone.has(x["snapshot-id"]));
-          for (const [ref, v] of Object.entries<any>(m.refs ?? {})) if (gone.has(v["snapshot-id"])) delete m.refs[ref];
+          for (const [ref, v] of Object.entries<any>(m.refs ?? {}))
+            if (gone.has(v["snapshot-id"])) delete m.refs[ref];
         } else return error(400, "BadRequestException", `unknown update ${u.action}`);
       }
       table.metadata = m;
@@ -182,7 +234,11 @@ describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
   });
 
   const ingest = async (csv: string, mode?: "append") => {
-    const res = await sys.json(`/v1/ingest?name=t${mode ? `&mode=${mode}` : ""}`, { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
+    const res = await sys.json(`/v1/ingest?name=t${mode ? `&mode=${mode}` : ""}`, {
+      method: "POST",
+      headers: { "content-type": "text/csv" },
+      body: csv,
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     return res.body.version as number;
   };
@@ -191,12 +247,19 @@ describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     return res.body as { "metadata-location": string; metadata: any };
   };
-  const commits = () => seen.filter((r) => r.method === "POST" && r.path === `/v1/${PREFIX}/namespaces/default/tables/t`);
+  const commits = () =>
+    seen.filter(
+      (r) => r.method === "POST" && r.path === `/v1/${PREFIX}/namespaces/default/tables/t`,
+    );
 
-  it("registers the table, commits each snapshot, removes expired ones, and drops it on delete", { timeout: 120_000 }, async () => {
+  it("registers the table, commits each snapshot, removes expired ones, and drops it on delete", {
+    timeout: 120_000,
+  }, async () => {
     // 1. first ingest → namespace created, table registered at our metadata location
     const v1 = await ingest("id,name\n1,a\n2,b\n");
-    const register = await until("the registration", () => seen.find((r) => r.path.endsWith("/register") && r.status !== undefined));
+    const register = await until("the registration", () =>
+      seen.find((r) => r.path.endsWith("/register") && r.status !== undefined),
+    );
     expect(register.status, JSON.stringify(register.body)).toBe(200);
     const ours1 = await ourTable();
     expect(register.body).toEqual({ name: "t", "metadata-location": ours1["metadata-location"] });
@@ -204,14 +267,21 @@ describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
     expect(mainOf(tables.get("default.t")!.metadata)).toBe(v1);
     // then one commit that only sets a property: the catalog writes metadata of its own, so it never
     // depends on our file (which our retention may delete)
-    const detach = await until("the commit after registering", () => commits().find((c) => c.status !== undefined));
+    const detach = await until("the commit after registering", () =>
+      commits().find((c) => c.status !== undefined),
+    );
     expect(detach.status).toBe(200);
     expect(detach.body).toEqual({
       requirements: [
         { type: "assert-table-uuid", uuid: ours1.metadata["table-uuid"] },
         { type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": v1 },
       ],
-      updates: [{ action: "set-properties", updates: { "lakehouse.registered-from": ours1["metadata-location"] } }],
+      updates: [
+        {
+          action: "set-properties",
+          updates: { "lakehouse.registered-from": ours1["metadata-location"] },
+        },
+      ],
     });
     expect(tables.get("default.t")!.location).not.toBe(ours1["metadata-location"]);
 
@@ -240,9 +310,16 @@ describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
     expect(ok2.updates.map((u: any) => u.action)).toEqual(["add-snapshot", "set-snapshot-ref"]);
     expect(ok2.updates[0].snapshot["snapshot-id"]).toBe(v2);
     expect(ok2.updates[0].snapshot["parent-snapshot-id"]).toBe(v1);
-    expect(ok2.updates[1]).toEqual({ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": v2 });
+    expect(ok2.updates[1]).toEqual({
+      action: "set-snapshot-ref",
+      "ref-name": "main",
+      type: "branch",
+      "snapshot-id": v2,
+    });
     const ours2 = await ourTable();
-    expect(ok2.updates[0].snapshot).toEqual(ours2.metadata.snapshots.find((s: any) => s["snapshot-id"] === v2));
+    expect(ok2.updates[0].snapshot).toEqual(
+      ours2.metadata.snapshots.find((s: any) => s["snapshot-id"] === v2),
+    );
     expect(idsOf(tables.get("default.t")!.metadata)).toEqual(idsOf(ours2.metadata));
 
     // 3. append again → v1 expires here (retain_versions = 2), so it is removed there too
@@ -253,9 +330,16 @@ describe("mirroring to R2 Data Catalog (a REST catalog test server)", () => {
     expect(idsOf(ours3.metadata)).not.toContain(v1);
     const c3 = commits().at(-1)!;
     expect(c3.status).toBe(200);
-    expect(c3.body.requirements[1]).toEqual({ type: "assert-ref-snapshot-id", ref: "main", "snapshot-id": v2 });
+    expect(c3.body.requirements[1]).toEqual({
+      type: "assert-ref-snapshot-id",
+      ref: "main",
+      "snapshot-id": v2,
+    });
     expect(c3.body.updates).toEqual([
-      { action: "add-snapshot", snapshot: ours3.metadata.snapshots.find((s: any) => s["snapshot-id"] === v3) },
+      {
+        action: "add-snapshot",
+        snapshot: ours3.metadata.snapshots.find((s: any) => s["snapshot-id"] === v3),
+      },
       { action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": v3 },
       { action: "remove-snapshots", "snapshot-ids": [v1] },
     ]);

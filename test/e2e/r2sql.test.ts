@@ -10,11 +10,12 @@
 // wrangler's CLOUDFLARE_INCLUDE_PROCESS_ENV=true gives every Worker that has no .dev.vars the
 // process environment as its secrets, so they are set in this process's environment for the
 // one start of `wrangler dev` (and given to the gateway as vars too).
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startSystem, type System, readBody } from "./harness";
+import { readBody, type System, startSystem } from "./harness";
 
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
 const WAREHOUSE = `${ACCOUNT}_lakehouse-lake`;
@@ -62,10 +63,14 @@ describe("R2 SQL for datasets over the local budget", () => {
     await con.run("SET TimeZone = 'UTC'");
     // the Iceberg namespace "default" with the big dataset, as R2 Data Catalog would serve it
     await con.run(`CREATE SCHEMA "default"`);
-    await con.run(`CREATE TABLE "default"."big_events" (id BIGINT, kind VARCHAR, amount DOUBLE, ok BOOLEAN, ts TIMESTAMP)`);
+    await con.run(
+      `CREATE TABLE "default"."big_events" (id BIGINT, kind VARCHAR, amount DOUBLE, ok BOOLEAN, ts TIMESTAMP)`,
+    );
     for (const line of csvRows(100).trim().split("\n").slice(1)) {
       const [id, kind, amount, ok, ts] = line.split(",");
-      await con.run(`INSERT INTO "default"."big_events" VALUES (${id}, '${kind}', ${amount}, ${ok}, '${ts!.replace("T", " ").replace("Z", "")}')`);
+      await con.run(
+        `INSERT INTO "default"."big_events" VALUES (${id}, '${kind}', ${amount}, ${ok}, '${ts!.replace("T", " ").replace("Z", "")}')`,
+      );
     }
 
     server = createServer(async (req, res) => {
@@ -76,16 +81,35 @@ describe("R2 SQL for datasets over the local budget", () => {
       } catch {
         // recorded as text
       }
-      seen.push({ method: req.method ?? "", url: req.url ?? "", authorization: req.headers.authorization, contentType: req.headers["content-type"], body });
+      seen.push({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        authorization: req.headers.authorization,
+        contentType: req.headers["content-type"],
+        body,
+      });
       const reply = (status: number, json: unknown) => {
         res.writeHead(status, { "content-type": "application/json" });
         res.end(JSON.stringify(json));
       };
-      if (req.method !== "POST" || !/^\/api\/v1\/accounts\/[^/]+\/r2-sql\/query\/[^/]+$/.test(req.url ?? "")) {
-        return reply(404, { success: false, errors: [{ code: 7003, message: "No route for that URI" }], messages: [], result: null });
+      if (
+        req.method !== "POST" ||
+        !/^\/api\/v1\/accounts\/[^/]+\/r2-sql\/query\/[^/]+$/.test(req.url ?? "")
+      ) {
+        return reply(404, {
+          success: false,
+          errors: [{ code: 7003, message: "No route for that URI" }],
+          messages: [],
+          result: null,
+        });
       }
       if (req.headers.authorization !== `Bearer ${TOKEN}`) {
-        return reply(403, { success: false, errors: [{ code: 10000, message: "Authentication error" }], messages: [], result: null });
+        return reply(403, {
+          success: false,
+          errors: [{ code: 10000, message: "Authentication error" }],
+          messages: [],
+          result: null,
+        });
       }
       try {
         const reader = await con.runAndReadAll(String(body.query));
@@ -97,7 +121,11 @@ describe("R2 SQL for datasets over the local budget", () => {
               const v = r[n];
               if (typeof v === "bigint") return [n, Number(v)];
               if (v instanceof Date) return [n, v.toISOString()];
-              if (v !== null && typeof v === "object") return [n, types[i]!.startsWith("Timestamp") ? `${String(v).replace(" ", "T")}Z` : String(v)];
+              if (v !== null && typeof v === "object")
+                return [
+                  n,
+                  types[i]!.startsWith("Timestamp") ? `${String(v).replace(" ", "T")}Z` : String(v),
+                ];
               return [n, v];
             }),
           ),
@@ -106,10 +134,20 @@ describe("R2 SQL for datasets over the local budget", () => {
           success: true,
           errors: [],
           messages: [],
-          result: { request_id: `r2sql-${seen.length}`, schema: names.map((name, i) => ({ name, type: types[i] })), rows, metrics: { r2_requests_count: 1, files_scanned: 1, bytes_scanned: 4096 } },
+          result: {
+            request_id: `r2sql-${seen.length}`,
+            schema: names.map((name, i) => ({ name, type: types[i] })),
+            rows,
+            metrics: { r2_requests_count: 1, files_scanned: 1, bytes_scanned: 4096 },
+          },
         });
       } catch (err) {
-        reply(400, { success: false, errors: [{ code: 40004, message: err instanceof Error ? err.message : String(err) }], messages: [], result: null });
+        reply(400, {
+          success: false,
+          errors: [{ code: 40004, message: err instanceof Error ? err.message : String(err) }],
+          messages: [],
+          result: null,
+        });
       }
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -135,8 +173,15 @@ describe("R2 SQL for datasets over the local budget", () => {
         else process.env[k] = v;
       }
     }
-    for (const [name, n] of [["big_events", 100], ["small_events", 10]] as const) {
-      const ing = await sys.json(`/v1/ingest?name=${name}`, { method: "POST", headers: { "content-type": "text/csv" }, body: csvRows(n) });
+    for (const [name, n] of [
+      ["big_events", 100],
+      ["small_events", 10],
+    ] as const) {
+      const ing = await sys.json(`/v1/ingest?name=${name}`, {
+        method: "POST",
+        headers: { "content-type": "text/csv" },
+        body: csvRows(n),
+      });
       expect(ing.status, `${name}: ${JSON.stringify(ing.body)}`).toBe(200);
       expect(ing.body.row_count).toBe(n);
     }
@@ -153,10 +198,14 @@ describe("R2 SQL for datasets over the local budget", () => {
     seen.length = 0;
   });
 
-  const sql = (json: unknown, headers: Record<string, string> = {}) => sys.json("/v1/sql", { method: "POST", json, headers });
+  const sql = (json: unknown, headers: Record<string, string> = {}) =>
+    sys.json("/v1/sql", { method: "POST", json, headers });
 
   it("a query over the big dataset goes to R2 SQL: the documented URL, the bearer token, the qualified name, params inlined", async () => {
-    const { status, body } = await sql({ sql: "SELECT id, kind, amount, ok, ts FROM big_events WHERE id > ? AND kind <> ? ORDER BY id", params: [95, "it's"] });
+    const { status, body } = await sql({
+      sql: "SELECT id, kind, amount, ok, ts FROM big_events WHERE id > ? AND kind <> ? ORDER BY id",
+      params: [95, "it's"],
+    });
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body.engine).toBe("r2sql");
     expect(body.columns).toEqual([
@@ -188,7 +237,9 @@ describe("R2 SQL for datasets over the local budget", () => {
   });
 
   it("answers the same as the local engine over the same rows, and truncates at max_rows", async () => {
-    const statement = { sql: "SELECT kind, count(*) AS n, sum(amount) AS total FROM big_events GROUP BY kind ORDER BY kind" };
+    const statement = {
+      sql: "SELECT kind, count(*) AS n, sum(amount) AS total FROM big_events GROUP BY kind ORDER BY kind",
+    };
     const remote = await sql(statement);
     const local = await sql({ ...statement, engine: "local" });
     expect(remote.status).toBe(200);
@@ -215,12 +266,16 @@ describe("R2 SQL for datasets over the local budget", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/text\/csv/);
     expect(res.headers.get("x-row-count")).toBe("2");
-    expect(await res.text()).toBe("id,ok,ts\r\n1,false,2024-01-01 00:00:01\r\n2,true,2024-01-01 00:00:02\r\n");
+    expect(await res.text()).toBe(
+      "id,ok,ts\r\n1,false,2024-01-01 00:00:01\r\n2,true,2024-01-01 00:00:02\r\n",
+    );
     expect(seen).toHaveLength(1);
   });
 
   it("a query over the small dataset stays local and R2 SQL sees nothing", async () => {
-    const { status, body } = await sql({ sql: "SELECT count(*) AS n, sum(amount) AS total FROM small_events" });
+    const { status, body } = await sql({
+      sql: "SELECT count(*) AS n, sum(amount) AS total FROM small_events",
+    });
     expect(status, JSON.stringify(body)).toBe(200);
     expect(["columnar", "sqlite"]).toContain(body.engine);
     expect(body.rows).toEqual([[10, 82.5]]);
@@ -236,7 +291,9 @@ describe("R2 SQL for datasets over the local budget", () => {
   });
 
   it("what R2 SQL cannot run is refused before sending, naming the construct", async () => {
-    const { status, body } = await sql({ sql: "SELECT id FROM big_events ORDER BY id LIMIT 5 OFFSET 10" });
+    const { status, body } = await sql({
+      sql: "SELECT id FROM big_events ORDER BY id LIMIT 5 OFFSET 10",
+    });
     expect(status).toBe(400);
     expect(body.error.code).toBe("r2sql_unsupported");
     expect(body.error.message).toMatch(/OFFSET/);

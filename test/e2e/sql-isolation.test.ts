@@ -3,13 +3,18 @@
 // a runaway recursive CTE or a huge cross join is refused before it runs, a trickling query
 // ends at its timeout, and the whole system (health included) keeps answering.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { type System, startSystem } from "./harness";
 
 describe("SQL isolation through the gateway", () => {
   let sys: System;
-  const sql = (text: string, extra: Record<string, unknown> = {}) => sys.json("/v1/sql", { method: "POST", json: { sql: text, ...extra } });
+  const sql = (text: string, extra: Record<string, unknown> = {}) =>
+    sys.json("/v1/sql", { method: "POST", json: { sql: text, ...extra } });
   const ingest = (name: string, csv: string) =>
-    sys.json(`/v1/ingest?name=${encodeURIComponent(name)}&mode=replace`, { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
+    sys.json(`/v1/ingest?name=${encodeURIComponent(name)}&mode=replace`, {
+      method: "POST",
+      headers: { "content-type": "text/csv" },
+      body: csv,
+    });
   // "Health answers" is the check, not how fast: a stalled runtime (the failure these tests guard
   // against) answered nothing for a minute or more, while a loaded CI machine can take seconds.
   // The 30 s abort tells the two apart without depending on an idle machine.
@@ -22,7 +27,11 @@ describe("SQL isolation through the gateway", () => {
   beforeAll(async () => {
     sys = await startSystem({ vars: { AUTH_TOKEN: "sql-isolation-token" } });
     const people = "id,name\n1,Alice\n2,Bob\n3,Carol\n";
-    for (const [name, csv] of [["people", people], ["select", "id,v\n1,a\n2,b\n"], ["count", "id\n7\n"]] as const) {
+    for (const [name, csv] of [
+      ["people", people],
+      ["select", "id,v\n1,a\n2,b\n"],
+      ["count", "id\n7\n"],
+    ] as const) {
       const res = await ingest(name, csv);
       expect(res.status, `${name}: ${JSON.stringify(res.body)}`).toBe(200);
     }
@@ -38,7 +47,10 @@ describe("SQL isolation through the gateway", () => {
     expect(plain.body.rows).toEqual([[3, "select"]]);
     const quoted = await sql('SELECT s.v, c.id FROM "select" s, [count] c ORDER BY s.id');
     expect(quoted.status, JSON.stringify(quoted.body)).toBe(200);
-    expect(quoted.body.rows).toEqual([["a", 7], ["b", 7]]);
+    expect(quoted.body.rows).toEqual([
+      ["a", 7],
+      ["b", 7],
+    ]);
   });
 
   it("the engine's tables are unreachable under any spelling", async () => {
@@ -55,7 +67,9 @@ describe("SQL isolation through the gateway", () => {
   });
 
   it("refuses a recursive CTE without LIMIT and a huge cross join before running them; health stays fast", async () => {
-    const endless = sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c");
+    const endless = sql(
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    );
     const cross = sql("SELECT count(*) FROM grid a, grid b");
     const health = await healthy();
     const [e, x] = await Promise.all([endless, cross]);
@@ -72,7 +86,10 @@ describe("SQL isolation through the gateway", () => {
   });
 
   it("a trickling query ends at its timeout while others keep answering", async () => {
-    const slow = sql("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT x FROM c WHERE x % 100000 = 0", { timeout_ms: 300 });
+    const slow = sql(
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT x FROM c WHERE x % 100000 = 0",
+      { timeout_ms: 300 },
+    );
     const other = await sql("SELECT count(*) FROM people");
     expect(other.status).toBe(200);
     const s = await slow;

@@ -2,16 +2,24 @@
 // append, replace, delete, bad statements, CSV output, and a kill-and-restart that must
 // give the same answers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startSystem, type System } from "./harness";
+import { type System, startSystem } from "./harness";
 
-const PEOPLE = "id,name,age,member,joined\n1,Alice,34,true,2024-01-02T03:04:05Z\n2,Bob,,false,2024-02-03T10:00:00Z\n3,Carol,29,true,\n";
+const PEOPLE =
+  "id,name,age,member,joined\n1,Alice,34,true,2024-01-02T03:04:05Z\n2,Bob,,false,2024-02-03T10:00:00Z\n3,Carol,29,true,\n";
 
 describe("SQL through the gateway", () => {
   let sys: System;
-  const sql = (text: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
-    sys.json("/v1/sql", { method: "POST", json: { sql: text, ...extra }, headers });
+  const sql = (
+    text: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) => sys.json("/v1/sql", { method: "POST", json: { sql: text, ...extra }, headers });
   const ingest = (name: string, csv: string, mode = "replace") =>
-    sys.json(`/v1/ingest?name=${name}&mode=${mode}`, { method: "POST", headers: { "content-type": "text/csv" }, body: csv });
+    sys.json(`/v1/ingest?name=${name}&mode=${mode}`, {
+      method: "POST",
+      headers: { "content-type": "text/csv" },
+      body: csv,
+    });
 
   beforeAll(async () => {
     sys = await startSystem({ vars: { AUTH_TOKEN: "sql-token" } });
@@ -45,7 +53,10 @@ describe("SQL through the gateway", () => {
   });
 
   it("answers the trailing-slash path, params, max_rows and Accept: text/csv", async () => {
-    const slash = await sys.json("/v1/sql/", { method: "POST", json: { sql: "SELECT name FROM people WHERE age > ? ORDER BY id", params: [30] } });
+    const slash = await sys.json("/v1/sql/", {
+      method: "POST",
+      json: { sql: "SELECT name FROM people WHERE age > ? ORDER BY id", params: [30] },
+    });
     expect(slash.status).toBe(200);
     expect(slash.body.rows).toEqual([["Alice"]]);
     const capped = await sql("SELECT id FROM people ORDER BY id", { max_rows: 1 });
@@ -61,14 +72,24 @@ describe("SQL through the gateway", () => {
   });
 
   it("append → the next query sees the new rows; replace → the old rows are gone", async () => {
-    const app = await ingest("people", "id,name,age,member,joined\n4,Dave,51,false,2024-03-01T00:00:00Z\n", "append");
+    const app = await ingest(
+      "people",
+      "id,name,age,member,joined\n4,Dave,51,false,2024-03-01T00:00:00Z\n",
+      "append",
+    );
     expect(app.status, JSON.stringify(app.body)).toBe(200);
     const after = await sql("SELECT count(*) AS n, max(name) AS last FROM people");
     expect(after.body.rows).toEqual([[4, "Dave"]]);
-    const rep = await ingest("people", "id,name,age,member,joined\n10,Zoe,40,true,2024-05-05T05:05:05Z\n11,Yann,41,false,2024-06-06T06:06:06Z\n");
+    const rep = await ingest(
+      "people",
+      "id,name,age,member,joined\n10,Zoe,40,true,2024-05-05T05:05:05Z\n11,Yann,41,false,2024-06-06T06:06:06Z\n",
+    );
     expect(rep.status).toBe(200);
     const replaced = await sql("SELECT id, name FROM people ORDER BY id");
-    expect(replaced.body.rows).toEqual([[10, "Zoe"], [11, "Yann"]]);
+    expect(replaced.body.rows).toEqual([
+      [10, "Zoe"],
+      [11, "Yann"],
+    ]);
     const alice = await sql("SELECT count(*) FROM people WHERE name = 'Alice'");
     expect(alice.body.rows).toEqual([[0]]);
   });
@@ -102,10 +123,14 @@ describe("SQL through the gateway", () => {
 
   it("survives a kill and restart with the same answers", async () => {
     await ingest("pets", "id,owner,kind\n1,10,cat\n2,11,dog\n3,10,fish\n");
-    const q = "SELECT p.name, count(*) AS pets, group_concat(t.kind, '+') AS kinds FROM people p JOIN pets t ON t.owner = p.id GROUP BY p.name ORDER BY p.name";
+    const q =
+      "SELECT p.name, count(*) AS pets, group_concat(t.kind, '+') AS kinds FROM people p JOIN pets t ON t.owner = p.id GROUP BY p.name ORDER BY p.name";
     const before = await sql(q);
     expect(before.status, JSON.stringify(before.body)).toBe(200);
-    expect(before.body.rows).toEqual([["Yann", 1, "dog"], ["Zoe", 2, "cat+fish"]]);
+    expect(before.body.rows).toEqual([
+      ["Yann", 1, "dog"],
+      ["Zoe", 2, "cat+fish"],
+    ]);
     await sys.restart();
     const after = await sql(q);
     expect(after.status).toBe(200);

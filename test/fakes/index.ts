@@ -1,8 +1,9 @@
 // The lakehouse-fakes Worker (test/fakes/wrangler.toml): the fake Workers AI and Vectorize
 // entrypoints, bound only by the test configurations (test/aux-workers.ts), never by a
 // production bundle (scripts/build.mjs fails when one contains test code).
+
+export { FakeVectorizeCosine, FakeVectorizeDot, FakeVectorizeEuclidean } from "./vectorize/index";
 export { FakeAi } from "./workers-ai/index";
-export { FakeVectorizeCosine, FakeVectorizeEuclidean, FakeVectorizeDot } from "./vectorize/index";
 
 export default {
   async fetch(): Promise<Response> {

@@ -1,8 +1,9 @@
 // Test helpers: decode Avro container files with avsc (an independent reader: the Avro project's
 // JavaScript lineage, not our writer) with 64-bit longs as bigints, and serve a directory as
 // "S3" for icebird, which turns s3://bucket/key into https://bucket.s3.amazonaws.com/key.
-import { createServer, type Server } from "node:http";
+
 import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
 import { join, normalize } from "node:path";
 import avsc from "avsc";
 
@@ -41,10 +42,14 @@ export function avscDecode(bytes: Uint8Array): Promise<AvscFile> {
         return avsc.Type.forSchema(schema, { registry: { long: bigintLong } } as any);
       },
     });
-    decoder.on("metadata", (_type: unknown, c: string, header: { meta: Record<string, Buffer> }) => {
-      codec = c;
-      for (const [k, v] of Object.entries(header.meta)) if (!k.startsWith("avro.")) meta[k] = v.toString("utf8");
-    });
+    decoder.on(
+      "metadata",
+      (_type: unknown, c: string, header: { meta: Record<string, Buffer> }) => {
+        codec = c;
+        for (const [k, v] of Object.entries(header.meta))
+          if (!k.startsWith("avro.")) meta[k] = v.toString("utf8");
+      },
+    );
     decoder.on("data", (r: any) => records.push(r));
     decoder.on("error", reject);
     decoder.on("end", () => resolve({ schemaJson, meta, codec, records }));
@@ -88,7 +93,9 @@ export function fieldIds(schema: any, prefix = ""): Record<string, number> {
 }
 
 /** A static file server over `root` (GET with Range, HEAD) on 127.0.0.1, port 0. */
-export async function serveDir(root: string): Promise<{ server: Server; base: string; requests: string[] }> {
+export async function serveDir(
+  root: string,
+): Promise<{ server: Server; base: string; requests: string[] }> {
   const requests: string[] = [];
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
@@ -104,9 +111,13 @@ export async function serveDir(root: string): Promise<{ server: Server; base: st
     if (range) {
       const start = Number(range[1]);
       const end = range[2] ? Math.min(Number(range[2]), body.length - 1) : body.length - 1;
-      if (start >= body.length) return void res.writeHead(416, { "content-range": `bytes */${body.length}` }).end();
+      if (start >= body.length)
+        return void res.writeHead(416, { "content-range": `bytes */${body.length}` }).end();
       const part = body.subarray(start, end + 1);
-      res.writeHead(206, { "content-length": part.length, "content-range": `bytes ${start}-${end}/${body.length}` });
+      res.writeHead(206, {
+        "content-length": part.length,
+        "content-range": `bytes ${start}-${end}/${body.length}`,
+      });
       return void res.end(req.method === "HEAD" ? undefined : part);
     }
     res.writeHead(200, { "content-length": body.length });

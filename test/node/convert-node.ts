@@ -4,7 +4,11 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
-import { convertCsv, type ConvertOptions, type ConvertOutcome } from "../../workers/ingest/src/ingest.ts";
+import {
+  type ConvertOptions,
+  type ConvertOutcome,
+  convertCsv,
+} from "../../workers/ingest/src/ingest.ts";
 
 export function shimDigestStream(): void {
   const c = globalThis.crypto as unknown as { DigestStream?: unknown };
@@ -30,17 +34,31 @@ export function shimDigestStream(): void {
   Object.defineProperty(globalThis.crypto, "DigestStream", { value: DigestStream });
 }
 
-export const DEFAULTS: ConvertOptions = { sampleRows: 1000, rowGroupRows: 100_000, rowGroupBytes: 16 * 1024 * 1024, codec: "SNAPPY" };
+export const DEFAULTS: ConvertOptions = {
+  sampleRows: 1000,
+  rowGroupRows: 100_000,
+  rowGroupBytes: 16 * 1024 * 1024,
+  codec: "SNAPPY",
+};
 
 /** Converts a CSV file (re-read after a widening, as ingest does); returns the Parquet bytes and the outcome. */
-export async function convertFile(path: string, options: Partial<ConvertOptions> = {}): Promise<{ parquet: Uint8Array; outcome: ConvertOutcome & { kind: "done" }; widened: string[] }> {
+export async function convertFile(
+  path: string,
+  options: Partial<ConvertOptions> = {},
+): Promise<{ parquet: Uint8Array; outcome: ConvertOutcome & { kind: "done" }; widened: string[] }> {
   shimDigestStream();
   let types = options.types;
   const widened: string[] = [];
   for (let attempt = 0; attempt < 200; attempt++) {
     const parts: Uint8Array[] = [];
-    const src = Readable.toWeb(createReadStream(path, { highWaterMark: 64 * 1024 })) as unknown as ReadableStream<Uint8Array>;
-    const outcome = await convertCsv(src, async (b) => void parts.push(b.slice()), { ...DEFAULTS, ...options, types });
+    const src = Readable.toWeb(
+      createReadStream(path, { highWaterMark: 64 * 1024 }),
+    ) as unknown as ReadableStream<Uint8Array>;
+    const outcome = await convertCsv(src, async (b) => void parts.push(b.slice()), {
+      ...DEFAULTS,
+      ...options,
+      types,
+    });
     if (outcome.kind === "widen") {
       types = outcome.types;
       widened.push(`${outcome.column} → ${outcome.to}`);
@@ -49,7 +67,7 @@ export async function convertFile(path: string, options: Partial<ConvertOptions>
     const size = parts.reduce((a, p) => a + p.length, 0);
     const parquet = new Uint8Array(size);
     let at = 0;
-    for (const p of parts) (parquet.set(p, at), (at += p.length));
+    for (const p of parts) parquet.set(p, at), (at += p.length);
     return { parquet, outcome, widened };
   }
   throw new Error("type inference did not settle");
@@ -64,5 +82,15 @@ if (process.argv[1] && /convert-node\.(ts|mjs|js)$/.test(process.argv[1]) && pro
   const { statSync, writeFileSync } = await import("node:fs");
   const mb = statSync(process.argv[2]).size / 1048576;
   if (process.argv[3]) writeFileSync(process.argv[3], parquet);
-  console.log(JSON.stringify({ rows: outcome.rows, seconds: +s.toFixed(3), mb_s: +(mb / s).toFixed(1), parquet_bytes: parquet.length, schema: outcome.schema, widened, heap_mb: +(process.memoryUsage().heapUsed / 1048576).toFixed(1) }));
+  console.log(
+    JSON.stringify({
+      rows: outcome.rows,
+      seconds: +s.toFixed(3),
+      mb_s: +(mb / s).toFixed(1),
+      parquet_bytes: parquet.length,
+      schema: outcome.schema,
+      widened,
+      heap_mb: +(process.memoryUsage().heapUsed / 1048576).toFixed(1),
+    }),
+  );
 }

@@ -4,37 +4,37 @@
 //      snapshot with two manifests, an overwrite with DELETED/EXISTING/ADDED entries in one
 //      manifest, and time travel to older snapshots;
 //  (c) the lower/upper bounds decoded with Node's Buffer readers to the right values.
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { parquetMetadata, type FileMetaData } from "hyparquet";
+import { type FileMetaData, parquetMetadata } from "hyparquet";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { icebergRead } from "icebird";
-import type { SchemaField } from "../../shared/types";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
+  type AvroSchema,
   AvroWriter,
-  ManifestEntryStatus,
-  PARQUET_STATS_PARSERS,
+  type DataFile,
   dataFileFromParquet,
   decodeBound,
   decodeDataFile,
   encodeDataFile,
   icebergSchema,
+  type ManifestEntry,
+  ManifestEntryStatus,
+  type ManifestListEntry,
   manifestListEntry,
   nameMapping,
+  PARQUET_STATS_PARSERS,
+  type SnapshotInput,
   snapshotSummary,
+  type TableMetadataJson,
   tableMetadata,
   writeAvroContainer,
   writeManifest,
   writeManifestList,
-  type AvroSchema,
-  type DataFile,
-  type ManifestEntry,
-  type ManifestListEntry,
-  type SnapshotInput,
-  type TableMetadataJson,
 } from "../../shared/iceberg";
+import type { SchemaField } from "../../shared/types";
 import { avscDecode, fieldIds, plain, s3Fetch, serveDir } from "./avro-reader";
 import { convertFile } from "./convert-node";
 
@@ -52,10 +52,19 @@ const FIELDS: SchemaField[] = [
 ];
 
 type Unit = "MILLIS" | "MICROS";
-type Cols = { id: bigint[]; score: (number | null)[]; ok: (boolean | null)[]; at: (bigint | null)[]; name: (string | null)[] };
+type Cols = {
+  id: bigint[];
+  score: (number | null)[];
+  ok: (boolean | null)[];
+  at: (bigint | null)[];
+  name: (string | null)[];
+};
 
 /** A Parquet file as ingest writes it (every column OPTIONAL; timestamps INT64 TIMESTAMP, UTC). */
-function parquet(cols: Cols, opts: { unit: Unit; fieldIds: boolean; rowGroupSize?: number[]; truncate?: number }): Uint8Array {
+function parquet(
+  cols: Cols,
+  opts: { unit: Unit; fieldIds: boolean; rowGroupSize?: number[]; truncate?: number },
+): Uint8Array {
   const id = (i: number) => (opts.fieldIds ? { field_id: i + 1 } : {});
   const leaf = (f: SchemaField, i: number): any => {
     const base = { name: f.name, repetition_type: "OPTIONAL", ...id(i) };
@@ -67,7 +76,12 @@ function parquet(cols: Cols, opts: { unit: Unit; fieldIds: boolean; rowGroupSize
       case "bool":
         return { ...base, type: "BOOLEAN" };
       case "timestamp":
-        return { ...base, type: "INT64", converted_type: `TIMESTAMP_${opts.unit}`, logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: opts.unit } };
+        return {
+          ...base,
+          type: "INT64",
+          converted_type: `TIMESTAMP_${opts.unit}`,
+          logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: opts.unit },
+        };
       case "string":
         return { ...base, type: "BYTE_ARRAY", converted_type: "UTF8" };
     }
@@ -108,7 +122,11 @@ const C: Cols = {
   name: [NAME_65, "a"],
 };
 
-const KEYS = { A: `${TABLE_KEY}/a.parquet`, B: `${TABLE_KEY}/b.parquet`, C: `${TABLE_KEY}/c.parquet` };
+const KEYS = {
+  A: `${TABLE_KEY}/a.parquet`,
+  B: `${TABLE_KEY}/b.parquet`,
+  C: `${TABLE_KEY}/c.parquet`,
+};
 const SYNC = new Uint8Array(16).map((_, i) => i * 7 + 1);
 
 let root: string;
@@ -126,7 +144,8 @@ async function put(key: string, bytes: Uint8Array | string): Promise<void> {
   await writeFile(path, bytes);
 }
 
-const toAb = (u: Uint8Array) => u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+const toAb = (u: Uint8Array) =>
+  u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "iceberg-test-"));
@@ -136,18 +155,56 @@ beforeAll(async () => {
   for (const k of ["A", "B", "C"] as const) {
     await put(KEYS[k], files[k]!);
     footers[k] = parquetMetadata(toAb(files[k]!), { parsers: PARQUET_STATS_PARSERS });
-    dataFiles[k] = dataFileFromParquet(footers[k], { path: s3(KEYS[k]), fileSize: files[k]!.length, schema: FIELDS });
+    dataFiles[k] = dataFileFromParquet(footers[k], {
+      path: s3(KEYS[k]),
+      fileSize: files[k]!.length,
+      schema: FIELDS,
+    });
   }
 
   // Snapshot 1 (append): manifest m1 with A ADDED, everything inherited.
   // Snapshot 2 (append): a new manifest m2 with B ADDED (explicit ids); the list keeps m1 too.
   // Snapshot 3 (overwrite): one manifest m3 with A DELETED, B EXISTING, C ADDED.
-  entries.m1 = [{ status: ManifestEntryStatus.ADDED, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, dataFile: dataFiles.A }];
-  entries.m2 = [{ status: ManifestEntryStatus.ADDED, snapshotId: 2, sequenceNumber: 2, fileSequenceNumber: 2, dataFile: dataFiles.B }];
+  entries.m1 = [
+    {
+      status: ManifestEntryStatus.ADDED,
+      snapshotId: null,
+      sequenceNumber: null,
+      fileSequenceNumber: null,
+      dataFile: dataFiles.A,
+    },
+  ];
+  entries.m2 = [
+    {
+      status: ManifestEntryStatus.ADDED,
+      snapshotId: 2,
+      sequenceNumber: 2,
+      fileSequenceNumber: 2,
+      dataFile: dataFiles.B,
+    },
+  ];
   entries.m3 = [
-    { status: ManifestEntryStatus.DELETED, snapshotId: 3, sequenceNumber: 1, fileSequenceNumber: 1, dataFile: dataFiles.A },
-    { status: ManifestEntryStatus.EXISTING, snapshotId: 2, sequenceNumber: 2, fileSequenceNumber: 2, dataFile: dataFiles.B },
-    { status: ManifestEntryStatus.ADDED, snapshotId: null, sequenceNumber: null, fileSequenceNumber: null, dataFile: dataFiles.C },
+    {
+      status: ManifestEntryStatus.DELETED,
+      snapshotId: 3,
+      sequenceNumber: 1,
+      fileSequenceNumber: 1,
+      dataFile: dataFiles.A,
+    },
+    {
+      status: ManifestEntryStatus.EXISTING,
+      snapshotId: 2,
+      sequenceNumber: 2,
+      fileSequenceNumber: 2,
+      dataFile: dataFiles.B,
+    },
+    {
+      status: ManifestEntryStatus.ADDED,
+      snapshotId: null,
+      sequenceNumber: null,
+      fileSequenceNumber: null,
+      dataFile: dataFiles.C,
+    },
   ];
   const schemaJson = JSON.stringify(icebergSchema(FIELDS));
   const record: Record<string, ManifestListEntry> = {};
@@ -155,9 +212,18 @@ beforeAll(async () => {
   for (const m of ["m1", "m2", "m3"]) {
     const key = `${TABLE_KEY}/metadata/${m}.avro`;
     // m3 is written from our SchemaField list, the others from schema JSON: both forms.
-    avroFiles[m] = m === "m3" ? writeManifest({ entries: entries[m]!, schema: FIELDS, syncMarker: SYNC }) : writeManifest({ entries: entries[m]!, schemaJson, syncMarker: SYNC });
+    avroFiles[m] =
+      m === "m3"
+        ? writeManifest({ entries: entries[m]!, schema: FIELDS, syncMarker: SYNC })
+        : writeManifest({ entries: entries[m]!, schemaJson, syncMarker: SYNC });
     await put(key, avroFiles[m]!);
-    record[m] = manifestListEntry({ path: s3(key), length: avroFiles[m]!.length, entries: entries[m]!, snapshotId: snap[m]!, sequenceNumber: snap[m]! });
+    record[m] = manifestListEntry({
+      path: s3(key),
+      length: avroFiles[m]!.length,
+      entries: entries[m]!,
+      snapshotId: snap[m]!,
+      sequenceNumber: snap[m]!,
+    });
   }
   lists.l1 = [record.m1!];
   lists.l2 = [record.m1!, record.m2!];
@@ -171,7 +237,13 @@ beforeAll(async () => {
   const metadataLog: { timestampMs: number; metadataFile: string }[] = [];
   for (const n of [1, 2, 3] as const) {
     const key = `${TABLE_KEY}/metadata/snap-${n}.avro`;
-    avroFiles[`l${n}`] = writeManifestList({ manifests: lists[`l${n}`]!, snapshotId: n, parentSnapshotId: n === 1 ? null : n - 1, sequenceNumber: n, syncMarker: SYNC });
+    avroFiles[`l${n}`] = writeManifestList({
+      manifests: lists[`l${n}`]!,
+      snapshotId: n,
+      parentSnapshotId: n === 1 ? null : n - 1,
+      sequenceNumber: n,
+      syncMarker: SYNC,
+    });
     await put(key, avroFiles[`l${n}`]!);
     snapshots.push({
       snapshotId: n,
@@ -192,7 +264,10 @@ beforeAll(async () => {
       properties: { "lakehouse.dataset": "people" },
     });
     await put(`${TABLE_KEY}/metadata/v${n}.metadata.json`, JSON.stringify(metadata[`v${n}`]));
-    metadataLog.push({ timestampMs: 1_764_000_000_000 + n * 1000 + 1, metadataFile: s3(`${TABLE_KEY}/metadata/v${n}.metadata.json`) });
+    metadataLog.push({
+      timestampMs: 1_764_000_000_000 + n * 1000 + 1,
+      metadataFile: s3(`${TABLE_KEY}/metadata/v${n}.metadata.json`),
+    });
   }
 });
 
@@ -221,11 +296,41 @@ describe("Avro container writer, decoded by avsc", () => {
       { name: "m", type: { type: "map", values: "double" } },
       { name: "e", type: { type: "enum", name: "E", symbols: ["A", "B", "C"] } },
       { name: "fx", type: { type: "fixed", name: "F4", size: 4 } },
-      { name: "rec", type: { type: "record", name: "inner", fields: [{ name: "x", type: "string" }] } },
-      { name: "kv", type: { type: "array", logicalType: "map", items: { type: "record", name: "k1_v2", fields: [{ name: "key", type: "int" }, { name: "value", type: "bytes" }] } } },
+      {
+        name: "rec",
+        type: { type: "record", name: "inner", fields: [{ name: "x", type: "string" }] },
+      },
+      {
+        name: "kv",
+        type: {
+          type: "array",
+          logicalType: "map",
+          items: {
+            type: "record",
+            name: "k1_v2",
+            fields: [
+              { name: "key", type: "int" },
+              { name: "value", type: "bytes" },
+            ],
+          },
+        },
+      },
     ],
   };
-  const LONGS = [0n, 1n, -1n, 63n, -64n, 64n, 2n ** 31n - 1n, -(2n ** 31n), 2n ** 31n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)];
+  const LONGS = [
+    0n,
+    1n,
+    -1n,
+    63n,
+    -64n,
+    64n,
+    2n ** 31n - 1n,
+    -(2n ** 31n),
+    2n ** 31n,
+    2n ** 53n + 1n,
+    2n ** 63n - 1n,
+    -(2n ** 63n),
+  ];
   const records = LONGS.map((l, k) => ({
     n: null,
     b: k % 2 === 0,
@@ -238,7 +343,7 @@ describe("Avro container writer, decoded by avsc", () => {
     opt: k % 3 === 0 ? null : Number(k) * 1000,
     u: k % 3 === 0 ? null : k % 3 === 1 ? `s${k}` : BigInt(-k),
     arr: Array.from({ length: k }, (_, j) => j - k),
-    m: k % 2 ? {} : { a: 1.25, "ключ": -k },
+    m: k % 2 ? {} : { a: 1.25, ключ: -k },
     e: ["A", "B", "C"][k % 3]!,
     fx: new Uint8Array([1, 2, 3, k]),
     rec: { x: `r${k}` },
@@ -247,7 +352,13 @@ describe("Avro container writer, decoded by avsc", () => {
 
   it("round-trips every type through avsc, in one block and in many", async () => {
     for (const blockBytes of [undefined, 40]) {
-      const bytes = writeAvroContainer({ schema, records, metadata: { "my-key": "välue" }, syncMarker: SYNC, blockBytes });
+      const bytes = writeAvroContainer({
+        schema,
+        records,
+        metadata: { "my-key": "välue" },
+        syncMarker: SYNC,
+        blockBytes,
+      });
       const file = await avscDecode(bytes);
       expect(file.codec).toBe("null");
       expect(file.meta).toEqual({ "my-key": "välue" });
@@ -256,7 +367,14 @@ describe("Avro container writer, decoded by avsc", () => {
       expect(got).toHaveLength(records.length);
       got.forEach((r, k) => {
         const want = records[k]!;
-        expect(r).toEqual({ ...want, n: null, opt: want.opt === null ? null : BigInt(want.opt), u: want.u, f: Math.fround(want.f), kv: want.kv });
+        expect(r).toEqual({
+          ...want,
+          n: null,
+          opt: want.opt === null ? null : BigInt(want.opt),
+          u: want.u,
+          f: Math.fround(want.f),
+          kv: want.kv,
+        });
         if (k === 3) expect(Object.is(r.d, -0)).toBe(true);
       });
     }
@@ -269,8 +387,12 @@ describe("Avro container writer, decoded by avsc", () => {
     expect(() => w.int(2 ** 31)).toThrow(/32-bit/);
     expect(() => w.long(2 ** 53)).toThrow(/safe integer/);
     expect(() => w.long(2n ** 63n)).toThrow(/64-bit/);
-    expect(() => writeAvroContainer({ schema, records: [{ ...records[0], opt: "x" }] })).toThrow(/record\[0\]\.opt/);
-    expect(() => writeAvroContainer({ schema, records: [], metadata: { "avro.codec": "deflate" } })).toThrow(/reserved/);
+    expect(() => writeAvroContainer({ schema, records: [{ ...records[0], opt: "x" }] })).toThrow(
+      /record\[0\]\.opt/,
+    );
+    expect(() =>
+      writeAvroContainer({ schema, records: [], metadata: { "avro.codec": "deflate" } }),
+    ).toThrow(/reserved/);
   });
 
   it("uses no code generation (workerd forbids it)", async () => {
@@ -340,9 +462,18 @@ const LIST_IDS = {
   "partitions[].upper_bound": 511,
 };
 
-const big = (v: number | bigint | null | undefined) => (v === null || v === undefined ? null : BigInt(v));
+const big = (v: number | bigint | null | undefined) =>
+  v === null || v === undefined ? null : BigInt(v);
 const kv = (m: Record<number, number | bigint | Uint8Array> | null | undefined) =>
-  m ? Object.keys(m).map(Number).sort((a, b) => a - b).map((key) => ({ key, value: m[key] instanceof Uint8Array ? m[key] : BigInt(m[key] as number) })) : null;
+  m
+    ? Object.keys(m)
+        .map(Number)
+        .sort((a, b) => a - b)
+        .map((key) => ({
+          key,
+          value: m[key] instanceof Uint8Array ? m[key] : BigInt(m[key] as number),
+        }))
+    : null;
 
 /** What avsc must decode for an entry (Avro longs as bigints, maps as key/value arrays). */
 function expectedEntry(e: ManifestEntry) {
@@ -398,9 +529,15 @@ describe("manifests and manifest lists, decoded by avsc", () => {
       expect(file.schemaJson.name).toBe("manifest_entry");
       expect(fieldIds(file.schemaJson)).toEqual(ENTRY_IDS);
       // Maps with int keys: arrays of key/value records with logicalType "map".
-      const lower = file.schemaJson.fields[4].type.fields.find((f: any) => f.name === "lower_bounds");
+      const lower = file.schemaJson.fields[4].type.fields.find(
+        (f: any) => f.name === "lower_bounds",
+      );
       expect(lower.type[0]).toBe("null");
-      expect(lower.type[1]).toMatchObject({ type: "array", logicalType: "map", items: { type: "record", name: "k126_v127" } });
+      expect(lower.type[1]).toMatchObject({
+        type: "array",
+        logicalType: "map",
+        items: { type: "record", name: "k126_v127" },
+      });
       expect(file.records.map(plain)).toEqual(entries[m]!.map(expectedEntry));
     }
     const m3 = (await avscDecode(avroFiles.m3!)).records.map(plain);
@@ -418,7 +555,12 @@ describe("manifests and manifest lists, decoded by avsc", () => {
     };
     for (const n of [1, 2, 3]) {
       const file = await avscDecode(avroFiles[`l${n}`]!);
-      expect(file.meta).toEqual({ "snapshot-id": String(n), "parent-snapshot-id": n === 1 ? "null" : String(n - 1), "sequence-number": String(n), "format-version": "2" });
+      expect(file.meta).toEqual({
+        "snapshot-id": String(n),
+        "parent-snapshot-id": n === 1 ? "null" : String(n - 1),
+        "sequence-number": String(n),
+        "format-version": "2",
+      });
       expect(file.schemaJson.name).toBe("manifest_file");
       expect(fieldIds(file.schemaJson)).toEqual(LIST_IDS);
       expect(file.records.map(plain)).toEqual(
@@ -444,21 +586,47 @@ describe("manifests and manifest lists, decoded by avsc", () => {
 
   it("refuses entries the spec does not allow", () => {
     const df = dataFiles.A;
-    expect(() => writeManifest({ entries: [{ status: 0, snapshotId: 1, sequenceNumber: null, fileSequenceNumber: 1, dataFile: df }], schema: FIELDS })).toThrow(
-      /sequenceNumber is required for an EXISTING entry/,
-    );
-    expect(() => writeManifest({ entries: [{ status: 2, snapshotId: null, sequenceNumber: 1, fileSequenceNumber: 1, dataFile: df }], schema: FIELDS })).toThrow(
-      /snapshotId is required for a?n? ?DELETED/,
-    );
-    expect(() => writeManifest({ entries: [{ status: 1, dataFile: { ...df, content: 1 as 0 } }], schema: FIELDS })).toThrow(/content/);
-    expect(() => writeManifest({ entries: [], schemaJson: undefined })).toThrow(/schemaJson or schema/);
     expect(() =>
-      writeManifestList({ manifests: [{ ...lists.l3![0]!, sequence_number: 4 }], snapshotId: 3, parentSnapshotId: 2, sequenceNumber: 3 }),
+      writeManifest({
+        entries: [
+          { status: 0, snapshotId: 1, sequenceNumber: null, fileSequenceNumber: 1, dataFile: df },
+        ],
+        schema: FIELDS,
+      }),
+    ).toThrow(/sequenceNumber is required for an EXISTING entry/);
+    expect(() =>
+      writeManifest({
+        entries: [
+          { status: 2, snapshotId: null, sequenceNumber: 1, fileSequenceNumber: 1, dataFile: df },
+        ],
+        schema: FIELDS,
+      }),
+    ).toThrow(/snapshotId is required for a?n? ?DELETED/);
+    expect(() =>
+      writeManifest({
+        entries: [{ status: 1, dataFile: { ...df, content: 1 as 0 } }],
+        schema: FIELDS,
+      }),
+    ).toThrow(/content/);
+    expect(() => writeManifest({ entries: [], schemaJson: undefined })).toThrow(
+      /schemaJson or schema/,
+    );
+    expect(() =>
+      writeManifestList({
+        manifests: [{ ...lists.l3![0]!, sequence_number: 4 }],
+        snapshotId: 3,
+        parentSnapshotId: 2,
+        sequenceNumber: 3,
+      }),
     ).toThrow(/after the snapshot/);
   });
 
   it("fills the snapshot id of ADDED entries from writeManifest's snapshotId", async () => {
-    const bytes = writeManifest({ entries: [{ status: 1, dataFile: dataFiles.C }], schema: FIELDS, snapshotId: 7 });
+    const bytes = writeManifest({
+      entries: [{ status: 1, dataFile: dataFiles.C }],
+      schema: FIELDS,
+      snapshotId: 7,
+    });
     const [r] = (await avscDecode(bytes)).records.map(plain);
     expect(r.snapshot_id).toBe(7n);
     expect(r.sequence_number).toBeNull();
@@ -468,8 +636,24 @@ describe("manifests and manifest lists, decoded by avsc", () => {
     for (const df of Object.values(dataFiles)) {
       const back = decodeDataFile(JSON.parse(JSON.stringify(encodeDataFile(df))));
       expect(back).toEqual(df);
-      const a = (await avscDecode(writeManifest({ entries: [{ status: 1, dataFile: back }], schema: FIELDS, syncMarker: SYNC }))).records.map(plain);
-      const b = (await avscDecode(writeManifest({ entries: [{ status: 1, dataFile: df }], schema: FIELDS, syncMarker: SYNC }))).records.map(plain);
+      const a = (
+        await avscDecode(
+          writeManifest({
+            entries: [{ status: 1, dataFile: back }],
+            schema: FIELDS,
+            syncMarker: SYNC,
+          }),
+        )
+      ).records.map(plain);
+      const b = (
+        await avscDecode(
+          writeManifest({
+            entries: [{ status: 1, dataFile: df }],
+            schema: FIELDS,
+            syncMarker: SYNC,
+          }),
+        )
+      ).records.map(plain);
       expect(a).toEqual(b);
     }
     expect(() => decodeDataFile({ nope: 1 })).toThrow(/encoded data file/);
@@ -492,10 +676,20 @@ describe("data files from Parquet footers: metrics and bounds", () => {
     const footer = footers.A;
     expect(footer.row_groups).toHaveLength(2);
     for (let c = 0; c < 5; c++) {
-      const total = footer.row_groups.reduce((s, rg) => s + Number(rg.columns[c]!.meta_data!.total_compressed_size), 0);
+      const total = footer.row_groups.reduce(
+        (s, rg) => s + Number(rg.columns[c]!.meta_data!.total_compressed_size),
+        0,
+      );
       expect(a.column_sizes![c + 1]).toBe(total);
     }
-    expect(a.split_offsets).toEqual(footer.row_groups.map((rg) => Number(rg.columns[0]!.meta_data!.dictionary_page_offset ?? rg.columns[0]!.meta_data!.data_page_offset)));
+    expect(a.split_offsets).toEqual(
+      footer.row_groups.map((rg) =>
+        Number(
+          rg.columns[0]!.meta_data!.dictionary_page_offset ??
+            rg.columns[0]!.meta_data!.data_page_offset,
+        ),
+      ),
+    );
     expect(a.split_offsets![0]).toBe(4); // after the "PAR1" magic
     expect(dataFiles.C.null_value_counts).toEqual({ 1: 0, 2: 1, 3: 2, 4: 1, 5: 0 });
   });
@@ -528,7 +722,9 @@ describe("data files from Parquet footers: metrics and bounds", () => {
     expect([...lo![3]!]).toEqual([0]);
     expect([...hi![3]!]).toEqual([0]);
     // hyparquet-writer cuts string statistics to 16 bytes by default: the max is rounded up.
-    expect(footers.B.row_groups[0]!.columns[4]!.meta_data!.statistics!.is_max_value_exact).toBe(false);
+    expect(footers.B.row_groups[0]!.columns[4]!.meta_data!.statistics!.is_max_value_exact).toBe(
+      false,
+    );
     expect(str(lo![5]!)).toBe("carol");
     const upper = str(hi![5]!);
     expect(upper).not.toBe(LONG_NAME);
@@ -545,13 +741,24 @@ describe("data files from Parquet footers: metrics and bounds", () => {
     expect(le64(lo![4]!)).toBe(1800000000000000n);
     expect(f64(hi![2]!)).toBe(100.25);
     // a 64-byte max is kept
-    const f = parquet({ ...C, name: ["x".repeat(64), "a"] }, { unit: "MICROS", fieldIds: true, truncate: Infinity });
-    const df = dataFileFromParquet(parquetMetadata(toAb(f)), { path: "s3://b/k", fileSize: f.length, schema: FIELDS });
+    const f = parquet(
+      { ...C, name: ["x".repeat(64), "a"] },
+      { unit: "MICROS", fieldIds: true, truncate: Infinity },
+    );
+    const df = dataFileFromParquet(parquetMetadata(toAb(f)), {
+      path: "s3://b/k",
+      fileSize: f.length,
+      schema: FIELDS,
+    });
     expect(str(df.upper_bounds![5]!)).toBe("x".repeat(64));
   });
 
   it("widens MICROS bounds parsed with hyparquet's default parsers (Dates cut to milliseconds) instead of narrowing them", () => {
-    const df = dataFileFromParquet(parquetMetadata(toAb(files.A!)), { path: "s3://b/k", fileSize: files.A!.length, schema: FIELDS });
+    const df = dataFileFromParquet(parquetMetadata(toAb(files.A!)), {
+      path: "s3://b/k",
+      fileSize: files.A!.length,
+      schema: FIELDS,
+    });
     const lo = le64(df.lower_bounds![4]!);
     const hi = le64(df.upper_bounds![4]!);
     expect(lo).toBeLessThanOrEqual(1600000000999999n);
@@ -559,26 +766,46 @@ describe("data files from Parquet footers: metrics and bounds", () => {
     expect(hi).toBeGreaterThanOrEqual(1700000000500000n);
     expect(hi).toBeLessThan(1700000000500000n + 1000n);
     // pre-1970 values too
-    const old = parquet({ id: [1n], score: [1], ok: [true], at: [-1500n], name: ["a"] }, { unit: "MICROS", fieldIds: false });
-    const o = dataFileFromParquet(parquetMetadata(toAb(old)), { path: "s3://b/k", fileSize: old.length, schema: FIELDS });
+    const old = parquet(
+      { id: [1n], score: [1], ok: [true], at: [-1500n], name: ["a"] },
+      { unit: "MICROS", fieldIds: false },
+    );
+    const o = dataFileFromParquet(parquetMetadata(toAb(old)), {
+      path: "s3://b/k",
+      fileSize: old.length,
+      schema: FIELDS,
+    });
     expect(le64(o.lower_bounds![4]!)).toBeLessThanOrEqual(-1500n);
     expect(le64(o.upper_bounds![4]!)).toBeGreaterThanOrEqual(-1500n);
-    const exact = dataFileFromParquet(parquetMetadata(toAb(old), { parsers: PARQUET_STATS_PARSERS }), { path: "s3://b/k", fileSize: old.length, schema: FIELDS });
+    const exact = dataFileFromParquet(
+      parquetMetadata(toAb(old), { parsers: PARQUET_STATS_PARSERS }),
+      { path: "s3://b/k", fileSize: old.length, schema: FIELDS },
+    );
     expect(le64(exact.lower_bounds![4]!)).toBe(-1500n);
     expect(le64(exact.upper_bounds![4]!)).toBe(-1500n);
   });
 
   it("refuses a file whose column types or field ids disagree with the table", () => {
-    const wrong: SchemaField[] = FIELDS.map((f) => (f.name === "score" ? { ...f, type: "int64" } : f));
-    expect(() => dataFileFromParquet(footers.A, { path: "s3://b/a", fileSize: 1, schema: wrong })).toThrow(/"score" \(DOUBLE\) cannot be read as int64/);
+    const wrong: SchemaField[] = FIELDS.map((f) =>
+      f.name === "score" ? { ...f, type: "int64" } : f,
+    );
+    expect(() =>
+      dataFileFromParquet(footers.A, { path: "s3://b/a", fileSize: 1, schema: wrong }),
+    ).toThrow(/"score" \(DOUBLE\) cannot be read as int64/);
     const swapped = [FIELDS[1]!, FIELDS[0]!, ...FIELDS.slice(2)];
-    expect(() => dataFileFromParquet(footers.A, { path: "s3://b/a", fileSize: 1, schema: swapped })).toThrow(/field_id is 2, the table's field id is 1/);
+    expect(() =>
+      dataFileFromParquet(footers.A, { path: "s3://b/a", fileSize: 1, schema: swapped }),
+    ).toThrow(/field_id is 2, the table's field id is 1/);
     // without field ids in the file, names decide
     const df = dataFileFromParquet(footers.B, { path: "s3://b/b", fileSize: 1, schema: swapped });
     expect(df.value_counts).toEqual({ 1: 3, 2: 3, 3: 3, 4: 3, 5: 3 });
     expect(le64(df.lower_bounds![2]!)).toBe(6n); // id is field 2 here
     // a schema column the file lacks gets no metrics
-    const extra = dataFileFromParquet(footers.B, { path: "s3://b/b", fileSize: 1, schema: [...FIELDS, { name: "later", type: "string", nullable: true }] });
+    const extra = dataFileFromParquet(footers.B, {
+      path: "s3://b/b",
+      fileSize: 1,
+      schema: [...FIELDS, { name: "later", type: "string", nullable: true }],
+    });
     expect(extra.value_counts![6]).toBeUndefined();
   });
 });
@@ -629,13 +856,18 @@ describe("table metadata", () => {
     expect(JSON.parse(m.properties["schema.name-mapping.default"]!)).toEqual(nameMapping(FIELDS));
     expect(nameMapping(FIELDS)[3]).toEqual({ "field-id": 4, names: ["at"] });
     expect(m.properties["lakehouse.dataset"]).toBe("people");
-    expect(m.snapshots.map((s) => [s["snapshot-id"], s["parent-snapshot-id"], s["sequence-number"]])).toEqual([
+    expect(
+      m.snapshots.map((s) => [s["snapshot-id"], s["parent-snapshot-id"], s["sequence-number"]]),
+    ).toEqual([
       [1, undefined, 1],
       [2, 1, 2],
       [3, 2, 3],
     ]);
     expect(m["snapshot-log"].map((s) => s["snapshot-id"])).toEqual([1, 2, 3]);
-    expect(m["metadata-log"].map((s) => s["metadata-file"])).toEqual([s3(`${TABLE_KEY}/metadata/v1.metadata.json`), s3(`${TABLE_KEY}/metadata/v2.metadata.json`)]);
+    expect(m["metadata-log"].map((s) => s["metadata-file"])).toEqual([
+      s3(`${TABLE_KEY}/metadata/v1.metadata.json`),
+      s3(`${TABLE_KEY}/metadata/v2.metadata.json`),
+    ]);
     expect(m.snapshots[2]!.summary).toEqual({
       operation: "overwrite",
       "added-data-files": "1",
@@ -652,19 +884,39 @@ describe("table metadata", () => {
       "total-position-deletes": "0",
       "total-equality-deletes": "0",
     });
-    expect(m.snapshots[0]!.summary).toMatchObject({ operation: "append", "added-data-files": "1", "total-records": "5" });
+    expect(m.snapshots[0]!.summary).toMatchObject({
+      operation: "append",
+      "added-data-files": "1",
+      "total-records": "5",
+    });
     expect(m.snapshots[0]!.summary["deleted-data-files"]).toBeUndefined();
   });
 
   it("describes an empty table and checks the snapshot graph", () => {
-    const empty = tableMetadata({ tableUuid: "3f0c7a52-1b6e-4d0a-9c55-2f3e4d5a6b7c", location: `${TABLE}/`, fields: FIELDS, snapshots: [], lastUpdatedMs: 1 });
+    const empty = tableMetadata({
+      tableUuid: "3f0c7a52-1b6e-4d0a-9c55-2f3e4d5a6b7c",
+      location: `${TABLE}/`,
+      fields: FIELDS,
+      snapshots: [],
+      lastUpdatedMs: 1,
+    });
     expect(empty["current-snapshot-id"]).toBe(-1);
     expect(empty.refs).toEqual({});
     expect(empty["snapshot-log"]).toEqual([]);
     expect(empty["last-sequence-number"]).toBe(0);
     expect(empty.location).toBe(TABLE);
-    const base = { tableUuid: "3f0c7a52-1b6e-4d0a-9c55-2f3e4d5a6b7c", location: TABLE, fields: FIELDS, lastUpdatedMs: 1 };
-    const s = (id: number, parent: number | null, seq = id, operation = "append"): SnapshotInput => ({
+    const base = {
+      tableUuid: "3f0c7a52-1b6e-4d0a-9c55-2f3e4d5a6b7c",
+      location: TABLE,
+      fields: FIELDS,
+      lastUpdatedMs: 1,
+    };
+    const s = (
+      id: number,
+      parent: number | null,
+      seq = id,
+      operation = "append",
+    ): SnapshotInput => ({
       snapshotId: id,
       parentSnapshotId: parent,
       sequenceNumber: seq,
@@ -672,10 +924,18 @@ describe("table metadata", () => {
       manifestList: "s3://b/l",
       summary: { operation },
     });
-    expect(() => tableMetadata({ ...base, snapshots: [s(1, null)], currentSnapshotId: 2 })).toThrow(/current snapshot 2/);
-    expect(() => tableMetadata({ ...base, snapshots: [s(1, null), s(1, null)], currentSnapshotId: 1 })).toThrow(/duplicate snapshot/);
-    expect(() => tableMetadata({ ...base, snapshots: [s(1, null, 5), s(2, 1, 4)], currentSnapshotId: 2 })).toThrow(/not after its parent/);
-    expect(() => tableMetadata({ ...base, snapshots: [s(1, null, 1, "merge")], currentSnapshotId: 1 })).toThrow(/operation must be one of/);
+    expect(() => tableMetadata({ ...base, snapshots: [s(1, null)], currentSnapshotId: 2 })).toThrow(
+      /current snapshot 2/,
+    );
+    expect(() =>
+      tableMetadata({ ...base, snapshots: [s(1, null), s(1, null)], currentSnapshotId: 1 }),
+    ).toThrow(/duplicate snapshot/);
+    expect(() =>
+      tableMetadata({ ...base, snapshots: [s(1, null, 5), s(2, 1, 4)], currentSnapshotId: 2 }),
+    ).toThrow(/not after its parent/);
+    expect(() =>
+      tableMetadata({ ...base, snapshots: [s(1, null, 1, "merge")], currentSnapshotId: 1 }),
+    ).toThrow(/operation must be one of/);
     expect(() => tableMetadata({ ...base, tableUuid: "nope", snapshots: [] })).toThrow(/UUID/);
     expect(() => icebergSchema([...FIELDS, FIELDS[0]!])).toThrow(/duplicate column/);
     // expired parents: the log starts at the oldest kept ancestor
@@ -707,13 +967,22 @@ describe("the table read by icebird (an independent Iceberg reader) over HTTP", 
       at: c.at[i] === null ? null : new Date(Number(c === B ? c.at[i]! : c.at[i]! / 1000n)),
       name: c.name[i],
     }));
-  const norm = (rs: Record<string, unknown>[]) => rs.map((r) => ({ ...r, score: r.score ?? null, ok: r.ok ?? null, at: r.at ?? null, name: r.name ?? null }));
+  const norm = (rs: Record<string, unknown>[]) =>
+    rs.map((r) => ({
+      ...r,
+      score: r.score ?? null,
+      ok: r.ok ?? null,
+      at: r.at ?? null,
+      name: r.name ?? null,
+    }));
 
   it("reads the current snapshot of an overwrite (DELETED, EXISTING, ADDED in one manifest)", async () => {
     const got = await icebergRead({ tableUrl: TABLE, metadataFileName: "v3.metadata.json" });
     expect(norm(got)).toEqual([...rows(B), ...rows(C)]);
     // icebird went through our s3:// locations, translated to the bucket's host
-    expect(server.requests.some((r) => r.startsWith(`GET /${BUCKET}/${TABLE_KEY}/metadata/snap-3.avro`))).toBe(true);
+    expect(
+      server.requests.some((r) => r.startsWith(`GET /${BUCKET}/${TABLE_KEY}/metadata/snap-3.avro`)),
+    ).toBe(true);
     expect(server.requests.some((r) => r.startsWith(`GET /${BUCKET}/${KEYS.C}`))).toBe(true);
   });
 
@@ -724,16 +993,27 @@ describe("the table read by icebird (an independent Iceberg reader) over HTTP", 
 
   it("travels back in time: an older snapshot from the newest metadata, and the first metadata file", async () => {
     const m3 = metadata.v3!;
-    const at1 = await icebergRead({ tableUrl: TABLE, metadata: { ...m3, "current-snapshot-id": 1 } as any });
+    const at1 = await icebergRead({
+      tableUrl: TABLE,
+      metadata: { ...m3, "current-snapshot-id": 1 } as any,
+    });
     expect(norm(at1)).toEqual(rows(A));
-    const at2 = await icebergRead({ tableUrl: TABLE, metadata: { ...m3, "current-snapshot-id": 2 } as any });
+    const at2 = await icebergRead({
+      tableUrl: TABLE,
+      metadata: { ...m3, "current-snapshot-id": 2 } as any,
+    });
     expect(norm(at2)).toEqual([...rows(A), ...rows(B)]);
     const v1 = await icebergRead({ tableUrl: TABLE, metadataFileName: "v1.metadata.json" });
     expect(norm(v1)).toEqual(rows(A));
   });
 
   it("reads row ranges across files", async () => {
-    const got = await icebergRead({ tableUrl: TABLE, metadataFileName: "v2.metadata.json", rowStart: 4, rowEnd: 7 });
+    const got = await icebergRead({
+      tableUrl: TABLE,
+      metadataFileName: "v2.metadata.json",
+      rowStart: 4,
+      rowEnd: 7,
+    });
     expect(norm(got)).toEqual([...rows(A), ...rows(B)].slice(4, 7));
   });
 });
@@ -744,7 +1024,12 @@ describe("date columns (Iceberg `date`: 4-byte little-endian days)", () => {
       { name: "id", type: "int64", nullable: false },
       { name: "day", type: "date", nullable: true },
     ];
-    expect(icebergSchema(fields).fields[1]).toEqual({ id: 2, name: "day", required: false, type: "date" });
+    expect(icebergSchema(fields).fields[1]).toEqual({
+      id: 2,
+      name: "day",
+      required: false,
+      type: "date",
+    });
     const dir = await mkdtemp(join(tmpdir(), "iceberg-date-"));
     try {
       const csv = join(dir, "days.csv");
@@ -754,7 +1039,11 @@ describe("date columns (Iceberg `date`: 4-byte little-endian days)", () => {
       const le32 = (b: Uint8Array) => Buffer.from(b).readInt32LE(0);
       // With the stats parsers (days as numbers) and with hyparquet's defaults (Dates): the same bounds.
       for (const parsers of [PARQUET_STATS_PARSERS, undefined]) {
-        const df = dataFileFromParquet(parquetMetadata(toAb(parquet), parsers ? { parsers } : {}), { path: "s3://b/k", fileSize: parquet.length, schema: fields });
+        const df = dataFileFromParquet(parquetMetadata(toAb(parquet), parsers ? { parsers } : {}), {
+          path: "s3://b/k",
+          fileSize: parquet.length,
+          schema: fields,
+        });
         expect(df.lower_bounds![2]!.length).toBe(4);
         expect(le32(df.lower_bounds![2]!)).toBe(Date.UTC(1900, 2, 1) / 86_400_000);
         expect(le32(df.upper_bounds![2]!)).toBe(Date.UTC(2024, 0, 31) / 86_400_000);
@@ -763,7 +1052,11 @@ describe("date columns (Iceberg `date`: 4-byte little-endian days)", () => {
       }
       // A date column is not an int64 column, nor a date column an int64 file.
       expect(() =>
-        dataFileFromParquet(parquetMetadata(toAb(parquet)), { path: "s3://b/k", fileSize: parquet.length, schema: [fields[0]!, { name: "day", type: "int64", nullable: true }] }),
+        dataFileFromParquet(parquetMetadata(toAb(parquet)), {
+          path: "s3://b/k",
+          fileSize: parquet.length,
+          schema: [fields[0]!, { name: "day", type: "int64", nullable: true }],
+        }),
       ).toThrow(/expected INT64/);
     } finally {
       await rm(dir, { recursive: true, force: true });

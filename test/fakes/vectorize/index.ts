@@ -24,9 +24,13 @@ function store(metric: Metric): Map<string, Stored> {
 }
 
 function score(metric: Metric, a: number[], b: number[]): number {
-  let dot = 0, na = 0, nb = 0, sq = 0;
+  let dot = 0,
+    na = 0,
+    nb = 0,
+    sq = 0;
   for (let i = 0; i < a.length; i++) {
-    const x = a[i]!, y = b[i] ?? 0;
+    const x = a[i]!,
+      y = b[i] ?? 0;
     dot += x * y;
     na += x * x;
     nb += y * y;
@@ -41,25 +45,38 @@ function fakeVectorize(metric: Metric) {
   return class FakeVectorize extends WorkerEntrypoint {
     async upsert(vectors: Stored[]): Promise<{ mutationId: string }> {
       for (const v of vectors) {
-        if (typeof v.id !== "string" || new TextEncoder().encode(v.id).length > 64) throw new Error(`VECTOR_UPSERT_ERROR: id ${JSON.stringify(v.id)} over 64 bytes`);
+        if (typeof v.id !== "string" || new TextEncoder().encode(v.id).length > 64)
+          throw new Error(`VECTOR_UPSERT_ERROR: id ${JSON.stringify(v.id)} over 64 bytes`);
         store(metric).set(v.id, structuredClone(v));
       }
       return { mutationId: crypto.randomUUID() };
     }
     async insert(vectors: Stored[]): Promise<{ mutationId: string }> {
-      for (const v of vectors) if (store(metric).has(v.id)) throw new Error(`VECTOR_INSERT_ERROR: id ${v.id} exists`);
+      for (const v of vectors)
+        if (store(metric).has(v.id)) throw new Error(`VECTOR_INSERT_ERROR: id ${v.id} exists`);
       return this.upsert(vectors);
     }
     async query(
       vector: number[],
-      options: { topK?: number; namespace?: string; returnMetadata?: string | boolean; returnValues?: boolean; filter?: Record<string, unknown> } = {},
+      options: {
+        topK?: number;
+        namespace?: string;
+        returnMetadata?: string | boolean;
+        returnValues?: boolean;
+        filter?: Record<string, unknown>;
+      } = {},
     ) {
       const topK = options.topK ?? 5;
       const withMeta = options.returnMetadata === "all" || options.returnMetadata === true;
-      if (topK > (withMeta || options.returnValues ? 50 : 100)) throw new Error(`VECTOR_QUERY_ERROR: topK ${topK} over the limit`);
+      if (topK > (withMeta || options.returnValues ? 50 : 100))
+        throw new Error(`VECTOR_QUERY_ERROR: topK ${topK} over the limit`);
       const conditions = compileFilter(options.filter);
       const found = [...store(metric).values()]
-        .filter((v) => (options.namespace === undefined || v.namespace === options.namespace) && matches(conditions, v.metadata))
+        .filter(
+          (v) =>
+            (options.namespace === undefined || v.namespace === options.namespace) &&
+            matches(conditions, v.metadata),
+        )
         .map((v) => ({ v, s: score(metric, vector, v.values) }))
         .sort((a, b) => (metric === "euclidean" ? a.s - b.s : b.s - a.s))
         .slice(0, topK);
@@ -75,7 +92,9 @@ function fakeVectorize(metric: Metric) {
       };
     }
     async getByIds(ids: string[]): Promise<Stored[]> {
-      return ids.flatMap((id) => (store(metric).has(id) ? [structuredClone(store(metric).get(id)!)] : []));
+      return ids.flatMap((id) =>
+        store(metric).has(id) ? [structuredClone(store(metric).get(id)!)] : [],
+      );
     }
     async deleteByIds(ids: string[]): Promise<{ mutationId: string }> {
       for (const id of ids) store(metric).delete(id);

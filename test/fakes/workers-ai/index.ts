@@ -15,12 +15,17 @@ const DIMENSIONS: Record<string, number> = {
 };
 
 export class FakeAi extends WorkerEntrypoint {
-  async run(model: string, inputs: { text: string | string[] }): Promise<{ shape: number[]; data: number[][] }> {
+  async run(
+    model: string,
+    inputs: { text: string | string[] },
+  ): Promise<{ shape: number[]; data: number[][] }> {
     const dim = DIMENSIONS[model];
     if (!dim) throw new Error(`AiError: 5007: No such model ${model} or task`);
     const texts = Array.isArray(inputs.text) ? inputs.text : [inputs.text];
-    if (texts.length > 100) throw new Error(`AiError: 3010: too many inputs (${texts.length} > 100)`);
-    if (texts.some((t) => t.includes("__fail__"))) throw new Error("AiError: 3040: capacity temporarily exceeded");
+    if (texts.length > 100)
+      throw new Error(`AiError: 3010: too many inputs (${texts.length} > 100)`);
+    if (texts.some((t) => t.includes("__fail__")))
+      throw new Error("AiError: 3040: capacity temporarily exceeded");
     const data = texts.map((t) => Array.from(lexicalEmbed(`${model} ${t}`, dim)));
     return { shape: [texts.length, dim], data };
   }

@@ -12,13 +12,19 @@
 // [catalogd].retain_versions / retain_days expire and only files (and Iceberg metadata) no kept
 // snapshot lists are deleted. It also holds the leases of staged ingest uploads (`staging`).
 import { DurableObject } from "cloudflare:workers";
-import { applyMigrations } from "../../../shared/migrations";
+import { MIGRATIONS } from "../../../migrations/catalog/index";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { logger } from "../../../shared/log";
-import type { DatasetDelta, DatasetSummary, Manifest, ManifestObject, SchemaField } from "../../../shared/types";
-import { MIGRATIONS } from "../../../migrations/catalog/index";
-import { writeSnapshot, type FileState, type ManifestRecordRow, type SnapshotRow } from "./iceberg";
-import { sweepOrphans, type OrphanSweepOptions, type OrphanSweepResult } from "./orphan-sweep";
+import { applyMigrations } from "../../../shared/migrations";
+import type {
+  DatasetDelta,
+  DatasetSummary,
+  Manifest,
+  ManifestObject,
+  SchemaField,
+} from "../../../shared/types";
+import { type FileState, type ManifestRecordRow, type SnapshotRow, writeSnapshot } from "./iceberg";
+import { type OrphanSweepOptions, type OrphanSweepResult, sweepOrphans } from "./orphan-sweep";
 
 export interface RegisterInput {
   name: string;
@@ -121,7 +127,12 @@ interface FileRow extends Record<string, SqlStorageValue> {
 }
 
 function toObject(f: FileRow): ManifestObject {
-  return { key: f.key, size: f.size, row_count: f.row_count, ...(f.content_sha256 ? { content_sha256: f.content_sha256 } : {}) };
+  return {
+    key: f.key,
+    size: f.size,
+    row_count: f.row_count,
+    ...(f.content_sha256 ? { content_sha256: f.content_sha256 } : {}),
+  };
 }
 
 /** Two objects are the same content when both carry a content hash and it matches, else when the keys match. */
@@ -160,7 +171,9 @@ export class Catalog extends DurableObject<Env> {
   }
 
   private version(name: string, version: number): VersionRow | undefined {
-    return this.sql.exec<VersionRow>("SELECT * FROM versions WHERE name = ? AND version = ?", name, version).toArray()[0];
+    return this.sql
+      .exec<VersionRow>("SELECT * FROM versions WHERE name = ? AND version = ?", name, version)
+      .toArray()[0];
   }
 
   /** The files live at `version`, in load order. */
@@ -198,17 +211,25 @@ export class Catalog extends DurableObject<Env> {
   }
 
   /** Registers a version (ingest), or a compaction's rewrite. Serialised per dataset name. */
-  async register(input: RegisterInput): Promise<RegisterResult | RegisterConflict | RegisterRejected> {
+  async register(
+    input: RegisterInput,
+  ): Promise<RegisterResult | RegisterConflict | RegisterRejected> {
     return this.withLock(input.name, () => this.commit(input));
   }
 
-  private async commit(input: RegisterInput): Promise<RegisterResult | RegisterConflict | RegisterRejected> {
+  private async commit(
+    input: RegisterInput,
+  ): Promise<RegisterResult | RegisterConflict | RegisterRejected> {
     const config = lakehouseConfig(this.env);
     const d = this.dataset(input.name);
     if (!d) {
       // SQL table names are case-insensitive: `Foo` and `foo` would read each other's data.
       const other = this.sql
-        .exec<{ name: string }>("SELECT name FROM datasets WHERE name = ? COLLATE NOCASE AND name <> ?", input.name, input.name)
+        .exec<{ name: string }>(
+          "SELECT name FROM datasets WHERE name = ? COLLATE NOCASE AND name <> ?",
+          input.name,
+          input.name,
+        )
         .toArray()[0];
       if (other) {
         return {
@@ -222,14 +243,30 @@ export class Catalog extends DurableObject<Env> {
     if (d && d.schema_fingerprint !== input.schema_fingerprint) {
       // Returned, not thrown: a LakehouseError does not keep its code across the RPC boundary.
       const cur = this.version(d.name, d.current_version)!;
-      return { conflict: { existing_fingerprint: d.schema_fingerprint, existing_schema: JSON.parse(cur.schema) as SchemaField[] } };
+      return {
+        conflict: {
+          existing_fingerprint: d.schema_fingerprint,
+          existing_schema: JSON.parse(cur.schema) as SchemaField[],
+        },
+      };
     }
     const live = d ? this.filesAt(input.name, d.current_version) : [];
     const liveKeys = new Map(live.map((f) => [f.key, f]));
     for (const [i, o] of input.objects.entries()) {
-      const owner = this.sql.exec<{ name: string }>("SELECT name FROM files WHERE key = ? AND name <> ? LIMIT 1", o.key, input.name).toArray()[0];
+      const owner = this.sql
+        .exec<{ name: string }>(
+          "SELECT name FROM files WHERE key = ? AND name <> ? LIMIT 1",
+          o.key,
+          input.name,
+        )
+        .toArray()[0];
       if (owner) {
-        return { rejected: { code: "bad_request", message: `body.objects[${i}].key: object ${JSON.stringify(o.key)} is listed by another dataset (${JSON.stringify(owner.name)})` } };
+        return {
+          rejected: {
+            code: "bad_request",
+            message: `body.objects[${i}].key: object ${JSON.stringify(o.key)} is listed by another dataset (${JSON.stringify(owner.name)})`,
+          },
+        };
       }
       if (input.mode !== "replace" && liveKeys.has(o.key)) {
         return {
@@ -240,7 +277,13 @@ export class Catalog extends DurableObject<Env> {
         };
       }
       if (!liveKeys.has(o.key)) {
-        const earlier = this.sql.exec<{ removed_version: number }>("SELECT removed_version FROM files WHERE name = ? AND key = ?", input.name, o.key).toArray()[0];
+        const earlier = this.sql
+          .exec<{ removed_version: number }>(
+            "SELECT removed_version FROM files WHERE name = ? AND key = ?",
+            input.name,
+            o.key,
+          )
+          .toArray()[0];
         if (earlier) {
           return {
             rejected: {
@@ -262,40 +305,73 @@ export class Catalog extends DurableObject<Env> {
       const gone = new Set(input.remove ?? []);
       const missing = [...gone].filter((k) => !liveKeys.has(k));
       if (!d || missing.length) {
-        return { rejected: { code: "conflict", message: `compaction of ${JSON.stringify(input.name)}: object(s) ${missing.join(", ")} are no longer in the current version; nothing was changed` } };
+        return {
+          rejected: {
+            code: "conflict",
+            message: `compaction of ${JSON.stringify(input.name)}: object(s) ${missing.join(", ")} are no longer in the current version; nothing was changed`,
+          },
+        };
       }
       removed = live.filter((f) => gone.has(f.key));
       added = input.objects;
       const before = removed.reduce((s, f) => s + f.row_count, 0);
       const after = added.reduce((s, o) => s + o.row_count, 0);
-      if (before !== after) return { rejected: { code: "bad_request", message: `compaction of ${JSON.stringify(input.name)}: ${after} rows written for ${before} removed` } };
+      if (before !== after)
+        return {
+          rejected: {
+            code: "bad_request",
+            message: `compaction of ${JSON.stringify(input.name)}: ${after} rows written for ${before} removed`,
+          },
+        };
     } else {
       const incoming = new Set(input.objects.map((o) => o.key));
-      const same = live.length === input.objects.length && live.every((f, i) => sameObject(toObject(f), input.objects[i]!));
+      const same =
+        live.length === input.objects.length &&
+        live.every((f, i) => sameObject(toObject(f), input.objects[i]!));
       if (same) return { manifest: this.current(input.name)!, changed: false, expired: [] };
       removed = live.filter((f) => !incoming.has(f.key));
       added = input.objects.filter((o) => !liveKeys.has(o.key));
     }
-    if (d && removed.length === 0 && added.length === 0) return { manifest: this.current(input.name)!, changed: false, expired: [] };
+    if (d && removed.length === 0 && added.length === 0)
+      return { manifest: this.current(input.name)!, changed: false, expired: [] };
 
-    const counter = this.sql.exec<{ last_version: number }>("SELECT last_version FROM version_counters WHERE name = ?", input.name).toArray()[0];
+    const counter = this.sql
+      .exec<{ last_version: number }>(
+        "SELECT last_version FROM version_counters WHERE name = ?",
+        input.name,
+      )
+      .toArray()[0];
     const version = (counter?.last_version ?? 0) + 1;
     const prev = d ? this.version(d.name, d.current_version) : undefined;
     // The schema's nullability is the union over the dataset's objects (append may add nulls).
     const prevSchema = prev ? (JSON.parse(prev.schema) as SchemaField[]) : [];
-    const schema = input.schema.map((f, i) => ({ ...f, nullable: f.nullable || (input.mode !== "replace" && !!prevSchema[i]?.nullable) }));
+    const schema = input.schema.map((f, i) => ({
+      ...f,
+      nullable: f.nullable || (input.mode !== "replace" && !!prevSchema[i]?.nullable),
+    }));
     const removedKeys = new Set(removed.map((f) => f.key));
     const kept = live.filter((f) => !removedKeys.has(f.key));
     const nowMs = Date.parse(input.now) || Date.now();
     // Iceberg's operations: only files added → append; files rewritten with the same rows → replace; else overwrite
-    const operation = input.mode === "rewrite" ? "replace" : removed.length === 0 ? "append" : "overwrite";
-    const maxOrd = this.sql.exec<{ m: number | null }>("SELECT MAX(ord) AS m FROM files WHERE name = ?", input.name).one().m ?? 0;
+    const operation =
+      input.mode === "rewrite" ? "replace" : removed.length === 0 ? "append" : "overwrite";
+    const maxOrd =
+      this.sql
+        .exec<{ m: number | null }>("SELECT MAX(ord) AS m FROM files WHERE name = ?", input.name)
+        .one().m ?? 0;
     const firstOrd = input.mode === "rewrite" ? Math.min(...removed.map((f) => f.ord)) : maxOrd + 1;
-    const rowCount = kept.reduce((s, f) => s + f.row_count, 0) + added.reduce((s, o) => s + o.row_count, 0);
+    const rowCount =
+      kept.reduce((s, f) => s + f.row_count, 0) + added.reduce((s, o) => s + o.row_count, 0);
     const bytes = kept.reduce((s, f) => s + f.size, 0) + added.reduce((s, o) => s + o.size, 0);
 
     // Retention: the snapshots kept once this one is made.
-    const retained = this.retainedFrom(input.name, version, nowMs, config.catalogd.retain_versions, config.catalogd.retain_days);
+    const retained = this.retainedFrom(
+      input.name,
+      version,
+      nowMs,
+      config.catalogd.retain_versions,
+      config.catalogd.retain_days,
+    );
 
     // Iceberg: manifests, manifest list and table metadata in R2, before the SQL commit.
     const tableUuid = d?.table_uuid ?? crypto.randomUUID();
@@ -328,34 +404,87 @@ export class Catalog extends DurableObject<Env> {
         sql.exec(
           `INSERT INTO versions (name, version, schema, schema_fingerprint, row_count, bytes, file_count, operation, created_at, created_ms, manifest_list, metadata_key, summary, parent_version)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          input.name, version, JSON.stringify(schema), input.schema_fingerprint, rowCount, bytes, kept.length + added.length, operation,
-          input.now, nowMs, snapshot.manifestList, snapshot.metadataKey, JSON.stringify(snapshot.summary), d ? d.current_version : null,
+          input.name,
+          version,
+          JSON.stringify(schema),
+          input.schema_fingerprint,
+          rowCount,
+          bytes,
+          kept.length + added.length,
+          operation,
+          input.now,
+          nowMs,
+          snapshot.manifestList,
+          snapshot.metadataKey,
+          JSON.stringify(snapshot.summary),
+          d ? d.current_version : null,
         );
-        for (const f of removed) sql.exec("UPDATE files SET removed_version = ? WHERE name = ? AND key = ?", version, input.name, f.key);
+        for (const f of removed)
+          sql.exec(
+            "UPDATE files SET removed_version = ? WHERE name = ? AND key = ?",
+            version,
+            input.name,
+            f.key,
+          );
         for (const [i, o] of added.entries()) {
           sql.exec(
             "INSERT INTO files (name, key, size, row_count, content_sha256, added_version, removed_version, ord, manifest, data_file) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
-            input.name, o.key, o.size, o.row_count, o.content_sha256 ?? null, version, firstOrd + i * (input.mode === "rewrite" ? 0 : 1),
-            snapshot.fileManifest.get(o.key) ?? null, snapshot.dataFiles.get(o.key) ?? null,
+            input.name,
+            o.key,
+            o.size,
+            o.row_count,
+            o.content_sha256 ?? null,
+            version,
+            firstOrd + i * (input.mode === "rewrite" ? 0 : 1),
+            snapshot.fileManifest.get(o.key) ?? null,
+            snapshot.dataFiles.get(o.key) ?? null,
           );
         }
         // Kept files whose manifest was rewritten (or that had none) now live in another manifest.
         for (const f of kept) {
           const m = snapshot.fileManifest.get(f.key);
           const df = snapshot.dataFiles.get(f.key);
-          if (m && m !== f.manifest) sql.exec("UPDATE files SET manifest = ?, data_file = COALESCE(?, data_file) WHERE name = ? AND key = ?", m, df ?? null, input.name, f.key);
+          if (m && m !== f.manifest)
+            sql.exec(
+              "UPDATE files SET manifest = ?, data_file = COALESCE(?, data_file) WHERE name = ? AND key = ?",
+              m,
+              df ?? null,
+              input.name,
+              f.key,
+            );
         }
-        for (const path of snapshot.droppedManifests) sql.exec("UPDATE iceberg_manifests SET removed_version = ? WHERE name = ? AND path = ?", version, input.name, path);
+        for (const path of snapshot.droppedManifests)
+          sql.exec(
+            "UPDATE iceberg_manifests SET removed_version = ? WHERE name = ? AND path = ?",
+            version,
+            input.name,
+            path,
+          );
         for (const m of snapshot.newManifests) {
-          sql.exec("INSERT INTO iceberg_manifests (name, path, added_version, removed_version, record) VALUES (?, ?, ?, NULL, ?)", input.name, m.path, version, JSON.stringify(m.record));
+          sql.exec(
+            "INSERT INTO iceberg_manifests (name, path, added_version, removed_version, record) VALUES (?, ?, ?, NULL, ?)",
+            input.name,
+            m.path,
+            version,
+            JSON.stringify(m.record),
+          );
         }
         sql.exec(
           `INSERT INTO datasets (name, dataset_id, schema_fingerprint, current_version, row_count, created_at, updated_at, bytes, file_count, table_uuid, metadata_key)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT(name) DO UPDATE SET current_version = excluded.current_version, row_count = excluded.row_count, updated_at = excluded.updated_at,
              bytes = excluded.bytes, file_count = excluded.file_count, table_uuid = excluded.table_uuid, metadata_key = excluded.metadata_key`,
-          input.name, input.dataset_id, input.schema_fingerprint, version, rowCount, d?.created_at ?? input.now, input.now, bytes,
-          kept.length + added.length, tableUuid, snapshot.metadataKey,
+          input.name,
+          input.dataset_id,
+          input.schema_fingerprint,
+          version,
+          rowCount,
+          d?.created_at ?? input.now,
+          input.now,
+          bytes,
+          kept.length + added.length,
+          tableUuid,
+          snapshot.metadataKey,
         );
         expired = this.expire(input.name, retained);
       });
@@ -368,14 +497,38 @@ export class Catalog extends DurableObject<Env> {
   }
 
   /** The oldest version kept once `newest` exists: the newest `retainVersions`, and any younger than `retainDays`. */
-  private retainedFrom(name: string, newest: number, nowMs: number, retainVersions: number, retainDays: number): number {
+  private retainedFrom(
+    name: string,
+    newest: number,
+    nowMs: number,
+    retainVersions: number,
+    retainDays: number,
+  ): number {
     const byCount = this.sql
-      .exec<{ version: number }>("SELECT version FROM versions WHERE name = ? ORDER BY version DESC LIMIT 1 OFFSET ?", name, Math.max(0, retainVersions - 2))
+      .exec<{ version: number }>(
+        "SELECT version FROM versions WHERE name = ? ORDER BY version DESC LIMIT 1 OFFSET ?",
+        name,
+        Math.max(0, retainVersions - 2),
+      )
       .toArray()[0]?.version;
     // the new version counts as one of the retained ones
-    let oldest = retainVersions <= 1 ? newest : (byCount ?? this.sql.exec<{ v: number | null }>("SELECT MIN(version) AS v FROM versions WHERE name = ?", name).one().v ?? newest);
+    let oldest =
+      retainVersions <= 1
+        ? newest
+        : (byCount ??
+          this.sql
+            .exec<{ v: number | null }>(
+              "SELECT MIN(version) AS v FROM versions WHERE name = ?",
+              name,
+            )
+            .one().v ??
+          newest);
     const young = this.sql
-      .exec<{ v: number | null }>("SELECT MIN(version) AS v FROM versions WHERE name = ? AND created_ms >= ?", name, nowMs - retainDays * 86_400_000)
+      .exec<{ v: number | null }>(
+        "SELECT MIN(version) AS v FROM versions WHERE name = ? AND created_ms >= ?",
+        name,
+        nowMs - retainDays * 86_400_000,
+      )
       .one().v;
     if (young !== null && young < oldest) oldest = young;
     return oldest;
@@ -388,34 +541,76 @@ export class Catalog extends DurableObject<Env> {
   private expire(name: string, oldest: number): string[] {
     const sql = this.sql;
     const keys: string[] = [];
-    for (const v of sql.exec<{ manifest_list: string | null; metadata_key: string | null }>("SELECT manifest_list, metadata_key FROM versions WHERE name = ? AND version < ?", name, oldest).toArray()) {
+    for (const v of sql
+      .exec<{ manifest_list: string | null; metadata_key: string | null }>(
+        "SELECT manifest_list, metadata_key FROM versions WHERE name = ? AND version < ?",
+        name,
+        oldest,
+      )
+      .toArray()) {
       if (v.manifest_list) keys.push(v.manifest_list);
       if (v.metadata_key) keys.push(v.metadata_key);
     }
-    const files = sql.exec<{ key: string }>("SELECT key FROM files WHERE name = ? AND removed_version IS NOT NULL AND removed_version <= ?", name, oldest).toArray().map((r) => r.key);
+    const files = sql
+      .exec<{ key: string }>(
+        "SELECT key FROM files WHERE name = ? AND removed_version IS NOT NULL AND removed_version <= ?",
+        name,
+        oldest,
+      )
+      .toArray()
+      .map((r) => r.key);
     const manifests = sql
-      .exec<{ path: string }>("SELECT path FROM iceberg_manifests WHERE name = ? AND removed_version IS NOT NULL AND removed_version <= ?", name, oldest)
+      .exec<{ path: string }>(
+        "SELECT path FROM iceberg_manifests WHERE name = ? AND removed_version IS NOT NULL AND removed_version <= ?",
+        name,
+        oldest,
+      )
       .toArray()
       .map((r) => r.path);
     sql.exec("DELETE FROM versions WHERE name = ? AND version < ?", name, oldest);
-    sql.exec("DELETE FROM files WHERE name = ? AND removed_version IS NOT NULL AND removed_version <= ?", name, oldest);
-    sql.exec("DELETE FROM iceberg_manifests WHERE name = ? AND removed_version IS NOT NULL AND removed_version <= ?", name, oldest);
+    sql.exec(
+      "DELETE FROM files WHERE name = ? AND removed_version IS NOT NULL AND removed_version <= ?",
+      name,
+      oldest,
+    );
+    sql.exec(
+      "DELETE FROM iceberg_manifests WHERE name = ? AND removed_version IS NOT NULL AND removed_version <= ?",
+      name,
+      oldest,
+    );
     return [...keys, ...manifests, ...this.unreferenced(name, files)];
   }
 
   private liveManifests(name: string): ManifestRecordRow[] {
     return this.sql
-      .exec<{ path: string; added_version: number; record: string }>("SELECT path, added_version, record FROM iceberg_manifests WHERE name = ? AND removed_version IS NULL ORDER BY added_version, path", name)
+      .exec<{ path: string; added_version: number; record: string }>(
+        "SELECT path, added_version, record FROM iceberg_manifests WHERE name = ? AND removed_version IS NULL ORDER BY added_version, path",
+        name,
+      )
       .toArray()
-      .map((r) => ({ path: r.path, added_version: r.added_version, record: JSON.parse(r.record) as Record<string, unknown> }));
+      .map((r) => ({
+        path: r.path,
+        added_version: r.added_version,
+        record: JSON.parse(r.record) as Record<string, unknown>,
+      }));
   }
 
   /** The Iceberg snapshots of the versions kept (from `oldest`), oldest first. */
   private snapshots(name: string, oldest: number): SnapshotRow[] {
     return this.sql
-      .exec<VersionRow>("SELECT * FROM versions WHERE name = ? AND version >= ? AND manifest_list IS NOT NULL ORDER BY version", name, oldest)
+      .exec<VersionRow>(
+        "SELECT * FROM versions WHERE name = ? AND version >= ? AND manifest_list IS NOT NULL ORDER BY version",
+        name,
+        oldest,
+      )
       .toArray()
-      .map((v) => ({ version: v.version, parent: v.parent_version, created_ms: v.created_ms, manifest_list: v.manifest_list!, summary: JSON.parse(v.summary ?? "{}") as Record<string, string> }));
+      .map((v) => ({
+        version: v.version,
+        parent: v.parent_version,
+        created_ms: v.created_ms,
+        manifest_list: v.manifest_list!,
+        summary: JSON.parse(v.summary ?? "{}") as Record<string, string>,
+      }));
   }
 
   private metadataLog(name: string, oldest: number): { timestamp_ms: number; key: string }[] {
@@ -434,7 +629,9 @@ export class Catalog extends DurableObject<Env> {
       try {
         await this.env.LAKE.delete(keys.slice(i, i + 1000));
       } catch (err) {
-        logger(this.env, "catalog").warn(`deleting ${keys.length} unreferenced Iceberg object(s) failed: ${(err as Error).message}`);
+        logger(this.env, "catalog").warn(
+          `deleting ${keys.length} unreferenced Iceberg object(s) failed: ${(err as Error).message}`,
+        );
       }
     }
   }
@@ -450,7 +647,11 @@ export class Catalog extends DurableObject<Env> {
     const d = this.dataset(name);
     if (!d) return null;
     return this.sql
-      .exec<VersionRow>("SELECT * FROM versions WHERE name = ? ORDER BY version DESC LIMIT ?", name, limit)
+      .exec<VersionRow>(
+        "SELECT * FROM versions WHERE name = ? ORDER BY version DESC LIMIT ?",
+        name,
+        limit,
+      )
       .toArray()
       .map((v) => this.manifestOf(d, v));
   }
@@ -464,13 +665,19 @@ export class Catalog extends DurableObject<Env> {
     const gone = this.sql
       .exec<{ n: number }>(
         "SELECT COUNT(*) AS n FROM files WHERE name = ? AND added_version <= ? AND removed_version IS NOT NULL AND removed_version > ? AND removed_version <= ?",
-        name, from, from, to,
+        name,
+        from,
+        from,
+        to,
       )
       .one().n;
     const added = this.sql
       .exec<FileRow>(
         "SELECT * FROM files WHERE name = ? AND added_version > ? AND added_version <= ? AND (removed_version IS NULL OR removed_version > ?) ORDER BY ord, key",
-        name, from, to, to,
+        name,
+        from,
+        to,
+        to,
       )
       .toArray()
       .map(toObject);
@@ -501,9 +708,13 @@ export class Catalog extends DurableObject<Env> {
   }
 
   /** The Iceberg view of a dataset: its table metadata key and the current snapshot (REST catalog). */
-  table(name: string): { metadata_key: string | null; version: number; table_uuid: string | null } | null {
+  table(
+    name: string,
+  ): { metadata_key: string | null; version: number; table_uuid: string | null } | null {
     const d = this.dataset(name);
-    return d ? { metadata_key: d.metadata_key, version: d.current_version, table_uuid: d.table_uuid } : null;
+    return d
+      ? { metadata_key: d.metadata_key, version: d.current_version, table_uuid: d.table_uuid }
+      : null;
   }
 
   /** The datasets whose current snapshot has more than `minFiles` files under `smallRows` rows. */
@@ -519,7 +730,8 @@ export class Catalog extends DurableObject<Env> {
   }
 
   stats(): CatalogStats {
-    const count = (table: string) => this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
+    const count = (table: string) =>
+      this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n;
     return {
       datasets: count("datasets"),
       versions: count("versions"),
@@ -541,8 +753,21 @@ export class Catalog extends DurableObject<Env> {
       if (!d) return [];
       const cur = this.version(name, d.current_version)!;
       const nowMs = Date.now();
-      const oldest = this.retainedFrom(name, d.current_version + 1, nowMs, config.retain_versions + 1, config.retain_days);
-      const hasOld = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM versions WHERE name = ? AND version < ?", name, oldest).one().n > 0;
+      const oldest = this.retainedFrom(
+        name,
+        d.current_version + 1,
+        nowMs,
+        config.retain_versions + 1,
+        config.retain_days,
+      );
+      const hasOld =
+        this.sql
+          .exec<{ n: number }>(
+            "SELECT COUNT(*) AS n FROM versions WHERE name = ? AND version < ?",
+            name,
+            oldest,
+          )
+          .one().n > 0;
       if (!hasOld && cur.manifest_list && d.metadata_key) return [];
       const live = this.filesAt(name, d.current_version);
       const snapshot = await writeSnapshot(this.env, {
@@ -568,20 +793,44 @@ export class Catalog extends DurableObject<Env> {
           const sql = this.sql;
           for (const f of live) {
             const m = snapshot.fileManifest.get(f.key);
-            if (m && m !== f.manifest) sql.exec("UPDATE files SET manifest = ?, data_file = COALESCE(?, data_file) WHERE name = ? AND key = ?", m, snapshot.dataFiles.get(f.key) ?? null, name, f.key);
+            if (m && m !== f.manifest)
+              sql.exec(
+                "UPDATE files SET manifest = ?, data_file = COALESCE(?, data_file) WHERE name = ? AND key = ?",
+                m,
+                snapshot.dataFiles.get(f.key) ?? null,
+                name,
+                f.key,
+              );
           }
           for (const m of snapshot.newManifests) {
-            sql.exec("INSERT INTO iceberg_manifests (name, path, added_version, removed_version, record) VALUES (?, ?, ?, NULL, ?)", name, m.path, d.current_version, JSON.stringify(m.record));
+            sql.exec(
+              "INSERT INTO iceberg_manifests (name, path, added_version, removed_version, record) VALUES (?, ?, ?, NULL, ?)",
+              name,
+              m.path,
+              d.current_version,
+              JSON.stringify(m.record),
+            );
           }
           sql.exec(
             "UPDATE versions SET manifest_list = ?, metadata_key = ?, summary = ? WHERE name = ? AND version = ?",
-            snapshot.manifestList, snapshot.metadataKey, JSON.stringify(snapshot.summary), name, d.current_version,
+            snapshot.manifestList,
+            snapshot.metadataKey,
+            JSON.stringify(snapshot.summary),
+            name,
+            d.current_version,
           );
-          sql.exec("UPDATE datasets SET metadata_key = ?, table_uuid = COALESCE(table_uuid, ?) WHERE name = ?", snapshot.metadataKey, crypto.randomUUID(), name);
+          sql.exec(
+            "UPDATE datasets SET metadata_key = ?, table_uuid = COALESCE(table_uuid, ?) WHERE name = ?",
+            snapshot.metadataKey,
+            crypto.randomUUID(),
+            name,
+          );
           keys = this.expire(name, oldest);
           // the current version's earlier metadata file is superseded by this one
-          if (cur.metadata_key && cur.metadata_key !== snapshot.metadataKey) keys.push(cur.metadata_key);
-          if (cur.manifest_list && cur.manifest_list !== snapshot.manifestList) keys.push(cur.manifest_list);
+          if (cur.metadata_key && cur.metadata_key !== snapshot.metadataKey)
+            keys.push(cur.metadata_key);
+          if (cur.manifest_list && cur.manifest_list !== snapshot.manifestList)
+            keys.push(cur.manifest_list);
         });
       } catch (err) {
         await this.deleteObjects(snapshot.written);
@@ -600,15 +849,25 @@ export class Catalog extends DurableObject<Env> {
       this.ctx.storage.transactionSync(() => {
         const cur = this.current(name);
         if (!cur) return null;
-        const files = this.sql.exec<{ key: string }>("SELECT key FROM files WHERE name = ?", name).toArray().map((r) => r.key);
+        const files = this.sql
+          .exec<{ key: string }>("SELECT key FROM files WHERE name = ?", name)
+          .toArray()
+          .map((r) => r.key);
         const meta: string[] = [];
-        for (const v of this.sql.exec<{ manifest_list: string | null; metadata_key: string | null }>("SELECT manifest_list, metadata_key FROM versions WHERE name = ?", name)) {
+        for (const v of this.sql.exec<{
+          manifest_list: string | null;
+          metadata_key: string | null;
+        }>("SELECT manifest_list, metadata_key FROM versions WHERE name = ?", name)) {
           if (v.manifest_list) meta.push(v.manifest_list);
           if (v.metadata_key) meta.push(v.metadata_key);
         }
         const d = this.dataset(name);
         if (d?.metadata_key) meta.push(d.metadata_key);
-        for (const m of this.sql.exec<{ path: string }>("SELECT path FROM iceberg_manifests WHERE name = ?", name)) meta.push(m.path);
+        for (const m of this.sql.exec<{ path: string }>(
+          "SELECT path FROM iceberg_manifests WHERE name = ?",
+          name,
+        ))
+          meta.push(m.path);
         this.sql.exec("DELETE FROM files WHERE name = ?", name);
         this.sql.exec("DELETE FROM iceberg_manifests WHERE name = ?", name);
         this.sql.exec("DELETE FROM versions WHERE name = ?", name);
@@ -620,7 +879,11 @@ export class Catalog extends DurableObject<Env> {
 
   /** The keys among `candidates` that no other dataset lists (a pre-#12 forgery may list another's key). */
   private unreferenced(name: string, candidates: string[]): string[] {
-    return candidates.filter((k) => this.sql.exec("SELECT 1 FROM files WHERE key = ? AND name <> ? LIMIT 1", k, name).toArray().length === 0);
+    return candidates.filter(
+      (k) =>
+        this.sql.exec("SELECT 1 FROM files WHERE key = ? AND name <> ? LIMIT 1", k, name).toArray()
+          .length === 0,
+    );
   }
 
   /**
@@ -628,7 +891,10 @@ export class Catalog extends DurableObject<Env> {
    * slice per call (orphan-sweep.ts); each dataset's deletes happen under its commit lock.
    */
   async sweepOrphans(opts: OrphanSweepOptions): Promise<OrphanSweepResult> {
-    return sweepOrphans({ sql: this.sql, lake: this.env.LAKE, withLock: (name, fn) => this.withLock(name, fn) }, opts);
+    return sweepOrphans(
+      { sql: this.sql, lake: this.env.LAKE, withLock: (name, fn) => this.withLock(name, fn) },
+      opts,
+    );
   }
 
   // ---- leases of staged ingest uploads ----
@@ -636,7 +902,11 @@ export class Catalog extends DurableObject<Env> {
   /** Records or renews the lease of a staged key until now + leaseMs; returns the expiry. */
   lease(key: string, leaseMs: number): number {
     const expires = Date.now() + leaseMs;
-    this.sql.exec("INSERT INTO staging (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at", key, expires);
+    this.sql.exec(
+      "INSERT INTO staging (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at",
+      key,
+      expires,
+    );
     return expires;
   }
 
@@ -654,7 +924,9 @@ export class Catalog extends DurableObject<Env> {
       const now = Date.now();
       const stale: string[] = [];
       for (const o of objects) {
-        const row = this.sql.exec<{ expires_at: number }>("SELECT expires_at FROM staging WHERE key = ?", o.key).toArray()[0];
+        const row = this.sql
+          .exec<{ expires_at: number }>("SELECT expires_at FROM staging WHERE key = ?", o.key)
+          .toArray()[0];
         if (row ? row.expires_at <= now : o.uploaded <= now - graceMs) stale.push(o.key);
       }
       this.sql.exec("DELETE FROM staging WHERE expires_at <= ?", now);
@@ -664,10 +936,19 @@ export class Catalog extends DurableObject<Env> {
 
   /** The live leases (for tests and operators). */
   leases(): { key: string; expires_at: number }[] {
-    return this.sql.exec<{ key: string; expires_at: number }>("SELECT key, expires_at FROM staging ORDER BY key").toArray();
+    return this.sql
+      .exec<{ key: string; expires_at: number }>("SELECT key, expires_at FROM staging ORDER BY key")
+      .toArray();
   }
 }
 
 function fileState(f: FileRow): FileState {
-  return { key: f.key, size: f.size, row_count: f.row_count, added_version: f.added_version, manifest: f.manifest, data_file: f.data_file };
+  return {
+    key: f.key,
+    size: f.size,
+    row_count: f.row_count,
+    added_version: f.added_version,
+    manifest: f.manifest,
+    data_file: f.data_file,
+  };
 }

@@ -8,21 +8,21 @@
 //   <prefix><name>/metadata/snap-<version>-<uuid>.avro        manifest list of snapshot <version>
 //   <prefix><name>/metadata/<uuid>-m<n>.avro                  manifests
 import { parquetMetadataAsync } from "hyparquet";
-import { lakehouseConfig } from "../../../shared/lakehouse-config";
-import type { SchemaField } from "../../../shared/types";
 import {
+  type DataFile,
   dataFileFromParquet,
   decodeDataFile,
   encodeDataFile,
+  type ManifestEntry,
+  type ManifestListEntry,
   manifestListEntry,
   PARQUET_STATS_PARSERS,
   tableMetadata,
   writeManifest,
   writeManifestList,
-  type DataFile,
-  type ManifestEntry,
-  type ManifestListEntry,
 } from "../../../shared/iceberg";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import type { SchemaField } from "../../../shared/types";
 
 /** A file of the dataset as the catalog holds it. */
 export interface FileState {
@@ -112,17 +112,28 @@ export function keyOfLocation(bucket: string, location: string): string | null {
   return location.startsWith(prefix) ? location.slice(prefix.length) : null;
 }
 
-async function readDataFile(env: Env, bucket: string, key: string, size: number, schema: SchemaField[]): Promise<DataFile> {
+async function readDataFile(
+  env: Env,
+  bucket: string,
+  key: string,
+  size: number,
+  schema: SchemaField[],
+): Promise<DataFile> {
   const file = {
     byteLength: size,
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
-      const obj = await env.LAKE.get(key, { range: { offset: start, length: (end ?? size) - start } });
+      const obj = await env.LAKE.get(key, {
+        range: { offset: start, length: (end ?? size) - start },
+      });
       if (!obj) throw new Error(`object ${key} is missing from the LAKE bucket`);
       return obj.arrayBuffer();
     },
   };
   // statistics kept in the column's unit (exact microsecond bounds); a footer is at most 64 KiB in one read for our files
-  const metadata = await parquetMetadataAsync(file, { parsers: PARQUET_STATS_PARSERS, initialFetchSize: 64 * 1024 });
+  const metadata = await parquetMetadataAsync(file, {
+    parsers: PARQUET_STATS_PARSERS,
+    initialFetchSize: 64 * 1024,
+  });
   return dataFileFromParquet(metadata, { path: s3Location(bucket, key), fileSize: size, schema });
 }
 
@@ -150,19 +161,30 @@ export async function writeSnapshot(env: Env, input: SnapshotInput): Promise<Sna
     let snapshots = input.history;
     if (input.operation !== "metadata") {
       // Files Iceberg does not list yet: the new ones, and any registered before Iceberg.
-      const fresh: { key: string; size: number; row_count: number }[] = [...input.added, ...input.kept.filter((f) => !f.manifest)];
+      const fresh: { key: string; size: number; row_count: number }[] = [
+        ...input.added,
+        ...input.kept.filter((f) => !f.manifest),
+      ];
       const freshEntries: ManifestEntry[] = [];
       for (const f of fresh) {
         const file = await readDataFile(env, bucket, f.key, f.size, input.schema);
         out.dataFiles.set(f.key, encodeStored({ snapshot: v, file }));
-        freshEntries.push({ status: 1, snapshotId: v, sequenceNumber: v, fileSequenceNumber: v, dataFile: file });
+        freshEntries.push({
+          status: 1,
+          snapshotId: v,
+          sequenceNumber: v,
+          fileSequenceNumber: v,
+          dataFile: file,
+        });
       }
       // Live manifests: carried when none of their files leave; otherwise rewritten (kept files
       // EXISTING, leaving files DELETED); dropped when they list no live file any more.
       const keptBy = new Map<string, FileState[]>();
-      for (const f of input.kept) if (f.manifest) keptBy.set(f.manifest, [...(keptBy.get(f.manifest) ?? []), f]);
+      for (const f of input.kept)
+        if (f.manifest) keptBy.set(f.manifest, [...(keptBy.get(f.manifest) ?? []), f]);
       const removedBy = new Map<string, FileState[]>();
-      for (const f of input.removed) if (f.manifest) removedBy.set(f.manifest, [...(removedBy.get(f.manifest) ?? []), f]);
+      for (const f of input.removed)
+        if (f.manifest) removedBy.set(f.manifest, [...(removedBy.get(f.manifest) ?? []), f]);
       const carried: ManifestListEntry[] = [];
       const rewrite: ManifestEntry[] = [];
       const rewrittenKeys: string[] = [];
@@ -176,12 +198,24 @@ export async function writeSnapshot(env: Env, input: SnapshotInput): Promise<Sna
         out.droppedManifests.push(m.path);
         for (const f of keptIn) {
           const s = decodeStored(f.data_file!);
-          rewrite.push({ status: 0, snapshotId: s.snapshot, sequenceNumber: s.snapshot, fileSequenceNumber: s.snapshot, dataFile: s.file });
+          rewrite.push({
+            status: 0,
+            snapshotId: s.snapshot,
+            sequenceNumber: s.snapshot,
+            fileSequenceNumber: s.snapshot,
+            dataFile: s.file,
+          });
           rewrittenKeys.push(f.key);
         }
         for (const f of removedIn) {
           const s = decodeStored(f.data_file!);
-          rewrite.push({ status: 2, snapshotId: v, sequenceNumber: s.snapshot, fileSequenceNumber: s.snapshot, dataFile: s.file });
+          rewrite.push({
+            status: 2,
+            snapshotId: v,
+            sequenceNumber: s.snapshot,
+            fileSequenceNumber: s.snapshot,
+            dataFile: s.file,
+          });
         }
       }
       const lists: ManifestListEntry[] = [...carried];
@@ -190,16 +224,35 @@ export async function writeSnapshot(env: Env, input: SnapshotInput): Promise<Sna
         const path = `${dir}${crypto.randomUUID()}-m${n++}.avro`;
         const bytes = writeManifest({ entries, schema: input.schema, snapshotId: v });
         await put(path, bytes, "application/avro");
-        const record = manifestListEntry({ path: s3Location(bucket, path), length: bytes.byteLength, entries, snapshotId: v, sequenceNumber: v });
+        const record = manifestListEntry({
+          path: s3Location(bucket, path),
+          length: bytes.byteLength,
+          entries,
+          snapshotId: v,
+          sequenceNumber: v,
+        });
         lists.push(record);
         out.newManifests.push({ path, record: record as unknown as Record<string, unknown> });
         for (const k of keys) out.fileManifest.set(k, path);
       };
       if (rewrite.length) await addManifest(rewrite, rewrittenKeys);
-      if (freshEntries.length) await addManifest(freshEntries, fresh.map((f) => f.key));
+      if (freshEntries.length)
+        await addManifest(
+          freshEntries,
+          fresh.map((f) => f.key),
+        );
 
       out.manifestList = `${dir}snap-${v}-${crypto.randomUUID()}.avro`;
-      await put(out.manifestList, writeManifestList({ manifests: lists, snapshotId: v, parentSnapshotId: input.parent, sequenceNumber: v }), "application/avro");
+      await put(
+        out.manifestList,
+        writeManifestList({
+          manifests: lists,
+          snapshotId: v,
+          parentSnapshotId: input.parent,
+          sequenceNumber: v,
+        }),
+        "application/avro",
+      );
 
       const keptRows = input.kept.reduce((s, f) => s + f.row_count, 0);
       const addedRows = input.added.reduce((s, f) => s + f.row_count, 0);
@@ -221,7 +274,16 @@ export async function writeSnapshot(env: Env, input: SnapshotInput): Promise<Sna
         "total-position-deletes": "0",
         "total-equality-deletes": "0",
       };
-      snapshots = [...input.history, { version: v, parent: input.parent, created_ms: input.nowMs, manifest_list: out.manifestList, summary: out.summary }];
+      snapshots = [
+        ...input.history,
+        {
+          version: v,
+          parent: input.parent,
+          created_ms: input.nowMs,
+          manifest_list: out.manifestList,
+          summary: out.summary,
+        },
+      ];
     } else {
       out.summary = input.history.find((s) => s.version === v)?.summary ?? {};
     }
@@ -243,7 +305,10 @@ export async function writeSnapshot(env: Env, input: SnapshotInput): Promise<Sna
       })),
       currentSnapshotId: snapshots.length ? v : null,
       lastUpdatedMs: Date.now(),
-      metadataLog: input.metadataLog.map((m) => ({ timestampMs: m.timestamp_ms, metadataFile: s3Location(bucket, m.key) })),
+      metadataLog: input.metadataLog.map((m) => ({
+        timestampMs: m.timestamp_ms,
+        metadataFile: s3Location(bucket, m.key),
+      })),
       properties: { "lakehouse.dataset": input.name },
     });
     await put(out.metadataKey, JSON.stringify(metadata), "application/json");

@@ -15,17 +15,31 @@
 // when an ingest starts. The cron also sweeps orphans under the dataset prefix (orphan-sweep.ts).
 // docs/storage-layout.md has the rules.
 import { createRoute, z } from "@hono/zod-openapi";
-import { createServiceApp, jsonContentType, jsonResponse, parseWith, readJson } from "../../../shared/app";
-import { COLUMN_TYPES, caseCollision, caseCollisionMessage, columnNameProblem, datasetId, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
-import { LakehouseError } from "../../../shared/errors";
+import {
+  createServiceApp,
+  jsonContentType,
+  jsonResponse,
+  parseWith,
+  readJson,
+} from "../../../shared/app";
 import { serviceClient } from "../../../shared/clients";
+import {
+  COLUMN_TYPES,
+  caseCollision,
+  caseCollisionMessage,
+  columnNameProblem,
+  datasetId,
+  datasetNameSchema,
+  schemaFingerprint,
+} from "../../../shared/dataset";
+import { LakehouseError } from "../../../shared/errors";
 import { encodeKeyPath } from "../../../shared/keys";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { logger } from "../../../shared/log";
 import type { Manifest, ManifestObject, SchemaField } from "../../../shared/types";
 import type { Catalog } from "./catalog";
-import { mountIcebergRest } from "./rest";
 import { mirrorTable } from "./r2-data-catalog";
+import { mountIcebergRest } from "./rest";
 import { STAGING_PREFIX, sweepLakeOrphans, sweepStaging } from "./sweeps";
 
 const { app, api } = createServiceApp<Env>("catalog", "catalog");
@@ -42,7 +56,13 @@ function catalog(env: Env): DurableObjectStub<Catalog> {
  * Worker — neither awaited by the caller (an ingest does not wait for replicas to load; a query
  * reads the catalog's current versions itself, so read-your-writes does not depend on it).
  */
-function afterCommit(env: Env, ctx: WaitUntil, requestId: string, name: string, result: { manifest: Manifest; expired: string[] }): void {
+function afterCommit(
+  env: Env,
+  ctx: WaitUntil,
+  requestId: string,
+  name: string,
+  result: { manifest: Manifest; expired: string[] },
+): void {
   ctx.waitUntil(
     (async () => {
       await deleteLakeObjects(env, result.expired);
@@ -58,22 +78,38 @@ async function deleteLakeObjects(env: Env, keys: string[]): Promise<void> {
     try {
       await env.LAKE.delete(keys.slice(i, i + 1000));
     } catch (err) {
-      logger(env, "catalog").error(`deleting ${keys.length} expired object(s) failed: ${(err as Error).message}; keys: ${keys.slice(i, i + 1000).join(", ")}`);
+      logger(env, "catalog").error(
+        `deleting ${keys.length} expired object(s) failed: ${(err as Error).message}; keys: ${keys.slice(i, i + 1000).join(", ")}`,
+      );
     }
   }
 }
 
 /** Tells the query Worker a dataset changed (null = deleted). Never throws. */
-export async function notifyQuery(env: Env, requestId: string, name: string, manifest: Manifest | null): Promise<void> {
+export async function notifyQuery(
+  env: Env,
+  requestId: string,
+  name: string,
+  manifest: Manifest | null,
+): Promise<void> {
   try {
-    const res = await serviceClient(env as unknown as Record<string, unknown>, "query", requestId).fetch("/datasets/changed", {
+    const res = await serviceClient(
+      env as unknown as Record<string, unknown>,
+      "query",
+      requestId,
+    ).fetch("/datasets/changed", {
       method: "POST",
       json: { name, version: manifest?.version ?? null, manifest },
     });
-    if (!res.ok) logger(env, "catalog").warn(`query /sql/datasets/changed for ${name} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    if (!res.ok)
+      logger(env, "catalog").warn(
+        `query /sql/datasets/changed for ${name} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`,
+      );
     else await res.body?.cancel();
   } catch (err) {
-    logger(env, "catalog").warn(`query /sql/datasets/changed for ${name} failed: ${(err as Error).message}`);
+    logger(env, "catalog").warn(
+      `query /sql/datasets/changed for ${name} failed: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -92,7 +128,10 @@ const ObjectSchema = z.object({
   key: z.string().min(1),
   size: z.number().int().min(0),
   row_count: z.number().int().min(0),
-  content_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  content_sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 const RegisterBody = z.object({
   name: datasetNameSchema("missing dataset name", { creating: true }),
@@ -115,16 +154,32 @@ const ManifestSchema = z
   })
   .openapi("Manifest");
 const DatasetSummarySchema = z
-  .object({ dataset_id: z.string(), name: z.string(), schema_fingerprint: z.string(), row_count: z.number(), bytes: z.number(), version: z.number(), updated_at: z.string() })
+  .object({
+    dataset_id: z.string(),
+    name: z.string(),
+    schema_fingerprint: z.string(),
+    row_count: z.number(),
+    bytes: z.number(),
+    version: z.number(),
+    updated_at: z.string(),
+  })
   .openapi("DatasetSummary");
-const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).openapi("CatalogError");
+const ErrorBody = z
+  .object({
+    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+  })
+  .openapi("CatalogError");
 
 /** The dataset name in the path (`/manifest/{name}`, `/history/{name}`). */
-const NameParam = z.object({ name: datasetNameSchema().openapi({ param: { name: "name", in: "path" } }) });
+const NameParam = z.object({
+  name: datasetNameSchema().openapi({ param: { name: "name", in: "path" } }),
+});
 const VersionQuery = z.object({
   version: z
     .string()
-    .regex(/^0*[1-9]\d*$/, { error: (iss) => `expected a positive integer, got ${JSON.stringify(iss.input)}` })
+    .regex(/^0*[1-9]\d*$/, {
+      error: (iss) => `expected a positive integer, got ${JSON.stringify(iss.input)}`,
+    })
     .optional()
     .openapi({ description: "a version of the dataset (default: the current one)", example: "1" }),
 });
@@ -135,14 +190,25 @@ api.openapi(
     path: "/register",
     summary: "Register a dataset version (idempotent for identical objects; 409 on schema drift)",
     middleware: [jsonContentType],
-    request: { body: { content: { "application/json": { schema: RegisterBody } }, required: true } },
+    request: {
+      body: { content: { "application/json": { schema: RegisterBody } }, required: true },
+    },
     responses: {
-      200: { description: "the dataset's current manifest; `changed` says whether a new version was made", content: { "application/json": { schema: ManifestSchema.extend({ changed: z.boolean() }) } } },
+      200: {
+        description:
+          "the dataset's current manifest; `changed` says whether a new version was made",
+        content: {
+          "application/json": { schema: ManifestSchema.extend({ changed: z.boolean() }) },
+        },
+      },
       400: jsonResponse(
         ErrorBody,
         "invalid input (the message names the field), an object missing from storage or of another size, a key not under <[ingestd].prefix><name>/, listed twice, already in the current version (append) or listed by another dataset",
       ),
-      409: jsonResponse(ErrorBody, "schema drift: the dataset is registered with another fingerprint (both named); or the name differs only in case from an existing dataset's (both named)"),
+      409: jsonResponse(
+        ErrorBody,
+        "schema drift: the dataset is registered with another fingerprint (both named); or the name differs only in case from an existing dataset's (both named)",
+      ),
     },
   }),
   async (c) => {
@@ -152,13 +218,23 @@ api.openapi(
     const pair = caseCollision(names);
     if (pair) {
       const [a, b] = pair;
-      if (names[a] === names[b]) throw new LakehouseError("bad_request", `body.schema[${b}].name: duplicate column name ${JSON.stringify(names[b])}`);
-      throw new LakehouseError("bad_request", `body.schema[${b}].name: ${caseCollisionMessage(names, pair)}`);
+      if (names[a] === names[b])
+        throw new LakehouseError(
+          "bad_request",
+          `body.schema[${b}].name: duplicate column name ${JSON.stringify(names[b])}`,
+        );
+      throw new LakehouseError(
+        "bad_request",
+        `body.schema[${b}].name: ${caseCollisionMessage(names, pair)}`,
+      );
     }
     const schema = body.schema as SchemaField[];
     const computed = await schemaFingerprint(schema);
     if (computed !== body.schema_fingerprint) {
-      throw new LakehouseError("bad_request", `body.schema_fingerprint: ${body.schema_fingerprint} does not match the schema (computed ${computed})`);
+      throw new LakehouseError(
+        "bad_request",
+        `body.schema_fingerprint: ${body.schema_fingerprint} does not match the schema (computed ${computed})`,
+      );
     }
     const objects = body.objects as ManifestObject[];
     // Only objects the ingest wrote for this dataset, each once (a forged key of another
@@ -167,23 +243,49 @@ api.openapi(
     const keys = new Set<string>();
     for (const [i, o] of objects.entries()) {
       if (!o.key.startsWith(prefix) || o.key.length === prefix.length) {
-        throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} is not under ${JSON.stringify(prefix)}, where the ingest writes the objects of dataset ${JSON.stringify(name)}`);
+        throw new LakehouseError(
+          "bad_request",
+          `body.objects[${i}].key: object ${JSON.stringify(o.key)} is not under ${JSON.stringify(prefix)}, where the ingest writes the objects of dataset ${JSON.stringify(name)}`,
+        );
       }
       if (o.key.startsWith(`${prefix}metadata/`)) {
-        throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} is under ${JSON.stringify(`${prefix}metadata/`)}, where the catalog keeps the dataset's Iceberg metadata`);
+        throw new LakehouseError(
+          "bad_request",
+          `body.objects[${i}].key: object ${JSON.stringify(o.key)} is under ${JSON.stringify(`${prefix}metadata/`)}, where the catalog keeps the dataset's Iceberg metadata`,
+        );
       }
-      if (keys.has(o.key)) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} is listed twice`);
+      if (keys.has(o.key))
+        throw new LakehouseError(
+          "bad_request",
+          `body.objects[${i}].key: object ${JSON.stringify(o.key)} is listed twice`,
+        );
       keys.add(o.key);
     }
     // No manifest may point at a missing object: every object must exist with its declared size.
-    const storage = serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId"));
+    const storage = serviceClient(
+      c.env as unknown as Record<string, unknown>,
+      "storage",
+      c.get("requestId"),
+    );
     await Promise.all(
       objects.map(async (o, i) => {
         const res = await storage.fetch(`/objects/${encodeKeyPath(o.key)}`, { method: "HEAD" });
-        if (res.status === 404) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} does not exist in storage`);
-        if (!res.ok) throw new LakehouseError("bad_request", `body.objects[${i}].key: object ${JSON.stringify(o.key)} cannot be checked (HTTP ${res.status})`);
+        if (res.status === 404)
+          throw new LakehouseError(
+            "bad_request",
+            `body.objects[${i}].key: object ${JSON.stringify(o.key)} does not exist in storage`,
+          );
+        if (!res.ok)
+          throw new LakehouseError(
+            "bad_request",
+            `body.objects[${i}].key: object ${JSON.stringify(o.key)} cannot be checked (HTTP ${res.status})`,
+          );
         const size = Number(res.headers.get("content-length"));
-        if (size !== o.size) throw new LakehouseError("bad_request", `body.objects[${i}].size: ${o.size} does not match the stored object's ${size} bytes`);
+        if (size !== o.size)
+          throw new LakehouseError(
+            "bad_request",
+            `body.objects[${i}].size: ${o.size} does not match the stored object's ${size} bytes`,
+          );
       }),
     );
     const result = await catalog(c.env).register({
@@ -195,7 +297,8 @@ api.openapi(
       mode: body.mode,
       now: new Date().toISOString(),
     });
-    if ("rejected" in result) throw new LakehouseError(result.rejected.code, result.rejected.message);
+    if ("rejected" in result)
+      throw new LakehouseError(result.rejected.code, result.rejected.message);
     if ("conflict" in result) {
       const existing = result.conflict.existing_fingerprint;
       throw new LakehouseError(
@@ -212,9 +315,15 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "get", path: "/manifest/{name}", summary: "A dataset's manifest: the current version, or ?version=N",
+    method: "get",
+    path: "/manifest/{name}",
+    summary: "A dataset's manifest: the current version, or ?version=N",
     request: { params: NameParam, query: VersionQuery },
-    responses: { 200: jsonResponse(ManifestSchema, "the manifest"), 400: jsonResponse(ErrorBody, "invalid name or version"), 404: jsonResponse(ErrorBody, "no such dataset or version") },
+    responses: {
+      200: jsonResponse(ManifestSchema, "the manifest"),
+      400: jsonResponse(ErrorBody, "invalid name or version"),
+      404: jsonResponse(ErrorBody, "no such dataset or version"),
+    },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
@@ -222,7 +331,12 @@ api.openapi(
     const version = text === undefined ? undefined : Number(text);
     const manifest = await catalog(c.env).manifest(name, version);
     if (!manifest) {
-      throw new LakehouseError("not_found", version === undefined ? `dataset ${JSON.stringify(name)} not found` : `dataset ${JSON.stringify(name)} has no version ${version}`);
+      throw new LakehouseError(
+        "not_found",
+        version === undefined
+          ? `dataset ${JSON.stringify(name)} not found`
+          : `dataset ${JSON.stringify(name)} has no version ${version}`,
+      );
     }
     return c.json(manifest, 200);
   },
@@ -230,48 +344,77 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "get", path: "/history/{name}", summary: "A dataset's versions, newest first (at most [catalogd].history_limit)",
+    method: "get",
+    path: "/history/{name}",
+    summary: "A dataset's versions, newest first (at most [catalogd].history_limit)",
     request: { params: NameParam },
     responses: {
-      200: jsonResponse(z.object({ name: z.string(), dataset_id: z.string(), versions: z.array(ManifestSchema) }), "the manifest of each version"),
+      200: jsonResponse(
+        z.object({ name: z.string(), dataset_id: z.string(), versions: z.array(ManifestSchema) }),
+        "the manifest of each version",
+      ),
       400: jsonResponse(ErrorBody, "invalid name"),
       404: jsonResponse(ErrorBody, "no such dataset"),
     },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
-    const versions = await catalog(c.env).history(name, lakehouseConfig(c.env).catalogd.history_limit);
-    if (!versions) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
+    const versions = await catalog(c.env).history(
+      name,
+      lakehouseConfig(c.env).catalogd.history_limit,
+    );
+    if (!versions)
+      throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
     return c.json({ name, dataset_id: datasetId(name), versions }, 200);
   },
 );
 
 api.openapi(
   createRoute({
-    method: "get", path: "/list", summary: "Every dataset with its current version",
-    responses: { 200: jsonResponse(z.object({ datasets: z.array(DatasetSummarySchema) }), "the datasets, by name") },
+    method: "get",
+    path: "/list",
+    summary: "Every dataset with its current version",
+    responses: {
+      200: jsonResponse(
+        z.object({ datasets: z.array(DatasetSummarySchema) }),
+        "the datasets, by name",
+      ),
+    },
   }),
   async (c) => c.json({ datasets: await catalog(c.env).list() }, 200),
 );
 
 api.openapi(
   createRoute({
-    method: "delete", path: "/manifest/{name}", summary: "Delete a dataset, every version, and its objects in storage",
+    method: "delete",
+    path: "/manifest/{name}",
+    summary: "Delete a dataset, every version, and its objects in storage",
     request: { params: NameParam },
-    responses: { 204: { description: "deleted" }, 400: jsonResponse(ErrorBody, "invalid name"), 404: jsonResponse(ErrorBody, "no such dataset") },
+    responses: {
+      204: { description: "deleted" },
+      400: jsonResponse(ErrorBody, "invalid name"),
+      404: jsonResponse(ErrorBody, "no such dataset"),
+    },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
     const removed = await catalog(c.env).remove(name);
-    if (!removed) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
+    if (!removed)
+      throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
     // The catalog no longer points at the objects: remove them (a failure leaves orphans, never a dangling manifest).
     try {
-      await serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId")).json("/delete", {
+      await serviceClient(
+        c.env as unknown as Record<string, unknown>,
+        "storage",
+        c.get("requestId"),
+      ).json("/delete", {
         method: "POST",
         json: { keys: removed.keys },
       });
     } catch (err) {
-      logger(c.env, "catalog").error(`deleting the objects of ${name} failed: ${(err as Error).message}; keys: ${removed.keys.join(", ")}`);
+      logger(c.env, "catalog").error(
+        `deleting the objects of ${name} failed: ${(err as Error).message}; keys: ${removed.keys.join(", ")}`,
+      );
     }
     await notifyQuery(c.env, c.get("requestId"), name, null);
     c.executionCtx.waitUntil(mirrorTable(c.env, name, catalog(c.env)));
@@ -281,10 +424,21 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "get", path: "/stats", summary: "Catalog counts and the bytes of its database (storage grows with files, not with versions × files)",
+    method: "get",
+    path: "/stats",
+    summary:
+      "Catalog counts and the bytes of its database (storage grows with files, not with versions × files)",
     responses: {
       200: jsonResponse(
-        z.object({ datasets: z.number(), versions: z.number(), files: z.number(), manifests: z.number(), database_bytes: z.number() }).openapi("CatalogStats"),
+        z
+          .object({
+            datasets: z.number(),
+            versions: z.number(),
+            files: z.number(),
+            manifests: z.number(),
+            database_bytes: z.number(),
+          })
+          .openapi("CatalogStats"),
         "counts",
       ),
     },
@@ -293,7 +447,10 @@ api.openapi(
 );
 
 const CompactQuery = z.object({
-  force: z.enum(["true", "false"]).optional().openapi({ description: "compact even at or under [catalogd].compact_min_files small files (default true for this route)" }),
+  force: z.enum(["true", "false"]).optional().openapi({
+    description:
+      "compact even at or under [catalogd].compact_min_files small files (default true for this route)",
+  }),
 });
 const CompactResult = z
   .object({
@@ -310,20 +467,31 @@ const CompactResult = z
 
 api.openapi(
   createRoute({
-    method: "post", path: "/compact/{name}",
-    summary: "Rewrite the dataset's small files (fewer rows than [ingestd].row_group_rows) into full row groups, as one new snapshot (operation replace)",
+    method: "post",
+    path: "/compact/{name}",
+    summary:
+      "Rewrite the dataset's small files (fewer rows than [ingestd].row_group_rows) into full row groups, as one new snapshot (operation replace)",
     request: { params: NameParam, query: CompactQuery },
     responses: {
-      200: jsonResponse(CompactResult, "what was done (compacted=false and a reason when there was nothing to do)"),
+      200: jsonResponse(
+        CompactResult,
+        "what was done (compacted=false and a reason when there was nothing to do)",
+      ),
       400: jsonResponse(ErrorBody, "invalid name"),
       404: jsonResponse(ErrorBody, "no such dataset"),
-      409: jsonResponse(ErrorBody, "the dataset changed while compacting (nothing was changed; retry)"),
+      409: jsonResponse(
+        ErrorBody,
+        "the dataset changed while compacting (nothing was changed; retry)",
+      ),
     },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
     const force = c.req.valid("query").force !== "false";
-    return c.json(await compactDataset(c.env, c.executionCtx, c.get("requestId"), name, force), 200);
+    return c.json(
+      await compactDataset(c.env, c.executionCtx, c.get("requestId"), name, force),
+      200,
+    );
   },
 );
 
@@ -334,22 +502,39 @@ api.openapi(
  * ([catalogd].compact_min_files small files) only a forced call (the route) compacts, and never
  * fewer than two files.
  */
-export async function compactDataset(env: Env, ctx: WaitUntil, requestId: string | undefined, name: string, force: boolean): Promise<z.infer<typeof CompactResult>> {
+export async function compactDataset(
+  env: Env,
+  ctx: WaitUntil,
+  requestId: string | undefined,
+  name: string,
+  force: boolean,
+): Promise<z.infer<typeof CompactResult>> {
   const config = lakehouseConfig(env);
   const stub = catalog(env);
   const manifest = await stub.manifest(name);
   if (!manifest) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} not found`);
   // at most 1000 files per rewrite (the ingest's bound per call); the next run takes the rest
-  const small = manifest.objects.filter((o) => o.row_count < config.ingestd.row_group_rows).slice(0, 1000);
+  const small = manifest.objects
+    .filter((o) => o.row_count < config.ingestd.row_group_rows)
+    .slice(0, 1000);
   const base = { name, small_files: small.length, version: manifest.version };
-  if (small.length < 2) return { ...base, compacted: false, reason: `${small.length} small file(s): nothing to merge` };
+  if (small.length < 2)
+    return { ...base, compacted: false, reason: `${small.length} small file(s): nothing to merge` };
   if (!force && small.length <= config.catalogd.compact_min_files) {
-    return { ...base, compacted: false, reason: `${small.length} small files, not more than [catalogd].compact_min_files = ${config.catalogd.compact_min_files}` };
+    return {
+      ...base,
+      compacted: false,
+      reason: `${small.length} small files, not more than [catalogd].compact_min_files = ${config.catalogd.compact_min_files}`,
+    };
   }
   const ingest = serviceClient(env as unknown as Record<string, unknown>, "ingest", requestId);
   const written = await ingest.json<{ objects: ManifestObject[] }>("/compact", {
     method: "POST",
-    json: { name, schema: manifest.schema, objects: small.map(({ key, size, row_count }) => ({ key, size, row_count })) },
+    json: {
+      name,
+      schema: manifest.schema,
+      objects: small.map(({ key, size, row_count }) => ({ key, size, row_count })),
+    },
   });
   let result: Awaited<ReturnType<typeof stub.register>>;
   try {
@@ -364,13 +549,23 @@ export async function compactDataset(env: Env, ctx: WaitUntil, requestId: string
       now: new Date().toISOString(),
     });
   } catch (err) {
-    await deleteLakeObjects(env, written.objects.map((o) => o.key));
+    await deleteLakeObjects(
+      env,
+      written.objects.map((o) => o.key),
+    );
     throw err;
   }
   if ("rejected" in result || "conflict" in result) {
-    await deleteLakeObjects(env, written.objects.map((o) => o.key));
-    if ("rejected" in result) throw new LakehouseError(result.rejected.code, result.rejected.message);
-    throw new LakehouseError("conflict", `compaction of ${JSON.stringify(name)}: the schema changed meanwhile; nothing was changed`);
+    await deleteLakeObjects(
+      env,
+      written.objects.map((o) => o.key),
+    );
+    if ("rejected" in result)
+      throw new LakehouseError(result.rejected.code, result.rejected.message);
+    throw new LakehouseError(
+      "conflict",
+      `compaction of ${JSON.stringify(name)}: the schema changed meanwhile; nothing was changed`,
+    );
   }
   afterCommit(env, ctx, requestId ?? crypto.randomUUID(), name, result);
   return {
@@ -389,10 +584,17 @@ app.get("/catalog/delta/:name", async (c) => {
   const from = Number(c.req.query("from"));
   const to = Number(c.req.query("to"));
   if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || to < 1) {
-    throw new LakehouseError("bad_request", `query.from / query.to: expected positive integers, got ${JSON.stringify(c.req.query("from"))} and ${JSON.stringify(c.req.query("to"))}`);
+    throw new LakehouseError(
+      "bad_request",
+      `query.from / query.to: expected positive integers, got ${JSON.stringify(c.req.query("from"))} and ${JSON.stringify(c.req.query("to"))}`,
+    );
   }
   const delta = await catalog(c.env).delta(name, from, to);
-  if (!delta) throw new LakehouseError("not_found", `dataset ${JSON.stringify(name)} has no versions ${from} and ${to} (deleted, expired or not yet made)`);
+  if (!delta)
+    throw new LakehouseError(
+      "not_found",
+      `dataset ${JSON.stringify(name)} has no versions ${from} and ${to} (deleted, expired or not yet made)`,
+    );
   return c.json(delta);
 });
 
@@ -423,7 +625,13 @@ app.post("/catalog/staging/release", async (c) => {
 /** POST /catalog/staging/sweep[?pages=N]: deletes staged objects whose ingest is gone. */
 app.post("/catalog/staging/sweep", async (c) => {
   const pages = Number(c.req.query("pages") ?? "0");
-  return c.json(await sweepStaging(c.env, c.get("requestId"), Number.isInteger(pages) && pages > 0 ? pages : Infinity));
+  return c.json(
+    await sweepStaging(
+      c.env,
+      c.get("requestId"),
+      Number.isInteger(pages) && pages > 0 ? pages : Infinity,
+    ),
+  );
 });
 
 /** GET /catalog/staging/leases: the live leases (operators, tests). */
@@ -435,7 +643,11 @@ app.get("/catalog/staging/leases", async (c) => c.json({ leases: await catalog(c
  * registered before Iceberg its first snapshot); sweep one bounded slice of orphans under the
  * dataset prefix. One dataset's failure does not stop the others.
  */
-export async function scheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
+export async function scheduled(
+  controller: ScheduledController,
+  env: Env,
+  ctx: ExecutionContext,
+): Promise<void> {
   const log = logger(env, "catalog");
   const failures: string[] = [];
   try {
@@ -455,12 +667,19 @@ export async function scheduled(controller: ScheduledController, env: Env, ctx: 
 }
 
 /** Compaction and retention over every dataset (the cron's second half). */
-export async function maintainAll(env: Env, ctx: WaitUntil, failures: string[] = []): Promise<{ compacted: string[]; expired: number }> {
+export async function maintainAll(
+  env: Env,
+  ctx: WaitUntil,
+  failures: string[] = [],
+): Promise<{ compacted: string[]; expired: number }> {
   const config = lakehouseConfig(env);
   const stub = catalog(env);
   const log = logger(env, "catalog");
   const compacted: string[] = [];
-  for (const name of await stub.compactionCandidates(config.catalogd.compact_min_files, config.ingestd.row_group_rows)) {
+  for (const name of await stub.compactionCandidates(
+    config.catalogd.compact_min_files,
+    config.ingestd.row_group_rows,
+  )) {
     try {
       if ((await compactDataset(env, ctx, undefined, name, false)).compacted) compacted.push(name);
     } catch (err) {

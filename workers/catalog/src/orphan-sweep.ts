@@ -77,11 +77,18 @@ function datasetOf(prefix: string, key: string): string {
   return slash < 0 ? "" : rest.slice(0, slash);
 }
 
-export async function sweepOrphans(ctx: OrphanSweepContext, opts: OrphanSweepOptions): Promise<OrphanSweepResult> {
+export async function sweepOrphans(
+  ctx: OrphanSweepContext,
+  opts: OrphanSweepOptions,
+): Promise<OrphanSweepResult> {
   const result: OrphanSweepResult = { listed: 0, deleted: [], young: 0, wrapped: false };
   if (!opts.prefix) return result;
   const { sql } = ctx;
-  const saved = sql.exec<{ prefix: string; cursor: string | null }>("SELECT prefix, cursor FROM orphan_sweep WHERE id = 1").toArray()[0];
+  const saved = sql
+    .exec<{ prefix: string; cursor: string | null }>(
+      "SELECT prefix, cursor FROM orphan_sweep WHERE id = 1",
+    )
+    .toArray()[0];
   // a cursor is only valid for the listing (prefix) that produced it
   let cursor = saved?.prefix === opts.prefix ? (saved.cursor ?? undefined) : undefined;
   const saveCursor = (c: string | undefined) =>
@@ -92,7 +99,11 @@ export async function sweepOrphans(ctx: OrphanSweepContext, opts: OrphanSweepOpt
     );
   const cutoff = opts.nowMs - opts.graceMs;
   for (let page = 0; page < opts.maxPages && result.deleted.length < opts.maxDeletes; page++) {
-    const listing = await ctx.lake.list({ prefix: opts.prefix, limit: opts.pageSize, ...(cursor ? { cursor } : {}) });
+    const listing = await ctx.lake.list({
+      prefix: opts.prefix,
+      limit: opts.pageSize,
+      ...(cursor ? { cursor } : {}),
+    });
     result.listed += listing.objects.length;
     const byDataset = new Map<string, string[]>();
     let budget = opts.maxDeletes - result.deleted.length;

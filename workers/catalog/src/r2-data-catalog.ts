@@ -96,7 +96,13 @@ export interface CommitTableRequest {
 
 export type SyncPlan =
   | { action: "none" }
-  | { action: "commit"; request: CommitTableRequest; added: number[]; removed: number[]; main: number | null }
+  | {
+      action: "commit";
+      request: CommitTableRequest;
+      added: number[];
+      removed: number[];
+      main: number | null;
+    }
   /** another table of the same name (an older dataset): drop it there, register ours */
   | { action: "recreate"; reason: string }
   /** same table, but a history commits cannot continue: register ours over it */
@@ -116,32 +122,54 @@ export function mainSnapshot(meta: TableMetadataView): number | null {
  */
 export function planSync(remote: TableMetadataView, ours: TableMetadataView): SyncPlan {
   if (remote["table-uuid"] !== ours["table-uuid"]) {
-    return { action: "recreate", reason: `it has table-uuid ${remote["table-uuid"]}, ours is ${ours["table-uuid"]}` };
+    return {
+      action: "recreate",
+      reason: `it has table-uuid ${remote["table-uuid"]}, ours is ${ours["table-uuid"]}`,
+    };
   }
   const theirs = new Map((remote.snapshots ?? []).map((s) => [s["snapshot-id"], s]));
   const mine = new Map((ours.snapshots ?? []).map((s) => [s["snapshot-id"], s]));
   for (const [id, s] of mine) {
     const t = theirs.get(id);
     if (t && t["manifest-list"] !== s["manifest-list"]) {
-      return { action: "overwrite", reason: `its snapshot ${id} lists ${t["manifest-list"]}, ours ${s["manifest-list"]}` };
+      return {
+        action: "overwrite",
+        reason: `its snapshot ${id} lists ${t["manifest-list"]}, ours ${s["manifest-list"]}`,
+      };
     }
   }
-  const lastSeq = remote["last-sequence-number"] ?? Math.max(0, ...[...theirs.values()].map((s) => s["sequence-number"] ?? 0));
+  const lastSeq =
+    remote["last-sequence-number"] ??
+    Math.max(0, ...[...theirs.values()].map((s) => s["sequence-number"] ?? 0));
   const seqOf = (s: SnapshotJson) => s["sequence-number"] ?? s["snapshot-id"];
   // Ours that it lacks, newer than anything it has; an older one it lacks was expired there: not re-added.
-  const toAdd = [...mine.values()].filter((s) => !theirs.has(s["snapshot-id"]) && seqOf(s) > lastSeq).sort((a, b) => seqOf(a) - seqOf(b));
+  const toAdd = [...mine.values()]
+    .filter((s) => !theirs.has(s["snapshot-id"]) && seqOf(s) > lastSeq)
+    .sort((a, b) => seqOf(a) - seqOf(b));
   const toRemove = [...theirs.keys()].filter((id) => !mine.has(id)).sort((a, b) => a - b);
   const remoteMain = mainSnapshot(remote);
   const ourMain = mainSnapshot(ours);
-  if (ourMain !== null && !theirs.has(ourMain) && !toAdd.some((s) => s["snapshot-id"] === ourMain)) {
-    return { action: "overwrite", reason: `our current snapshot ${ourMain} is older than its last sequence number ${lastSeq}` };
+  if (
+    ourMain !== null &&
+    !theirs.has(ourMain) &&
+    !toAdd.some((s) => s["snapshot-id"] === ourMain)
+  ) {
+    return {
+      action: "overwrite",
+      reason: `our current snapshot ${ourMain} is older than its last sequence number ${lastSeq}`,
+    };
   }
 
   const updates: TableUpdate[] = toAdd.map((snapshot) => ({ action: "add-snapshot", snapshot }));
   if (ourMain === null) {
     if (remoteMain !== null) updates.push({ action: "remove-snapshot-ref", "ref-name": "main" });
   } else if (remoteMain !== ourMain) {
-    updates.push({ action: "set-snapshot-ref", "ref-name": "main", type: "branch", "snapshot-id": ourMain });
+    updates.push({
+      action: "set-snapshot-ref",
+      "ref-name": "main",
+      type: "branch",
+      "snapshot-id": ourMain,
+    });
   }
   if (toRemove.length > 0) updates.push({ action: "remove-snapshots", "snapshot-ids": toRemove });
   if (updates.length === 0) return { action: "none" };
@@ -178,8 +206,14 @@ class RestCatalogClient {
 
   async call(method: string, path: string, json?: unknown): Promise<Answer> {
     const left = this.deadline - Date.now();
-    if (left <= 0) throw new Error(`gave up before ${method} ${path}: the mirror's ${MIRROR_BUDGET_MS} ms budget is spent`);
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: "application/json" };
+    if (left <= 0)
+      throw new Error(
+        `gave up before ${method} ${path}: the mirror's ${MIRROR_BUDGET_MS} ms budget is spent`,
+      );
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.token}`,
+      accept: "application/json",
+    };
     if (json !== undefined) headers["content-type"] = "application/json";
     let res: Response;
     try {
@@ -205,17 +239,26 @@ class RestCatalogClient {
   /** An error naming the call, the status and the catalog's message (spec shape {"error":{message,type,code}}). */
   fail(what: string, a: Answer): Error {
     const e = a.body?.error;
-    const detail = e && typeof e === "object" ? `${e.type ?? "error"}: ${e.message ?? ""}` : String(a.body ?? "").slice(0, 300);
+    const detail =
+      e && typeof e === "object"
+        ? `${e.type ?? "error"}: ${e.message ?? ""}`
+        : String(a.body ?? "").slice(0, 300);
     let hint = "";
-    if (a.status === 401 || a.status === 403) hint = " (check the R2_CATALOG_TOKEN secret: it needs R2 Data Catalog write and R2 storage write on the bucket)";
+    if (a.status === 401 || a.status === 403)
+      hint =
+        " (check the R2_CATALOG_TOKEN secret: it needs R2 Data Catalog write and R2 storage write on the bucket)";
     return new Error(`${what} answered HTTP ${a.status}${detail ? ` — ${detail}` : ""}${hint}`);
   }
 
   /** GET /v1/config?warehouse=…: the path prefix (defaults, then overrides, as the spec merges them). */
   async configure(warehouse: string): Promise<void> {
     const a = await this.call("GET", `/v1/config?warehouse=${encodeURIComponent(warehouse)}`);
-    if (a.status !== 200 || typeof a.body !== "object" || a.body === null) throw this.fail(`GET /v1/config (warehouse ${warehouse})`, a);
-    const merged: Record<string, unknown> = { ...(a.body.defaults ?? {}), ...(a.body.overrides ?? {}) };
+    if (a.status !== 200 || typeof a.body !== "object" || a.body === null)
+      throw this.fail(`GET /v1/config (warehouse ${warehouse})`, a);
+    const merged: Record<string, unknown> = {
+      ...(a.body.defaults ?? {}),
+      ...(a.body.overrides ?? {}),
+    };
     const prefix = typeof merged.prefix === "string" ? merged.prefix.replace(/^\/+|\/+$/g, "") : "";
     this.prefix = prefix ? `/${prefix}` : "";
   }
@@ -236,7 +279,10 @@ class RestCatalogClient {
     const got = await this.call("GET", this.namespacePath());
     if (got.status === 200 || got.status === 204) return false;
     if (got.status !== 404) throw this.fail(`GET namespace ${NAMESPACE}`, got);
-    const made = await this.call("POST", this.namespacesPath(), { namespace: [NAMESPACE], properties: {} });
+    const made = await this.call("POST", this.namespacesPath(), {
+      namespace: [NAMESPACE],
+      properties: {},
+    });
     if (made.status === 200 || made.status === 409) return made.status === 200; // 409: created meanwhile
     throw this.fail(`POST namespace ${NAMESPACE}`, made);
   }
@@ -245,7 +291,8 @@ class RestCatalogClient {
   async loadTable(name: string): Promise<TableMetadataView | null> {
     const a = await this.call("GET", this.tablePath(name));
     if (a.status === 404) return null;
-    if (a.status !== 200 || typeof a.body?.metadata !== "object") throw this.fail(`GET table ${NAMESPACE}.${name}`, a);
+    if (a.status !== 200 || typeof a.body?.metadata !== "object")
+      throw this.fail(`GET table ${NAMESPACE}.${name}`, a);
     return a.body.metadata as TableMetadataView;
   }
 
@@ -273,7 +320,11 @@ class RestCatalogClient {
 // ---- The mirror ----
 
 /** Brings R2 Data Catalog's `default.<name>` in line with our table (or drops it when the dataset is gone). Never throws. */
-export async function mirrorTable(env: Env, name: string, catalog: DurableObjectStub<Catalog>): Promise<void> {
+export async function mirrorTable(
+  env: Env,
+  name: string,
+  catalog: DurableObjectStub<Catalog>,
+): Promise<void> {
   const log = logger(env, "catalog");
   try {
     if (lakehouseConfig(env).catalogd.iceberg_catalog !== "r2-data-catalog") return;
@@ -288,14 +339,25 @@ export async function mirrorTable(env: Env, name: string, catalog: DurableObject
     }
     await mirror(env, name, catalog, secrets as Required<R2CatalogSecrets>);
   } catch (err) {
-    log.error(`mirroring ${NAMESPACE}.${name} to R2 Data Catalog failed: ${(err as Error).message}`);
+    log.error(
+      `mirroring ${NAMESPACE}.${name} to R2 Data Catalog failed: ${(err as Error).message}`,
+    );
   }
 }
 
-async function mirror(env: Env, name: string, catalog: DurableObjectStub<Catalog>, secrets: Required<R2CatalogSecrets>): Promise<void> {
+async function mirror(
+  env: Env,
+  name: string,
+  catalog: DurableObjectStub<Catalog>,
+  secrets: Required<R2CatalogSecrets>,
+): Promise<void> {
   const log = logger(env, "catalog");
   const bucket = lakehouseConfig(env).catalogd.bucket_name;
-  const client = new RestCatalogClient(secrets.R2_CATALOG_URI.trim().replace(/\/+$/, ""), secrets.R2_CATALOG_TOKEN.trim(), Date.now() + MIRROR_BUDGET_MS);
+  const client = new RestCatalogClient(
+    secrets.R2_CATALOG_URI.trim().replace(/\/+$/, ""),
+    secrets.R2_CATALOG_TOKEN.trim(),
+    Date.now() + MIRROR_BUDGET_MS,
+  );
   await client.configure(secrets.R2_CATALOG_WAREHOUSE.trim());
   const label = `${NAMESPACE}.${name}`;
 
@@ -306,11 +368,14 @@ async function mirror(env: Env, name: string, catalog: DurableObjectStub<Catalog
     const remote = await client.loadTable(name);
     const table = await catalog.table(name);
     if (!table) {
-      if (remote && (await client.drop(name))) log.info(`R2 Data Catalog: dropped ${label} (dataset deleted; files not purged there)`);
+      if (remote && (await client.drop(name)))
+        log.info(`R2 Data Catalog: dropped ${label} (dataset deleted; files not purged there)`);
       return;
     }
     if (!table.metadata_key) {
-      log.warn(`R2 Data Catalog: ${label} has no Iceberg metadata yet (registered before Iceberg); mirrored at its next commit`);
+      log.warn(
+        `R2 Data Catalog: ${label} has no Iceberg metadata yet (registered before Iceberg); mirrored at its next commit`,
+      );
       return;
     }
     const obj = await env.LAKE.get(table.metadata_key);
@@ -319,7 +384,8 @@ async function mirror(env: Env, name: string, catalog: DurableObjectStub<Catalog
     const location = s3Location(bucket, table.metadata_key);
 
     if (!remote) {
-      if (await client.ensureNamespace()) log.info(`R2 Data Catalog: created namespace ${NAMESPACE}`);
+      if (await client.ensureNamespace())
+        log.info(`R2 Data Catalog: created namespace ${NAMESPACE}`);
       const a = await client.register(name, location);
       if (a.status === 200) {
         log.info(`R2 Data Catalog: registered ${label} at ${location}`);
@@ -333,7 +399,9 @@ async function mirror(env: Env, name: string, catalog: DurableObjectStub<Catalog
     const plan = planSync(remote, ours);
     if (plan.action === "none") return;
     if (plan.action === "recreate") {
-      log.warn(`R2 Data Catalog: ${label} is another table (${plan.reason}): dropping it there (no purge) and registering ours`);
+      log.warn(
+        `R2 Data Catalog: ${label} is another table (${plan.reason}): dropping it there (no purge) and registering ours`,
+      );
       await client.drop(name);
       continue;
     }
@@ -352,12 +420,22 @@ async function mirror(env: Env, name: string, catalog: DurableObjectStub<Catalog
     }
     if (a.status === 409 || a.status === 404) continue; // moved (or dropped) meanwhile: reload both sides
     if (a.status === 400) {
-      await overwrite(client, log, label, name, ours, location, `the commit was refused: ${client.fail("commit", a).message}`);
+      await overwrite(
+        client,
+        log,
+        label,
+        name,
+        ours,
+        location,
+        `the commit was refused: ${client.fail("commit", a).message}`,
+      );
       return;
     }
     throw client.fail(`POST commit ${label}`, a);
   }
-  log.warn(`R2 Data Catalog: ${label} changed under the mirror twice; left for the next commit to bring in line`);
+  log.warn(
+    `R2 Data Catalog: ${label} changed under the mirror twice; left for the next commit to bring in line`,
+  );
 }
 
 async function overwrite(
@@ -371,7 +449,9 @@ async function overwrite(
 ): Promise<void> {
   const a = await client.register(name, location, true);
   if (a.status === 200) {
-    log.warn(`R2 Data Catalog: ${label} could not be continued by a commit (${reason}); registered ours over it (overwrite) at ${location}`);
+    log.warn(
+      `R2 Data Catalog: ${label} could not be continued by a commit (${reason}); registered ours over it (overwrite) at ${location}`,
+    );
     await detach(client, log, label, name, ours, location);
     return;
   }
@@ -392,7 +472,14 @@ export const REGISTERED_FROM_PROPERTY = "lakehouse.registered-from";
  * never depends on a file of ours again (later commits write its own files too). A failure is only a
  * warning: the next commit does the same.
  */
-async function detach(client: RestCatalogClient, log: ReturnType<typeof logger>, label: string, name: string, ours: TableMetadataView, location: string): Promise<void> {
+async function detach(
+  client: RestCatalogClient,
+  log: ReturnType<typeof logger>,
+  label: string,
+  name: string,
+  ours: TableMetadataView,
+  location: string,
+): Promise<void> {
   const a = await client.commit(name, {
     requirements: [
       { type: "assert-table-uuid", uuid: ours["table-uuid"] },
@@ -401,6 +488,8 @@ async function detach(client: RestCatalogClient, log: ReturnType<typeof logger>,
     updates: [{ action: "set-properties", updates: { [REGISTERED_FROM_PROPERTY]: location } }],
   });
   if (a.status !== 200) {
-    log.warn(`R2 Data Catalog: ${label} still reads our metadata file ${location} (${client.fail("the commit after registering", a).message}); its next commit moves it off`);
+    log.warn(
+      `R2 Data Catalog: ${label} still reads our metadata file ${location} (${client.fail("the commit after registering", a).message}); its next commit moves it off`,
+    );
   }
 }

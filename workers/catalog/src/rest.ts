@@ -5,14 +5,17 @@
 // forwards only GET/HEAD here. Errors use the spec's shape: {"error": {"message", "type", "code"}}.
 import type { Hono } from "hono";
 import type { AppEnv } from "../../../shared/app";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { Catalog } from "./catalog";
 import { s3Location } from "./iceberg";
-import { lakehouseConfig } from "../../../shared/lakehouse-config";
 
 export const NAMESPACE = "default";
 
 function icebergError(status: number, type: string, message: string): Response {
-  return new Response(JSON.stringify({ error: { message, type, code: status } }), { status, headers: { "content-type": "application/json" } });
+  return new Response(JSON.stringify({ error: { message, type, code: status } }), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
 }
 
 /** A namespace path parameter: levels joined by the unit separator (0x1F), percent-decoded once by the router. */
@@ -20,9 +23,17 @@ function namespaceOf(raw: string): string[] {
   return raw.split("\x1f");
 }
 
-export function mountIcebergRest(app: Hono<AppEnv<Env>>, catalog: (env: Env) => DurableObjectStub<Catalog>): void {
+export function mountIcebergRest(
+  app: Hono<AppEnv<Env>>,
+  catalog: (env: Env) => DurableObjectStub<Catalog>,
+): void {
   const known = (ns: string[]) => ns.length === 1 && ns[0] === NAMESPACE;
-  const noNamespace = (ns: string[]) => icebergError(404, "NoSuchNamespaceException", `Namespace does not exist: ${ns.join(".")} (datasets live in namespace "${NAMESPACE}")`);
+  const noNamespace = (ns: string[]) =>
+    icebergError(
+      404,
+      "NoSuchNamespaceException",
+      `Namespace does not exist: ${ns.join(".")} (datasets live in namespace "${NAMESPACE}")`,
+    );
 
   app.get("/iceberg/v1/config", (c) =>
     c.json({
@@ -47,9 +58,13 @@ export function mountIcebergRest(app: Hono<AppEnv<Env>>, catalog: (env: Env) => 
 
   app.on(["GET", "HEAD"], "/iceberg/v1/namespaces/:namespace", (c) => {
     const ns = namespaceOf(c.req.param("namespace"));
-    if (!known(ns)) return c.req.method === "HEAD" ? new Response(null, { status: 404 }) : noNamespace(ns);
+    if (!known(ns))
+      return c.req.method === "HEAD" ? new Response(null, { status: 404 }) : noNamespace(ns);
     if (c.req.method === "HEAD") return new Response(null, { status: 204 });
-    return c.json({ namespace: ns, properties: { comment: "every lakehouse dataset, one table each" } });
+    return c.json({
+      namespace: ns,
+      properties: { comment: "every lakehouse dataset, one table each" },
+    });
   });
 
   app.get("/iceberg/v1/namespaces/:namespace/tables", async (c) => {
@@ -65,7 +80,10 @@ export function mountIcebergRest(app: Hono<AppEnv<Env>>, catalog: (env: Env) => 
       page = page.slice(0, size);
       next = page.at(-1);
     }
-    return c.json({ identifiers: page.map((name) => ({ namespace: [NAMESPACE], name })), ...(next ? { "next-page-token": next } : {}) });
+    return c.json({
+      identifiers: page.map((name) => ({ namespace: [NAMESPACE], name })),
+      ...(next ? { "next-page-token": next } : {}),
+    });
   });
 
   app.on(["GET", "HEAD"], "/iceberg/v1/namespaces/:namespace/tables/:table", async (c) => {
@@ -75,7 +93,10 @@ export function mountIcebergRest(app: Hono<AppEnv<Env>>, catalog: (env: Env) => 
     if (!known(ns)) return head ? new Response(null, { status: 404 }) : noNamespace(ns);
     const stub = catalog(c.env);
     let table = await stub.table(name);
-    if (!table) return head ? new Response(null, { status: 404 }) : icebergError(404, "NoSuchTableException", `Table does not exist: ${NAMESPACE}.${name}`);
+    if (!table)
+      return head
+        ? new Response(null, { status: 404 })
+        : icebergError(404, "NoSuchTableException", `Table does not exist: ${NAMESPACE}.${name}`);
     if (head) return new Response(null, { status: 204 });
     if (!table.metadata_key) {
       // registered before the lake was Iceberg: give it its first snapshot now
@@ -84,7 +105,12 @@ export function mountIcebergRest(app: Hono<AppEnv<Env>>, catalog: (env: Env) => 
     }
     const key = table?.metadata_key;
     const obj = key ? await c.env.LAKE.get(key) : null;
-    if (!key || !obj) return icebergError(503, "ServiceUnavailableException", `the metadata of ${NAMESPACE}.${name} is not readable right now; retry`);
+    if (!key || !obj)
+      return icebergError(
+        503,
+        "ServiceUnavailableException",
+        `the metadata of ${NAMESPACE}.${name} is not readable right now; retry`,
+      );
     const metadata = await obj.json();
     const bucket = lakehouseConfig(c.env).catalogd.bucket_name;
     return c.json({ "metadata-location": s3Location(bucket, key), metadata, config: {} });
@@ -94,7 +120,9 @@ export function mountIcebergRest(app: Hono<AppEnv<Env>>, catalog: (env: Env) => 
   app.all("/iceberg/v1/*", (c) =>
     icebergError(
       c.req.method === "GET" || c.req.method === "HEAD" ? 404 : 405,
-      c.req.method === "GET" || c.req.method === "HEAD" ? "NotFoundException" : "UnsupportedOperationException",
+      c.req.method === "GET" || c.req.method === "HEAD"
+        ? "NotFoundException"
+        : "UnsupportedOperationException",
       c.req.method === "GET" || c.req.method === "HEAD"
         ? `no Iceberg REST route for ${c.req.method} ${new URL(c.req.url).pathname}`
         : `${c.req.method} ${new URL(c.req.url).pathname}: this catalog is read-only; tables change only through the lakehouse's ingest (POST /v1/ingest)`,

@@ -21,7 +21,11 @@ function catalogStub(env: Env): DurableObjectStub<Catalog> {
  * Lists `_ingest/` (at most `pages` pages) and deletes every staged object whose lease is
  * missing (and that is older than [catalogd].staging_grace_s) or expired: its ingest died.
  */
-export async function sweepStaging(env: Env, requestId: string | undefined, pages: number): Promise<{ deleted: string[]; kept: number }> {
+export async function sweepStaging(
+  env: Env,
+  requestId: string | undefined,
+  pages: number,
+): Promise<{ deleted: string[]; kept: number }> {
   const storage = serviceClient(env as unknown as Record<string, unknown>, "storage", requestId);
   const graceMs = lakehouseConfig(env).catalogd.staging_grace_s * 1000;
   const deleted: string[] = [];
@@ -30,7 +34,10 @@ export async function sweepStaging(env: Env, requestId: string | undefined, page
   for (let page = 0; page < pages; page++) {
     const q = new URLSearchParams({ prefix: STAGING_PREFIX, limit: "1000" });
     if (cursor) q.set("cursor", cursor);
-    const listed = await storage.json<{ objects: { key: string; uploaded: string }[]; cursor: string | null }>(`/list?${q}`);
+    const listed = await storage.json<{
+      objects: { key: string; uploaded: string }[];
+      cursor: string | null;
+    }>(`/list?${q}`);
     const stale = await catalogStub(env).staleStaged(
       listed.objects.map((o) => ({ key: o.key, uploaded: Date.parse(o.uploaded) })),
       graceMs,
@@ -41,7 +48,10 @@ export async function sweepStaging(env: Env, requestId: string | undefined, page
     cursor = listed.cursor;
     if (!cursor) break;
   }
-  if (deleted.length) logger(env, "catalog").info(`staging sweep deleted ${deleted.length} abandoned upload(s): ${deleted.join(", ")}`);
+  if (deleted.length)
+    logger(env, "catalog").info(
+      `staging sweep deleted ${deleted.length} abandoned upload(s): ${deleted.join(", ")}`,
+    );
   return { deleted, kept };
 }
 
@@ -53,7 +63,11 @@ export const ORPHAN_SWEEP_LIMITS = { pageSize: 1000, maxPages: 10, maxDeletes: 1
  * catalog row lists, uploaded at least [catalogd].orphan_grace_s before `nowMs` (the cron's
  * scheduled time), are deleted; the listing resumes where the previous run stopped.
  */
-export async function sweepLakeOrphans(env: Env, nowMs: number, limits = ORPHAN_SWEEP_LIMITS): Promise<OrphanSweepResult> {
+export async function sweepLakeOrphans(
+  env: Env,
+  nowMs: number,
+  limits = ORPHAN_SWEEP_LIMITS,
+): Promise<OrphanSweepResult> {
   const config = lakehouseConfig(env);
   const result = await catalogStub(env).sweepOrphans({
     prefix: config.ingestd.prefix,
@@ -62,7 +76,9 @@ export async function sweepLakeOrphans(env: Env, nowMs: number, limits = ORPHAN_
     ...limits,
     topLevelOnly: config.catalogd.iceberg_catalog === "r2-data-catalog",
   });
-  if (result.deleted.length) logger(env, "catalog").info(`orphan sweep deleted ${result.deleted.length} object(s) no catalog row lists: ${result.deleted.join(", ")}`);
+  if (result.deleted.length)
+    logger(env, "catalog").info(
+      `orphan sweep deleted ${result.deleted.length} object(s) no catalog row lists: ${result.deleted.join(", ")}`,
+    );
   return result;
 }
-

@@ -10,14 +10,19 @@
 // - a compaction killed half-way (its output written by the ingest Worker, its commit never
 //   made) leaves output the sweep removes after the grace, while every listed file stays and
 //   SQL still answers.
+
+import {
+  createExecutionContext,
+  createScheduledController,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { createExecutionContext, createScheduledController, runInDurableObject } from "cloudflare:test";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
-import worker from "../src/index";
-import type { Catalog } from "../src/catalog";
 import { schemaFingerprint } from "../../../shared/dataset";
 import type { SchemaField } from "../../../shared/types";
+import type { Catalog } from "../src/catalog";
+import worker from "../src/index";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -27,30 +32,60 @@ const SCHEMA: SchemaField[] = [
 ];
 const BUCKET = "lakehouse-lake";
 
-async function call(path: string, init?: RequestInit & { json?: unknown }): Promise<{ status: number; body: Json }> {
+async function call(
+  path: string,
+  init?: RequestInit & { json?: unknown },
+): Promise<{ status: number; body: Json }> {
   const { json, ...rest } = init ?? {};
   const res = await exports.default.fetch(`http://x${path}`, {
     ...rest,
-    ...(json !== undefined ? { body: JSON.stringify(json), headers: { "content-type": "application/json" } } : {}),
+    ...(json !== undefined
+      ? { body: JSON.stringify(json), headers: { "content-type": "application/json" } }
+      : {}),
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
 /** A real Parquet object of `rows` rows of SCHEMA, ids from `first`. */
-async function putObject(key: string, rows: number, first = 0): Promise<{ key: string; size: number; row_count: number }> {
+async function putObject(
+  key: string,
+  rows: number,
+  first = 0,
+): Promise<{ key: string; size: number; row_count: number }> {
   const bytes = parquetWriteBuffer({
     columnData: [
-      { name: "id", data: Array.from({ length: rows }, (_, i) => BigInt(first + i)), type: "INT64" },
-      { name: "name", data: Array.from({ length: rows }, (_, i) => `n${first + i}`), type: "STRING" },
+      {
+        name: "id",
+        data: Array.from({ length: rows }, (_, i) => BigInt(first + i)),
+        type: "INT64",
+      },
+      {
+        name: "name",
+        data: Array.from({ length: rows }, (_, i) => `n${first + i}`),
+        type: "STRING",
+      },
     ],
   });
   await env.LAKE.put(key, bytes);
   return { key, size: bytes.byteLength, row_count: rows };
 }
 
-async function register(name: string, objects: { key: string; size: number; row_count: number }[], mode: "replace" | "append" = "replace"): Promise<Json> {
-  const res = await call("/catalog/register", { method: "POST", json: { name, schema: SCHEMA, schema_fingerprint: await schemaFingerprint(SCHEMA), objects, mode } });
+async function register(
+  name: string,
+  objects: { key: string; size: number; row_count: number }[],
+  mode: "replace" | "append" = "replace",
+): Promise<Json> {
+  const res = await call("/catalog/register", {
+    method: "POST",
+    json: {
+      name,
+      schema: SCHEMA,
+      schema_fingerprint: await schemaFingerprint(SCHEMA),
+      objects,
+      mode,
+    },
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body;
 }
@@ -64,7 +99,11 @@ async function catalogVars(vars: Record<string, string>): Promise<() => Promise<
   const saved = await runInDurableObject(stub(), (cat: Catalog) => {
     const own = cat as unknown as { env: Env };
     const before = own.env;
-    Object.defineProperty(own, "env", { value: { ...before, ...vars }, configurable: true, writable: true });
+    Object.defineProperty(own, "env", {
+      value: { ...before, ...vars },
+      configurable: true,
+      writable: true,
+    });
     return Object.keys(vars);
   });
   return async () => {
@@ -125,19 +164,26 @@ async function manifestListParents(metadata: Json): Promise<Record<number, strin
   for (const snap of metadata.snapshots) {
     const obj = await env.LAKE.get(keyOf(snap["manifest-list"]));
     expect(obj, snap["manifest-list"]).not.toBeNull();
-    out[snap["snapshot-id"]] = avroHeader(new Uint8Array(await obj!.arrayBuffer()))["parent-snapshot-id"]!;
+    out[snap["snapshot-id"]] = avroHeader(new Uint8Array(await obj!.arrayBuffer()))[
+      "parent-snapshot-id"
+    ]!;
   }
   return out;
 }
 
 /** snapshot id → parent id (null when the snapshot names none) */
 function parents(metadata: Json): Record<number, number | null> {
-  return Object.fromEntries(metadata.snapshots.map((s: Json) => [s["snapshot-id"], s["parent-snapshot-id"] ?? null]));
+  return Object.fromEntries(
+    metadata.snapshots.map((s: Json) => [s["snapshot-id"], s["parent-snapshot-id"] ?? null]),
+  );
 }
 
 describe("a snapshot keeps its parent-snapshot-id after the parent expires (#21)", () => {
   it("retain_versions = 2: the REST metadata and every kept metadata file name each snapshot's parent, expired or not", async () => {
-    const restore = await catalogVars({ LH_CATALOGD_RETAIN_VERSIONS: "2", LH_CATALOGD_RETAIN_DAYS: "0" });
+    const restore = await catalogVars({
+      LH_CATALOGD_RETAIN_VERSIONS: "2",
+      LH_CATALOGD_RETAIN_DAYS: "0",
+    });
     try {
       const versions: number[] = [];
       for (let i = 0; i < 5; i++) {
@@ -154,13 +200,19 @@ describe("a snapshot keeps its parent-snapshot-id after the parent expires (#21)
       expect(metadata["snapshot-log"].map((e: Json) => e["snapshot-id"])).toEqual([4, 5]);
       expect(metadata["current-snapshot-id"]).toBe(5);
       // every metadata file a reader can reach (the current one and its log) says the same of the snapshots it holds
-      const files = [keyOf(location), ...metadata["metadata-log"].map((e: Json) => keyOf(e["metadata-file"]))];
+      const files = [
+        keyOf(location),
+        ...metadata["metadata-log"].map((e: Json) => keyOf(e["metadata-file"])),
+      ];
       expect(files.length).toBeGreaterThanOrEqual(2);
       for (const key of files) {
         const obj = await env.LAKE.get(key);
         expect(obj, key).not.toBeNull();
         const m = (await obj!.json()) as Json;
-        for (const s of m.snapshots) expect(s["parent-snapshot-id"], `${key}: snapshot ${s["snapshot-id"]}`).toBe(s["snapshot-id"] - 1);
+        for (const s of m.snapshots)
+          expect(s["parent-snapshot-id"], `${key}: snapshot ${s["snapshot-id"]}`).toBe(
+            s["snapshot-id"] - 1,
+          );
       }
 
       // retain_versions = 1: a new snapshot whose parent expires in the same commit still names it
@@ -184,7 +236,9 @@ describe("a snapshot keeps its parent-snapshot-id after the parent expires (#21)
     const a = await putObject("datasets/fresh/a.parquet", 2);
     await register("fresh", [a]);
     expect(parents((await tableMetadata("fresh")).metadata)).toEqual({ 1: null });
-    expect(await manifestListParents((await tableMetadata("fresh")).metadata)).toEqual({ 1: "null" });
+    expect(await manifestListParents((await tableMetadata("fresh")).metadata)).toEqual({
+      1: "null",
+    });
     expect((await call("/catalog/manifest/fresh", { method: "DELETE" })).status).toBe(204);
     const b = await putObject("datasets/fresh/b.parquet", 2);
     expect((await register("fresh", [b])).version).toBe(2);
@@ -197,7 +251,11 @@ const CRON = "*/10 * * * *";
 
 /** Runs the catalog's cron as if at `scheduledTime`, with [catalogd].orphan_grace_s = GRACE_S. */
 async function cron(scheduledTime: number): Promise<void> {
-  await worker.scheduled!(createScheduledController({ cron: CRON, scheduledTime }), { ...env, LH_CATALOGD_ORPHAN_GRACE_S: String(GRACE_S) } as Env, createExecutionContext());
+  await worker.scheduled!(
+    createScheduledController({ cron: CRON, scheduledTime }),
+    { ...env, LH_CATALOGD_ORPHAN_GRACE_S: String(GRACE_S) } as Env,
+    createExecutionContext(),
+  );
 }
 
 async function lakeKeys(prefix = "datasets/"): Promise<string[]> {
@@ -231,7 +289,11 @@ async function exists(key: string): Promise<boolean> {
 }
 
 async function sql(text: string): Promise<unknown[][]> {
-  const res = await env.QUERY.fetch("http://query/sql/", { method: "POST", body: JSON.stringify({ sql: text }), headers: { "content-type": "application/json" } });
+  const res = await env.QUERY.fetch("http://query/sql/", {
+    method: "POST",
+    body: JSON.stringify({ sql: text }),
+    headers: { "content-type": "application/json" },
+  });
   const body = (await res.json()) as Json;
   expect(res.status, JSON.stringify(body)).toBe(200);
   return body.rows;
@@ -264,7 +326,9 @@ describe("the cron sweeps objects under the dataset prefix that no catalog row l
     const after = await lakeKeys();
     expect(after.sort()).toEqual(before.filter((k) => !orphans.includes(k)).sort());
     for (const k of await catalogKeys()) expect(await exists(k), `listed ${k}`).toBe(true);
-    expect((await call("/catalog/manifest/swept?version=1")).body.objects.map((o: Json) => o.key)).toEqual([a.key]);
+    expect(
+      (await call("/catalog/manifest/swept?version=1")).body.objects.map((o: Json) => o.key),
+    ).toEqual([a.key]);
     expect(await sql("SELECT count(*), sum(id) FROM swept")).toEqual([[2, 21]]);
     // the REST catalog's table still loads, and its metadata file is there
     expect(await exists(keyOf((await tableMetadata("swept")).location))).toBe(true);
@@ -272,11 +336,22 @@ describe("the cron sweeps objects under the dataset prefix that no catalog row l
 
   it("bounded per run: at most maxDeletes deletes and maxPages listing pages, resuming where it stopped", async () => {
     const keys = [];
-    for (let i = 0; i < 5; i++) keys.push((await putObject(`datasets/bounded/o${i}.parquet`, 1)).key);
+    for (let i = 0; i < 5; i++)
+      keys.push((await putObject(`datasets/bounded/o${i}.parquet`, 1)).key);
     const runs: { listed: number; deleted: string[]; wrapped: boolean }[] = [];
     const future = Date.now() + (GRACE_S + 60) * 1000;
     for (let i = 0; i < 40 && keys.some((k) => !runs.some((r) => r.deleted.includes(k))); i++) {
-      runs.push(await stub().sweepOrphans({ prefix: "datasets/bounded/", graceMs: GRACE_S * 1000, nowMs: future, pageSize: 2, maxPages: 2, maxDeletes: 1, topLevelOnly: false }));
+      runs.push(
+        await stub().sweepOrphans({
+          prefix: "datasets/bounded/",
+          graceMs: GRACE_S * 1000,
+          nowMs: future,
+          pageSize: 2,
+          maxPages: 2,
+          maxDeletes: 1,
+          topLevelOnly: false,
+        }),
+      );
     }
     for (const r of runs) {
       expect(r.deleted.length).toBeLessThanOrEqual(1);
@@ -291,7 +366,15 @@ describe("the cron sweeps objects under the dataset prefix that no catalog row l
     const theirs = (await putObject("datasets/mirrored/metadata/00003-r2dc.metadata.json", 1)).key;
     const ours = (await putObject("datasets/mirrored/killed.parquet", 1)).key;
     const theirData = (await putObject("datasets/mirrored/data/00000-0-r2dc.parquet", 1)).key;
-    const r = await stub().sweepOrphans({ prefix: "datasets/", graceMs: 0, nowMs: Date.now() + 60_000, pageSize: 1000, maxPages: 1, maxDeletes: 1000, topLevelOnly: true });
+    const r = await stub().sweepOrphans({
+      prefix: "datasets/",
+      graceMs: 0,
+      nowMs: Date.now() + 60_000,
+      pageSize: 1000,
+      maxPages: 1,
+      maxDeletes: 1000,
+      topLevelOnly: true,
+    });
     expect(r.deleted).toEqual([ours]);
     expect(await exists(theirData)).toBe(true);
     expect(await exists(theirs)).toBe(true);
@@ -312,7 +395,15 @@ describe("a compaction killed half-way (#21)", () => {
     const res = await env.INGEST.fetch("http://ingest/ingest/compact", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name: "cmp", schema: manifest.schema, objects: manifest.objects.map(({ key, size, row_count }: Json) => ({ key, size, row_count })) }),
+      body: JSON.stringify({
+        name: "cmp",
+        schema: manifest.schema,
+        objects: manifest.objects.map(({ key, size, row_count }: Json) => ({
+          key,
+          size,
+          row_count,
+        })),
+      }),
     });
     const written = (await res.json()) as Json;
     expect(res.status, JSON.stringify(written)).toBe(200);

@@ -25,7 +25,10 @@ export class EmbedCache extends DurableObject<Env> {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       applyMigrations(ctx.storage, MIGRATIONS);
-      const stat = (name: string) => ctx.storage.sql.exec<{ value: number }>("SELECT value FROM stats WHERE name = ?", name).toArray()[0]?.value ?? 0;
+      const stat = (name: string) =>
+        ctx.storage.sql
+          .exec<{ value: number }>("SELECT value FROM stats WHERE name = ?", name)
+          .toArray()[0]?.value ?? 0;
       this.clock = stat("clock");
       this.hits = stat("hits");
       this.misses = stat("misses");
@@ -34,8 +37,16 @@ export class EmbedCache extends DurableObject<Env> {
   }
 
   private saveStats(): void {
-    for (const [name, value] of [["clock", this.clock], ["hits", this.hits], ["misses", this.misses]] as const) {
-      this.ctx.storage.sql.exec("INSERT INTO stats (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value", name, value);
+    for (const [name, value] of [
+      ["clock", this.clock],
+      ["hits", this.hits],
+      ["misses", this.misses],
+    ] as const) {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO stats (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+        name,
+        value,
+      );
     }
   }
 
@@ -45,7 +56,9 @@ export class EmbedCache extends DurableObject<Env> {
     const out: (ArrayBuffer | null)[] = [];
     this.ctx.storage.transactionSync(() => {
       for (const key of keys) {
-        const row = sql.exec<{ vector: ArrayBuffer }>("SELECT vector FROM entries WHERE key = ?", key).toArray()[0];
+        const row = sql
+          .exec<{ vector: ArrayBuffer }>("SELECT vector FROM entries WHERE key = ?", key)
+          .toArray()[0];
         if (row) {
           sql.exec("UPDATE entries SET last_used = ? WHERE key = ?", ++this.clock, key);
           this.hits++;
@@ -67,12 +80,17 @@ export class EmbedCache extends DurableObject<Env> {
       for (const e of entries) {
         sql.exec(
           "INSERT INTO entries (key, vector, last_used) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET vector = excluded.vector, last_used = excluded.last_used",
-          e.key, e.vector, ++this.clock,
+          e.key,
+          e.vector,
+          ++this.clock,
         );
       }
       this.size = sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM entries").one().n;
       if (this.size > capacity) {
-        sql.exec("DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY last_used ASC LIMIT ?)", this.size - capacity);
+        sql.exec(
+          "DELETE FROM entries WHERE key IN (SELECT key FROM entries ORDER BY last_used ASC LIMIT ?)",
+          this.size - capacity,
+        );
         this.size = capacity;
       }
       this.saveStats();
@@ -82,6 +100,12 @@ export class EmbedCache extends DurableObject<Env> {
 
   stats(capacity: number): CacheStats {
     const total = this.hits + this.misses;
-    return { hits: this.hits, misses: this.misses, hit_rate: total === 0 ? 0 : this.hits / total, size: this.size, capacity };
+    return {
+      hits: this.hits,
+      misses: this.misses,
+      hit_rate: total === 0 ? 0 : this.hits / total,
+      size: this.size,
+      capacity,
+    };
   }
 }

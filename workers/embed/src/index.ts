@@ -5,24 +5,24 @@
 // is what GET /embed/openapi.json documents; the [embedd].max_texts cap is checked here first.
 import { createRoute } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { createServiceApp, jsonBody, jsonResponse, type AppEnv } from "../../../shared/app";
-import { LakehouseError, badRequest } from "../../../shared/errors";
+import { type AppEnv, createServiceApp, jsonBody, jsonResponse } from "../../../shared/app";
+import { badRequest, LakehouseError } from "../../../shared/errors";
 import { fieldErrors } from "../../../shared/field-errors";
 import { sha256Hex } from "../../../shared/hash";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { EmbedBody, EmbedError, EmbedResult, EmbedStats } from "./openapi";
-import { embedWithProvider, resolveModel, type ProviderEnv } from "./providers";
+import { embedWithProvider, type ProviderEnv, resolveModel } from "./providers";
 
 const { app, api } = createServiceApp<Env>("embed", "embed", {
   health: (env) => ({ provider: lakehouseConfig(env).embedd.provider }),
 });
 
-
 /** Route middleware: more than [embedd].max_texts texts is a 400 before each text is validated. */
 const textsCap: MiddlewareHandler<AppEnv<Env>> = async (c, next) => {
   const texts = ((await c.req.json()) as { texts?: unknown } | null)?.texts;
   const max = lakehouseConfig(c.env).embedd.max_texts;
-  if (Array.isArray(texts) && texts.length > max) throw badRequest(`texts: at most ${max} texts per request, got ${texts.length}`);
+  if (Array.isArray(texts) && texts.length > max)
+    throw badRequest(`texts: at most ${max} texts per request, got ${texts.length}`);
   await next();
 };
 
@@ -32,11 +32,17 @@ function cache(env: Env) {
 
 api.openapi(
   createRoute({
-    method: "post", path: "/", summary: "Embed texts (cached by model + SHA-256 of the text; only misses reach the provider)",
-    middleware: [jsonBody, textsCap], request: { body: { required: true, content: { "application/json": { schema: EmbedBody } } } },
+    method: "post",
+    path: "/",
+    summary: "Embed texts (cached by model + SHA-256 of the text; only misses reach the provider)",
+    middleware: [jsonBody, textsCap],
+    request: { body: { required: true, content: { "application/json": { schema: EmbedBody } } } },
     responses: {
       200: jsonResponse(EmbedResult, "one vector per text, in order"),
-      400: jsonResponse(EmbedError, "empty text, too many texts, unknown model (the message names the field and value)"),
+      400: jsonResponse(
+        EmbedError,
+        "empty text, too many texts, unknown model (the message names the field and value)",
+      ),
       502: jsonResponse(EmbedError, "the provider failed (named in the message)"),
     },
   }),
@@ -73,7 +79,10 @@ api.openapi(
           vectors[i] = Array.from(f32);
           entries.set(keys[i]!, f32.buffer);
         }
-        await cache(c.env).store([...entries].map(([key, vector]) => ({ key, vector })), cfg.cache_size);
+        await cache(c.env).store(
+          [...entries].map(([key, vector]) => ({ key, vector })),
+          cfg.cache_size,
+        );
       }
     }
     const dimension = vectors[0]!.length;
@@ -83,7 +92,12 @@ api.openapi(
 );
 
 api.openapi(
-  createRoute({ method: "get", path: "/stats", summary: "Cache statistics, shared by every embed isolate", responses: { 200: jsonResponse(EmbedStats, "stats") } }),
+  createRoute({
+    method: "get",
+    path: "/stats",
+    summary: "Cache statistics, shared by every embed isolate",
+    responses: { 200: jsonResponse(EmbedStats, "stats") },
+  }),
   async (c) => {
     const cfg = lakehouseConfig(c.env).embedd;
     const s = await cache(c.env).stats(cfg.cache_size);
@@ -93,7 +107,7 @@ api.openapi(
 
 // Requests that do not parse as an embed request: a clearer 400 than a bare 404 for GET /embed.
 api.get("/", () => {
-  throw new LakehouseError("method_not_allowed", "use POST /embed with {\"texts\": [...]}");
+  throw new LakehouseError("method_not_allowed", 'use POST /embed with {"texts": [...]}');
 });
 
 export { EmbedCache } from "./embed-cache";

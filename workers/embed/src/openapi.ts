@@ -19,18 +19,37 @@ export const EmbedBody = z.strictObject(
         { error: TEXTS },
       )
       .min(1, { error: TEXTS })
-      .openapi({ description: "the texts (at most [embedd].max_texts, none blank)", example: ["the quick brown fox"] }),
+      .openapi({
+        description: "the texts (at most [embedd].max_texts, none blank)",
+        example: ["the quick brown fox"],
+      }),
     model: z
       .string({ error: (iss) => `expected a non-empty string, got ${show(iss.input)}` })
       .min(1, { error: (iss) => `expected a non-empty string, got ${show(iss.input)}` })
       .optional()
-      .openapi({ description: "the model (default: [embedd].default_model, else the provider's default)" }),
+      .openapi({
+        description: "the model (default: [embedd].default_model, else the provider's default)",
+      }),
   },
   { error: "request body must be a JSON object" },
 );
 
 /** The answer of POST /embed. */
-export const EmbedResult = z.object({ model: z.string(), dimension: z.number().int(), vectors: z.array(z.array(z.number())), cache_hits: z.number().int() });
+export const EmbedResult = z.object({
+  model: z.string(),
+  dimension: z.number().int(),
+  vectors: z.array(z.array(z.number())),
+  cache_hits: z.number().int(),
+});
 /** The answer of GET /embed/stats. */
-export const EmbedStats = z.object({ hits: z.number().int(), misses: z.number().int(), hit_rate: z.number(), size: z.number().int(), capacity: z.number().int(), provider: z.string() });
-export const EmbedError = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("EmbedError");
+export const EmbedStats = z.object({
+  hits: z.number().int(),
+  misses: z.number().int(),
+  hit_rate: z.number(),
+  size: z.number().int(),
+  capacity: z.number().int(),
+  provider: z.string(),
+});
+export const EmbedError = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .openapi("EmbedError");

@@ -10,13 +10,19 @@ import { EmbedBody } from "../src/openapi";
 
 type Json = any;
 
-async function call(path: string, json?: unknown, bindings?: Record<string, unknown>): Promise<{ status: number; body: Json }> {
+async function call(
+  path: string,
+  json?: unknown,
+  bindings?: Record<string, unknown>,
+): Promise<{ status: number; body: Json }> {
   const req = new Request(`http://x/embed${path}`, {
     method: json === undefined ? "GET" : "POST",
     headers: { "content-type": "application/json" },
     body: json === undefined ? undefined : JSON.stringify(json),
   });
-  const res = bindings ? await worker.fetch(req, { ...env, ...bindings } as Env, {} as ExecutionContext) : await exports.default.fetch(req);
+  const res = bindings
+    ? await worker.fetch(req, { ...env, ...bindings } as Env, {} as ExecutionContext)
+    : await exports.default.fetch(req);
   return { status: res.status, body: await res.json() };
 }
 
@@ -28,7 +34,12 @@ function cos(a: number[], b: number[]): number {
 
 describe("the local provider and the cache", () => {
   it("embeds deterministically into unit-length 768-d vectors; different texts differ; lexical closeness", async () => {
-    const texts = ["the quick brown fox", "the quick brown fox", "a slow green turtle", "quick brown foxes jump"];
+    const texts = [
+      "the quick brown fox",
+      "the quick brown fox",
+      "a slow green turtle",
+      "quick brown foxes jump",
+    ];
     const { status, body } = await call("", { texts });
     expect(status).toBe(200);
     expect(body.model).toBe("local-lexical-768");
@@ -100,11 +111,17 @@ describe("the OpenAPI document", () => {
 
   it("lists every embed route with its method, and nothing else", async () => {
     const { body } = await call("/openapi.json");
-    const listed = Object.entries(body.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    const listed = Object.entries(body.paths as Record<string, object>).flatMap(([path, item]) =>
+      Object.keys(item).map((m) => `${m} ${path}`),
+    );
     expect(listed.sort()).toEqual(["get /embed/stats", "post /embed"]);
     const schema = body.paths["/embed"].post.requestBody.content["application/json"].schema;
     expect(schema.required).toEqual(["texts"]);
-    expect(schema.properties.texts).toMatchObject({ type: "array", minItems: 1, items: { type: "string" } });
+    expect(schema.properties.texts).toMatchObject({
+      type: "array",
+      minItems: 1,
+      items: { type: "string" },
+    });
   });
 
   it("validates POST /embed with the schema it documents: the 400 names each issue's field and value", async () => {
@@ -113,15 +130,32 @@ describe("the OpenAPI document", () => {
     expect(parsed.success).toBe(false);
     const r = await call("", bad);
     expect(r.status).toBe(400);
-    expect(r.body.error).toEqual({ code: "bad_request", message: describeIssues(parsed.error!.issues) });
-    expect(r.body.error.message).toBe('texts[1]: empty text; texts[2]: expected a string, got 7; model: expected a non-empty string, got ""');
+    expect(r.body.error).toEqual({
+      code: "bad_request",
+      message: describeIssues(parsed.error!.issues),
+    });
+    expect(r.body.error.message).toBe(
+      'texts[1]: empty text; texts[2]: expected a string, got 7; model: expected a non-empty string, got ""',
+    );
     // Without a content type the body is still read as JSON (no 415); not an object is a 400.
-    const untyped = await exports.default.fetch("http://x/embed", { method: "POST", body: JSON.stringify(["a"]) });
+    const untyped = await exports.default.fetch("http://x/embed", {
+      method: "POST",
+      body: JSON.stringify(["a"]),
+    });
     expect(untyped.status).toBe(400);
-    expect(((await untyped.json()) as Json).error.message).toBe("request body must be a JSON object");
-    const plain = await exports.default.fetch("http://x/embed", { method: "POST", body: JSON.stringify({ texts: ["no content type"] }) });
+    expect(((await untyped.json()) as Json).error.message).toBe(
+      "request body must be a JSON object",
+    );
+    const plain = await exports.default.fetch("http://x/embed", {
+      method: "POST",
+      body: JSON.stringify({ texts: ["no content type"] }),
+    });
     expect(plain.status).toBe(200);
-    const empty = await exports.default.fetch("http://x/embed", { method: "POST", headers: { "content-type": "application/json" }, body: "" });
+    const empty = await exports.default.fetch("http://x/embed", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "",
+    });
     expect(((await empty.json()) as Json).error.message).toMatch(/request body is empty/);
   });
 });
@@ -154,14 +188,34 @@ describe("remote providers", () => {
     // Dev has no AI binding (only the test configuration binds the fake): the 502 says why and what to use.
     const unbound = await call("", { texts: ["x"] }, { ...ai, AI: undefined });
     expect(unbound.status).toBe(502);
-    expect(unbound.body.error.message).toMatch(/workers-ai failed: the AI binding is not configured .*\[env\.production\].*provider = "local"/);
-    const ollama = await call("", { texts: ["x"] }, { LH_EMBEDD_PROVIDER: "ollama", LH_EMBEDD_PROVIDER_URL: "http://127.0.0.1:9" });
+    expect(unbound.body.error.message).toMatch(
+      /workers-ai failed: the AI binding is not configured .*\[env\.production\].*provider = "local"/,
+    );
+    const ollama = await call(
+      "",
+      { texts: ["x"] },
+      { LH_EMBEDD_PROVIDER: "ollama", LH_EMBEDD_PROVIDER_URL: "http://127.0.0.1:9" },
+    );
     expect(ollama.status).toBe(502);
     expect(ollama.body.error.message).toMatch(/embedding provider ollama failed/);
-    const openai = await call("", { texts: ["x"] }, { LH_EMBEDD_PROVIDER: "openai", LH_EMBEDD_PROVIDER_URL: "http://127.0.0.1:9" });
+    const openai = await call(
+      "",
+      { texts: ["x"] },
+      { LH_EMBEDD_PROVIDER: "openai", LH_EMBEDD_PROVIDER_URL: "http://127.0.0.1:9" },
+    );
     expect(openai.status).toBe(502);
-    expect(openai.body.error.message).toMatch(/embedding provider openai failed: secret EMBED_API_KEY is not set/);
-    const withKey = await call("", { texts: ["x"] }, { LH_EMBEDD_PROVIDER: "openai", LH_EMBEDD_PROVIDER_URL: "http://127.0.0.1:9", EMBED_API_KEY: "k" });
+    expect(openai.body.error.message).toMatch(
+      /embedding provider openai failed: secret EMBED_API_KEY is not set/,
+    );
+    const withKey = await call(
+      "",
+      { texts: ["x"] },
+      {
+        LH_EMBEDD_PROVIDER: "openai",
+        LH_EMBEDD_PROVIDER_URL: "http://127.0.0.1:9",
+        EMBED_API_KEY: "k",
+      },
+    );
     expect(withKey.status).toBe(502);
     expect(withKey.body.error.message).toMatch(/embedding provider openai failed/);
   });

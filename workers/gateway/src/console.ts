@@ -9,7 +9,8 @@ import { CONSOLE_CSS, CONSOLE_HTML, CONSOLE_JS } from "./console-assets";
 
 const SECURITY_HEADERS = {
   // Same-origin only: no inline script, nothing from elsewhere; the page calls /v1 on this origin.
-  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "content-security-policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
   "cache-control": "no-cache",
@@ -26,9 +27,14 @@ export function mountConsole<E extends AppEnv<any>>(app: Hono<E>): void {
   for (const [path, asset] of Object.entries(ASSETS)) {
     app.get(path, (c) => {
       if (!lakehouseConfig(c.env as object).gateway.console) {
-        throw new LakehouseError("not_found", "the console is turned off ([gateway].console = false)");
+        throw new LakehouseError(
+          "not_found",
+          "the console is turned off ([gateway].console = false)",
+        );
       }
-      return new Response(asset.body, { headers: { "content-type": asset.type, ...SECURITY_HEADERS } });
+      return new Response(asset.body, {
+        headers: { "content-type": asset.type, ...SECURITY_HEADERS },
+      });
     });
   }
 }

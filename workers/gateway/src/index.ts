@@ -1,17 +1,22 @@
 // The gateway: the one public door. Request ids, auth, body caps, /v1/health,
 // and /v1/<family>/* forwarded to the family's Worker over its service binding — except
 // POST /v1/observer/event, which goes straight to its Observer object (observer-event.ts).
-import { Hono, type Context } from "hono";
-import { onError, requestId, type AppEnv } from "../../../shared/app";
-import { authMiddleware, authSettings, type AuthSettings, type AuthVars } from "../../../shared/auth";
-import { LakehouseError, errorResponse } from "../../../shared/errors";
+import { type Context, Hono } from "hono";
+import { type AppEnv, onError, requestId } from "../../../shared/app";
+import {
+  type AuthSettings,
+  type AuthVars,
+  authMiddleware,
+  authSettings,
+} from "../../../shared/auth";
 import { SERVICES } from "../../../shared/clients";
+import { errorResponse, LakehouseError } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
-import { aggregateHealth } from "./health";
 import { mountConsole } from "./console";
+import { aggregateHealth } from "./health";
+import { OBSERVER_OBJECTS, observerEvent } from "./observer-event";
 import { buildOpenApi, publicDocument } from "./openapi";
 import { FAMILY_TO_SERVICE, forward, isFamily } from "./proxy";
-import { OBSERVER_OBJECTS, observerEvent } from "./observer-event";
 import { checkStorageWrite, matchPublicRoute, normalisePath, ownedPrefixes } from "./routes";
 
 export type GatewayEnv = AuthVars & Record<string, unknown>;
@@ -27,7 +32,11 @@ function authFor(env: GatewayEnv): AuthSettings {
 const app = new Hono<AppEnv<GatewayEnv>>();
 app.use("*", requestId());
 app.onError(onError("gateway"));
-app.notFound((c) => errorResponse(new LakehouseError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+app.notFound((c) =>
+  errorResponse(
+    new LakehouseError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`),
+  ),
+);
 
 app.get("/health", (c) => c.json({ service: "gateway", status: "ok" }));
 app.get("/v1/health", async (c) => {
@@ -37,9 +46,16 @@ app.get("/v1/health", async (c) => {
 
 mountConsole(app);
 
-app.use("/v1/*", authMiddleware((env) => authFor(env as GatewayEnv)));
+app.use(
+  "/v1/*",
+  authMiddleware((env) => authFor(env as GatewayEnv)),
+);
 
-app.get("/v1/openapi.json", async (c) => c.json(await buildOpenApi(c.env, lakehouseConfig(c.env).gateway.health_timeout_ms, c.get("requestId"))));
+app.get("/v1/openapi.json", async (c) =>
+  c.json(
+    await buildOpenApi(c.env, lakehouseConfig(c.env).gateway.health_timeout_ms, c.get("requestId")),
+  ),
+);
 
 // A family's own document, showing only its public routes (the service's full one lists
 // service-to-service routes too).
@@ -58,7 +74,10 @@ async function proxy(c: Context<AppEnv<GatewayEnv>>): Promise<Response> {
   const { segments, encoded } = normalisePath(url.pathname);
   const family = segments[0] ?? "";
   if (!isFamily(family)) {
-    throw new LakehouseError("not_found", `unknown API family ${JSON.stringify(family)} (known: ${Object.keys(FAMILY_TO_SERVICE).join(", ")})`);
+    throw new LakehouseError(
+      "not_found",
+      `unknown API family ${JSON.stringify(family)} (known: ${Object.keys(FAMILY_TO_SERVICE).join(", ")})`,
+    );
   }
   const match = matchPublicRoute(method, segments, `/v1${encoded}`);
   if (!match.ok) {
@@ -82,10 +101,15 @@ async function proxy(c: Context<AppEnv<GatewayEnv>>): Promise<Response> {
   }
   const service = FAMILY_TO_SERVICE[family];
   const upstream = c.env[SERVICES[service].binding] as Fetcher | undefined;
-  if (!upstream) throw new LakehouseError("bad_gateway", `${family} service is not bound to the gateway`);
+  if (!upstream)
+    throw new LakehouseError("bad_gateway", `${family} service is not bound to the gateway`);
   return forward(c.req.raw, upstream, family, {
     // a family without its own cap (iceberg) uses its Worker's family cap
-    cap: config.gateway.body_caps[(family in config.gateway.body_caps ? family : SERVICES[FAMILY_TO_SERVICE[family]].family) as keyof typeof config.gateway.body_caps],
+    cap: config.gateway.body_caps[
+      (family in config.gateway.body_caps
+        ? family
+        : SERVICES[FAMILY_TO_SERVICE[family]].family) as keyof typeof config.gateway.body_caps
+    ],
     timeoutMs: config.gateway.upstream_timeout_ms,
     requestId: c.get("requestId"),
     path: encoded,

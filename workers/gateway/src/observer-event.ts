@@ -9,8 +9,12 @@
 // and the object records the span in shard 0 before its first write, whichever Worker called.
 // Every other /v1/observer route still goes through the observer Worker.
 import { LakehouseError } from "../../../shared/errors";
-import { observerEventResponse, observerWriteShard, type ObserverEventTarget } from "../../../shared/observer-shards";
 import { readBytesBounded } from "../../../shared/json-limits";
+import {
+  type ObserverEventTarget,
+  observerEventResponse,
+  observerWriteShard,
+} from "../../../shared/observer-shards";
 import { checkDeclaredLength, tooLarge } from "./proxy";
 
 /** The binding name in wrangler.toml (OBSERVER is the observer Worker's service binding). */
@@ -27,17 +31,32 @@ export async function observerEvent(
   const body =
     declared !== null
       ? await request.arrayBuffer()
-      : await readBytesBounded(request.body, options.cap, () => tooLarge("observer", options.cap, "with no declared length"));
+      : await readBytesBounded(request.body, options.cap, () =>
+          tooLarge("observer", options.cap, "with no declared length"),
+        );
   const { stub, shard } = observerWriteShard(objects, options.shards, options.requestId);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new LakehouseError("gateway_timeout", `observer service did not answer within ${options.timeoutMs} ms`)),
+      () =>
+        reject(
+          new LakehouseError(
+            "gateway_timeout",
+            `observer service did not answer within ${options.timeoutMs} ms`,
+          ),
+        ),
       options.timeoutMs,
     );
   });
   try {
-    const answer = await Promise.race([(stub as unknown as ObserverEventTarget).event(body, declared === null ? null : Number(declared), shard), timeout]);
+    const answer = await Promise.race([
+      (stub as unknown as ObserverEventTarget).event(
+        body,
+        declared === null ? null : Number(declared),
+        shard,
+      ),
+      timeout,
+    ]);
     return observerEventResponse(answer);
   } finally {
     if (timer !== undefined) clearTimeout(timer);

@@ -21,21 +21,49 @@ interface OpenApiDoc {
 const HTTP_METHODS = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
 
 const ErrorBody = z
-  .object({ error: z.object({ code: z.string().openapi({ example: "not_found" }), message: z.string(), details: z.unknown().optional() }) })
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "not_found" }),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
   .openapi("Error");
-const ServiceHealth = z.object({ service: z.string(), status: z.literal("ok") }).passthrough().openapi("ServiceHealth");
+const ServiceHealth = z
+  .object({ service: z.string(), status: z.literal("ok") })
+  .passthrough()
+  .openapi("ServiceHealth");
 const AggregateHealth = z
-  .object({ status: z.enum(["ok", "degraded"]), services: z.record(z.string(), z.string()).describe("one key per Worker: \"ok\" or the error") })
+  .object({
+    status: z.enum(["ok", "degraded"]),
+    services: z.record(z.string(), z.string()).describe('one key per Worker: "ok" or the error'),
+  })
   .openapi("AggregateHealth");
 
-const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
+const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ErrorBody } },
+});
 
 /** The gateway's own routes (the proxied ones come from the services' documents). */
 function gatewayDocument(): OpenApiDoc {
   const gw = new OpenAPIHono();
   const reg = gw.openAPIRegistry;
-  reg.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "AUTH_TOKEN (or a secondary token); not needed when the gateway runs open locally" });
-  reg.registerPath({ method: "get", path: "/health", tags: ["gateway"], security: [], summary: "The gateway's own liveness", responses: { 200: { description: "alive", content: { "application/json": { schema: ServiceHealth } } } } });
+  reg.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "AUTH_TOKEN (or a secondary token); not needed when the gateway runs open locally",
+  });
+  reg.registerPath({
+    method: "get",
+    path: "/health",
+    tags: ["gateway"],
+    security: [],
+    summary: "The gateway's own liveness",
+    responses: {
+      200: { description: "alive", content: { "application/json": { schema: ServiceHealth } } },
+    },
+  });
   reg.registerPath({
     method: "get",
     path: "/v1/health",
@@ -44,7 +72,10 @@ function gatewayDocument(): OpenApiDoc {
     summary: "Every service's health (no auth)",
     responses: {
       200: { description: "all ok", content: { "application/json": { schema: AggregateHealth } } },
-      503: { description: "at least one service is not ok", content: { "application/json": { schema: AggregateHealth } } },
+      503: {
+        description: "at least one service is not ok",
+        content: { "application/json": { schema: AggregateHealth } },
+      },
     },
   });
   reg.registerPath({
@@ -52,14 +83,66 @@ function gatewayDocument(): OpenApiDoc {
     path: "/v1/openapi.json",
     tags: ["gateway"],
     summary: "This document",
-    responses: { 200: { description: "OpenAPI 3.1 document", content: { "application/json": { schema: z.record(z.string(), z.unknown()) } } }, 401: errorResponse("missing or invalid bearer token") },
+    responses: {
+      200: {
+        description: "OpenAPI 3.1 document",
+        content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+      },
+      401: errorResponse("missing or invalid bearer token"),
+    },
   });
-  reg.registerPath({ method: "get", path: "/", tags: ["console"], security: [], summary: "The web console (HTML; its /v1 calls carry the token typed into it)", responses: { 200: { description: "HTML page", content: { "text/html": { schema: z.string() } } }, 404: errorResponse("console disabled ([gateway].console = false)") } });
-  reg.registerPath({ method: "get", path: "/console/app.js", tags: ["console"], security: [], summary: "The console's script", responses: { 200: { description: "JavaScript", content: { "text/javascript": { schema: z.string() } } } } });
-  reg.registerPath({ method: "get", path: "/console/app.css", tags: ["console"], security: [], summary: "The console's style sheet", responses: { 200: { description: "CSS", content: { "text/css": { schema: z.string() } } } } });
+  reg.registerPath({
+    method: "get",
+    path: "/",
+    tags: ["console"],
+    security: [],
+    summary: "The web console (HTML; its /v1 calls carry the token typed into it)",
+    responses: {
+      200: { description: "HTML page", content: { "text/html": { schema: z.string() } } },
+      404: errorResponse("console disabled ([gateway].console = false)"),
+    },
+  });
+  reg.registerPath({
+    method: "get",
+    path: "/console/app.js",
+    tags: ["console"],
+    security: [],
+    summary: "The console's script",
+    responses: {
+      200: { description: "JavaScript", content: { "text/javascript": { schema: z.string() } } },
+    },
+  });
+  reg.registerPath({
+    method: "get",
+    path: "/console/app.css",
+    tags: ["console"],
+    security: [],
+    summary: "The console's style sheet",
+    responses: { 200: { description: "CSS", content: { "text/css": { schema: z.string() } } } },
+  });
   for (const [service, { family }] of Object.entries(SERVICES)) {
-    reg.registerPath({ method: "get", path: `/v1/${family}/health`, tags: [family], summary: `${service} service health`, responses: { 200: { description: "alive", content: { "application/json": { schema: ServiceHealth } } }, 401: errorResponse("missing or invalid bearer token") } });
-    reg.registerPath({ method: "get", path: `/v1/${family}/openapi.json`, tags: [family], summary: `the ${service} service's own OpenAPI document (paths relative to /v1)`, responses: { 200: { description: "OpenAPI 3.1 document", content: { "application/json": { schema: z.record(z.string(), z.unknown()) } } } } });
+    reg.registerPath({
+      method: "get",
+      path: `/v1/${family}/health`,
+      tags: [family],
+      summary: `${service} service health`,
+      responses: {
+        200: { description: "alive", content: { "application/json": { schema: ServiceHealth } } },
+        401: errorResponse("missing or invalid bearer token"),
+      },
+    });
+    reg.registerPath({
+      method: "get",
+      path: `/v1/${family}/openapi.json`,
+      tags: [family],
+      summary: `the ${service} service's own OpenAPI document (paths relative to /v1)`,
+      responses: {
+        200: {
+          description: "OpenAPI 3.1 document",
+          content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+        },
+      },
+    });
   }
   return gw.getOpenAPI31Document({
     openapi: "3.1.0",
@@ -67,7 +150,7 @@ function gatewayDocument(): OpenApiDoc {
       title: "lakehouse",
       version: "1",
       description:
-        "The lakehouse's public API: the gateway forwards /v1/<family>/... to each service. Errors are always {\"error\":{\"code\",\"message\"}} with the matching status; " +
+        'The lakehouse\'s public API: the gateway forwards /v1/<family>/... to each service. Errors are always {"error":{"code","message"}} with the matching status; ' +
         "every /v1 route but /v1/health needs `Authorization: Bearer <token>` when a token is configured (401), and the IP allow-list answers 403; bodies over a family's cap get 413.",
     },
     security: [{ bearer: [] }],
@@ -163,7 +246,8 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
     const fixed = rewriteRefs(publicDocument(doc, family), renames) as OpenApiDoc;
     for (const [kind, entries] of Object.entries(fixed.components ?? {})) {
       const target = merged.components[kind]!;
-      for (const [name, def] of Object.entries(entries ?? {})) target[renames.get(`${kind}/${name}`) ?? name] = def;
+      for (const [name, def] of Object.entries(entries ?? {}))
+        target[renames.get(`${kind}/${name}`) ?? name] = def;
     }
     for (const [path, item] of Object.entries(fixed.paths ?? {})) {
       const publicPath = `/v1${servicePathOf(path, family)}`;
@@ -175,9 +259,11 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
           continue;
         }
         const operation: Json = { ...op };
-        if (!Array.isArray(operation.tags) || operation.tags.length === 0) operation.tags = [family];
+        if (!Array.isArray(operation.tags) || operation.tags.length === 0)
+          operation.tags = [family];
         if (typeof operation.operationId === "string") {
-          if (operationIds.has(operation.operationId)) operation.operationId = `${service}_${operation.operationId}`;
+          if (operationIds.has(operation.operationId))
+            operation.operationId = `${service}_${operation.operationId}`;
           operationIds.add(operation.operationId as string);
         }
         target[method] = operation;
@@ -190,7 +276,11 @@ export function mergeDocuments(inputs: MergeInput[]): OpenApiDoc {
 }
 
 /** Fetches every service's document over its binding (in parallel, each with a timeout) and merges them. */
-export async function buildOpenApi(env: Record<string, unknown>, timeoutMs: number, requestId: string): Promise<OpenApiDoc> {
+export async function buildOpenApi(
+  env: Record<string, unknown>,
+  timeoutMs: number,
+  requestId: string,
+): Promise<OpenApiDoc> {
   const inputs = await Promise.all(
     (Object.keys(SERVICES) as ServiceName[]).map(async (service): Promise<MergeInput> => {
       const { binding, family } = SERVICES[service];

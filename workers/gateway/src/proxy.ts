@@ -8,10 +8,11 @@
 // cap (BODY_CAP_HEADER) and passes on the chunk that crosses it: the service sees more bytes
 // than the cap allows and refuses to commit (storage aborts its upload). Nothing is cut
 // silently: a body is forwarded whole or answered 413.
-import { LakehouseError } from "../../../shared/errors";
+
 import { REQUEST_ID_HEADER } from "../../../shared/app";
-import { SERVICES, type ServiceName } from "../../../shared/clients";
 import { BODY_CAP_HEADER } from "../../../shared/body-cap";
+import { SERVICES, type ServiceName } from "../../../shared/clients";
+import { LakehouseError } from "../../../shared/errors";
 
 /** Families served by another family's Worker (DESIGN §6: the Iceberg REST catalog is the catalog Worker's). */
 export const EXTRA_FAMILIES = { iceberg: "catalog" } as const satisfies Record<string, ServiceName>;
@@ -28,19 +29,28 @@ export function isFamily(name: string): name is Family {
 }
 
 export function tooLarge(family: string, cap: number, what: string): LakehouseError {
-  return new LakehouseError("payload_too_large", `request body ${what} exceeds the ${family} cap of ${cap} bytes ([gateway.body_caps].${family})`);
+  return new LakehouseError(
+    "payload_too_large",
+    `request body ${what} exceeds the ${family} cap of ${cap} bytes ([gateway.body_caps].${family})`,
+  );
 }
 
 export function checkDeclaredLength(request: Request, cap: number, family: string): void {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > cap) throw tooLarge(family, cap, `of ${declared} bytes`);
+  if (declared !== null && Number(declared) > cap)
+    throw tooLarge(family, cap, `of ${declared} bytes`);
 }
 
 /**
  * Counts a body of unknown length. Chunks pass until the count is over `cap`; the chunk that
  * crosses it is still passed (so the service sees more than the cap), then the stream errors.
  */
-function capStream(body: ReadableStream<Uint8Array>, cap: number, family: string, state: { seen: number; over: boolean }): ReadableStream<Uint8Array> {
+function capStream(
+  body: ReadableStream<Uint8Array>,
+  cap: number,
+  family: string,
+  state: { seen: number; over: boolean },
+): ReadableStream<Uint8Array> {
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
@@ -96,7 +106,10 @@ export async function forward(
     if (count.over) throw tooLarge(family, options.cap, "with no declared length");
     if (err instanceof LakehouseError) throw err;
     if (timeout.aborted) {
-      throw new LakehouseError("gateway_timeout", `${family} service did not answer within ${options.timeoutMs} ms`);
+      throw new LakehouseError(
+        "gateway_timeout",
+        `${family} service did not answer within ${options.timeoutMs} ms`,
+      );
     }
     const cause = err instanceof Error ? err.message : String(err);
     if (/exceeds the .* cap/.test(cause)) throw new LakehouseError("payload_too_large", cause);

@@ -6,8 +6,9 @@
 //
 // Paths are as seen at the gateway after /v1. `{x}` is one segment, `{x+}` one or more
 // (a storage key may contain "/"). HEAD is allowed wherever GET is.
-import { LakehouseError } from "../../../shared/errors";
+
 import { SERVICES } from "../../../shared/clients";
+import { LakehouseError } from "../../../shared/errors";
 
 export type Method = "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
 
@@ -29,7 +30,11 @@ export const PUBLIC_ROUTES: PublicRoute[] = [
   { methods: ["GET"], path: "/catalog/history/{name}" },
   { methods: ["GET"], path: "/catalog/list" },
   { methods: ["POST"], path: "/catalog/compact/{name}" },
-  { methods: ["GET"], path: "/catalog/stats", note: "counts and database bytes (catalog storage is linear in files), an addition to DESIGN §6" },
+  {
+    methods: ["GET"],
+    path: "/catalog/stats",
+    note: "counts and database bytes (catalog storage is linear in files), an addition to DESIGN §6",
+  },
   // iceberg: the REST catalog protocol's read side (served by the catalog Worker); a client's catalog URI is <gateway>/v1/iceberg
   { methods: ["GET"], path: "/iceberg/v1/config" },
   { methods: ["GET"], path: "/iceberg/v1/namespaces" },
@@ -39,7 +44,11 @@ export const PUBLIC_ROUTES: PublicRoute[] = [
   // ingest
   { methods: ["POST"], path: "/ingest" },
   { methods: ["POST"], path: "/ingest/", note: "trailing slash" },
-  { methods: ["POST"], path: "/ingest/ingest", note: "alias kept for clients of the first TypeScript releases" },
+  {
+    methods: ["POST"],
+    path: "/ingest/ingest",
+    note: "alias kept for clients of the first TypeScript releases",
+  },
   // sql
   { methods: ["POST"], path: "/sql" },
   { methods: ["POST"], path: "/sql/", note: "trailing slash" },
@@ -52,9 +61,15 @@ export const PUBLIC_ROUTES: PublicRoute[] = [
   { methods: ["POST"], path: "/vectors/index/{name}/add" },
   { methods: ["POST"], path: "/vectors/index/{name}/search" },
   { methods: ["POST"], path: "/vectors/index/{name}/delete" },
-  { methods: ["GET"], path: "/vectors/index/{name}/stats", note: "read-only operations info (local engine), an addition to DESIGN §6" },
+  {
+    methods: ["GET"],
+    path: "/vectors/index/{name}/stats",
+    note: "read-only operations info (local engine), an addition to DESIGN §6",
+  },
   // pathway
-  ...["add", "add_idempotent", "update", "revise", "retire", "search"].map((p): PublicRoute => ({ methods: ["POST"], path: `/pathway/${p}` })),
+  ...["add", "add_idempotent", "update", "revise", "retire", "search"].map(
+    (p): PublicRoute => ({ methods: ["POST"], path: `/pathway/${p}` }),
+  ),
   { methods: ["GET"], path: "/pathway/get/{uid+}" },
   { methods: ["GET"], path: "/pathway/history/{uid+}" },
   { methods: ["GET"], path: "/pathway/stats" },
@@ -71,8 +86,14 @@ export const PUBLIC_ROUTES: PublicRoute[] = [
   { methods: ["GET"], path: "/observer/ops" },
   { methods: ["POST"], path: "/observer/review" },
   { methods: ["POST"], path: "/observer/cycle" },
-  ...["clusters", "playbooks", "escalations", "reviews", "recommendations"].map((p): PublicRoute => ({ methods: ["GET"], path: `/observer/${p}` })),
-  { methods: ["GET"], path: "/observer/cycles", note: "past cycles, read-only, an addition to DESIGN §6" },
+  ...["clusters", "playbooks", "escalations", "reviews", "recommendations"].map(
+    (p): PublicRoute => ({ methods: ["GET"], path: `/observer/${p}` }),
+  ),
+  {
+    methods: ["GET"],
+    path: "/observer/cycles",
+    note: "past cycles, read-only, an addition to DESIGN §6",
+  },
   // mcp: GET and DELETE reach the server, which answers 405 saying it is stateless (MCP clients read that)
   { methods: ["POST", "GET", "DELETE"], path: "/mcp" },
   // every family: its health and its (filtered) OpenAPI document
@@ -91,7 +112,9 @@ export interface NormalisedPath {
 
 /** Encodes one decoded segment for a URL path (sub-delims, ":" and "@" stay literal). */
 function encodeSegment(segment: string): string {
-  return encodeURIComponent(segment).replace(/%(3A|40|24|26|2B|2C|3B|3D)/gi, (m) => decodeURIComponent(m));
+  return encodeURIComponent(segment).replace(/%(3A|40|24|26|2B|2C|3B|3D)/gi, (m) =>
+    decodeURIComponent(m),
+  );
 }
 
 /**
@@ -105,11 +128,17 @@ export function normalisePath(pathname: string): NormalisedPath {
     try {
       return decodeURIComponent(s);
     } catch {
-      throw new LakehouseError("bad_request", `malformed percent-encoding in path segment ${JSON.stringify(s.slice(0, 200))}`);
+      throw new LakehouseError(
+        "bad_request",
+        `malformed percent-encoding in path segment ${JSON.stringify(s.slice(0, 200))}`,
+      );
     }
   });
   if (segments.some((s) => s === "." || s === "..")) {
-    throw new LakehouseError("not_found", `no public route for ${pathname.slice(0, 300)}: "." and ".." path segments are not allowed`);
+    throw new LakehouseError(
+      "not_found",
+      `no public route for ${pathname.slice(0, 300)}: "." and ".." path segments are not allowed`,
+    );
   }
   return { segments, encoded: "/" + segments.map(encodeSegment).join("/") };
 }
@@ -118,7 +147,10 @@ interface Compiled {
   route: PublicRoute;
   parts: string[];
 }
-const COMPILED: Compiled[] = PUBLIC_ROUTES.map((route) => ({ route, parts: route.path.split("/").slice(1) }));
+const COMPILED: Compiled[] = PUBLIC_ROUTES.map((route) => ({
+  route,
+  parts: route.path.split("/").slice(1),
+}));
 
 /** The parameters of `route` when `segments` match it, else undefined. */
 function matchParts(parts: string[], segments: string[]): Record<string, string> | undefined {
@@ -128,7 +160,8 @@ function matchParts(parts: string[], segments: string[]): Record<string, string>
     const rest = /^\{(\w+)\+\}$/.exec(part);
     if (rest) {
       // One or more remaining segments (a key may contain "/" and even empty segments).
-      if (i !== parts.length - 1 || segments.length <= i || segments.slice(i).join("/") === "") return undefined;
+      if (i !== parts.length - 1 || segments.length <= i || segments.slice(i).join("/") === "")
+        return undefined;
       params[rest[1]!] = segments.slice(i).join("/");
       return params;
     }
@@ -148,7 +181,11 @@ export type RouteMatch =
   | { ok: false; error: LakehouseError; allow?: string };
 
 /** Decides whether `method segments` is public: the route, or 404 / 405 (with Allow). */
-export function matchPublicRoute(method: string, segments: string[], shownPath: string): RouteMatch {
+export function matchPublicRoute(
+  method: string,
+  segments: string[],
+  shownPath: string,
+): RouteMatch {
   const allowed = new Set<string>();
   for (const { route, parts } of COMPILED) {
     const params = matchParts(parts, segments);
@@ -160,9 +197,19 @@ export function matchPublicRoute(method: string, segments: string[], shownPath: 
   }
   if (allowed.size > 0) {
     const allow = [...allowed].join(", ");
-    return { ok: false, error: new LakehouseError("method_not_allowed", `${method} is not allowed on ${shownPath} (allowed: ${allow})`), allow };
+    return {
+      ok: false,
+      error: new LakehouseError(
+        "method_not_allowed",
+        `${method} is not allowed on ${shownPath} (allowed: ${allow})`,
+      ),
+      allow,
+    };
   }
-  return { ok: false, error: new LakehouseError("not_found", `no public route for ${method} ${shownPath}`) };
+  return {
+    ok: false,
+    error: new LakehouseError("not_found", `no public route for ${method} ${shownPath}`),
+  };
 }
 
 // ---- prefixes the system owns: read-only through the public API ---------------------------
@@ -181,8 +228,15 @@ export function ownedPrefixes(datasetPrefix: string): string[] {
  * A write (PUT, DELETE, any multipart call) on a storage key under an owned prefix → 403 naming
  * the prefix. `key` is the decoded key as storage will see it. Reads are never refused here.
  */
-export function checkStorageWrite(method: string, route: PublicRoute, key: string, prefixes: string[]): void {
-  const write = route.path === "/storage/multipart/{key+}" || (route.path === "/storage/objects/{key+}" && (method === "PUT" || method === "DELETE"));
+export function checkStorageWrite(
+  method: string,
+  route: PublicRoute,
+  key: string,
+  prefixes: string[],
+): void {
+  const write =
+    route.path === "/storage/multipart/{key+}" ||
+    (route.path === "/storage/objects/{key+}" && (method === "PUT" || method === "DELETE"));
   if (!write) return;
   // POST …/<key>/complete names the key without its last segment; the prefix is the same.
   const owned = prefixes.find((p) => key.startsWith(p));

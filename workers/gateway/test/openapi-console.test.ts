@@ -17,7 +17,20 @@ describe("openapi merge", () => {
         family: "catalog",
         doc: {
           openapi: "3.1.0",
-          paths: { "/catalog/list": { get: { responses: { 200: { description: "x", content: { "application/json": { schema: { $ref: "#/components/schemas/Thing" } } } } } } } },
+          paths: {
+            "/catalog/list": {
+              get: {
+                responses: {
+                  200: {
+                    description: "x",
+                    content: {
+                      "application/json": { schema: { $ref: "#/components/schemas/Thing" } },
+                    },
+                  },
+                },
+              },
+            },
+          },
           components: { schemas: { Thing: { type: "string" }, Err: shared } },
         },
       },
@@ -26,7 +39,21 @@ describe("openapi merge", () => {
         family: "vectors",
         doc: {
           openapi: "3.1.0",
-          paths: { "/vectors/vectors/index": { post: { operationId: "create", responses: { 201: { description: "x", content: { "application/json": { schema: { $ref: "#/components/schemas/Thing" } } } } } } } },
+          paths: {
+            "/vectors/vectors/index": {
+              post: {
+                operationId: "create",
+                responses: {
+                  201: {
+                    description: "x",
+                    content: {
+                      "application/json": { schema: { $ref: "#/components/schemas/Thing" } },
+                    },
+                  },
+                },
+              },
+            },
+          },
           components: { schemas: { Thing: { type: "number" }, Err: shared } },
         },
       },
@@ -34,10 +61,21 @@ describe("openapi merge", () => {
       {
         service: "ingest",
         family: "ingest",
-        doc: { openapi: "3.1.0", paths: { "/ingest": { post: { responses: { 200: { description: "x" } } } } } },
+        doc: {
+          openapi: "3.1.0",
+          paths: { "/ingest": { post: { responses: { 200: { description: "x" } } } } },
+        },
       },
     ]);
-    expect(Object.keys(merged.paths!)).toEqual(expect.arrayContaining(["/v1/catalog/list", "/v1/vectors/index", "/v1/health", "/v1/openapi.json", "/"]));
+    expect(Object.keys(merged.paths!)).toEqual(
+      expect.arrayContaining([
+        "/v1/catalog/list",
+        "/v1/vectors/index",
+        "/v1/health",
+        "/v1/openapi.json",
+        "/",
+      ]),
+    );
     expect(merged.paths!["/v1/vectors/vectors/index"]).toBeUndefined();
     // The family root is a route of its own (DESIGN's POST /ingest is public POST /v1/ingest).
     expect(merged.paths!["/v1/ingest"]?.post).toBeDefined();
@@ -45,10 +83,18 @@ describe("openapi merge", () => {
     expect(merged.components!.schemas!.Thing).toEqual({ type: "string" });
     expect(merged.components!.schemas!.vectors_Thing).toEqual({ type: "number" });
     expect(merged.components!.schemas!.vectors_Err).toBeUndefined();
-    expect(JSON.stringify(merged.paths!["/v1/vectors/index"])).toContain("#/components/schemas/vectors_Thing");
-    expect(JSON.stringify(merged.paths!["/v1/catalog/list"])).toContain("#/components/schemas/Thing\"");
-    expect((merged.paths!["/v1/catalog/list"]!.get as { tags: string[] }).tags).toEqual(["catalog"]);
-    expect((merged as Record<string, unknown>)["x-unavailable-services"]).toEqual({ embed: "HTTP 500" });
+    expect(JSON.stringify(merged.paths!["/v1/vectors/index"])).toContain(
+      "#/components/schemas/vectors_Thing",
+    );
+    expect(JSON.stringify(merged.paths!["/v1/catalog/list"])).toContain(
+      '#/components/schemas/Thing"',
+    );
+    expect((merged.paths!["/v1/catalog/list"]!.get as { tags: string[] }).tags).toEqual([
+      "catalog",
+    ]);
+    expect((merged as Record<string, unknown>)["x-unavailable-services"]).toEqual({
+      embed: "HTTP 500",
+    });
   });
 
   it("serves the merged document with every family's routes", async () => {
@@ -60,7 +106,18 @@ describe("openapi merge", () => {
     expect(doc.paths["/v1/sql"]).toBeDefined();
     expect(doc.paths["/v1/ingest"]).toBeDefined();
     expect(doc.paths["/v1/ingest/ingest"]).toBeUndefined();
-    for (const family of ["storage", "catalog", "ingest", "sql", "embed", "vectors", "pathway", "matrix", "observer", "mcp"]) {
+    for (const family of [
+      "storage",
+      "catalog",
+      "ingest",
+      "sql",
+      "embed",
+      "vectors",
+      "pathway",
+      "matrix",
+      "observer",
+      "mcp",
+    ]) {
       expect(doc.paths[`/v1/${family}/health`], family).toBeDefined();
     }
   });
@@ -81,8 +138,16 @@ describe("console", () => {
   });
 
   it("is off with [gateway].console = false (404, JSON error shape)", async () => {
-    const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
-    const res = await gatewayApp.fetch(new Request("http://gw/"), { ...env, LH_GATEWAY_CONSOLE: "false" }, ctx);
+    const ctx = {
+      waitUntil() {},
+      passThroughOnException() {},
+      props: {},
+    } as unknown as ExecutionContext;
+    const res = await gatewayApp.fetch(
+      new Request("http://gw/"),
+      { ...env, LH_GATEWAY_CONSOLE: "false" },
+      ctx,
+    );
     expect(res.status).toBe(404);
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe("not_found");

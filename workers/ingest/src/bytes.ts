@@ -22,7 +22,10 @@ export function daysFromCivil(y: number, m: number, d: number): number {
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const MAX_SAFE = 9007199254740991;
-const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+const POW10 = [
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+  1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 function dig(b: Uint8Array, at: number, n: number): number {
   let v = 0;
@@ -71,7 +74,11 @@ export function parseBigInt(b: Uint8Array, s: number, e: number): bigint {
 
 export function latin1(b: Uint8Array, s: number, e: number): string {
   let out = "";
-  for (let k = s; k < e; k += 4096) out += String.fromCharCode.apply(null, b.subarray(k, Math.min(e, k + 4096)) as unknown as number[]);
+  for (let k = s; k < e; k += 4096)
+    out += String.fromCharCode.apply(
+      null,
+      b.subarray(k, Math.min(e, k + 4096)) as unknown as number[],
+    );
   return out;
 }
 
@@ -140,7 +147,8 @@ export function parseFloatBytes(b: Uint8Array, s: number, e: number): number {
   }
   if (i !== e) return NOT;
   let v: number;
-  if (!dropped && exp10 >= -22 && exp10 <= 22) v = exp10 < 0 ? mant / POW10[-exp10]! : mant * POW10[exp10]!;
+  if (!dropped && exp10 >= -22 && exp10 <= 22)
+    v = exp10 < 0 ? mant / POW10[-exp10]! : mant * POW10[exp10]!;
   else v = Number(latin1(b, neg ? s + 1 : s, e)); // correctly rounded fallback
   if (!Number.isFinite(v)) return NOT;
   return neg ? -v : v;
@@ -158,9 +166,20 @@ export function parseBoolBytes(b: Uint8Array, s: number, e: number): number {
     case 3:
       return c === 121 && (b[s + 1]! | 0x20) === 101 && (b[s + 2]! | 0x20) === 115 ? 1 : -1; // yes
     case 4:
-      return c === 116 && (b[s + 1]! | 0x20) === 114 && (b[s + 2]! | 0x20) === 117 && (b[s + 3]! | 0x20) === 101 ? 1 : -1;
+      return c === 116 &&
+        (b[s + 1]! | 0x20) === 114 &&
+        (b[s + 2]! | 0x20) === 117 &&
+        (b[s + 3]! | 0x20) === 101
+        ? 1
+        : -1;
     case 5:
-      return c === 102 && (b[s + 1]! | 0x20) === 97 && (b[s + 2]! | 0x20) === 108 && (b[s + 3]! | 0x20) === 115 && (b[s + 4]! | 0x20) === 101 ? 0 : -1;
+      return c === 102 &&
+        (b[s + 1]! | 0x20) === 97 &&
+        (b[s + 2]! | 0x20) === 108 &&
+        (b[s + 3]! | 0x20) === 115 &&
+        (b[s + 4]! | 0x20) === 101
+        ? 0
+        : -1;
     default:
       return -1;
   }
@@ -272,7 +291,17 @@ export const F_ALL = 31;
 
 export function typeOfBits(bits: number, seen: boolean): ColumnType {
   if (!seen) return "string";
-  return bits & F_INT ? "int64" : bits & F_FLOAT ? "float64" : bits & F_BOOL ? "bool" : bits & F_DATE ? "date" : bits & F_TS ? "timestamp" : "string";
+  return bits & F_INT
+    ? "int64"
+    : bits & F_FLOAT
+      ? "float64"
+      : bits & F_BOOL
+        ? "bool"
+        : bits & F_DATE
+          ? "date"
+          : bits & F_TS
+            ? "timestamp"
+            : "string";
 }
 
 /** The bits of the types bytes [s, e) fit, among `bits`. */
@@ -284,4 +313,3 @@ export function fits(b: Uint8Array, s: number, e: number, bits: number): number 
   if (bits & F_TS && Number.isNaN(parseTimestampBytes(b, s, e))) bits &= ~F_TS;
   return bits;
 }
-

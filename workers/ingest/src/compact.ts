@@ -15,14 +15,22 @@
 //   a small input object read whole). Never the dataset.
 // - Atomic: any failure deletes every output already written (and the one being written)
 //   before the error is thrown; the inputs are never touched.
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type Compressors, type FileMetaData, type SchemaElement } from "hyparquet";
+
 import { decompress as zstdDecompress } from "fzstd";
-import { LakehouseError, errorFromResponse } from "../../../shared/errors";
+import {
+  type AsyncBuffer,
+  type Compressors,
+  type FileMetaData,
+  parquetMetadataAsync,
+  parquetRead,
+  type SchemaElement,
+} from "hyparquet";
 import type { ServiceClient } from "../../../shared/clients";
-import { encodeKeyPath } from "../../../shared/keys";
+import { errorFromResponse, LakehouseError } from "../../../shared/errors";
 import { toHex } from "../../../shared/hash";
+import { encodeKeyPath } from "../../../shared/keys";
 import type { ColumnType, SchemaField } from "../../../shared/types";
-import { ParquetStream, type Codec } from "./parquet-out";
+import { type Codec, ParquetStream } from "./parquet-out";
 
 export interface CompactInput {
   key: string;
@@ -88,28 +96,52 @@ async function deleteQuietly(storage: ServiceClient, key: string): Promise<void>
  * (the whole object at once when it is small). Checks the declared size against the
  * stored one; a missing object is a 404 naming the field.
  */
-export function storageBuffer(storage: ServiceClient, object: CompactInput, field: string, wholeReadBytes = WHOLE_READ_BYTES): AsyncBuffer {
+export function storageBuffer(
+  storage: ServiceClient,
+  object: CompactInput,
+  field: string,
+  wholeReadBytes = WHOLE_READ_BYTES,
+): AsyncBuffer {
   const { key, size } = object;
   let whole: Promise<ArrayBuffer> | undefined;
   const get = async (start: number, end: number): Promise<ArrayBuffer> => {
-    const res = await storage.fetch(`/objects/${encodeKeyPath(key)}`, { headers: { range: `bytes=${start}-${end - 1}` } });
+    const res = await storage.fetch(`/objects/${encodeKeyPath(key)}`, {
+      headers: { range: `bytes=${start}-${end - 1}` },
+    });
     if (res.status === 404) {
       await res.body?.cancel();
-      throw new LakehouseError("not_found", `${field}.key: object ${JSON.stringify(key)} not found in storage`);
+      throw new LakehouseError(
+        "not_found",
+        `${field}.key: object ${JSON.stringify(key)} not found in storage`,
+      );
     }
     if (res.status === 416) {
       await res.body?.cancel();
-      throw new LakehouseError("bad_request", `${field}.size: declared ${size} bytes, more than the stored object ${JSON.stringify(key)} has`);
+      throw new LakehouseError(
+        "bad_request",
+        `${field}.size: declared ${size} bytes, more than the stored object ${JSON.stringify(key)} has`,
+      );
     }
     if (!res.ok) throw await errorFromResponse(res, `reading ${key} from storage`);
-    const total = Number(/\/(\d+)$/.exec(res.headers.get("content-range") ?? "")?.[1] ?? res.headers.get("content-length") ?? NaN);
+    const total = Number(
+      /\/(\d+)$/.exec(res.headers.get("content-range") ?? "")?.[1] ??
+        res.headers.get("content-length") ??
+        NaN,
+    );
     if (total !== size) {
       await res.body?.cancel();
-      throw new LakehouseError("bad_request", `${field}.size: declared ${size} bytes, the stored object ${JSON.stringify(key)} has ${total}`);
+      throw new LakehouseError(
+        "bad_request",
+        `${field}.size: declared ${size} bytes, the stored object ${JSON.stringify(key)} has ${total}`,
+      );
     }
     const buf = await res.arrayBuffer();
     const bytes = res.status === 206 ? buf : buf.slice(start, end);
-    if (bytes.byteLength !== end - start) throw new LakehouseError("bad_gateway", `storage answered ${bytes.byteLength} bytes of ${key} for a range of ${end - start}`);
+    if (bytes.byteLength !== end - start)
+      throw new LakehouseError(
+        "bad_gateway",
+        `storage answered ${bytes.byteLength} bytes of ${key} for a range of ${end - start}`,
+      );
     return bytes;
   };
   return {
@@ -129,7 +161,9 @@ export function storageBuffer(storage: ServiceClient, object: CompactInput, fiel
 /** Whether a file's column (a flat leaf) holds the dataset type `type`. */
 function holds(element: SchemaElement, type: ColumnType): boolean {
   const isTimestamp =
-    element.logical_type?.type === "TIMESTAMP" || element.converted_type === "TIMESTAMP_MILLIS" || element.converted_type === "TIMESTAMP_MICROS";
+    element.logical_type?.type === "TIMESTAMP" ||
+    element.converted_type === "TIMESTAMP_MILLIS" ||
+    element.converted_type === "TIMESTAMP_MICROS";
   switch (type) {
     case "int64":
       return element.type === "INT64" && !isTimestamp;
@@ -138,7 +172,10 @@ function holds(element: SchemaElement, type: ColumnType): boolean {
     case "bool":
       return element.type === "BOOLEAN";
     case "date":
-      return element.type === "INT32" && (element.converted_type === "DATE" || element.logical_type?.type === "DATE");
+      return (
+        element.type === "INT32" &&
+        (element.converted_type === "DATE" || element.logical_type?.type === "DATE")
+      );
     case "timestamp":
       return element.type === "INT64" && isTimestamp;
     case "string":
@@ -147,17 +184,28 @@ function holds(element: SchemaElement, type: ColumnType): boolean {
 }
 
 /** Reads an input's footer and checks it against the request: its columns and types, its row count. */
-async function readFooter(file: AsyncBuffer, object: CompactInput, field: string, schema: readonly SchemaField[]): Promise<FileMetaData> {
+async function readFooter(
+  file: AsyncBuffer,
+  object: CompactInput,
+  field: string,
+  schema: readonly SchemaField[],
+): Promise<FileMetaData> {
   let metadata: FileMetaData;
   try {
     metadata = await parquetMetadataAsync(file, { initialFetchSize: 64 * 1024 });
   } catch (err) {
     if (err instanceof LakehouseError) throw err;
-    throw new LakehouseError("bad_request", `${field}.key: ${JSON.stringify(object.key)} is not a readable Parquet file (${(err as Error).message})`);
+    throw new LakehouseError(
+      "bad_request",
+      `${field}.key: ${JSON.stringify(object.key)} is not a readable Parquet file (${(err as Error).message})`,
+    );
   }
   const leaves = metadata.schema.slice(1);
   if (leaves.some((e) => (e.num_children ?? 0) > 0)) {
-    throw new LakehouseError("bad_request", `${field}.key: ${JSON.stringify(object.key)} has nested columns; dataset objects are flat`);
+    throw new LakehouseError(
+      "bad_request",
+      `${field}.key: ${JSON.stringify(object.key)} has nested columns; dataset objects are flat`,
+    );
   }
   const byName = new Map(leaves.map((e) => [e.name, e]));
   const fileNames = leaves.map((e) => e.name);
@@ -171,12 +219,18 @@ async function readFooter(file: AsyncBuffer, object: CompactInput, field: string
     const e = byName.get(f.name)!;
     if (!holds(e, f.type)) {
       const stored = [e.type, e.logical_type?.type ?? e.converted_type].filter(Boolean).join(" ");
-      throw new LakehouseError("bad_request", `${field}.key: column ${JSON.stringify(f.name)} of ${JSON.stringify(object.key)} is ${stored}, not the schema's ${f.type}`);
+      throw new LakehouseError(
+        "bad_request",
+        `${field}.key: column ${JSON.stringify(f.name)} of ${JSON.stringify(object.key)} is ${stored}, not the schema's ${f.type}`,
+      );
     }
   }
   const rows = Number(metadata.num_rows);
   if (rows !== object.row_count) {
-    throw new LakehouseError("bad_request", `${field}.row_count: declared ${object.row_count} rows, ${JSON.stringify(object.key)} has ${rows}`);
+    throw new LakehouseError(
+      "bad_request",
+      `${field}.row_count: declared ${object.row_count} rows, ${JSON.stringify(object.key)} has ${rows}`,
+    );
   }
   return metadata;
 }
@@ -185,7 +239,15 @@ async function readFooter(file: AsyncBuffer, object: CompactInput, field: string
  * Reads rows [start, end) (within one row group) of `names` and appends them to `into`,
  * one array per column. Nulls are null; timestamps bigint microseconds.
  */
-async function readRows(file: AsyncBuffer, metadata: FileMetaData, names: string[], start: number, end: number, into: unknown[][], key: string): Promise<void> {
+async function readRows(
+  file: AsyncBuffer,
+  metadata: FileMetaData,
+  names: string[],
+  start: number,
+  end: number,
+  into: unknown[][],
+  key: string,
+): Promise<void> {
   const n = end - start;
   const parts = new Map<string, { rowStart: number; data: ArrayLike<unknown> }[]>();
   await parquetRead({
@@ -211,7 +273,11 @@ async function readRows(file: AsyncBuffer, metadata: FileMetaData, names: string
       for (let r = from; r < to; r++) values[r - start] = part.data[r - part.rowStart] ?? null;
       if (to > from) filled += to - from;
     }
-    if (filled !== n) throw new LakehouseError("internal", `compaction read ${filled} of ${n} rows of column ${JSON.stringify(name)} from ${key}`);
+    if (filled !== n)
+      throw new LakehouseError(
+        "internal",
+        `compaction read ${filled} of ${n} rows of column ${JSON.stringify(name)} from ${key}`,
+      );
     const out = into[c]!;
     for (let i = 0; i < n; i++) out.push(values[i]);
   });
@@ -270,7 +336,11 @@ class OutputObject {
     const res = await this.startPut();
     if (!res.ok) throw await errorFromResponse(res, `writing ${this.key}`);
     const stored = (await res.json()) as { key: string; size: number };
-    if (stored.size !== this.size) throw new LakehouseError("internal", `storage stored ${stored.size} bytes of ${this.key}, ${this.size} were written`);
+    if (stored.size !== this.size)
+      throw new LakehouseError(
+        "internal",
+        `storage stored ${stored.size} bytes of ${this.key}, ${this.size} were written`,
+      );
     await this.digestWriter.close();
     const sha = toHex(await this.digest.digest);
     return { key: this.key, size: this.size, row_count: this.stream.rows, content_sha256: sha };
@@ -295,9 +365,15 @@ class OutputObject {
  * Returns the new objects in row order; on any failure deletes them and throws.
  * Inputs are named in errors as `objects[i]` (the route's body field).
  */
-export async function compactObjects(options: CompactOptions): Promise<{ objects: CompactOutput[] }> {
+export async function compactObjects(
+  options: CompactOptions,
+): Promise<{ objects: CompactOutput[] }> {
   const { storage, schema, rowGroupRows } = options;
-  if (!Number.isInteger(rowGroupRows) || rowGroupRows < 1) throw new LakehouseError("internal", `rowGroupRows must be a positive integer, got ${rowGroupRows}`);
+  if (!Number.isInteger(rowGroupRows) || rowGroupRows < 1)
+    throw new LakehouseError(
+      "internal",
+      `rowGroupRows must be a positive integer, got ${rowGroupRows}`,
+    );
   const maxGroups = options.maxGroupsPerObject ?? DEFAULT_MAX_GROUPS_PER_OBJECT;
   const maxBytes = options.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES;
   const names = schema.map((f) => f.name);
@@ -307,7 +383,14 @@ export async function compactObjects(options: CompactOptions): Promise<{ objects
   let pendingRows = 0;
 
   const flushGroup = async (): Promise<void> => {
-    current ??= new OutputObject(storage, options.prefix, options.name, schema, options.codec, options.compressors);
+    current ??= new OutputObject(
+      storage,
+      options.prefix,
+      options.name,
+      schema,
+      options.codec,
+      options.compressors,
+    );
     const columns = pending;
     pending = names.map(() => []);
     pendingRows = 0;
@@ -315,10 +398,12 @@ export async function compactObjects(options: CompactOptions): Promise<{ objects
     if (current.stream.groups >= maxGroups || current.stream.bytes >= maxBytes) {
       const done = current;
       current = undefined;
-      outputs.push(await done.finish().catch(async (err) => {
-        await done.discard();
-        throw err;
-      }));
+      outputs.push(
+        await done.finish().catch(async (err) => {
+          await done.discard();
+          throw err;
+        }),
+      );
     }
   };
 
@@ -345,10 +430,12 @@ export async function compactObjects(options: CompactOptions): Promise<{ objects
     if (current) {
       const done: OutputObject = current;
       current = undefined;
-      outputs.push(await done.finish().catch(async (err) => {
-        await done.discard();
-        throw err;
-      }));
+      outputs.push(
+        await done.finish().catch(async (err) => {
+          await done.discard();
+          throw err;
+        }),
+      );
     }
     return { objects: outputs };
   } catch (err) {

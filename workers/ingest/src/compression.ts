@@ -8,11 +8,18 @@ type Compressor = (input: Uint8Array) => Uint8Array;
 
 const ZSTD_FRAME = 32 * 1024;
 
-export async function compressorsFor(codec: "SNAPPY" | "ZSTD" | "UNCOMPRESSED"): Promise<Record<string, Compressor> | undefined> {
+export async function compressorsFor(
+  codec: "SNAPPY" | "ZSTD" | "UNCOMPRESSED",
+): Promise<Record<string, Compressor> | undefined> {
   if (codec !== "ZSTD") return undefined;
-  const zlib = (await import("node:zlib" as string)) as { zstdCompressSync?: (b: Uint8Array) => Uint8Array };
+  const zlib = (await import("node:zlib" as string)) as {
+    zstdCompressSync?: (b: Uint8Array) => Uint8Array;
+  };
   const compress = zlib.zstdCompressSync;
-  if (!compress) throw new Error("[ingestd].compression = \"zstd\" needs node:zlib zstd, which this runtime lacks");
+  if (!compress)
+    throw new Error(
+      '[ingestd].compression = "zstd" needs node:zlib zstd, which this runtime lacks',
+    );
   return {
     ZSTD: (input) => {
       if (input.byteLength <= ZSTD_FRAME) return new Uint8Array(compress(input));

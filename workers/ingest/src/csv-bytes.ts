@@ -84,7 +84,10 @@ export class ByteCsvTokenizer {
   }
 
   private column(n: number, line: number): string {
-    const name = line > 1 && this.header && n <= this.header.length ? ` (${JSON.stringify(this.header[n - 1]!.trim())})` : "";
+    const name =
+      line > 1 && this.header && n <= this.header.length
+        ? ` (${JSON.stringify(this.header[n - 1]!.trim())})`
+        : "";
     return `CSV line ${line}, column ${n}${name}`;
   }
 
@@ -141,7 +144,11 @@ export class ByteCsvTokenizer {
               j++;
             }
             if (j >= end || (j + 1 >= end && !atEnd)) {
-              if (atEnd) throw new LakehouseError("bad_request", `CSV line ${line}: unterminated quoted field (no closing '"' before the end of the file)`);
+              if (atEnd)
+                throw new LakehouseError(
+                  "bad_request",
+                  `CSV line ${line}: unterminated quoted field (no closing '"' before the end of the file)`,
+                );
               this.partial(nf, j - fs - 1 - esc, row, line);
               return false;
             }
@@ -215,8 +222,10 @@ export class ByteCsvTokenizer {
 
   /** An incomplete record: refuse it now when a limit is already passed, else wait for more. */
   private partial(field: number, fieldLen: number, before: number, line: number): void {
-    if (fieldLen > this.maxField) throw this.fieldTooLong(field + 1, line, `more than ${this.maxField}`);
-    if (before + fieldLen > this.maxRow) throw this.rowTooLong(field + 1, line, `more than ${this.maxRow}`);
+    if (fieldLen > this.maxField)
+      throw this.fieldTooLong(field + 1, line, `more than ${this.maxField}`);
+    if (before + fieldLen > this.maxRow)
+      throw this.rowTooLong(field + 1, line, `more than ${this.maxRow}`);
   }
 
   /** Rewrites the "" escapes of field k in place; returns its new end. */

@@ -25,19 +25,19 @@
 // registers nothing: the catalog calls it and registers the result.
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createServiceApp, parseWith, readJson, type AppEnv } from "../../../shared/app";
+import { type AppEnv, createServiceApp, parseWith, readJson } from "../../../shared/app";
+import { gatewayBodyCap } from "../../../shared/body-cap";
+import { type ServiceClient, serviceClient } from "../../../shared/clients";
 import { COLUMN_TYPES, datasetNameSchema, schemaFingerprint } from "../../../shared/dataset";
 import { LakehouseError } from "../../../shared/errors";
-import { serviceClient, type ServiceClient } from "../../../shared/clients";
 import { keyProblem } from "../../../shared/keys";
-import { R2Writer } from "../../../shared/r2-writer";
-import { batchReader, batched, concat, type BatchReader } from "./reads";
-import { gatewayBodyCap } from "../../../shared/body-cap";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { R2Writer } from "../../../shared/r2-writer";
 import type { ColumnType, Manifest } from "../../../shared/types";
-import { convertCsv } from "./ingest";
-import { compressorsFor } from "./compression";
 import { compactObjects } from "./compact";
+import { compressorsFor } from "./compression";
+import { convertCsv } from "./ingest";
+import { type BatchReader, batched, batchReader, concat } from "./reads";
 
 const { app, api } = createServiceApp<Env>("ingest", "ingest");
 /** Most objects one POST /ingest/compact rewrites (each costs storage subrequests). */
@@ -45,7 +45,10 @@ const MAX_COMPACT_OBJECTS = 1000;
 type C = Context<AppEnv<Env>>;
 
 function tooLarge(bytes: number | string, cap: number): LakehouseError {
-  return new LakehouseError("payload_too_large", `CSV of ${bytes} bytes exceeds the ingest cap of ${cap} bytes ([ingestd].max_ingest_bytes)`);
+  return new LakehouseError(
+    "payload_too_large",
+    `CSV of ${bytes} bytes exceeds the ingest cap of ${cap} bytes ([ingestd].max_ingest_bytes)`,
+  );
 }
 
 async function deleteQuietly(lake: R2Bucket, key: string): Promise<void> {
@@ -72,15 +75,25 @@ class StagingLease {
   ) {}
 
   private async record(): Promise<void> {
-    await this.catalog.json("/staging/lease", { method: "POST", json: { key: this.key, lease_ms: this.leaseMs } });
+    await this.catalog.json("/staging/lease", {
+      method: "POST",
+      json: { key: this.key, lease_ms: this.leaseMs },
+    });
   }
 
   async acquire(): Promise<void> {
     await this.record(); // fails the ingest: an unleased staged object could be swept under it
     this.held = true;
-    this.timer = setInterval(() => {
-      this.record().catch((err) => console.error(`[ingest] renewing the lease of ${this.key} failed: ${(err as Error).message}`));
-    }, Math.max(1000, Math.floor(this.leaseMs / 3)));
+    this.timer = setInterval(
+      () => {
+        this.record().catch((err) =>
+          console.error(
+            `[ingest] renewing the lease of ${this.key} failed: ${(err as Error).message}`,
+          ),
+        );
+      },
+      Math.max(1000, Math.floor(this.leaseMs / 3)),
+    );
   }
 
   async release(): Promise<void> {
@@ -89,10 +102,15 @@ class StagingLease {
     if (!this.held) return;
     this.held = false;
     try {
-      const res = await this.catalog.fetch("/staging/release", { method: "POST", json: { key: this.key } });
+      const res = await this.catalog.fetch("/staging/release", {
+        method: "POST",
+        json: { key: this.key },
+      });
       await res.body?.cancel();
     } catch (err) {
-      console.error(`[ingest] releasing the lease of ${this.key} failed (it expires): ${(err as Error).message}`);
+      console.error(
+        `[ingest] releasing the lease of ${this.key} failed (it expires): ${(err as Error).message}`,
+      );
     }
   }
 }
@@ -107,7 +125,13 @@ function stagingWriter(lake: R2Bucket, key: string, cap: number, putCap: number)
 }
 
 /** Stages a request body (a multipart form's file) as an object so it can be read (and re-read) as a stream. */
-async function stage(lake: R2Bucket, body: ReadableStream<Uint8Array>, cap: number, putCap: number, lease: StagingLease): Promise<{ key: string; etag: string }> {
+async function stage(
+  lake: R2Bucket,
+  body: ReadableStream<Uint8Array>,
+  cap: number,
+  putCap: number,
+  lease: StagingLease,
+): Promise<{ key: string; etag: string }> {
   await lease.acquire();
   const out = stagingWriter(lake, lease.key, cap, putCap);
   const reader = body.getReader();
@@ -195,7 +219,10 @@ class LiveBody {
       try {
         batch = await this.batches.read();
       } catch (err) {
-        throw new LakehouseError("bad_request", `the request body could not be read (${(err as Error).message})`);
+        throw new LakehouseError(
+          "bad_request",
+          `the request body could not be read (${(err as Error).message})`,
+        );
       }
       if (!batch) {
         this.ended = true;
@@ -215,7 +242,10 @@ class LiveBody {
       } catch (err) {
         // The gateway errors a chunked body past its cap (after passing on the chunk that crosses it).
         if (this.seen > this.cap) throw tooLarge(`more than ${this.cap}`, this.cap);
-        throw new LakehouseError("bad_request", `the request body could not be read (${(err as Error).message})`);
+        throw new LakehouseError(
+          "bad_request",
+          `the request body could not be read (${(err as Error).message})`,
+        );
       }
       if (r.done) {
         this.ended = true;
@@ -243,7 +273,8 @@ class LiveBody {
    * so its upload is dropped rather than completed and deleted.
    */
   async discard(): Promise<void> {
-    if (!this.ended) throw new LakehouseError("internal", "the request body was not read to its end");
+    if (!this.ended)
+      throw new LakehouseError("internal", "the request body was not read to its end");
     await this.out.abort();
   }
 
@@ -266,13 +297,28 @@ interface Source {
   live?: LiveBody;
 }
 
-async function resolveSource(c: C, lake: R2Bucket, cap: number, putCap: number, fromKey: string | undefined, lease: StagingLease): Promise<Source> {
+async function resolveSource(
+  c: C,
+  lake: R2Bucket,
+  cap: number,
+  putCap: number,
+  fromKey: string | undefined,
+  lease: StagingLease,
+): Promise<Source> {
   if (fromKey !== undefined) {
     // The storage Worker's key rules (shared/keys.ts), as a read through /v1/storage would apply them.
     const problem = keyProblem(fromKey);
-    if (problem) throw new LakehouseError("bad_request", `from_key: invalid storage key ${JSON.stringify(fromKey.slice(0, 200))}: ${problem}`);
+    if (problem)
+      throw new LakehouseError(
+        "bad_request",
+        `from_key: invalid storage key ${JSON.stringify(fromKey.slice(0, 200))}: ${problem}`,
+      );
     const head = await lake.head(fromKey);
-    if (!head) throw new LakehouseError("not_found", `from_key: object ${JSON.stringify(fromKey)} not found in storage`);
+    if (!head)
+      throw new LakehouseError(
+        "not_found",
+        `from_key: object ${JSON.stringify(fromKey)} not found in storage`,
+      );
     if (head.size > cap) throw tooLarge(head.size, cap);
     return { key: fromKey, staged: false, etag: head.etag };
   }
@@ -284,14 +330,26 @@ async function resolveSource(c: C, lake: R2Bucket, cap: number, putCap: number, 
     try {
       form = await c.req.raw.formData();
     } catch (err) {
-      throw new LakehouseError("bad_request", `file: the multipart form could not be read (${(err as Error).message})`);
+      throw new LakehouseError(
+        "bad_request",
+        `file: the multipart form could not be read (${(err as Error).message})`,
+      );
     }
     const file = form.get("file");
     if (file === null || typeof file === "string") {
-      throw new LakehouseError("bad_request", 'file: no file in the form; send the CSV as the multipart form field "file"');
+      throw new LakehouseError(
+        "bad_request",
+        'file: no file in the form; send the CSV as the multipart form field "file"',
+      );
     }
     if (file.size > cap) throw tooLarge(file.size, cap);
-    const staged = await stage(lake, file.stream() as ReadableStream<Uint8Array>, cap, putCap, lease);
+    const staged = await stage(
+      lake,
+      file.stream() as ReadableStream<Uint8Array>,
+      cap,
+      putCap,
+      lease,
+    );
     return { key: staged.key, staged: true, etag: staged.etag };
   }
   const body = c.req.raw.body;
@@ -304,7 +362,14 @@ async function resolveSource(c: C, lake: R2Bucket, cap: number, putCap: number, 
   // A body the gateway forwarded chunked carries the gateway's cap: stage no more than it.
   const gatewayCap = gatewayBodyCap(c.req.raw.headers);
   await lease.acquire();
-  const live = new LiveBody(lake, body, gatewayCap === undefined ? cap : Math.min(cap, gatewayCap), putCap, lease.key, declared !== undefined);
+  const live = new LiveBody(
+    lake,
+    body,
+    gatewayCap === undefined ? cap : Math.min(cap, gatewayCap),
+    putCap,
+    lease.key,
+    declared !== undefined,
+  );
   return { key: lease.key, staged: true, live };
 }
 
@@ -315,57 +380,101 @@ type IngestResponse = Manifest & { changed: boolean };
 const IngestQuery = z.object({
   name: datasetNameSchema("missing query parameter ?name=<dataset>", { creating: true }),
   mode: z
-    .enum(["replace", "append"], { error: (iss) => `expected "replace" or "append", got ${JSON.stringify(iss.input)}` })
+    .enum(["replace", "append"], {
+      error: (iss) => `expected "replace" or "append", got ${JSON.stringify(iss.input)}`,
+    })
     .optional()
-    .openapi({ description: "replace (default): the CSV becomes the dataset; append: it is added as another object" }),
-  from_key: z
-    .string()
-    .min(1, { error: "empty storage key" })
-    .optional()
-    .openapi({ description: "ingest this object already in storage instead of a request body (for files above the request cap)", example: "uploads/people.csv" }),
+    .openapi({
+      description:
+        "replace (default): the CSV becomes the dataset; append: it is added as another object",
+    }),
+  from_key: z.string().min(1, { error: "empty storage key" }).optional().openapi({
+    description:
+      "ingest this object already in storage instead of a request body (for files above the request cap)",
+    example: "uploads/people.csv",
+  }),
 });
 
-const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).openapi("IngestError");
-const errorJson = (description: string) => ({ description, content: { "application/json": { schema: ErrorBody } } });
+const ErrorBody = z
+  .object({
+    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+  })
+  .openapi("IngestError");
+const errorJson = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ErrorBody } },
+});
 const IngestResult = z
   .object({
     dataset_id: z.string(),
     name: z.string(),
-    schema: z.array(z.object({ name: z.string(), type: z.enum(COLUMN_TYPES as [string, ...string[]]), nullable: z.boolean() })),
+    schema: z.array(
+      z.object({
+        name: z.string(),
+        type: z.enum(COLUMN_TYPES as [string, ...string[]]),
+        nullable: z.boolean(),
+      }),
+    ),
     schema_fingerprint: z.string(),
-    objects: z.array(z.object({ key: z.string(), size: z.number().int(), row_count: z.number().int(), content_sha256: z.string().optional() })),
+    objects: z.array(
+      z.object({
+        key: z.string(),
+        size: z.number().int(),
+        row_count: z.number().int(),
+        content_sha256: z.string().optional(),
+      }),
+    ),
     row_count: z.number().int(),
     version: z.number().int(),
     created_at: z.string(),
     updated_at: z.string(),
-    changed: z.boolean().openapi({ description: "false when identical content was already registered (no new version)" }),
+    changed: z.boolean().openapi({
+      description: "false when identical content was already registered (no new version)",
+    }),
     ingested_rows: z.number().int(),
     csv_bytes: z.number().int(),
-    widened: z.array(z.string()).optional().openapi({ description: "columns whose inferred type was widened while reading (\"col → type\")" }),
+    widened: z.array(z.string()).optional().openapi({
+      description: 'columns whose inferred type was widened while reading ("col → type")',
+    }),
   })
   .openapi("IngestResult");
 
 api.openAPIRegistry.registerPath({
   method: "post",
   path: "/",
-  summary: "Ingest a CSV as a Parquet dataset version (a multipart field `file`, a raw text/csv body, or ?from_key=)",
+  summary:
+    "Ingest a CSV as a Parquet dataset version (a multipart field `file`, a raw text/csv body, or ?from_key=)",
   request: {
     query: IngestQuery,
     headers: z.object({
-      "content-length": z.string().optional().openapi({ description: "over [ingestd].max_ingest_bytes is a 413 before the body is read" }),
+      "content-length": z.string().optional().openapi({
+        description: "over [ingestd].max_ingest_bytes is a 413 before the body is read",
+      }),
     }),
     body: {
       required: false,
-      description: "the CSV, streamed (not read when from_key is given); a body without a declared length is counted and cut off at the cap",
+      description:
+        "the CSV, streamed (not read when from_key is given); a body without a declared length is counted and cut off at the cap",
       content: {
-        "multipart/form-data": { schema: z.object({ file: z.string().openapi({ format: "binary", description: "the CSV file" }) }) },
-        "text/csv": { schema: z.string().openapi({ description: "the CSV text: a header row, then data rows" }) },
+        "multipart/form-data": {
+          schema: z.object({
+            file: z.string().openapi({ format: "binary", description: "the CSV file" }),
+          }),
+        },
+        "text/csv": {
+          schema: z.string().openapi({ description: "the CSV text: a header row, then data rows" }),
+        },
       },
     },
   },
   responses: {
-    200: { description: "the dataset's current manifest and what was read", content: { "application/json": { schema: IngestResult } } },
-    400: errorJson("bad name, mode or from_key, no file, or a CSV that cannot be read (the message names the line)"),
+    200: {
+      description: "the dataset's current manifest and what was read",
+      content: { "application/json": { schema: IngestResult } },
+    },
+    400: errorJson(
+      "bad name, mode or from_key, no file, or a CSV that cannot be read (the message names the line)",
+    ),
     404: errorJson("from_key names no object in storage"),
     409: errorJson("schema drift: the dataset exists with other column types"),
     413: errorJson("over [ingestd].max_ingest_bytes"),
@@ -383,7 +492,14 @@ async function ingestRoute(c: C): Promise<Response> {
   const lease = new StagingLease(catalog, cfg.staging_lease_s * 1000);
   const putCap = lakehouseConfig(c.env).storaged.max_put_bytes;
   try {
-    return await ingestFrom(c, await resolveSource(c, c.env.LAKE, cfg.max_ingest_bytes, putCap, query.from_key, lease), name, mode, putCap, catalog);
+    return await ingestFrom(
+      c,
+      await resolveSource(c, c.env.LAKE, cfg.max_ingest_bytes, putCap, query.from_key, lease),
+      name,
+      mode,
+      putCap,
+      catalog,
+    );
   } finally {
     await lease.release();
   }
@@ -404,22 +520,46 @@ function sweepOnePage(c: C, catalog: ServiceClient): void {
 
 /** Opens the source for one pass: the ETag read first, so every pass reads the same bytes. */
 async function openSource(lake: R2Bucket, source: Source): Promise<ReadableStream<Uint8Array>> {
-  const obj = await lake.get(source.key, source.etag ? { onlyIf: { etagMatches: source.etag } } : {});
+  const obj = await lake.get(
+    source.key,
+    source.etag ? { onlyIf: { etagMatches: source.etag } } : {},
+  );
   if (!obj) {
-    if (source.staged) throw new LakehouseError("internal", `the staged CSV ${JSON.stringify(source.key)} is gone (its lease expired?); nothing was committed`);
-    throw new LakehouseError("not_found", `from_key: object ${JSON.stringify(source.key)} not found in storage`);
+    if (source.staged)
+      throw new LakehouseError(
+        "internal",
+        `the staged CSV ${JSON.stringify(source.key)} is gone (its lease expired?); nothing was committed`,
+      );
+    throw new LakehouseError(
+      "not_found",
+      `from_key: object ${JSON.stringify(source.key)} not found in storage`,
+    );
   }
-  if (!("body" in obj)) throw new LakehouseError("conflict", `from_key: object ${JSON.stringify(source.key)} changed while being ingested; nothing was committed, retry`);
+  if (!("body" in obj))
+    throw new LakehouseError(
+      "conflict",
+      `from_key: object ${JSON.stringify(source.key)} changed while being ingested; nothing was committed, retry`,
+    );
   return batched(obj.body, BATCH_BYTES);
 }
 
-const PARQUET_PUT: R2PutOptions = { httpMetadata: { contentType: "application/vnd.apache.parquet" } };
+const PARQUET_PUT: R2PutOptions = {
+  httpMetadata: { contentType: "application/vnd.apache.parquet" },
+};
 
-async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | "append", putCap: number, catalog: ServiceClient): Promise<Response> {
+async function ingestFrom(
+  c: C,
+  source: Source,
+  name: string,
+  mode: "replace" | "append",
+  putCap: number,
+  catalog: ServiceClient,
+): Promise<Response> {
   const cfg = lakehouseConfig(c.env).ingestd;
   const lake = c.env.LAKE;
   try {
-    const codec = cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
+    const codec =
+      cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
     const compressors = await compressorsFor(codec);
     // An existing dataset with the same columns lends its types: a new file conforms to
     // them when its values fit (a file of whole numbers into a float64 column), and
@@ -429,11 +569,18 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
     const widenings: string[] = [];
     for (let attempt = 0; ; attempt++) {
       const body = source.live?.take() ?? (await openSource(lake, source));
-      const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+      const stamp = new Date()
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d+Z$/, "Z");
       const outKey = `${cfg.prefix}${name}/${stamp}-${crypto.randomUUID()}.parquet`;
       // Nothing reaches R2 before the first full part (or the end), so a CSV rejected early
       // never creates anything; the object exists only once close() commits it.
-      const out = new R2Writer(lake, outKey, { cap: putCap, capKey: "[storaged].max_put_bytes", put: PARQUET_PUT });
+      const out = new R2Writer(lake, outKey, {
+        cap: putCap,
+        capKey: "[storaged].max_put_bytes",
+        put: PARQUET_PUT,
+      });
       let stored: { key: string; size: number };
       let outcome: Awaited<ReturnType<typeof convertCsv>>;
       try {
@@ -446,13 +593,18 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
           compressors,
           types,
           lend,
-          limits: { maxColumns: cfg.max_columns, maxFieldBytes: cfg.max_field_bytes, maxRowBytes: cfg.max_row_bytes },
+          limits: {
+            maxColumns: cfg.max_columns,
+            maxFieldBytes: cfg.max_field_bytes,
+            maxRowBytes: cfg.max_row_bytes,
+          },
         });
         if (outcome.kind === "widen") {
           await out.abort();
           // The next pass re-reads the staged object: stage the rest of the body first.
           if (source.live && attempt === 0) source.etag = await source.live.finish();
-          if (attempt > 2 * outcome.types.length + 1) throw new LakehouseError("internal", "type inference did not settle");
+          if (attempt > 2 * outcome.types.length + 1)
+            throw new LakehouseError("internal", "type inference did not settle");
           types = outcome.types;
           widenings.push(`${outcome.column} → ${outcome.to}`);
           continue;
@@ -473,7 +625,14 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
             name,
             schema: outcome.schema,
             schema_fingerprint: await schemaFingerprint(outcome.schema),
-            objects: [{ key: stored.key, size: stored.size, row_count: outcome.rows, content_sha256: outcome.sha256 }],
+            objects: [
+              {
+                key: stored.key,
+                size: stored.size,
+                row_count: outcome.rows,
+                content_sha256: outcome.sha256,
+              },
+            ],
             mode,
           },
         });
@@ -481,7 +640,8 @@ async function ingestFrom(c: C, source: Source, name: string, mode: "replace" | 
         // A refusal (4xx) committed nothing: the object is ours to delete. Any other failure
         // (a 5xx, a lost answer) may have followed a commit: deleting then could leave a
         // manifest listing a missing object, so the object stays (an orphan if unlisted).
-        if (err instanceof LakehouseError && err.status >= 400 && err.status < 500) await deleteQuietly(lake, outKey);
+        if (err instanceof LakehouseError && err.status >= 400 && err.status < 500)
+          await deleteQuietly(lake, outKey);
         throw err;
       }
       if (!manifest.changed) await deleteQuietly(lake, outKey);
@@ -507,7 +667,10 @@ api.post("/ingest", ingestRoute); // the alias: public POST /v1/ingest/ingest
  * names, a new file conforms to those types where its values fit (a file of whole numbers into
  * a float64 column), and widening past them ends in the catalog's 409 on schema drift.
  */
-async function existingSchema(catalog: ServiceClient, name: string): Promise<{ names: string[]; types: ColumnType[] } | undefined> {
+async function existingSchema(
+  catalog: ServiceClient,
+  name: string,
+): Promise<{ names: string[]; types: ColumnType[] } | undefined> {
   const res = await catalog.fetch(`/manifest/${encodeURIComponent(name)}`);
   if (!res.ok) {
     await res.body?.cancel();
@@ -525,7 +688,10 @@ const CompactBody = z.object({
     .array(
       z.object({
         name: z.string().min(1, { error: "empty column name" }),
-        type: z.enum(COLUMN_TYPES as [string, ...string[]], { error: (iss) => `expected one of ${COLUMN_TYPES.join(", ")}, got ${JSON.stringify(iss.input)}` }),
+        type: z.enum(COLUMN_TYPES as [string, ...string[]], {
+          error: (iss) =>
+            `expected one of ${COLUMN_TYPES.join(", ")}, got ${JSON.stringify(iss.input)}`,
+        }),
         nullable: z.boolean().optional(),
       }),
     )
@@ -547,7 +713,11 @@ async function compactRoute(c: C): Promise<Response> {
   const body = parseWith(CompactBody, await readJson(c), "body");
   const seen = new Set<string>();
   body.schema.forEach((f, i) => {
-    if (seen.has(f.name)) throw new LakehouseError("bad_request", `body.schema[${i}].name: duplicate column name ${JSON.stringify(f.name)}`);
+    if (seen.has(f.name))
+      throw new LakehouseError(
+        "bad_request",
+        `body.schema[${i}].name: duplicate column name ${JSON.stringify(f.name)}`,
+      );
     seen.add(f.name);
   });
   // Only the dataset's own data objects: `<prefix><name>/<file>.parquet`, as ingest and
@@ -564,15 +734,28 @@ async function compactRoute(c: C): Promise<Response> {
       );
     }
     const first = keys.get(o.key);
-    if (first !== undefined) throw new LakehouseError("bad_request", `body.objects[${i}].key: ${JSON.stringify(o.key)} is listed twice (also objects[${first}])`);
+    if (first !== undefined)
+      throw new LakehouseError(
+        "bad_request",
+        `body.objects[${i}].key: ${JSON.stringify(o.key)} is listed twice (also objects[${first}])`,
+      );
     keys.set(o.key, i);
   });
-  const codec = cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
+  const codec =
+    cfg.compression === "zstd" ? "ZSTD" : cfg.compression === "none" ? "UNCOMPRESSED" : "SNAPPY";
   const result = await compactObjects({
-    storage: serviceClient(c.env as unknown as Record<string, unknown>, "storage", c.get("requestId")),
+    storage: serviceClient(
+      c.env as unknown as Record<string, unknown>,
+      "storage",
+      c.get("requestId"),
+    ),
     prefix: cfg.prefix,
     name: body.name,
-    schema: body.schema.map((f) => ({ name: f.name, type: f.type as ColumnType, nullable: f.nullable ?? true })),
+    schema: body.schema.map((f) => ({
+      name: f.name,
+      type: f.type as ColumnType,
+      nullable: f.nullable ?? true,
+    })),
     objects: body.objects,
     rowGroupRows: cfg.row_group_rows,
     codec,

@@ -6,7 +6,10 @@ import { F_ALL, fits, parseTimestampBytes, typeOfBits } from "./bytes";
 const encoder = new TextEncoder();
 
 /** The type of a column of sampled values: the first of int64, float64, bool, date, timestamp every non-null value fits, else string. */
-export function inferColumn(values: readonly string[], nullStrings: readonly string[] = [""]): { type: ColumnType; nullable: boolean } {
+export function inferColumn(
+  values: readonly string[],
+  nullStrings: readonly string[] = [""],
+): { type: ColumnType; nullable: boolean } {
   let bits = F_ALL;
   let seen = false;
   let nullable = false;

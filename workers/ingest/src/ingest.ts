@@ -13,13 +13,36 @@
 // What the query engine cannot load is refused while parsing (options.limits: columns,
 // field and record bytes), so a file over them never becomes a dataset; bytes that are not
 // UTF-8 are a 400 naming the line and column.
-import { LakehouseError } from "../../../shared/errors";
+
 import { caseCollision, caseCollisionMessage, columnNameProblem } from "../../../shared/dataset";
+import { LakehouseError } from "../../../shared/errors";
 import { toHex } from "../../../shared/hash";
 import type { ColumnType, SchemaField } from "../../../shared/types";
+import {
+  BIG,
+  bigMicros,
+  F_ALL,
+  fits,
+  parseBigInt,
+  parseBoolBytes,
+  parseDateBytes,
+  parseFloatBytes,
+  parseIntBytes,
+  parseTimestampBytes,
+  typeOfBits,
+  validUtf8,
+} from "./bytes";
 import { ByteCsvTokenizer, type ParserLimits } from "./csv-bytes";
-import { BIG, bigMicros, F_ALL, fits, parseBigInt, parseBoolBytes, parseDateBytes, parseFloatBytes, parseIntBytes, parseTimestampBytes, typeOfBits, validUtf8 } from "./bytes";
-import { K_BOOL, K_DATE, K_FLOAT, K_INT, K_STRING, K_TS, TypedParquetWriter, type ColumnData } from "./parquet-encode";
+import {
+  type ColumnData,
+  K_BOOL,
+  K_DATE,
+  K_FLOAT,
+  K_INT,
+  K_STRING,
+  K_TS,
+  TypedParquetWriter,
+} from "./parquet-encode";
 import { concat } from "./reads";
 
 export interface ConvertOptions {
@@ -40,7 +63,14 @@ export interface ConvertOptions {
 }
 
 export type ConvertOutcome =
-  | { kind: "done"; schema: SchemaField[]; rows: number; sha256: string; csvBytes: number; rowGroups: number }
+  | {
+      kind: "done";
+      schema: SchemaField[];
+      rows: number;
+      sha256: string;
+      csvBytes: number;
+      rowGroups: number;
+    }
   | { kind: "widen"; types: ColumnType[]; column: string; to: ColumnType };
 
 export const DEFAULT_ROW_GROUP_BYTES = 16 * 1024 * 1024;
@@ -56,28 +86,49 @@ const PARSE_BYTES = 256 * 1024;
 export function checkHeader(header: string[]): string[] {
   const names = header.map((h) => h.trim());
   names.forEach((n, i) => {
-    if (n === "") throw new LakehouseError("bad_request", `CSV header: column ${i + 1} has an empty name (every column needs a name in the header row)`);
+    if (n === "")
+      throw new LakehouseError(
+        "bad_request",
+        `CSV header: column ${i + 1} has an empty name (every column needs a name in the header row)`,
+      );
     const problem = columnNameProblem(n);
     if (problem) throw new LakehouseError("bad_request", `CSV header: column ${i + 1} ${problem}`);
   });
   const pair = caseCollision(names);
   if (pair) {
     const [a, b] = pair;
-    if (names[a] === names[b]) throw new LakehouseError("bad_request", `CSV header: duplicate column name ${JSON.stringify(names[a])} (columns ${a + 1} and ${b + 1})`);
+    if (names[a] === names[b])
+      throw new LakehouseError(
+        "bad_request",
+        `CSV header: duplicate column name ${JSON.stringify(names[a])} (columns ${a + 1} and ${b + 1})`,
+      );
     throw new LakehouseError("bad_request", `CSV header: ${caseCollisionMessage(names, pair)}`);
   }
   return names;
 }
 
 /** The type a column of `type` widens to for a value that does not fit it. */
-function widenFor(type: ColumnType, b: Uint8Array, s: number, e: number, escaped: boolean): ColumnType {
+function widenFor(
+  type: ColumnType,
+  b: Uint8Array,
+  s: number,
+  e: number,
+  escaped: boolean,
+): ColumnType {
   if (escaped) return "string";
   if (type === "int64" && !Number.isNaN(parseFloatBytes(b, s, e))) return "float64";
   if (type === "date" && !Number.isNaN(parseTimestampBytes(b, s, e))) return "timestamp";
   return "string";
 }
 
-const KIND: Record<ColumnType, number> = { int64: K_INT, float64: K_FLOAT, bool: K_BOOL, date: K_DATE, timestamp: K_TS, string: K_STRING };
+const KIND: Record<ColumnType, number> = {
+  int64: K_INT,
+  float64: K_FLOAT,
+  bool: K_BOOL,
+  date: K_DATE,
+  timestamp: K_TS,
+  string: K_STRING,
+};
 /** Buffer bytes per row of a column (values + the validity byte); strings add their dictionary. */
 const ROW_BYTES = [9, 9, 2, 5, 9, 5];
 
@@ -171,7 +222,6 @@ class StringDict {
     this.table = new Int32Array(this.table.length * 2).fill(-1);
     for (let c = 0; c < this.count; c++) this.place(this.hashes[c]!, c);
   }
-
 }
 
 /** One row group's typed column buffers. */
@@ -196,9 +246,13 @@ class Group {
     const w = kinds.length;
     this.cap = Math.min(maxRows, 4096);
     this.valid = kinds.map(() => new Uint8Array(this.cap));
-    this.f64 = kinds.map((k) => (k === K_INT || k === K_FLOAT || k === K_TS ? new Float64Array(this.cap) : undefined));
+    this.f64 = kinds.map((k) =>
+      k === K_INT || k === K_FLOAT || k === K_TS ? new Float64Array(this.cap) : undefined,
+    );
     this.big = kinds.map(() => undefined);
-    this.i32 = kinds.map((k) => (k === K_DATE || k === K_STRING ? new Int32Array(this.cap) : undefined));
+    this.i32 = kinds.map((k) =>
+      k === K_DATE || k === K_STRING ? new Int32Array(this.cap) : undefined,
+    );
     this.u8 = kinds.map((k) => (k === K_BOOL ? new Uint8Array(this.cap) : undefined));
     this.dicts = kinds.map((k) => (k === K_STRING ? new StringDict() : undefined));
     this.nulls = new Int32Array(w);
@@ -212,7 +266,10 @@ class Group {
 
   grow(): void {
     const cap = this.cap * 2;
-    const g = <T extends { length: number; set(a: T): void }>(a: T | undefined, make: (n: number) => T): T | undefined => {
+    const g = <T extends { length: number; set(a: T): void }>(
+      a: T | undefined,
+      make: (n: number) => T,
+    ): T | undefined => {
       if (!a) return undefined;
       const n = make(cap);
       n.set(a);
@@ -254,8 +311,13 @@ class Group {
 
 /** A shim-able SHA-256 of the stream (crypto.DigestStream in workerd). */
 function digester(): { write(b: Uint8Array): void; done(): Promise<string> } {
-  const Digest = (crypto as unknown as { DigestStream: new (algorithm: string) => WritableStream<Uint8Array> & { digest: Promise<ArrayBuffer> } })
-    .DigestStream;
+  const Digest = (
+    crypto as unknown as {
+      DigestStream: new (
+        algorithm: string,
+      ) => WritableStream<Uint8Array> & { digest: Promise<ArrayBuffer> };
+    }
+  ).DigestStream;
   const digest = new Digest("SHA-256");
   const w = digest.getWriter();
   return {
@@ -316,7 +378,10 @@ export async function convertCsv(
   let csvBytes = 0;
 
   const badUtf8 = (c: number): LakehouseError =>
-    new LakehouseError("bad_request", `${tok.at(c + 1)}: invalid UTF-8 (the CSV must be UTF-8 encoded)`);
+    new LakehouseError(
+      "bad_request",
+      `${tok.at(c + 1)}: invalid UTF-8 (the CSV must be UTF-8 encoded)`,
+    );
 
   const readHeaderRecord = (): void => {
     const fields: string[] = [];
@@ -326,7 +391,10 @@ export async function convertCsv(
       try {
         fields.push(dec.decode(tok.buf.subarray(tok.starts[k]!, e)));
       } catch {
-        throw new LakehouseError("bad_request", `CSV line ${tok.recLine}, column ${k + 1}: invalid UTF-8 in the header (the CSV must be UTF-8 encoded)`);
+        throw new LakehouseError(
+          "bad_request",
+          `CSV line ${tok.recLine}, column ${k + 1}: invalid UTF-8 in the header (the CSV must be UTF-8 encoded)`,
+        );
       }
     }
     names = checkHeader(fields);
@@ -335,7 +403,13 @@ export async function convertCsv(
     nullable = names.map(() => false);
     if (types && types.length !== width) types = undefined;
     const lend = options.lend;
-    if (!types && lend && lend.names.length === width && lend.names.every((n, i) => n === names![i])) types = [...lend.types];
+    if (
+      !types &&
+      lend &&
+      lend.names.length === width &&
+      lend.names.every((n, i) => n === names![i])
+    )
+      types = [...lend.types];
     if (!types) {
       bits = names.map(() => F_ALL);
       seen = names.map(() => false);
@@ -366,7 +440,11 @@ export async function convertCsv(
   };
 
   const checkWidth = (): void => {
-    if (tok.nf !== width) throw new LakehouseError("bad_request", `CSV line ${tok.recLine}: expected ${width} fields (as in the header), found ${tok.nf}`);
+    if (tok.nf !== width)
+      throw new LakehouseError(
+        "bad_request",
+        `CSV line ${tok.recLine}: expected ${width} fields (as in the header), found ${tok.nf}`,
+      );
   };
 
   const sampleRecord = (): void => {
@@ -416,7 +494,8 @@ export async function convertCsv(
           const v = esc ? NaN : parseIntBytes(b, s, e);
           if (Number.isNaN(v)) return new Mismatch(c, widenFor(types![c]!, b, s, e, esc));
           const big = g.big[c];
-          if (v === BIG || big) (big ?? g.toBig(c))[r] = v === BIG ? parseBigInt(b, s, e) : BigInt(v);
+          if (v === BIG || big)
+            (big ?? g.toBig(c))[r] = v === BIG ? parseBigInt(b, s, e) : BigInt(v);
           else g.f64[c]![r] = v;
           break;
         }
@@ -549,13 +628,22 @@ export async function convertCsv(
     }
     const w = await drain(true);
     if (w) return w;
-    if (!names) throw new LakehouseError("bad_request", "CSV is empty: expected a header row and at least one data row");
+    if (!names)
+      throw new LakehouseError(
+        "bad_request",
+        "CSV is empty: expected a header row and at least one data row",
+      );
     if (!group) endSample();
     await flush();
-    if (total === 0) throw new LakehouseError("bad_request", "CSV has a header row but no data rows");
+    if (total === 0)
+      throw new LakehouseError("bad_request", "CSV has a header row but no data rows");
     await writer!.finish();
     const sha256 = await digest.done();
-    const schema: SchemaField[] = names.map((name, i) => ({ name, type: types![i]!, nullable: nullable[i]! }));
+    const schema: SchemaField[] = names.map((name, i) => ({
+      name,
+      type: types![i]!,
+      nullable: nullable[i]!,
+    }));
     return { kind: "done", schema, rows: total, sha256, csvBytes, rowGroups };
   } catch (err) {
     await reader.cancel().catch(() => {});

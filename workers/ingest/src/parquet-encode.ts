@@ -5,12 +5,13 @@
 // with min/max/null_count statistics. The footer is hyparquet-writer's own writeMetadata
 // (the same FileMetaData the ParquetStream path writes, field ids included), so readers
 // (hyparquet, DuckDB, shared/iceberg/data-file.ts) see the same shape either way.
-import { writeMetadata } from "hyparquet-writer/src/metadata.js";
-import { writePageHeader } from "hyparquet-writer/src/datapage.js";
-import { snappyCompress } from "hyparquet-writer/src/snappy.js";
+
 import { ByteWriter } from "hyparquet-writer";
+import { writePageHeader } from "hyparquet-writer/src/datapage.js";
+import { writeMetadata } from "hyparquet-writer/src/metadata.js";
+import { snappyCompress } from "hyparquet-writer/src/snappy.js";
 import type { SchemaField } from "../../../shared/types";
-import { parquetSchema, type Codec } from "./parquet-out";
+import { type Codec, parquetSchema } from "./parquet-out";
 
 export const K_INT = 0;
 export const K_FLOAT = 1;
@@ -91,7 +92,13 @@ class Out {
 }
 
 /** RLE / bit-packed hybrid of vals[start, end) at `width` bits (≤ 24), no length prefix. */
-function rleHybrid(out: Out, vals: ArrayLike<number>, start: number, end: number, width: number): void {
+function rleHybrid(
+  out: Out,
+  vals: ArrayLike<number>,
+  start: number,
+  end: number,
+  width: number,
+): void {
   const bytesPerValue = (width + 7) >> 3;
   let i = start;
   let groupsStart = -1;
@@ -141,7 +148,14 @@ function bitWidth(maxValue: number): number {
   return maxValue <= 0 ? 0 : 32 - Math.clz32(maxValue);
 }
 
-function compare(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+function compare(
+  a: Uint8Array,
+  as: number,
+  ae: number,
+  b: Uint8Array,
+  bs: number,
+  be: number,
+): number {
   const n = Math.min(ae - as, be - bs);
   for (let k = 0; k < n; k++) {
     const d = a[as + k]! - b[bs + k]!;
@@ -170,7 +184,8 @@ export class TypedParquetWriter {
     compressors?: Record<string, (input: Uint8Array) => Uint8Array>,
   ) {
     this.schema = parquetSchema(fields);
-    this.compress = codec === "SNAPPY" ? snappyCompress : codec === "ZSTD" ? compressors!.ZSTD! : (b) => b;
+    this.compress =
+      codec === "SNAPPY" ? snappyCompress : codec === "ZSTD" ? compressors!.ZSTD! : (b) => b;
   }
 
   get bytes(): number {
@@ -218,7 +233,11 @@ export class TypedParquetWriter {
     await this.emit(w.getBytes().slice());
   }
 
-  private encodeColumn(col: ColumnData, rows: number, name: string): { bytes: Uint8Array; chunk: Chunk; raw: number } {
+  private encodeColumn(
+    col: ColumnData,
+    rows: number,
+    name: string,
+  ): { bytes: Uint8Array; chunk: Chunk; raw: number } {
     const present = rows - col.nulls;
     const out = new Out(1 << 16);
     const base = this.offset;
@@ -343,7 +362,11 @@ export class TypedParquetWriter {
         }
         // Try a dictionary (not for floats, which rarely repeat enough to pay).
         if (!big && col.kind !== K_FLOAT && present > 0) {
-          const found = numberDictionary(vals as Float64Array | Int32Array, present, Math.min(MAX_NUMERIC_DICT, present >> 2));
+          const found = numberDictionary(
+            vals as Float64Array | Int32Array,
+            present,
+            Math.min(MAX_NUMERIC_DICT, present >> 2),
+          );
           if (found) {
             codes = found.codes;
             dictCount = found.count;
@@ -357,10 +380,18 @@ export class TypedParquetWriter {
           plainOf = (from, to) => {
             const p = new Uint8Array((to - from) * width);
             const v = new DataView(p.buffer);
-            if (big) for (let k = from; k < to; k++) v.setBigInt64((k - from) * 8, (vals as BigInt64Array)[k]!, true);
-            else if (width === 4) for (let k = from; k < to; k++) v.setInt32((k - from) * 4, (vals as Int32Array)[k]!, true);
-            else if (col.kind === K_FLOAT) for (let k = from; k < to; k++) v.setFloat64((k - from) * 8, (vals as Float64Array)[k]!, true);
-            else for (let k = from; k < to; k++) putNumber(v, (k - from) * 8, (vals as Float64Array)[k]!, 8);
+            if (big)
+              for (let k = from; k < to; k++)
+                v.setBigInt64((k - from) * 8, (vals as BigInt64Array)[k]!, true);
+            else if (width === 4)
+              for (let k = from; k < to; k++)
+                v.setInt32((k - from) * 4, (vals as Int32Array)[k]!, true);
+            else if (col.kind === K_FLOAT)
+              for (let k = from; k < to; k++)
+                v.setFloat64((k - from) * 8, (vals as Float64Array)[k]!, true);
+            else
+              for (let k = from; k < to; k++)
+                putNumber(v, (k - from) * 8, (vals as Float64Array)[k]!, 8);
             return p;
           };
         }
@@ -386,7 +417,15 @@ export class TypedParquetWriter {
     const dataOffset = BigInt(base + out.n);
 
     // Data pages of about PAGE_BYTES of values each.
-    const perValue = codes ? 2 : col.kind === K_STRING ? 16 : col.kind === K_BOOL ? 1 : col.kind === K_DATE ? 4 : 8;
+    const perValue = codes
+      ? 2
+      : col.kind === K_STRING
+        ? 16
+        : col.kind === K_BOOL
+          ? 1
+          : col.kind === K_DATE
+            ? 4
+            : 8;
     const pageRows = Math.max(1024, Math.floor(PAGE_BYTES / perValue));
     const levels = new Out(1 << 12);
     const values = new Out(codes ? 1 << 14 : 16);
@@ -441,7 +480,10 @@ export class TypedParquetWriter {
           total_compressed_size: BigInt(bytes.length),
           data_page_offset: dataOffset,
           dictionary_page_offset: dictionaryOffset,
-          statistics: { null_count: BigInt(col.nulls), ...(min !== undefined ? { min_value: min, max_value: max } : {}) },
+          statistics: {
+            null_count: BigInt(col.nulls),
+            ...(min !== undefined ? { min_value: min, max_value: max } : {}),
+          },
         },
         file_offset: BigInt(base),
       },
@@ -459,7 +501,11 @@ export class TypedParquetWriter {
  * Dictionary codes of integer-valued numbers (|v| ≤ 2^53), or undefined past `limit` distinct
  * values: open addressing on a hash of the value's two 32-bit halves (a Map costs ~3× more).
  */
-function numberDictionary(vals: Float64Array | Int32Array, n: number, limit: number): { codes: Int32Array; values: Float64Array; count: number } | undefined {
+function numberDictionary(
+  vals: Float64Array | Int32Array,
+  n: number,
+  limit: number,
+): { codes: Int32Array; values: Float64Array; count: number } | undefined {
   if (limit <= 0) return undefined;
   let size = 1024;
   while (size < limit * 2) size *= 2;

@@ -26,7 +26,12 @@ export function parquetSchema(fields: readonly SchemaField[]): SchemaElement[] {
       case "bool":
         return { ...base, type: "BOOLEAN" };
       case "date":
-        return { ...base, type: "INT32", converted_type: "DATE", logical_type: { type: "DATE" } } as SchemaElement;
+        return {
+          ...base,
+          type: "INT32",
+          converted_type: "DATE",
+          logical_type: { type: "DATE" },
+        } as SchemaElement;
       case "timestamp":
         return {
           ...base,
@@ -49,7 +54,7 @@ export function parquetSchema(fields: readonly SchemaField[]): SchemaElement[] {
  */
 export function timestampMicros(values: readonly unknown[]): (bigint | null)[] {
   const out = new Array<bigint | null>(values.length);
-  let last: unknown = undefined;
+  let last: unknown;
   let lastMicros: bigint | null = null;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -64,10 +69,12 @@ export function timestampMicros(values: readonly unknown[]): (bigint | null)[] {
     let micros: bigint;
     if (typeof v === "bigint") micros = v;
     else if (typeof v === "number") {
-      if (!Number.isInteger(v)) throw new Error(`timestamp value ${v} is not a whole number of milliseconds`);
+      if (!Number.isInteger(v))
+        throw new Error(`timestamp value ${v} is not a whole number of milliseconds`);
       micros = BigInt(v) * 1000n;
     } else if (v instanceof Date) micros = BigInt(v.getTime()) * 1000n;
-    else throw new Error(`timestamp value ${String(v)} is not milliseconds, microseconds or a Date`);
+    else
+      throw new Error(`timestamp value ${String(v)} is not milliseconds, microseconds or a Date`);
     out[i] = micros;
     last = v;
     lastMicros = micros;
@@ -131,9 +138,13 @@ export class ParquetStream {
   async writeGroup(columns: unknown[][]): Promise<void> {
     const n = columns[0]?.length ?? 0;
     if (n === 0) return;
-    const columnData = columns.map((data, i) => ({ name: this.names[i]!, data: (this.timestamps[i] ? timestampMicros(data) : data) as never }));
+    const columnData = columns.map((data, i) => ({
+      name: this.names[i]!,
+      data: (this.timestamps[i] ? timestampMicros(data) : data) as never,
+    }));
     // ZSTD pages (and dictionaries) are kept under one zstd frame: see compression.ts.
-    const small = this.codec === "ZSTD" ? { pageSize: ZSTD_PAGE_BYTES, dictionarySize: ZSTD_PAGE_BYTES } : {};
+    const small =
+      this.codec === "ZSTD" ? { pageSize: ZSTD_PAGE_BYTES, dictionarySize: ZSTD_PAGE_BYTES } : {};
     await this.pq.write({ columnData, rowGroupSize: n, ...small });
     this.rows += n;
     this.groups++;

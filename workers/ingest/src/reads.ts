@@ -63,7 +63,10 @@ export function batchReader(stream: ReadableStream<Uint8Array>, size: number): B
 }
 
 /** `stream` re-chunked into batches of `size` bytes (see batchReader). */
-export function batched(stream: ReadableStream<Uint8Array>, size: number): ReadableStream<Uint8Array> {
+export function batched(
+  stream: ReadableStream<Uint8Array>,
+  size: number,
+): ReadableStream<Uint8Array> {
   const reader = batchReader(stream, size);
   return new ReadableStream<Uint8Array>(
     {

@@ -7,15 +7,19 @@
 import { env, exports } from "cloudflare:workers";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
+import { PART_BYTES, R2Writer } from "../../../shared/r2-writer";
+import { compressorsFor } from "../src/compression";
 import { ByteCsvTokenizer, type ParserLimits } from "../src/csv-bytes";
 import { inferColumn, parseTimestamp } from "../src/infer";
-import { compressorsFor } from "../src/compression";
 import { ParquetStream } from "../src/parquet-out";
-import { PART_BYTES, R2Writer } from "../../../shared/r2-writer";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-async function ingest(query: string, body?: BodyInit | null, contentType = "text/csv"): Promise<{ status: number; body: Json }> {
+async function ingest(
+  query: string,
+  body?: BodyInit | null,
+  contentType = "text/csv",
+): Promise<{ status: number; body: Json }> {
   const res = await exports.default.fetch(`http://x/ingest?${query}`, {
     method: "POST",
     body: body ?? null,
@@ -95,7 +99,8 @@ function dataObjects(objects: Json[]): Json[] {
 
 describe("CSV parser", () => {
   it("handles quotes, escaped quotes, embedded commas and newlines, CRLF and a BOM across any chunking", () => {
-    const text = '\ufeffid,comment,amount\r\n1,"hello, world",10\r\n2,"she said ""hi""",20\r\n3,"two\r\nlines",30\r\n\r\n4,plain,\r\n5,"end"';
+    const text =
+      '\ufeffid,comment,amount\r\n1,"hello, world",10\r\n2,"she said ""hi""",20\r\n3,"two\r\nlines",30\r\n\r\n4,plain,\r\n5,"end"';
     for (const chunk of [1, 2, 5, 1000]) {
       const { rows, lines } = parse(text, chunk);
       expect(rows, `chunk ${chunk}`).toEqual([
@@ -112,7 +117,9 @@ describe("CSV parser", () => {
 
   it("names the line of an unterminated quote and of a stray character after a closing quote", () => {
     expect(() => parse('a,b\n1,2\n3,"open\n4,5\n')).toThrow(/line 3: unterminated quoted field/);
-    expect(() => parse('a,b\n1,"x"y\n')).toThrow(/line 2: unexpected character "y" after a closing quote/);
+    expect(() => parse('a,b\n1,"x"y\n')).toThrow(
+      /line 2: unexpected character "y" after a closing quote/,
+    );
   });
 });
 
@@ -121,7 +128,9 @@ describe("type inference", () => {
     expect(inferColumn(["1", "-2", "", "30"])).toEqual({ type: "int64", nullable: true });
     expect(inferColumn(["1", "2.5", "1e3"])).toEqual({ type: "float64", nullable: false });
     expect(inferColumn(["true", "FALSE", "True"])).toEqual({ type: "bool", nullable: false });
-    expect(inferColumn(["2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01 10:00:00.5+02:00"]).type).toBe("timestamp");
+    expect(
+      inferColumn(["2024-01-01", "2024-01-01T10:00:00Z", "2024-01-01 10:00:00.5+02:00"]).type,
+    ).toBe("timestamp");
     expect(inferColumn(["00501", "10001"]).type).toBe("string"); // leading zeros are identifiers
     expect(inferColumn(["1", "true"]).type).toBe("string");
     expect(inferColumn(["1", "abc"]).type).toBe("string");
@@ -149,17 +158,27 @@ describe("ingest", () => {
       { name: "active", type: "bool", nullable: false },
       { name: "joined", type: "timestamp", nullable: true },
     ]);
-    expect(body.dataset_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(body.dataset_id).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     expect(body.objects).toHaveLength(1);
     const key: string = body.objects[0].key;
     expect(key).toMatch(/^datasets\/people\/\d{8}T\d{6}Z-[0-9a-f-]{36}\.parquet$/);
 
     const list = await catalogJson("/list");
-    expect(list.body.datasets.map((d: Json) => [d.name, d.row_count, d.version])).toEqual([["people", 4, 1]]);
+    expect(list.body.datasets.map((d: Json) => [d.name, d.row_count, d.version])).toEqual([
+      ["people", 4, 1],
+    ]);
     const listed = await storageJson("/list?prefix=datasets/people/");
     // the data file, beside the table's Iceberg metadata (manifest, manifest list, table metadata)
-    expect(listed.objects.map((o: Json) => o.key).filter((k: string) => !k.startsWith("datasets/people/metadata/"))).toEqual([key]);
-    expect(listed.objects.filter((o: Json) => o.key.startsWith("datasets/people/metadata/")).length).toBe(3);
+    expect(
+      listed.objects
+        .map((o: Json) => o.key)
+        .filter((k: string) => !k.startsWith("datasets/people/metadata/")),
+    ).toEqual([key]);
+    expect(
+      listed.objects.filter((o: Json) => o.key.startsWith("datasets/people/metadata/")).length,
+    ).toBe(3);
     // The staged CSV is gone.
     expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
 
@@ -188,7 +207,9 @@ describe("ingest", () => {
     expect(again.status).toBe(200);
     expect(again.body.version).toBe(1);
     expect(again.body.changed).toBe(false);
-    expect(dataObjects((await storageJson("/list?prefix=datasets/people/")).objects)).toHaveLength(1);
+    expect(dataObjects((await storageJson("/list?prefix=datasets/people/")).objects)).toHaveLength(
+      1,
+    );
   });
 
   it("append makes version 2 with the summed row count; version 1 stays readable", async () => {
@@ -221,7 +242,8 @@ describe("ingest", () => {
   it("widens a column when a value after the first row group does not fit, and keeps every value", async () => {
     const n = 100_005;
     const lines = ["n,tag"];
-    for (let i = 0; i < n; i++) lines.push(i === n - 2 ? `${i}.5,x` : `${i},${i % 3 === 0 ? "" : "tag"}`);
+    for (let i = 0; i < n; i++)
+      lines.push(i === n - 2 ? `${i}.5,x` : `${i},${i % 3 === 0 ? "" : "tag"}`);
     const { status, body } = await ingest("name=widen", lines.join("\n") + "\n");
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body.schema).toEqual([
@@ -233,14 +255,25 @@ describe("ingest", () => {
     const buf = await readObject(body.objects[0].key);
     const meta = parquetMetadata(buf);
     expect(meta.row_groups.length).toBe(2);
-    const rows = await parquetReadObjects({ file: buf, columns: ["n"], rowStart: n - 3, rowEnd: n });
+    const rows = await parquetReadObjects({
+      file: buf,
+      columns: ["n"],
+      rowStart: n - 3,
+      rowEnd: n,
+    });
     expect(rows.map((r) => r.n)).toEqual([n - 3, n - 2 + 0.5, n - 1]);
-    expect(dataObjects((await storageJson("/list?prefix=datasets/widen/")).objects)).toHaveLength(1);
+    expect(dataObjects((await storageJson("/list?prefix=datasets/widen/")).objects)).toHaveLength(
+      1,
+    );
   });
 
   it("bytes that are not UTF-8 are a 400 naming the line and column, and nothing is written or staged", async () => {
     const enc = new TextEncoder();
-    const body = new Uint8Array([...enc.encode("id,city\n1,Paris\n2,Montr"), 0xe9, ...enc.encode("al\n3,Lyon\n")]);
+    const body = new Uint8Array([
+      ...enc.encode("id,city\n1,Paris\n2,Montr"),
+      0xe9,
+      ...enc.encode("al\n3,Lyon\n"),
+    ]);
     const res = await ingest("name=latin1", body);
     expect(res.status).toBe(400);
     expect(res.body.error.message).toMatch(/CSV line 3, column 2 \("city"\): invalid UTF-8/);
@@ -250,27 +283,54 @@ describe("ingest", () => {
   });
 
   it("infers dates, booleans in DuckDB's spellings and keeps zip codes as strings; appends keep the dataset's types", async () => {
-    const first = await ingest("name=typed", "day,ok,zip,n\n2024-01-31,yes,01234,1\n2024-02-29,No,12345,2\n");
+    const first = await ingest(
+      "name=typed",
+      "day,ok,zip,n\n2024-01-31,yes,01234,1\n2024-02-29,No,12345,2\n",
+    );
     expect(first.status, JSON.stringify(first.body)).toBe(200);
-    expect(first.body.schema.map((f: Json) => `${f.name}:${f.type}`)).toEqual(["day:date", "ok:bool", "zip:string", "n:int64"]);
+    expect(first.body.schema.map((f: Json) => `${f.name}:${f.type}`)).toEqual([
+      "day:date",
+      "ok:bool",
+      "zip:string",
+      "n:int64",
+    ]);
     const meta = parquetMetadata(await readObject(first.body.objects[0].key));
-    expect(meta.schema[1]).toMatchObject({ name: "day", type: "INT32", converted_type: "DATE", field_id: 1 });
+    expect(meta.schema[1]).toMatchObject({
+      name: "day",
+      type: "INT32",
+      converted_type: "DATE",
+      field_id: 1,
+    });
     // An append whose values would infer narrower types (a zip code without a leading zero) takes the dataset's.
     const more = await ingest("name=typed&mode=append", "day,ok,zip,n\n2024-03-01,t,54321,3\n");
     expect(more.status, JSON.stringify(more.body)).toBe(200);
     expect(more.body.version).toBe(2);
     expect(more.body.schema_fingerprint).toBe(first.body.schema_fingerprint);
     // A date-time in a date column widens it, which is schema drift for the existing dataset: 409.
-    const drift = await ingest("name=typed&mode=append", "day,ok,zip,n\n2024-03-01 10:00:00,t,54321,4\n");
+    const drift = await ingest(
+      "name=typed&mode=append",
+      "day,ok,zip,n\n2024-03-01 10:00:00,t,54321,4\n",
+    );
     expect(drift.status).toBe(409);
   });
 
   it("accepts a multipart form field `file` and quirky CSV (quotes, CRLF, BOM)", async () => {
     const form = new FormData();
-    form.append("file", new File(['\ufeffid,comment,amount\r\n1,"hello, world",10\r\n2,"two\r\nlines",\r\n'], "q.csv", { type: "text/csv" }));
+    form.append(
+      "file",
+      new File(
+        ['\ufeffid,comment,amount\r\n1,"hello, world",10\r\n2,"two\r\nlines",\r\n'],
+        "q.csv",
+        { type: "text/csv" },
+      ),
+    );
     const { status, body } = await ingest("name=quirks", form);
     expect(status, JSON.stringify(body)).toBe(200);
-    expect(body.schema.map((f: Json) => `${f.name}:${f.type}:${f.nullable}`)).toEqual(["id:int64:false", "comment:string:false", "amount:int64:true"]);
+    expect(body.schema.map((f: Json) => `${f.name}:${f.type}:${f.nullable}`)).toEqual([
+      "id:int64:false",
+      "comment:string:false",
+      "amount:int64:true",
+    ]);
     const rows = await parquetReadObjects({ file: await readObject(body.objects[0].key) });
     expect(rows.map((r) => r.comment)).toEqual(["hello, world", "two\r\nlines"]);
   });
@@ -287,9 +347,19 @@ describe("ingest", () => {
       ["name=x", "a,b\n", 400, /header row but no data rows/],
       ["name=x", "a,b,a\n1,2,3\n", 400, /duplicate column name "a" \(columns 1 and 3\)/],
       ["name=x", "a,,c\n1,2,3\n", 400, /column 2 has an empty name/],
-      ["name=x&from_key=nope/missing.csv", undefined, 404, /from_key: object "nope\/missing.csv" not found/],
+      [
+        "name=x&from_key=nope/missing.csv",
+        undefined,
+        404,
+        /from_key: object "nope\/missing.csv" not found/,
+      ],
       ["name=x&from_key=", "a\n1\n", 400, /from_key: empty storage key/],
-      ["name=x&from_key=a%2F..%2Fb.csv", undefined, 400, /from_key: invalid storage key "a\/..\/b.csv": key contains a "\.\." path segment/],
+      [
+        "name=x&from_key=a%2F..%2Fb.csv",
+        undefined,
+        400,
+        /from_key: invalid storage key "a\/..\/b.csv": key contains a "\.\." path segment/,
+      ],
       ["name=", "a\n1\n", 400, /name: missing/],
       ["name=x&mode=", "a\n1\n", 400, /mode: expected "replace" or "append", got ""/],
     ];
@@ -316,7 +386,9 @@ describe("ingest", () => {
       duplex: "half",
     } as RequestInit);
     expect(res.status).toBe(413);
-    expect(((await res.json()) as Json).error.message).toMatch(/exceeds the ingest cap of 268435456 bytes/);
+    expect(((await res.json()) as Json).error.message).toMatch(
+      /exceeds the ingest cap of 268435456 bytes/,
+    );
   });
 
   it("writes ZSTD pages (frames of node:zlib zstd) that decompress to the same rows", async () => {
@@ -334,11 +406,16 @@ describe("ingest", () => {
       compressors,
     );
     const n = 50_000; // pages well above one 32 KiB frame
-    await out.writeGroup([Array.from({ length: n }, (_, i) => BigInt(i)), Array.from({ length: n }, (_, i) => `row number ${i} ${"x".repeat(i % 7)}`)]);
+    await out.writeGroup([
+      Array.from({ length: n }, (_, i) => BigInt(i)),
+      Array.from({ length: n }, (_, i) => `row number ${i} ${"x".repeat(i % 7)}`),
+    ]);
     await out.finish();
     const file = await new Blob(chunks).arrayBuffer();
     expect(parquetMetadata(file).row_groups[0]!.columns[0]!.meta_data!.codec).toBe("ZSTD");
-    const zlib = (await import("node:zlib" as string)) as { zstdDecompressSync: (b: Uint8Array) => Uint8Array };
+    const zlib = (await import("node:zlib" as string)) as {
+      zstdDecompressSync: (b: Uint8Array) => Uint8Array;
+    };
     const rows = await parquetReadObjects({
       file,
       compressors: { ZSTD: (input: Uint8Array) => new Uint8Array(zlib.zstdDecompressSync(input)) },
@@ -352,18 +429,31 @@ describe("ingest", () => {
   });
 
   it("ingests from_key, an object already in storage", async () => {
-    const put = await env.STORAGE.fetch("http://storage/storage/objects/uploads/people.csv", { method: "PUT", body: PEOPLE });
+    const put = await env.STORAGE.fetch("http://storage/storage/objects/uploads/people.csv", {
+      method: "PUT",
+      body: PEOPLE,
+    });
     expect(put.status).toBe(200);
     const { status, body } = await ingest("name=people_from_key&from_key=uploads/people.csv");
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body.row_count).toBe(4);
     // The source object is the caller's: it stays.
-    expect((await env.STORAGE.fetch("http://storage/storage/objects/uploads/people.csv", { method: "HEAD" })).status).toBe(200);
+    expect(
+      (
+        await env.STORAGE.fetch("http://storage/storage/objects/uploads/people.csv", {
+          method: "HEAD",
+        })
+      ).status,
+    ).toBe(200);
   });
 
   it("concurrent appends into one dataset serialise and lose no version", async () => {
     const header = "k,v\n";
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => ingest("name=concurrent&mode=append", `${header}${i},${i * 10}\n`)));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        ingest("name=concurrent&mode=append", `${header}${i},${i * 10}\n`),
+      ),
+    );
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(results.map((r) => r.body.version).sort()).toEqual([1, 2, 3, 4, 5, 6]);
     const m = (await catalogJson("/manifest/concurrent")).body;
@@ -384,15 +474,27 @@ describe("limits of the engine (#12)", () => {
 
   it("the parser refuses more columns, a long field, a long record (UTF-8 bytes), naming line, column and key", () => {
     expect(parseLimited([Array.from({ length: 100 }, (_, i) => `c${i}`).join(",") + "\n"])).toBe(1);
-    expect(() => parseLimited([Array.from({ length: 101 }, (_, i) => `c${i}`).join(",") + "\n"])).toThrow(/CSV line 1, column 101: more than 100 columns \(\[ingestd\]\.max_columns/);
-    expect(() => parseLimited(["a,b\n1,2\n", "3," + "x,".repeat(200) + "4\n"])).toThrow(/CSV line 3, column 101: more than 100 columns/);
+    expect(() =>
+      parseLimited([Array.from({ length: 101 }, (_, i) => `c${i}`).join(",") + "\n"]),
+    ).toThrow(/CSV line 1, column 101: more than 100 columns \(\[ingestd\]\.max_columns/);
+    expect(() => parseLimited(["a,b\n1,2\n", "3," + "x,".repeat(200) + "4\n"])).toThrow(
+      /CSV line 3, column 101: more than 100 columns/,
+    );
     const big = "x".repeat((1 << 20) + 1);
-    expect(() => parseLimited(["id,text\n1,ok\n2,", big, "\n"])).toThrow(/CSV line 3, column 2 \("text"\): field of more than 1048576 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/);
-    expect(() => parseLimited([`id,text\n1,"${big}"\n`])).toThrow(/CSV line 2, column 2 \("text"\): field of 1048577 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/);
+    expect(() => parseLimited(["id,text\n1,ok\n2,", big, "\n"])).toThrow(
+      /CSV line 3, column 2 \("text"\): field of more than 1048576 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/,
+    );
+    expect(() => parseLimited([`id,text\n1,"${big}"\n`])).toThrow(
+      /CSV line 2, column 2 \("text"\): field of 1048577 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/,
+    );
     // 400 000 characters of € are 1.2 MB in UTF-8: over the byte limit though under it in characters.
-    expect(() => parseLimited([`id,text\n1,${"€".repeat(400_000)}\n`])).toThrow(/CSV line 2, column 2 \("text"\): field of 1200000 bytes exceeds/);
+    expect(() => parseLimited([`id,text\n1,${"€".repeat(400_000)}\n`])).toThrow(
+      /CSV line 2, column 2 \("text"\): field of 1200000 bytes exceeds/,
+    );
     const third = "y".repeat(400_000);
-    expect(() => parseLimited([`a,b,c\n${third},${third},${third}\n`])).toThrow(/CSV line 2, column 3 \("c"\): record of at least 1200000 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_row_bytes/);
+    expect(() => parseLimited([`a,b,c\n${third},${third},${third}\n`])).toThrow(
+      /CSV line 2, column 3 \("c"\): record of at least 1200000 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_row_bytes/,
+    );
     expect(parseLimited([`a,b\n${"z".repeat(500_000)},${"z".repeat(500_000)}\n`])).toBe(2);
   });
 
@@ -407,13 +509,21 @@ describe("limits of the engine (#12)", () => {
   });
 
   it("ingest answers 400 naming the limit and writes nothing: 50 000 columns, a 3 MB field", async () => {
-    const wide = Array.from({ length: 50_000 }, (_, i) => `c${i}`).join(",") + "\n" + Array.from({ length: 50_000 }, () => "1").join(",") + "\n";
+    const wide =
+      Array.from({ length: 50_000 }, (_, i) => `c${i}`).join(",") +
+      "\n" +
+      Array.from({ length: 50_000 }, () => "1").join(",") +
+      "\n";
     const res = await ingest("name=too_wide", wide);
     expect(res.status).toBe(400);
-    expect(res.body.error.message).toMatch(/CSV line 1, column 101: more than 100 columns \(\[ingestd\]\.max_columns/);
+    expect(res.body.error.message).toMatch(
+      /CSV line 1, column 101: more than 100 columns \(\[ingestd\]\.max_columns/,
+    );
     const long = await ingest("name=too_long", `id,text\n1,short\n2,${"L".repeat(3_000_000)}\n`);
     expect(long.status).toBe(400);
-    expect(long.body.error.message).toMatch(/CSV line 3, column 2 \("text"\): field of more than 1048576 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/);
+    expect(long.body.error.message).toMatch(
+      /CSV line 3, column 2 \("text"\): field of more than 1048576 bytes exceeds 1048576 bytes \(\[ingestd\]\.max_field_bytes/,
+    );
     expect((await catalogJson("/manifest/too_wide")).status).toBe(404);
     expect((await catalogJson("/manifest/too_long")).status).toBe(404);
     expect((await storageJson("/list?prefix=datasets/too_")).objects).toEqual([]);
@@ -430,12 +540,20 @@ describe("staged uploads (#12)", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ key: dead, lease_ms: 1 }),
     });
-    expect((await env.STORAGE.fetch(`http://storage/storage/objects/${dead}`, { method: "PUT", body: "a\n1\n" })).status).toBe(200);
+    expect(
+      (
+        await env.STORAGE.fetch(`http://storage/storage/objects/${dead}`, {
+          method: "PUT",
+          body: "a\n1\n",
+        })
+      ).status,
+    ).toBe(200);
     await new Promise((r) => setTimeout(r, 20));
     const res = await ingest("name=sweeper", "a,b\n1,2\n");
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     // The sweep runs beside the ingest (waitUntil): wait for it.
-    for (let i = 0; i < 50 && (await storageJson("/list?prefix=_ingest/")).objects.length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && (await storageJson("/list?prefix=_ingest/")).objects.length > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
     expect((await catalogJson("/staging/leases")).body.leases).toEqual([]);
   });
@@ -452,7 +570,12 @@ describe("staged uploads (#12)", () => {
         controller.close();
       },
     });
-    const pending = exports.default.fetch("http://x/ingest?name=leased", { method: "POST", body, headers: { "content-type": "text/csv" }, duplex: "half" } as RequestInit);
+    const pending = exports.default.fetch("http://x/ingest?name=leased", {
+      method: "POST",
+      body,
+      headers: { "content-type": "text/csv" },
+      duplex: "half",
+    } as RequestInit);
     let leases: Json[] = [];
     for (let i = 0; i < 100 && leases.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -470,7 +593,8 @@ describe("staged uploads (#12)", () => {
 });
 
 describe("the lake binding (ingest writes R2 directly)", () => {
-  const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+  const bytes = (n: number, seed: number) =>
+    Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
   it("R2Writer: one part is one put, more are a multipart upload of equal parts; past the cap a 413 leaves nothing", async () => {
     const small = new R2Writer(env.LAKE, "w/small", { cap: 1 << 20, capKey: "test.cap" });
@@ -480,7 +604,11 @@ describe("the lake binding (ingest writes R2 directly)", () => {
     expect((await small.close()).size).toBe(1024);
     expect((await env.LAKE.get("w/small"))!.size).toBe(1024);
 
-    const big = new R2Writer(env.LAKE, "w/big", { cap: 3 * PART_BYTES, capKey: "test.cap", put: { httpMetadata: { contentType: "text/csv" } } });
+    const big = new R2Writer(env.LAKE, "w/big", {
+      cap: 3 * PART_BYTES,
+      capKey: "test.cap",
+      put: { httpMetadata: { contentType: "text/csv" } },
+    });
     const chunk = bytes(3 * 1024 * 1024 + 7, 3); // chunks that straddle part boundaries
     for (let i = 0; i < 6; i++) await big.write(chunk);
     expect(big.started).toBe(true);
@@ -488,12 +616,18 @@ describe("the lake binding (ingest writes R2 directly)", () => {
     expect(put.size).toBe(6 * chunk.length);
     const back = new Uint8Array(await (await env.LAKE.get("w/big"))!.arrayBuffer());
     expect(back.length).toBe(6 * chunk.length);
-    for (const at of [0, chunk.length - 1, PART_BYTES, 2 * PART_BYTES + 5, back.length - 1]) expect(back[at]).toBe(chunk[at % chunk.length]);
+    for (const at of [0, chunk.length - 1, PART_BYTES, 2 * PART_BYTES + 5, back.length - 1])
+      expect(back[at]).toBe(chunk[at % chunk.length]);
 
     const over = new R2Writer(env.LAKE, "w/over", { cap: PART_BYTES + 10, capKey: "test.cap" });
     await over.write(bytes(PART_BYTES, 4)); // a part is on its way
-    await expect(over.write(bytes(11, 5))).rejects.toThrow(/"w\/over" body exceeds the cap of 8388618 bytes \(test\.cap\); nothing was stored/);
-    const aborted = new R2Writer(env.LAKE, "w/aborted", { cap: 4 * PART_BYTES, capKey: "test.cap" });
+    await expect(over.write(bytes(11, 5))).rejects.toThrow(
+      /"w\/over" body exceeds the cap of 8388618 bytes \(test\.cap\); nothing was stored/,
+    );
+    const aborted = new R2Writer(env.LAKE, "w/aborted", {
+      cap: 4 * PART_BYTES,
+      capKey: "test.cap",
+    });
     await aborted.write(bytes(2 * PART_BYTES + 3, 6));
     await aborted.abort();
     expect(await env.LAKE.head("w/over")).toBeNull();
@@ -503,7 +637,8 @@ describe("the lake binding (ingest writes R2 directly)", () => {
   it("a body staged in several parts that widens near its end is re-read whole from the staged object, which is then gone", async () => {
     const n = 700_000;
     const lines = ["n,tag,pad"];
-    for (let i = 0; i < n; i++) lines.push(`${i === n - 2 ? `${i}.5` : i},t${i % 97},${"p".repeat(i % 31)}`);
+    for (let i = 0; i < n; i++)
+      lines.push(`${i === n - 2 ? `${i}.5` : i},t${i % 97},${"p".repeat(i % 31)}`);
     const csv = lines.join("\n") + "\n";
     expect(csv.length).toBeGreaterThan(2 * PART_BYTES);
     // Chunked (no declared length), as a body through the gateway arrives.
@@ -516,22 +651,41 @@ describe("the lake binding (ingest writes R2 directly)", () => {
         at += 65536;
       },
     });
-    const chunkedRes = await exports.default.fetch("http://x/ingest?name=widen_big", { method: "POST", body, headers: { "content-type": "text/csv" }, duplex: "half" } as RequestInit);
+    const chunkedRes = await exports.default.fetch("http://x/ingest?name=widen_big", {
+      method: "POST",
+      body,
+      headers: { "content-type": "text/csv" },
+      duplex: "half",
+    } as RequestInit);
     // The same bytes with a declared length: read in native batches (reads.ts).
-    const declaredRes = await exports.default.fetch("http://x/ingest?name=widen_big_declared", { method: "POST", body: enc, headers: { "content-type": "text/csv" } });
-    for (const [name, res] of [["widen_big", chunkedRes], ["widen_big_declared", declaredRes]] as const) {
+    const declaredRes = await exports.default.fetch("http://x/ingest?name=widen_big_declared", {
+      method: "POST",
+      body: enc,
+      headers: { "content-type": "text/csv" },
+    });
+    for (const [name, res] of [
+      ["widen_big", chunkedRes],
+      ["widen_big_declared", declaredRes],
+    ] as const) {
       const out = (await res.json()) as Json;
       expect(res.status, JSON.stringify(out)).toBe(200);
       expect(out.widened).toEqual(["n → float64"]);
       expect(out.row_count).toBe(n);
       expect(out.csv_bytes).toBe(enc.length);
-      const rows = await parquetReadObjects({ file: await readObject(out.objects[0].key), columns: ["n", "tag"], rowStart: n - 3, rowEnd: n });
+      const rows = await parquetReadObjects({
+        file: await readObject(out.objects[0].key),
+        columns: ["n", "tag"],
+        rowStart: n - 3,
+        rowEnd: n,
+      });
       expect(rows.map((r) => [r.n, r.tag])).toEqual([
         [n - 3, `t${(n - 3) % 97}`],
         [n - 2 + 0.5, `t${(n - 2) % 97}`],
         [n - 1, `t${(n - 1) % 97}`],
       ]);
-      expect(dataObjects((await storageJson(`/list?prefix=datasets/${name}/`)).objects)).toHaveLength(1);
+      expect(
+        dataObjects((await storageJson(`/list?prefix=datasets/${name}/`)).objects),
+      ).toHaveLength(1);
     }
     expect((await storageJson("/list?prefix=_ingest/")).objects).toEqual([]);
     expect((await catalogJson("/staging/leases")).body.leases).toEqual([]);
@@ -548,8 +702,12 @@ describe("the lake binding (ingest writes R2 directly)", () => {
 
 describe("ingest openapi.json", () => {
   it("documents POST /ingest: the query schema it parses with, and the streamed body as a multipart form or raw CSV", async () => {
-    const doc = (await (await exports.default.fetch("http://x/ingest/openapi.json")).json()) as Json;
-    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    const doc = (await (
+      await exports.default.fetch("http://x/ingest/openapi.json")
+    ).json()) as Json;
+    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) =>
+      Object.keys(item).map((m) => `${m} ${path}`),
+    );
     expect(listed).toEqual(["post /ingest"]);
     const op = doc.paths["/ingest"].post;
     const query = (op.parameters as Json[]).filter((p) => p.in === "query");

@@ -22,10 +22,11 @@ export interface Scored extends Chunk {
 }
 
 const STOP = new Set(
-  ("a an and are as at be but by for from has have if in into is it its of on or that the this to was were will with not no " +
+  (
+    "a an and are as at be but by for from has have if in into is it its of on or that the this to was were will with not no " +
     "fn func def function let const var mut pub use import export return self this new class struct impl type interface package " +
-    "true false null nil none some string int i32 i64 u32 u64 usize bool void async await")
-    .split(" "),
+    "true false null nil none some string int i32 i64 u32 u64 usize bool void async await"
+  ).split(" "),
 );
 
 function lang(path: string): "rust" | "ts" | "go" | "py" | "other" {
@@ -45,13 +46,23 @@ function all(re: RegExp, text: string, group = 1): string[] {
 function splitNames(list: string): string[] {
   return list
     .split(",")
-    .map((s) => s.trim().replace(/^type\s+/, "").split(/\s+as\s+/).pop()!.trim())
+    .map((s) =>
+      s
+        .trim()
+        .replace(/^type\s+/, "")
+        .split(/\s+as\s+/)
+        .pop()!
+        .trim(),
+    )
     .map((s) => s.replace(/[{}*\s]/g, ""))
     .filter((s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s) && s !== "self");
 }
 
 /** The symbols a source file defines and the ones it imports. */
-export function extractSymbols(path: string, content: string): { defined: Set<string>; imported: Set<string> } {
+export function extractSymbols(
+  path: string,
+  content: string,
+): { defined: Set<string>; imported: Set<string> } {
   const defined = new Set<string>();
   const imported = new Set<string>();
   const l = lang(path);
@@ -62,34 +73,73 @@ export function extractSymbols(path: string, content: string): { defined: Set<st
     for (const n of names) if (n.length > 1) imported.add(n);
   };
   if (l === "rust") {
-    def(all(/\b(?:fn|struct|enum|trait|type|mod|const|static|union|macro_rules!)\s+([A-Za-z_][A-Za-z0-9_]*)/g, content));
+    def(
+      all(
+        /\b(?:fn|struct|enum|trait|type|mod|const|static|union|macro_rules!)\s+([A-Za-z_][A-Za-z0-9_]*)/g,
+        content,
+      ),
+    );
     for (const m of content.matchAll(/\buse\s+([^;]+);/g)) {
       const body = m[1]!;
       const braces = body.match(/\{([^}]*)\}/);
       if (braces) imp(splitNames(braces[1]!));
-      else imp([body.split("::").pop()!.split(/\s+as\s+/).pop()!.trim()]);
+      else
+        imp([
+          body
+            .split("::")
+            .pop()!
+            .split(/\s+as\s+/)
+            .pop()!
+            .trim(),
+        ]);
     }
   } else if (l === "ts") {
-    def(all(/\b(?:function\*?|class|interface|type|enum|const|let|var)\s+([A-Za-z_$][A-Za-z0-9_$]*)/g, content));
+    def(
+      all(
+        /\b(?:function\*?|class|interface|type|enum|const|let|var)\s+([A-Za-z_$][A-Za-z0-9_$]*)/g,
+        content,
+      ),
+    );
     for (const m of content.matchAll(/\bimport\s+(?:type\s+)?([^;]*?)\s+from\s+["'][^"']+["']/g)) {
       const spec = m[1]!;
       const braces = spec.match(/\{([^}]*)\}/);
       if (braces) imp(splitNames(braces[1]!));
-      const head = spec.replace(/\{[^}]*\}/, "").replace(/\*\s+as\s+/, "").split(",")[0]!.trim();
+      const head = spec
+        .replace(/\{[^}]*\}/, "")
+        .replace(/\*\s+as\s+/, "")
+        .split(",")[0]!
+        .trim();
       if (head) imp([head]);
     }
-    for (const m of content.matchAll(/\b(?:const|let|var)\s+\{([^}]*)\}\s*=\s*require\(/g)) imp(splitNames(m[1]!));
+    for (const m of content.matchAll(/\b(?:const|let|var)\s+\{([^}]*)\}\s*=\s*require\(/g))
+      imp(splitNames(m[1]!));
   } else if (l === "go") {
     def(all(/\bfunc\s+(?:\([^)]*\)\s*)?([A-Za-z_][A-Za-z0-9_]*)/g, content));
     def(all(/\btype\s+([A-Za-z_][A-Za-z0-9_]*)/g, content));
     def(all(/^\s*(?:var|const)\s+([A-Za-z_][A-Za-z0-9_]*)/gm, content));
-    const blocks = [...content.matchAll(/\bimport\s*\(([^)]*)\)/g)].map((m) => m[1]!).join("\n") + "\n" + all(/\bimport\s+((?:\w+\s+)?"[^"]+")/g, content).join("\n");
-    for (const m of blocks.matchAll(/(?:(\w+)\s+)?"([^"]+)"/g)) imp([m[1] ?? m[2]!.split("/").pop()!]);
+    const blocks =
+      [...content.matchAll(/\bimport\s*\(([^)]*)\)/g)].map((m) => m[1]!).join("\n") +
+      "\n" +
+      all(/\bimport\s+((?:\w+\s+)?"[^"]+")/g, content).join("\n");
+    for (const m of blocks.matchAll(/(?:(\w+)\s+)?"([^"]+)"/g))
+      imp([m[1] ?? m[2]!.split("/").pop()!]);
   } else if (l === "py") {
     def(all(/^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_][A-Za-z0-9_]*)/gm, content));
     def(all(/^([A-Za-z_][A-Za-z0-9_]*)\s*=/gm, content));
-    for (const m of content.matchAll(/^\s*from\s+[\w.]+\s+import\s+\(?([^)\n]+)\)?/gm)) imp(splitNames(m[1]!));
-    for (const m of content.matchAll(/^\s*import\s+([\w., ]+)/gm)) imp(m[1]!.split(",").map((s) => s.trim().split(/\s+as\s+/).pop()!.split(".").pop()!));
+    for (const m of content.matchAll(/^\s*from\s+[\w.]+\s+import\s+\(?([^)\n]+)\)?/gm))
+      imp(splitNames(m[1]!));
+    for (const m of content.matchAll(/^\s*import\s+([\w., ]+)/gm))
+      imp(
+        m[1]!.split(",").map(
+          (s) =>
+            s
+              .trim()
+              .split(/\s+as\s+/)
+              .pop()!
+              .split(".")
+              .pop()!,
+        ),
+      );
   } else {
     def(all(/\b(?:function|def|fn|func|class|struct)\s+([A-Za-z_][A-Za-z0-9_]*)/g, content));
   }
@@ -99,7 +149,8 @@ export function extractSymbols(path: string, content: string): { defined: Set<st
 
 function tokens(text: string): Set<string> {
   const out = new Set<string>();
-  for (const m of text.toLowerCase().matchAll(/[a-z_][a-z0-9_]{1,}/g)) if (!STOP.has(m[0])) out.add(m[0]);
+  for (const m of text.toLowerCase().matchAll(/[a-z_][a-z0-9_]{1,}/g))
+    if (!STOP.has(m[0])) out.add(m[0]);
   return out;
 }
 
@@ -111,7 +162,9 @@ function jaccard(a: Set<string>, b: Set<string>): number {
 }
 
 function mentions(text: string, symbol: string): boolean {
-  return new RegExp(`(^|[^A-Za-z0-9_$])${symbol.replace(/[$]/g, "\\$")}([^A-Za-z0-9_$]|$)`).test(text);
+  return new RegExp(`(^|[^A-Za-z0-9_$])${symbol.replace(/[$]/g, "\\$")}([^A-Za-z0-9_$]|$)`).test(
+    text,
+  );
 }
 
 function normPath(p: string): string {
@@ -124,7 +177,11 @@ function dirPrefix(p: string): string | undefined {
 }
 
 /** Scores every chunk; those at or above `threshold` are kept, in the order given. */
-export function scoreChunks(focus: FocusFile, chunks: Chunk[], threshold: number): { kept: Scored[]; dropped: Scored[] } {
+export function scoreChunks(
+  focus: FocusFile,
+  chunks: Chunk[],
+  threshold: number,
+): { kept: Scored[]; dropped: Scored[] } {
   const { defined, imported } = extractSymbols(focus.path, focus.content);
   const focusPath = normPath(focus.path);
   const fileName = focusPath.split("/").pop()!;
@@ -137,11 +194,24 @@ export function scoreChunks(focus: FocusFile, chunks: Chunk[], threshold: number
     const signals: string[] = [];
     let score = 0;
     const src = normPath(chunk.source);
-    if (src === focusPath || src.endsWith(`/${focusPath}`) || focusPath.endsWith(`/${src}`) || chunk.text.includes(focusPath)) {
+    if (
+      src === focusPath ||
+      src.endsWith(`/${focusPath}`) ||
+      focusPath.endsWith(`/${src}`) ||
+      chunk.text.includes(focusPath)
+    ) {
       score += 1.0;
       signals.push("path_match");
     }
-    if (fileName && (chunk.text.includes(fileName) || (stem.length > 2 && src.split("/").pop()!.replace(/\.[^.]+$/, "") === stem))) {
+    if (
+      fileName &&
+      (chunk.text.includes(fileName) ||
+        (stem.length > 2 &&
+          src
+            .split("/")
+            .pop()!
+            .replace(/\.[^.]+$/, "") === stem))
+    ) {
       score += 0.6;
       signals.push("file_name");
     }

@@ -7,7 +7,7 @@ import { LakehouseError } from "../../../shared/errors";
 import { assertJsonTextDepth, readBoundedText } from "../../../shared/json-limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import { handleMcpPost } from "./server";
-import { TOOLS, WRITING_TOOLS, visibleTools } from "./tools";
+import { TOOLS, visibleTools, WRITING_TOOLS } from "./tools";
 
 const { app, api } = createServiceApp<Env>("mcp", "mcp", {
   health: (env) => {
@@ -22,17 +22,35 @@ api.post("/", async (c) => {
   const cap = c.get("bodyCap") ?? lakehouseConfig(c.env).gateway.body_caps.mcp;
   const text = await readBoundedText(c, cap, "[gateway.body_caps].mcp");
   assertJsonTextDepth(text, "request body");
-  const request = new Request(c.req.raw.url, { method: "POST", headers: c.req.raw.headers, body: text });
-  return handleMcpPost(request, c.env as unknown as Record<string, unknown>, c.executionCtx as ExecutionContext, c.get("requestId"), lakehouseConfig(c.env));
+  const request = new Request(c.req.raw.url, {
+    method: "POST",
+    headers: c.req.raw.headers,
+    body: text,
+  });
+  return handleMcpPost(
+    request,
+    c.env as unknown as Record<string, unknown>,
+    c.executionCtx as ExecutionContext,
+    c.get("requestId"),
+    lakehouseConfig(c.env),
+  );
 });
 
 // Stateless: no event stream to open (GET) and no session to end (DELETE).
 api.on(["GET", "DELETE"], "/", () => {
-  throw new LakehouseError("method_not_allowed", "this MCP server is stateless: POST JSON-RPC messages to /v1/mcp (no event stream, no sessions)");
+  throw new LakehouseError(
+    "method_not_allowed",
+    "this MCP server is stateless: POST JSON-RPC messages to /v1/mcp (no event stream, no sessions)",
+  );
 });
 
 const JsonRpc = z
-  .object({ jsonrpc: z.literal("2.0"), method: z.string().optional(), id: z.union([z.string(), z.number()]).optional(), params: z.record(z.string(), z.unknown()).optional() })
+  .object({
+    jsonrpc: z.literal("2.0"),
+    method: z.string().optional(),
+    id: z.union([z.string(), z.number()]).optional(),
+    params: z.record(z.string(), z.unknown()).optional(),
+  })
   .openapi("JsonRpcMessage");
 
 api.openAPIRegistry.registerPath({

@@ -22,12 +22,14 @@ export function errorResult(message: string): CallToolResult {
 
 /** Turns anything thrown inside a tool into an isError result with a message a model can act on. */
 export function toErrorResult(err: unknown, tool: string, timeoutMs: number): CallToolResult {
-  if (err instanceof LakehouseError) return errorResult(`${tool} failed (${err.status} ${err.code}): ${err.message}`);
+  if (err instanceof LakehouseError)
+    return errorResult(`${tool} failed (${err.status} ${err.code}): ${err.message}`);
   if (err instanceof DOMException && (err.name === "TimeoutError" || err.name === "AbortError")) {
     return errorResult(`${tool} failed: timed out after ${timeoutMs} ms ([mcpd].tool_timeout_ms)`);
   }
   const message = err instanceof Error ? err.message : String(err);
-  if (/timed? ?out|aborted/i.test(message)) return errorResult(`${tool} failed: timed out after ${timeoutMs} ms ([mcpd].tool_timeout_ms)`);
+  if (/timed? ?out|aborted/i.test(message))
+    return errorResult(`${tool} failed: timed out after ${timeoutMs} ms ([mcpd].tool_timeout_ms)`);
   return errorResult(`${tool} failed: ${message}`);
 }
 
@@ -35,7 +37,7 @@ export function toErrorResult(err: unknown, tool: string, timeoutMs: number): Ca
 export function summarize(value: unknown, max = 200): string {
   let text: string;
   try {
-    text = typeof value === "string" ? value : JSON.stringify(value) ?? "";
+    text = typeof value === "string" ? value : (JSON.stringify(value) ?? "");
   } catch {
     text = String(value);
   }

@@ -3,16 +3,16 @@
 // JSON responses (no event stream), and every tools/call witnessed to the observer
 // after the response is ready (ctx.waitUntil), never delaying the answer.
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import { z } from "zod";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
+import { z } from "zod";
 import { serviceClient } from "../../../shared/clients";
-import { logger } from "../../../shared/log";
 import type { LakehouseConfig } from "../../../shared/config";
+import { logger } from "../../../shared/log";
 import type { ObservedOp } from "../../../shared/types";
-import { WRITING_TOOLS, visibleTools, type ToolContext } from "./tools";
 import { errorResult, summarize, toErrorResult } from "./results";
+import { type ToolContext, visibleTools, WRITING_TOOLS } from "./tools";
 
 export const SERVER_INFO = { name: "lakehouse", version: "1.0.0" } as const;
 
@@ -21,7 +21,8 @@ const INSTRUCTIONS =
   "embeddings and vector memory (embed_text, list_indexes, create_index, remember, forget, search_vectors, matrix_search, record_playbook), " +
   "trace memory (pathway_add, pathway_revise, pathway_retire, pathway_search, pathway_history), " +
   "and the observer that witnesses every call (observer_stats, record_event, review). Failures come back as isError results with the service's message.";
-const READ_ONLY_INSTRUCTIONS = " This server is read-only ([mcpd].read_only): only tools that change no stored state are offered.";
+const READ_ONLY_INSTRUCTIONS =
+  " This server is read-only ([mcpd].read_only): only tools that change no stored state are offered.";
 
 /** The answer to a call of a writing tool when [mcpd].read_only is set. */
 export function readOnlyRefusal(tool: string): CallToolResult {
@@ -40,7 +41,12 @@ interface CallRecord {
 
 type JsonRpcId = string | number;
 
-function buildServer(env: Record<string, unknown>, requestId: string, config: LakehouseConfig, records: Map<JsonRpcId, CallRecord>): McpServer {
+function buildServer(
+  env: Record<string, unknown>,
+  requestId: string,
+  config: LakehouseConfig,
+  records: Map<JsonRpcId, CallRecord>,
+): McpServer {
   const limits = config.mcpd;
   const server = new McpServer(SERVER_INFO, {
     capabilities: { tools: {} },
@@ -52,7 +58,12 @@ function buildServer(env: Record<string, unknown>, requestId: string, config: La
   for (const tool of visibleTools(limits)) {
     server.registerTool(
       tool.name,
-      { title: tool.title, description: tool.description, inputSchema: strictArguments(tool.input), annotations: tool.annotations },
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: strictArguments(tool.input),
+        annotations: tool.annotations,
+      },
       (async (args: Record<string, unknown>, extra: { requestId: JsonRpcId }) => {
         const started = Date.now();
         const signal = AbortSignal.timeout(limits.tool_timeout_ms);
@@ -87,7 +98,9 @@ function resultText(result: CallToolResult | undefined): string {
 }
 
 /** Reads tools/call outcomes from the JSON-RPC response (covers calls that failed before the tool ran). */
-async function outcomesFromResponse(res: Response): Promise<Map<JsonRpcId, { result?: CallToolResult; error?: string }>> {
+async function outcomesFromResponse(
+  res: Response,
+): Promise<Map<JsonRpcId, { result?: CallToolResult; error?: string }>> {
   const out = new Map<JsonRpcId, { result?: CallToolResult; error?: string }>();
   if (!(res.headers.get("content-type") ?? "").includes("application/json")) return out;
   let body: unknown;
@@ -146,8 +159,16 @@ async function witness(
  * writing tool the answer becomes readOnlyRefusal (still an isError result, same id), so the
  * caller learns why. Only the results of those ids are replaced; everything else is the SDK's.
  */
-async function withRefusals(response: Response, refused: Map<JsonRpcId, CallToolResult>): Promise<Response> {
-  if (refused.size === 0 || !response.ok || !(response.headers.get("content-type") ?? "").includes("application/json")) return response;
+async function withRefusals(
+  response: Response,
+  refused: Map<JsonRpcId, CallToolResult>,
+): Promise<Response> {
+  if (
+    refused.size === 0 ||
+    !response.ok ||
+    !(response.headers.get("content-type") ?? "").includes("application/json")
+  )
+    return response;
   let body: unknown;
   try {
     body = await response.clone().json();
@@ -179,13 +200,24 @@ export async function handleMcpPost(
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return Response.json({ jsonrpc: "2.0", error: { code: -32700, message: `Parse error: ${(err as Error).message}` }, id: null }, { status: 400 });
+    return Response.json(
+      {
+        jsonrpc: "2.0",
+        error: { code: -32700, message: `Parse error: ${(err as Error).message}` },
+        id: null,
+      },
+      { status: 400 },
+    );
   }
 
   const records = new Map<JsonRpcId, CallRecord>();
   const refused = new Map<JsonRpcId, CallToolResult>();
   for (const msg of Array.isArray(parsed) ? parsed : [parsed]) {
-    const m = msg as { method?: string; id?: JsonRpcId; params?: { name?: unknown; arguments?: unknown } };
+    const m = msg as {
+      method?: string;
+      id?: JsonRpcId;
+      params?: { name?: unknown; arguments?: unknown };
+    };
     if (m && m.method === "tools/call" && (typeof m.id === "string" || typeof m.id === "number")) {
       const tool = typeof m.params?.name === "string" ? m.params.name : "(unnamed tool)";
       const record: CallRecord = { tool, args: m.params?.arguments ?? {} };
@@ -198,12 +230,19 @@ export async function handleMcpPost(
   }
 
   const server = buildServer(env, requestId, config, records);
-  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  const transport = new WebStandardStreamableHTTPServerTransport({
+    sessionIdGenerator: undefined,
+    enableJsonResponse: true,
+  });
   await server.connect(transport);
-  const response = await withRefusals(await transport.handleRequest(request, { parsedBody: parsed }), refused);
+  const response = await withRefusals(
+    await transport.handleRequest(request, { parsedBody: parsed }),
+    refused,
+  );
   // A request the transport refused (406 without the right Accept, 415, 400) ran no tool: only
   // calls that ran are witnessed, so a refused request changes nothing, the observer included.
-  if (records.size > 0 && response.ok) ctx.waitUntil(witness(env, requestId, records, response.clone(), started));
+  if (records.size > 0 && response.ok)
+    ctx.waitUntil(witness(env, requestId, records, response.clone(), started));
   ctx.waitUntil(server.close().catch(() => undefined));
   return response;
 }
@@ -215,6 +254,9 @@ export async function handleMcpPost(
  */
 function strictArguments(shape: z.ZodRawShape) {
   return z.strictObject(shape, {
-    error: (iss) => (iss.code === "unrecognized_keys" ? iss.keys.map((k) => `unknown argument ${JSON.stringify(k)}`).join("; ") : undefined),
+    error: (iss) =>
+      iss.code === "unrecognized_keys"
+        ? iss.keys.map((k) => `unknown argument ${JSON.stringify(k)}`).join("; ")
+        : undefined,
   });
 }

@@ -27,11 +27,27 @@ export function endpointPattern(endpoint: string): string {
 }
 
 /** The cluster a failed op belongs to: its sig_hash, or its endpoint pattern and normalised error. */
-export function clusterOf(op: ObservedOp): { id: string; sig_hash: string | null; endpoint: string; normalized_error: string } {
+export function clusterOf(op: ObservedOp): {
+  id: string;
+  sig_hash: string | null;
+  endpoint: string;
+  normalized_error: string;
+} {
   const endpoint = endpointPattern(op.endpoint);
   const normalized = normalizeError(op.error || op.output_summary || "(no error text)");
-  if (op.sig_hash) return { id: `sig:${op.sig_hash}`, sig_hash: op.sig_hash, endpoint, normalized_error: normalized };
-  return { id: `ep:${endpoint}|${normalized}`, sig_hash: null, endpoint, normalized_error: normalized };
+  if (op.sig_hash)
+    return {
+      id: `sig:${op.sig_hash}`,
+      sig_hash: op.sig_hash,
+      endpoint,
+      normalized_error: normalized,
+    };
+  return {
+    id: `ep:${endpoint}|${normalized}`,
+    sig_hash: null,
+    endpoint,
+    normalized_error: normalized,
+  };
 }
 
 /**
@@ -49,7 +65,8 @@ export function correctionToOp(line: string, now: Date): ObservedOp | undefined 
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
   const r = v as Record<string, unknown>;
-  const str = (k: string) => (typeof r[k] === "string" && (r[k] as string).length > 0 ? (r[k] as string) : undefined);
+  const str = (k: string) =>
+    typeof r[k] === "string" && (r[k] as string).length > 0 ? (r[k] as string) : undefined;
   const ts = str("timestamp");
   const correction = str("correction") ?? str("note") ?? str("summary");
   const op: ObservedOp = {
@@ -61,7 +78,15 @@ export function correctionToOp(line: string, now: Date): ObservedOp | undefined 
     output_summary: (str("output_summary") ?? correction ?? "").slice(0, 1000),
     source: "overseer_correction",
   };
-  for (const k of ["error", "staffer_id", "sig_hash", "event_kind", "role", "city", "state"] as const) {
+  for (const k of [
+    "error",
+    "staffer_id",
+    "sig_hash",
+    "event_kind",
+    "role",
+    "city",
+    "state",
+  ] as const) {
     const s = str(k);
     if (s !== undefined) op[k] = s;
   }
@@ -89,7 +114,10 @@ export interface ClusterView {
 }
 
 export function heuristicRecommendation(c: ClusterView): string {
-  const where = c.endpoints.length > 1 ? `${c.endpoints.length} endpoints (${c.endpoints.slice(0, 3).join(", ")})` : `endpoint ${c.endpoint}`;
+  const where =
+    c.endpoints.length > 1
+      ? `${c.endpoints.length} endpoints (${c.endpoints.slice(0, 3).join(", ")})`
+      : `endpoint ${c.endpoint}`;
   const kind = /timeout|timed out|deadline/.test(c.normalized_error)
     ? "a timeout: raise the caller's timeout or make the step smaller"
     : /not found|404|missing|no such/.test(c.normalized_error)
@@ -99,11 +127,15 @@ export function heuristicRecommendation(c: ClusterView): string {
         : /invalid|expected|bad request|400|parse|schema/.test(c.normalized_error)
           ? "invalid input: validate the arguments against the contract before calling"
           : "a repeated failure: inspect the sample errors";
-  return `${c.count} failure(s) at ${where} between ${c.first_seen} and ${c.last_seen}; the error looks like ${kind}. ` +
-    `Sample: ${c.sample_errors[0] ?? c.normalized_error}`;
+  return (
+    `${c.count} failure(s) at ${where} between ${c.first_seen} and ${c.last_seen}; the error looks like ${kind}. ` +
+    `Sample: ${c.sample_errors[0] ?? c.normalized_error}`
+  );
 }
 
 export function heuristicEscalation(c: ClusterView, contextNotes: string[]): string {
-  return `Cluster ${c.id} reached ${c.count} failures (${c.endpoints.join(", ")}). ${heuristicRecommendation(c)} ` +
-    `Context gathered: ${contextNotes.join("; ") || "none"}. No LLM answered; a person should look at this cluster.`;
+  return (
+    `Cluster ${c.id} reached ${c.count} failures (${c.endpoints.join(", ")}). ${heuristicRecommendation(c)} ` +
+    `Context gathered: ${contextNotes.join("; ") || "none"}. No LLM answered; a person should look at this cluster.`
+  );
 }

@@ -11,8 +11,14 @@ import { serviceClient } from "../../../shared/clients";
 import { encodeKeyPath } from "../../../shared/keys";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { ObservedOp, Trace } from "../../../shared/types";
-import { correctionToOp, heuristicEscalation, heuristicRecommendation, splitCompleteLines, type ClusterView } from "./analysis";
-import { chat, LlmError, type LlmEnv } from "./llm";
+import {
+  type ClusterView,
+  correctionToOp,
+  heuristicEscalation,
+  heuristicRecommendation,
+  splitCompleteLines,
+} from "./analysis";
+import { chat, type LlmEnv, LlmError } from "./llm";
 import { allShards, fanOut, shardStub } from "./shards";
 
 export const CORRECTIONS_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -36,12 +42,39 @@ export interface CycleSummary {
   busy?: { cycle_id: string; expires_at: string };
   started_at: string;
   finished_at?: string;
-  corrections?: { status: StepStatus; applied: number; malformed: number; offset: number; reason?: string };
-  analysis?: { status: StepStatus; processed: number; failures: number; successes: number; new_playbooks: string[]; reason?: string };
+  corrections?: {
+    status: StepStatus;
+    applied: number;
+    malformed: number;
+    offset: number;
+    reason?: string;
+  };
+  analysis?: {
+    status: StepStatus;
+    processed: number;
+    failures: number;
+    successes: number;
+    new_playbooks: string[];
+    reason?: string;
+  };
   /** `deferred`: left for the next cycle because this cycle's LLM budget was spent. */
-  recommendations?: { status: StepStatus; written: number; by_llm: number; by_heuristic: number; deferred: number; reason?: string };
+  recommendations?: {
+    status: StepStatus;
+    written: number;
+    by_llm: number;
+    by_heuristic: number;
+    deferred: number;
+    reason?: string;
+  };
   playbooks?: { status: StepStatus; recorded: number; pending: number; reason?: string };
-  escalations?: { status: StepStatus; escalated: string[]; by_llm: number; by_heuristic: number; deferred: number; reason?: string };
+  escalations?: {
+    status: StepStatus;
+    escalated: string[];
+    by_llm: number;
+    by_heuristic: number;
+    deferred: number;
+    reason?: string;
+  };
   pruned?: number;
   llm_calls: number;
 }
@@ -50,7 +83,10 @@ const msg = (err: unknown) => (err instanceof Error ? err.message : String(err))
 
 class LlmBudget {
   used = 0;
-  constructor(private readonly env: Env, private readonly max: number) {}
+  constructor(
+    private readonly env: Env,
+    private readonly max: number,
+  ) {}
   get configured(): boolean {
     return lakehouseConfig(this.env).llm.provider !== "none";
   }
@@ -63,12 +99,18 @@ class LlmBudget {
     return this.configured && this.used >= this.max;
   }
   /** Asks the LLM if one is configured and the cycle's budget allows; undefined = use the heuristic. */
-  async ask(system: string, user: string): Promise<{ text: string; model: string } | { error: string | null }> {
+  async ask(
+    system: string,
+    user: string,
+  ): Promise<{ text: string; model: string } | { error: string | null }> {
     if (!this.configured) return { error: null };
     if (this.used >= this.max) return { error: "cycle LLM budget exhausted" };
     this.used++;
     try {
-      return await chat(this.env as unknown as LlmEnv & object, [{ role: "system", content: system }, { role: "user", content: user }]);
+      return await chat(this.env as unknown as LlmEnv & object, [
+        { role: "system", content: system },
+        { role: "user", content: user },
+      ]);
     } catch (err) {
       return { error: err instanceof LlmError ? err.message : msg(err) };
     }
@@ -76,17 +118,29 @@ class LlmBudget {
 }
 
 /** Step 1: reads the corrections object from the stored offset and records each complete line. */
-async function tailCorrections(env: Env, stub: Stub, key: string): Promise<NonNullable<CycleSummary["corrections"]>> {
+async function tailCorrections(
+  env: Env,
+  stub: Stub,
+  key: string,
+): Promise<NonNullable<CycleSummary["corrections"]>> {
   const storage = serviceClient(env as unknown as Record<string, unknown>, "storage");
   const path = `/objects/${encodeKeyPath(key)}`;
   let applied = 0;
   let malformed = 0;
   for (let round = 0; round < 8; round++) {
     const offset = await stub.correctionsOffset();
-    const res = await storage.fetch(path, { headers: { range: `bytes=${offset}-${offset + CORRECTIONS_CHUNK_BYTES - 1}` } });
+    const res = await storage.fetch(path, {
+      headers: { range: `bytes=${offset}-${offset + CORRECTIONS_CHUNK_BYTES - 1}` },
+    });
     if (res.status === 404) {
       await res.body?.cancel();
-      return { status: "skipped", applied, malformed, offset, reason: `no object ${key} in storage yet` };
+      return {
+        status: "skipped",
+        applied,
+        malformed,
+        offset,
+        reason: `no object ${key} in storage yet`,
+      };
     }
     if (res.status === 416) {
       await res.body?.cancel();
@@ -101,7 +155,13 @@ async function tailCorrections(env: Env, stub: Stub, key: string): Promise<NonNu
     }
     if (!res.ok) {
       const text = await res.text().catch(() => "");
-      return { status: "failed", applied, malformed, offset, reason: `storage answered HTTP ${res.status}: ${text.slice(0, 200)}` };
+      return {
+        status: "failed",
+        applied,
+        malformed,
+        offset,
+        reason: `storage answered HTTP ${res.status}: ${text.slice(0, 200)}`,
+      };
     }
     let bytes = new Uint8Array(await res.arrayBuffer());
     if (res.status === 200 && offset > 0) bytes = bytes.subarray(offset); // a store that ignored the Range
@@ -125,25 +185,40 @@ async function tailCorrections(env: Env, stub: Stub, key: string): Promise<NonNu
       ops.push({ op, ts_ms: Date.parse(op.timestamp) });
     }
     const r = await stub.applyCorrections(offset, offset + consumed, ops);
-    if ("stale" in r) return { status: "skipped", applied, malformed, offset: r.offset, reason: "another cycle applied these lines" };
+    if ("stale" in r)
+      return {
+        status: "skipped",
+        applied,
+        malformed,
+        offset: r.offset,
+        reason: "another cycle applied these lines",
+      };
     applied += r.applied;
-    if (bytes.length < CORRECTIONS_CHUNK_BYTES) return { status: "ok", applied, malformed, offset: offset + consumed };
+    if (bytes.length < CORRECTIONS_CHUNK_BYTES)
+      return { status: "ok", applied, malformed, offset: offset + consumed };
   }
   return { status: "ok", applied, malformed, offset: await stub.correctionsOffset() };
 }
 
-const RECOMMEND_SYSTEM = "You are the observer of an AI data platform. Given a cluster of repeated failures, " +
+const RECOMMEND_SYSTEM =
+  "You are the observer of an AI data platform. Given a cluster of repeated failures, " +
   "write a short, concrete recommendation (2-4 sentences) to prevent them.";
-const ESCALATE_SYSTEM = "You are the LLM team escalation desk of an AI data platform. A failure cluster crossed its " +
+const ESCALATE_SYSTEM =
+  "You are the LLM team escalation desk of an AI data platform. A failure cluster crossed its " +
   "threshold. Using the briefing, diagnose the likely root cause and give a step-by-step fix.";
 
 function clusterText(c: ClusterView): string {
-  return `cluster ${c.id}: ${c.count} failures, endpoints ${c.endpoints.join(", ")}, first ${c.first_seen}, last ${c.last_seen}\n` +
-    `normalised error: ${c.normalized_error}\nsample errors:\n${c.sample_errors.map((e) => `- ${e}`).join("\n")}`;
+  return (
+    `cluster ${c.id}: ${c.count} failures, endpoints ${c.endpoints.join(", ")}, first ${c.first_seen}, last ${c.last_seen}\n` +
+    `normalised error: ${c.normalized_error}\nsample errors:\n${c.sample_errors.map((e) => `- ${e}`).join("\n")}`
+  );
 }
 
 /** The context an escalation carries: pathway traces and matrix hits; a missing service is noted, not fatal. */
-async function briefing(env: Env, c: ClusterView): Promise<{ cluster: ClusterView; pathway: unknown; matrix: unknown; notes: string[] }> {
+async function briefing(
+  env: Env,
+  c: ClusterView,
+): Promise<{ cluster: ClusterView; pathway: unknown; matrix: unknown; notes: string[] }> {
   const e = env as unknown as Record<string, unknown>;
   const notes: string[] = [];
   let pathway: unknown = null;
@@ -153,7 +228,11 @@ async function briefing(env: Env, c: ClusterView): Promise<{ cluster: ClusterVie
       method: "POST",
       json: { text: c.sig_hash ?? c.endpoint, include_retired: false, limit: 5 },
     });
-    pathway = r.traces.map((t) => ({ uid: t.uid, tags: t.tags, content: JSON.stringify(t.content).slice(0, 1000) }));
+    pathway = r.traces.map((t) => ({
+      uid: t.uid,
+      tags: t.tags,
+      content: JSON.stringify(t.content).slice(0, 1000),
+    }));
     notes.push(`pathway: ${r.traces.length} trace(s)`);
   } catch (err) {
     notes.push(`pathway skipped: ${msg(err)}`);
@@ -162,7 +241,11 @@ async function briefing(env: Env, c: ClusterView): Promise<{ cluster: ClusterVie
     const cfg = lakehouseConfig(env).matrixd;
     const r = await serviceClient(e, "matrix").json<{ results: unknown[] }>("/search", {
       method: "POST",
-      json: { query_text: `${c.endpoint} ${c.normalized_error}`.slice(0, 2000), corpora: [cfg.playbook_corpus], k: 5 },
+      json: {
+        query_text: `${c.endpoint} ${c.normalized_error}`.slice(0, 2000),
+        corpora: [cfg.playbook_corpus],
+        k: 5,
+      },
     });
     matrix = r.results;
     notes.push(`matrix: ${r.results.length} hit(s)`);
@@ -177,21 +260,46 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
   const stub = observerStub(env);
   const started = new Date();
   const begin = await stub.beginCycle(trigger, started.getTime(), cfg.observerd.cycle_lease_ms);
-  if ("busy" in begin) return { trigger, status: "busy", busy: begin.busy, started_at: started.toISOString(), llm_calls: 0 };
+  if ("busy" in begin)
+    return {
+      trigger,
+      status: "busy",
+      busy: begin.busy,
+      started_at: started.toISOString(),
+      llm_calls: 0,
+    };
   const llm = new LlmBudget(env, cfg.observerd.cycle_max_llm_calls);
-  const s: CycleSummary = { cycle_id: begin.cycle_id, trigger, status: "completed", started_at: started.toISOString(), llm_calls: 0 };
+  const s: CycleSummary = {
+    cycle_id: begin.cycle_id,
+    trigger,
+    status: "completed",
+    started_at: started.toISOString(),
+    llm_calls: 0,
+  };
   try {
     // 1. corrections
     try {
       s.corrections = await tailCorrections(env, stub, cfg.observerd.corrections_key);
     } catch (err) {
-      s.corrections = { status: "failed", applied: 0, malformed: 0, offset: await stub.correctionsOffset(), reason: msg(err) };
+      s.corrections = {
+        status: "failed",
+        applied: 0,
+        malformed: 0,
+        offset: await stub.correctionsOffset(),
+        reason: msg(err),
+      };
     }
 
     // 2. analysis: clusters and patterns, over shard 0's log in the object itself, then over
     // every other shard's: the shard folds its new ops into a delta, shard 0 merges it and moves
     // that shard's cursor (compare-and-set), so the clusters are the same as over one log.
-    const a = { status: "ok" as StepStatus, processed: 0, failures: 0, successes: 0, new_playbooks: [] as string[] };
+    const a = {
+      status: "ok" as StepStatus,
+      processed: 0,
+      failures: 0,
+      successes: 0,
+      new_playbooks: [] as string[],
+    };
     try {
       for (let i = 0; i < ANALYSE_MAX_BATCHES; i++) {
         const r = await stub.analyse(ANALYSE_BATCH, cfg.observerd.playbook_min_successes);
@@ -224,7 +332,13 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
     }
 
     // 4 before recommendations: escalations matter most when the LLM budget is short.
-    const esc = { status: "ok" as StepStatus, escalated: [] as string[], by_llm: 0, by_heuristic: 0, deferred: 0 };
+    const esc = {
+      status: "ok" as StepStatus,
+      escalated: [] as string[],
+      by_llm: 0,
+      by_heuristic: 0,
+      deferred: 0,
+    };
     try {
       const pending = await stub.claimEscalations(cfg.observerd.escalation_threshold, 50);
       for (const { escalation_id, cluster } of pending) {
@@ -239,7 +353,14 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
           await stub.completeEscalation(escalation_id, b, answer.text, "llm", answer.model, null);
           esc.by_llm++;
         } else {
-          await stub.completeEscalation(escalation_id, b, heuristicEscalation(cluster, b.notes), "heuristic", null, answer.error);
+          await stub.completeEscalation(
+            escalation_id,
+            b,
+            heuristicEscalation(cluster, b.notes),
+            "heuristic",
+            null,
+            answer.error,
+          );
           esc.by_heuristic++;
         }
         esc.escalated.push(cluster.id);
@@ -262,7 +383,14 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
           await stub.addRecommendation(c.id, c.count, answer.text, "llm", answer.model, null);
           rec.by_llm++;
         } else {
-          await stub.addRecommendation(c.id, c.count, heuristicRecommendation(c), "heuristic", null, answer.error);
+          await stub.addRecommendation(
+            c.id,
+            c.count,
+            heuristicRecommendation(c),
+            "heuristic",
+            null,
+            answer.error,
+          );
           rec.by_heuristic++;
         }
         rec.written++;
@@ -283,7 +411,9 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
           continue;
         }
         try {
-          const r = await serviceClient(env as unknown as Record<string, unknown>, "matrix").json<{ playbook_id: string }>("/playbooks/record", {
+          const r = await serviceClient(env as unknown as Record<string, unknown>, "matrix").json<{
+            playbook_id: string;
+          }>("/playbooks/record", {
             method: "POST",
             json: {
               query_text: `${p.pattern}: ${p.samples.join(" | ")}`.slice(0, 4000),
@@ -302,7 +432,9 @@ export async function runCycle(env: Env, trigger: string): Promise<CycleSummary>
           pb.pending++;
         }
       }
-      s.playbooks = matrixError ? { ...pb, status: "skipped", reason: `matrix record skipped: ${matrixError}` } : pb;
+      s.playbooks = matrixError
+        ? { ...pb, status: "skipped", reason: `matrix record skipped: ${matrixError}` }
+        : pb;
     } catch (err) {
       s.playbooks = { ...pb, status: "failed", reason: msg(err) };
     }

@@ -35,36 +35,62 @@ export function llmSettings(env: object): LlmSettings {
 }
 
 /** One chat completion. Returns the assistant's text; throws LlmError on any failure. */
-export async function chat(env: LlmEnv & object, messages: ChatMessage[], timeoutMs?: number): Promise<{ text: string; model: string }> {
+export async function chat(
+  env: LlmEnv & object,
+  messages: ChatMessage[],
+  timeoutMs?: number,
+): Promise<{ text: string; model: string }> {
   const s = llmSettings(env);
-  if (s.provider === "none") throw new LlmError("no LLM provider configured ([llm].provider = \"none\")");
+  if (s.provider === "none")
+    throw new LlmError('no LLM provider configured ([llm].provider = "none")');
   if (!s.model) throw new LlmError(`[llm].model is empty for provider ${s.provider}`);
   const ms = Math.min(s.timeout_ms, timeoutMs ?? Infinity);
   const what = `${s.provider} model ${s.model}`;
   try {
-    return await withTimeout(ms, async (signal) => {
-      if (s.provider === "workers-ai") {
-        if (!env.AI) throw new LlmError("provider workers-ai needs the AI binding (declared in [env.production] of workers/observer/wrangler.toml)");
-        const out = (await env.AI.run(s.model, { messages })) as { response?: unknown };
-        if (typeof out?.response !== "string") throw new LlmError(`${what} returned no text`);
-        return { text: out.response, model: s.model };
-      }
-      if (!s.url) throw new LlmError(`[llm].url is empty for provider ${s.provider}`);
-      const base = s.url.replace(/\/+$/, "");
-      const url = s.provider === "ollama" ? `${base}/api/chat` : `${base}/chat/completions`;
-      const headers: Record<string, string> = { "content-type": "application/json" };
-      if (s.provider === "openai" && env.LLM_API_KEY) headers.authorization = `Bearer ${env.LLM_API_KEY}`;
-      const body = s.provider === "ollama" ? { model: s.model, messages, stream: false } : { model: s.model, messages };
-      const doFetch = env.LLM ? env.LLM.fetch.bind(env.LLM) : fetch;
-      const res = await doFetch(url, { method: "POST", headers, body: JSON.stringify(body), signal });
-      if (!res.ok) throw new LlmError(`${what} answered HTTP ${res.status}: ${(await res.text().catch(() => "")).slice(0, 200)}`);
-      const json = (await res.json().catch(() => undefined)) as
-        | { message?: { content?: unknown }; choices?: { message?: { content?: unknown } }[] }
-        | undefined;
-      const text = s.provider === "ollama" ? json?.message?.content : json?.choices?.[0]?.message?.content;
-      if (typeof text !== "string") throw new LlmError(`${what} answered without message content`);
-      return { text, model: s.model };
-    }, () => new LlmError(`${what} timed out after ${ms} ms`));
+    return await withTimeout(
+      ms,
+      async (signal) => {
+        if (s.provider === "workers-ai") {
+          if (!env.AI)
+            throw new LlmError(
+              "provider workers-ai needs the AI binding (declared in [env.production] of workers/observer/wrangler.toml)",
+            );
+          const out = (await env.AI.run(s.model, { messages })) as { response?: unknown };
+          if (typeof out?.response !== "string") throw new LlmError(`${what} returned no text`);
+          return { text: out.response, model: s.model };
+        }
+        if (!s.url) throw new LlmError(`[llm].url is empty for provider ${s.provider}`);
+        const base = s.url.replace(/\/+$/, "");
+        const url = s.provider === "ollama" ? `${base}/api/chat` : `${base}/chat/completions`;
+        const headers: Record<string, string> = { "content-type": "application/json" };
+        if (s.provider === "openai" && env.LLM_API_KEY)
+          headers.authorization = `Bearer ${env.LLM_API_KEY}`;
+        const body =
+          s.provider === "ollama"
+            ? { model: s.model, messages, stream: false }
+            : { model: s.model, messages };
+        const doFetch = env.LLM ? env.LLM.fetch.bind(env.LLM) : fetch;
+        const res = await doFetch(url, {
+          method: "POST",
+          headers,
+          body: JSON.stringify(body),
+          signal,
+        });
+        if (!res.ok)
+          throw new LlmError(
+            `${what} answered HTTP ${res.status}: ${(await res.text().catch(() => "")).slice(0, 200)}`,
+          );
+        const json = (await res.json().catch(() => undefined)) as
+          | { message?: { content?: unknown }; choices?: { message?: { content?: unknown } }[] }
+          | undefined;
+        const text =
+          s.provider === "ollama" ? json?.message?.content : json?.choices?.[0]?.message?.content;
+        if (typeof text !== "string")
+          throw new LlmError(`${what} answered without message content`);
+        return { text, model: s.model };
+      },
+      () => new LlmError(`${what} timed out after ${ms} ms`),
+    );
   } catch (err) {
     if (err instanceof LlmError) throw err;
     throw new LlmError(`${what} failed: ${(err as Error).message}`);
@@ -78,7 +104,9 @@ export function extractJsonObject(text: string): Record<string, unknown> | undef
   if (start < 0 || end <= start) return undefined;
   try {
     const v = JSON.parse(text.slice(start, end + 1));
-    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return typeof v === "object" && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }

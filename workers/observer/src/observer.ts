@@ -6,14 +6,18 @@
 // cycle that stops half-way leaves consistent state for the next one.
 import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../../migrations/observer/index";
-import { applyMigrations } from "../../../shared/migrations";
-import { lakehouseConfig } from "../../../shared/lakehouse-config";
-import type { ObservedOp } from "../../../shared/types";
-import { clusterOf, endpointPattern, type ClusterView } from "./analysis";
-import { utf8Length } from "../../../shared/json-limits";
-import { capOp, eventFromBody, opBytes, Ring, type RingDigest, type RingStats } from "./ops";
 import { LakehouseError } from "../../../shared/errors";
-import { observerShardStub, type ObserverEventAnswer, type ObserverEventTarget } from "../../../shared/observer-shards";
+import { utf8Length } from "../../../shared/json-limits";
+import { lakehouseConfig } from "../../../shared/lakehouse-config";
+import { applyMigrations } from "../../../shared/migrations";
+import {
+  type ObserverEventAnswer,
+  type ObserverEventTarget,
+  observerShardStub,
+} from "../../../shared/observer-shards";
+import type { ObservedOp } from "../../../shared/types";
+import { type ClusterView, clusterOf, endpointPattern } from "./analysis";
+import { capOp, eventFromBody, opBytes, Ring, type RingDigest, type RingStats } from "./ops";
 
 export interface OpsQuery {
   source?: string;
@@ -55,8 +59,16 @@ export interface Escalation {
 }
 
 type ClusterRow = {
-  id: string; sig_hash: string | null; endpoint: string; normalized_error: string; count: number;
-  first_seen: string; last_seen: string; endpoints: string; sample_errors: string; recommended_count: number;
+  id: string;
+  sig_hash: string | null;
+  endpoint: string;
+  normalized_error: string;
+  count: number;
+  first_seen: string;
+  last_seen: string;
+  endpoints: string;
+  sample_errors: string;
+  recommended_count: number;
 };
 
 function clusterView(r: ClusterRow): ClusterView & { recommended_count: number } {
@@ -71,8 +83,18 @@ export interface FoldDelta {
   failures: number;
   successes: number;
   more: boolean;
-  patterns: { pattern: string; successes: number; failures: number; first_seen: string; last_seen: string; samples: string[] }[];
-  clusters: (Omit<ClusterRow, "endpoints" | "sample_errors" | "recommended_count"> & { endpoints: string[]; sample_errors: string[] })[];
+  patterns: {
+    pattern: string;
+    successes: number;
+    failures: number;
+    first_seen: string;
+    last_seen: string;
+    samples: string[];
+  }[];
+  clusters: (Omit<ClusterRow, "endpoints" | "sample_errors" | "recommended_count"> & {
+    endpoints: string[];
+    sample_errors: string[];
+  })[];
 }
 
 /**
@@ -95,10 +117,23 @@ const later = (a: string, b: string) => (Date.parse(a) > Date.parse(b) ? a : b);
  * seen, up to 20 endpoints and 5 sample errors. Merging deltas in order gives what folding
  * the ops one by one into the tables gave.
  */
-export function foldRows(rows: Iterable<{ id: number; op: ObservedOp }>, from: number, limit: number, maxKeys: number): FoldDelta {
+export function foldRows(
+  rows: Iterable<{ id: number; op: ObservedOp }>,
+  from: number,
+  limit: number,
+  maxKeys: number,
+): FoldDelta {
   const patterns = new Map<string, FoldDelta["patterns"][number]>();
   const clusters = new Map<string, FoldDelta["clusters"][number]>();
-  const d: FoldDelta = { upto: from, processed: 0, failures: 0, successes: 0, more: false, patterns: [], clusters: [] };
+  const d: FoldDelta = {
+    upto: from,
+    processed: 0,
+    failures: 0,
+    successes: 0,
+    more: false,
+    patterns: [],
+    clusters: [],
+  };
   let stoppedEarly = false;
   for (const { id, op } of rows) {
     d.processed++;
@@ -106,7 +141,14 @@ export function foldRows(rows: Iterable<{ id: number; op: ObservedOp }>, from: n
     const pattern = endpointPattern(op.endpoint);
     let p = patterns.get(pattern);
     if (!p) {
-      p = { pattern, successes: 0, failures: 0, first_seen: op.timestamp, last_seen: op.timestamp, samples: [] };
+      p = {
+        pattern,
+        successes: 0,
+        failures: 0,
+        first_seen: op.timestamp,
+        last_seen: op.timestamp,
+        samples: [],
+      };
       patterns.set(pattern, p);
     }
     p.last_seen = op.timestamp;
@@ -125,13 +167,22 @@ export function foldRows(rows: Iterable<{ id: number; op: ObservedOp }>, from: n
       const k = clusters.get(c.id);
       if (!k) {
         clusters.set(c.id, {
-          id: c.id, sig_hash: c.sig_hash, endpoint: c.endpoint, normalized_error: c.normalized_error, count: 1,
-          first_seen: op.timestamp, last_seen: op.timestamp, endpoints: [op.endpoint], sample_errors: errorText ? [errorText] : [],
+          id: c.id,
+          sig_hash: c.sig_hash,
+          endpoint: c.endpoint,
+          normalized_error: c.normalized_error,
+          count: 1,
+          first_seen: op.timestamp,
+          last_seen: op.timestamp,
+          endpoints: [op.endpoint],
+          sample_errors: errorText ? [errorText] : [],
         });
       } else {
         k.count++;
-        if (!k.endpoints.includes(op.endpoint) && k.endpoints.length < 20) k.endpoints.push(op.endpoint);
-        if (errorText && !k.sample_errors.includes(errorText) && k.sample_errors.length < 5) k.sample_errors.push(errorText);
+        if (!k.endpoints.includes(op.endpoint) && k.endpoints.length < 20)
+          k.endpoints.push(op.endpoint);
+        if (errorText && !k.sample_errors.includes(errorText) && k.sample_errors.length < 5)
+          k.sample_errors.push(errorText);
         k.first_seen = earlier(op.timestamp, k.first_seen);
         k.last_seen = later(op.timestamp, k.last_seen);
       }
@@ -155,7 +206,12 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   private lastTick: number;
   private readonly summaryBytes: number;
   /** Calls waiting for the next group commit (see record), and whether a commit is in flight. */
-  private queue: { ops: { op: ObservedOp; ts_ms: number }[]; shard: number; resolve: (r: { ids: number[]; ring_size: number }) => void; reject: (e: unknown) => void }[] = [];
+  private queue: {
+    ops: { op: ObservedOp; ts_ms: number }[];
+    shard: number;
+    resolve: (r: { ids: number[]; ring_size: number }) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
   private committing = false;
   /** Shards that shard 0 is known to have recorded in its span (see record); learnt once per object start. */
   private spanKnown = 1;
@@ -173,7 +229,10 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
     // (however large its rows) can make the object hold more than the ring's bounds on start.
     const newest: { op: ObservedOp; bytes: number; id: number }[] = [];
     let bytes = 0;
-    const cursor = ctx.storage.sql.exec<{ id: number; op: string }>("SELECT id, op FROM ops ORDER BY id DESC LIMIT ?", cfg.ring_cap);
+    const cursor = ctx.storage.sql.exec<{ id: number; op: string }>(
+      "SELECT id, op FROM ops ORDER BY id DESC LIMIT ?",
+      cfg.ring_cap,
+    );
     for (const r of cursor) {
       const op = this.readOp(r.op);
       if (!op) continue;
@@ -182,8 +241,10 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
       newest.push({ op, bytes: b, id: r.id });
       bytes += b;
     }
-    for (let i = newest.length - 1; i >= 0; i--) this.ring.push(newest[i]!.op, newest[i]!.bytes, newest[i]!.id);
-    const maxId = ctx.storage.sql.exec<{ m: number | null }>("SELECT max(id) AS m FROM ops").one().m ?? 0;
+    for (let i = newest.length - 1; i >= 0; i--)
+      this.ring.push(newest[i]!.op, newest[i]!.bytes, newest[i]!.id);
+    const maxId =
+      ctx.storage.sql.exec<{ m: number | null }>("SELECT max(id) AS m FROM ops").one().m ?? 0;
     this.lastTick = Math.floor(maxId / MAX_SHARDS);
   }
 
@@ -207,24 +268,44 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
    * Rows after `afterId` (in id order, matching `where`), read in slices of at most ~8 MiB of
    * stored text, so an old log of huge rows is never loaded at once; each op capped.
    */
-  private *readRows(where: string, args: unknown[], limit: number): Generator<{ id: number; op: ObservedOp }> {
+  private *readRows(
+    where: string,
+    args: unknown[],
+    limit: number,
+  ): Generator<{ id: number; op: ObservedOp }> {
     const heads = this.sql
-      .exec<{ id: number; n: number }>(`SELECT id, length(op) AS n FROM ops ${where} ORDER BY id LIMIT ?`, ...args, limit)
+      .exec<{ id: number; n: number }>(
+        `SELECT id, length(op) AS n FROM ops ${where} ORDER BY id LIMIT ?`,
+        ...args,
+        limit,
+      )
       .toArray();
     for (let i = 0; i < heads.length; ) {
       let j = i;
       let budget = 0;
-      while (j < heads.length && (j === i || budget + heads[j]!.n <= READ_SLICE_BYTES)) budget += heads[j++]!.n;
+      while (j < heads.length && (j === i || budget + heads[j]!.n <= READ_SLICE_BYTES))
+        budget += heads[j++]!.n;
       const rows = this.sql
         .exec<{ id: number; op: string }>(
           `SELECT id, op FROM ops ${where ? `${where} AND` : "WHERE"} id >= ? AND id <= ? ORDER BY id`,
-          ...args, heads[i]!.id, heads[j - 1]!.id,
+          ...args,
+          heads[i]!.id,
+          heads[j - 1]!.id,
         )
         .toArray();
       const wanted = new Set(heads.slice(i, j).map((h) => h.id));
       for (const r of rows) {
         if (!wanted.has(r.id)) continue;
-        const op = this.readOp(r.op) ?? ({ timestamp: "", endpoint: "(unreadable op)", input_summary: "", success: false, duration_ms: 0, output_summary: "" } as ObservedOp);
+        const op =
+          this.readOp(r.op) ??
+          ({
+            timestamp: "",
+            endpoint: "(unreadable op)",
+            input_summary: "",
+            success: false,
+            duration_ms: 0,
+            output_summary: "",
+          } as ObservedOp);
         yield { id: r.id, op };
       }
       i = j;
@@ -236,14 +317,25 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   }
 
   /** Writes the ops, each within the field caps; returns their ids and the capped ops with their sizes (for the ring). */
-  private insertOps(ops: { op: ObservedOp; ts_ms: number }[], shard: number): { ids: number[]; capped: { op: ObservedOp; bytes: number }[] } {
+  private insertOps(
+    ops: { op: ObservedOp; ts_ms: number }[],
+    shard: number,
+  ): { ids: number[]; capped: { op: ObservedOp; bytes: number }[] } {
     const ids: number[] = [];
     const capped: { op: ObservedOp; bytes: number }[] = [];
     for (const { op: raw, ts_ms } of ops) {
       const op = capOp(raw, this.summaryBytes);
       const text = JSON.stringify(op);
       const id = this.nextId(shard);
-      this.sql.exec("INSERT INTO ops (id, ts_ms, source, success, endpoint, op) VALUES (?, ?, ?, ?, ?, ?)", id, ts_ms, op.source ?? "mcp", op.success ? 1 : 0, op.endpoint, text);
+      this.sql.exec(
+        "INSERT INTO ops (id, ts_ms, source, success, endpoint, op) VALUES (?, ?, ?, ?, ?, ?)",
+        id,
+        ts_ms,
+        op.source ?? "mcp",
+        op.success ? 1 : 0,
+        op.endpoint,
+        text,
+      );
       ids.push(id);
       capped.push({ op, bytes: utf8Length(text) });
     }
@@ -260,7 +352,10 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
    * the event loop even alone.) The output gate would hold the answers until the commit anyway;
    * awaiting sync() is what lets the next group form meanwhile.
    */
-  record(ops: { op: ObservedOp; ts_ms: number }[], shard = 0): Promise<{ ids: number[]; ring_size: number }> {
+  record(
+    ops: { op: ObservedOp; ts_ms: number }[],
+    shard = 0,
+  ): Promise<{ ids: number[]; ring_size: number }> {
     if (shard >= this.spanKnown) return this.recordSpan(shard).then(() => this.record(ops, shard));
     return new Promise((resolve, reject) => {
       this.queue.push({ ops, shard, resolve, reject });
@@ -277,7 +372,10 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
    */
   private async recordSpan(shard: number): Promise<void> {
     const n = Math.max(lakehouseConfig(this.env).observerd.shards, shard + 1);
-    this.spanKnown = Math.max(this.spanKnown, await observerShardStub(this.env.OBSERVER, 0).ensureSpan(n));
+    this.spanKnown = Math.max(
+      this.spanKnown,
+      await observerShardStub(this.env.OBSERVER, 0).ensureSpan(n),
+    );
   }
 
   /**
@@ -286,10 +384,19 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
    * hop less per event); the observer Worker's own /event route calls it too. Every check and
    * every answer is the route's: eventFromBody (body cap, JSON, ObservedOpInput), then record.
    */
-  async event(body: ArrayBuffer | Uint8Array | string, declaredLength: number | null, shard: number): Promise<ObserverEventAnswer> {
+  async event(
+    body: ArrayBuffer | Uint8Array | string,
+    declaredLength: number | null,
+    shard: number,
+  ): Promise<ObserverEventAnswer> {
     let e: { op: ObservedOp; ts_ms: number };
     try {
-      e = eventFromBody(body, declaredLength, lakehouseConfig(this.env).observerd.max_event_bytes, new Date());
+      e = eventFromBody(
+        body,
+        declaredLength,
+        lakehouseConfig(this.env).observerd.max_event_bytes,
+        new Date(),
+      );
     } catch (err) {
       if (err instanceof LakehouseError) return { ok: false, code: err.code, message: err.message };
       throw err;
@@ -306,12 +413,15 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
         this.queue = [];
         let written: { ids: number[]; capped: { op: ObservedOp; bytes: number }[] }[];
         try {
-          written = this.ctx.storage.transactionSync(() => group.map((g) => this.insertOps(g.ops, g.shard)));
+          written = this.ctx.storage.transactionSync(() =>
+            group.map((g) => this.insertOps(g.ops, g.shard)),
+          );
         } catch (err) {
           for (const g of group) g.reject(err);
           continue;
         }
-        for (const w of written) for (const [i, { op, bytes }] of w.capped.entries()) this.ring.push(op, bytes, w.ids[i]);
+        for (const w of written)
+          for (const [i, { op, bytes }] of w.capped.entries()) this.ring.push(op, bytes, w.ids[i]);
         const ring_size = this.ring.length;
         this.insertsSincePrune += group.reduce((n, g) => n + g.ops.length, 0);
         if (this.insertsSincePrune >= 10_000) this.prune(Date.now());
@@ -347,7 +457,8 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   /** Records (durably, before any write to a new shard) that `n` shards may hold ops; returns the span. */
   ensureSpan(n: number): number {
     const span = Math.max(this.shardSpan(), n);
-    if (span !== Number(this.getState("shard_span") ?? "0")) this.setState("shard_span", String(span));
+    if (span !== Number(this.getState("shard_span") ?? "0"))
+      this.setState("shard_span", String(span));
     return span;
   }
 
@@ -356,7 +467,11 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   }
 
   ringBytes(): { ring_size: number; ring_bytes: number; ring_max_bytes: number } {
-    return { ring_size: this.ring.length, ring_bytes: this.ring.bytes, ring_max_bytes: this.ring.maxBytes };
+    return {
+      ring_size: this.ring.length,
+      ring_bytes: this.ring.bytes,
+      ring_max_bytes: this.ring.maxBytes,
+    };
   }
 
   queryOps(q: OpsQuery): { ops: (ObservedOp & { id: number })[]; next_after_id: number | null } {
@@ -370,9 +485,18 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
     const rows: { id: number; op: ObservedOp }[] = [];
     let bytes = 0;
     let cut = false;
-    for (const r of this.readRows(where.length ? `WHERE ${where.join(" AND ")}` : "", args, q.limit + 1)) {
+    for (const r of this.readRows(
+      where.length ? `WHERE ${where.join(" AND ")}` : "",
+      args,
+      q.limit + 1,
+    )) {
       const b = q.max_bytes === undefined ? 0 : opBytes(r.op);
-      if (q.max_bytes !== undefined && rows.length > 0 && rows.length < q.limit && bytes + b > q.max_bytes) {
+      if (
+        q.max_bytes !== undefined &&
+        rows.length > 0 &&
+        rows.length < q.limit &&
+        bytes + b > q.max_bytes
+      ) {
         cut = true;
         break;
       }
@@ -385,7 +509,11 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   }
 
   /** One page of the log and the log's size, in one call (what GET /ops asks each shard). */
-  queryPage(q: OpsQuery): { ops: (ObservedOp & { id: number })[]; next_after_id: number | null; log_size: number } {
+  queryPage(q: OpsQuery): {
+    ops: (ObservedOp & { id: number })[];
+    next_after_id: number | null;
+    log_size: number;
+  } {
     return { ...this.queryOps(q), log_size: this.logCount() };
   }
 
@@ -397,7 +525,10 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   prune(nowMs: number): number {
     this.insertsSincePrune = 0;
     const cfg = lakehouseConfig(this.env).observerd;
-    const before = this.ctx.storage.sql.exec("DELETE FROM ops WHERE ts_ms < ?", nowMs - cfg.retention_days * 86_400_000).rowsWritten;
+    const before = this.ctx.storage.sql.exec(
+      "DELETE FROM ops WHERE ts_ms < ?",
+      nowMs - cfg.retention_days * 86_400_000,
+    ).rowsWritten;
     // Ids are not dense (see MAX_SHARDS): the newest retention_max_ops by position, not by arithmetic.
     const byCount = this.sql.exec(
       "DELETE FROM ops WHERE id <= (SELECT id FROM ops ORDER BY id DESC LIMIT 1 OFFSET ?)",
@@ -409,24 +540,42 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   // ---- state and the cycle lease ----
 
   private getState(key: string): string | undefined {
-    return this.sql.exec<{ value: string }>("SELECT value FROM state WHERE key = ?", key).toArray()[0]?.value;
+    return this.sql
+      .exec<{ value: string }>("SELECT value FROM state WHERE key = ?", key)
+      .toArray()[0]?.value;
   }
 
   private setState(key: string, value: string): void {
-    this.sql.exec("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value);
+    this.sql.exec(
+      "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      key,
+      value,
+    );
   }
 
   /** Takes the cycle lease, or says who holds it. Two cycles at once: the second is refused. */
-  beginCycle(trigger: string, nowMs: number, leaseMs: number): { cycle_id: string } | { busy: { cycle_id: string; expires_at: string } } {
+  beginCycle(
+    trigger: string,
+    nowMs: number,
+    leaseMs: number,
+  ): { cycle_id: string } | { busy: { cycle_id: string; expires_at: string } } {
     const lease = this.getState("cycle_lease");
     if (lease) {
       const held = JSON.parse(lease) as { cycle_id: string; expires_ms: number };
-      if (held.expires_ms > nowMs) return { busy: { cycle_id: held.cycle_id, expires_at: new Date(held.expires_ms).toISOString() } };
+      if (held.expires_ms > nowMs)
+        return {
+          busy: { cycle_id: held.cycle_id, expires_at: new Date(held.expires_ms).toISOString() },
+        };
     }
     const cycle_id = crypto.randomUUID();
     this.ctx.storage.transactionSync(() => {
       this.setState("cycle_lease", JSON.stringify({ cycle_id, expires_ms: nowMs + leaseMs }));
-      this.sql.exec("INSERT INTO cycles (id, trigger, started_at) VALUES (?, ?, ?)", cycle_id, trigger, new Date(nowMs).toISOString());
+      this.sql.exec(
+        "INSERT INTO cycles (id, trigger, started_at) VALUES (?, ?, ?)",
+        cycle_id,
+        trigger,
+        new Date(nowMs).toISOString(),
+      );
     });
     return { cycle_id };
   }
@@ -434,8 +583,14 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   endCycle(cycle_id: string, summary: unknown): void {
     this.ctx.storage.transactionSync(() => {
       const lease = this.getState("cycle_lease");
-      if (lease && (JSON.parse(lease) as { cycle_id: string }).cycle_id === cycle_id) this.sql.exec("DELETE FROM state WHERE key = 'cycle_lease'");
-      this.sql.exec("UPDATE cycles SET finished_at = ?, summary = ? WHERE id = ?", nowIso(), JSON.stringify(summary), cycle_id);
+      if (lease && (JSON.parse(lease) as { cycle_id: string }).cycle_id === cycle_id)
+        this.sql.exec("DELETE FROM state WHERE key = 'cycle_lease'");
+      this.sql.exec(
+        "UPDATE cycles SET finished_at = ?, summary = ? WHERE id = ?",
+        nowIso(),
+        JSON.stringify(summary),
+        cycle_id,
+      );
     });
   }
 
@@ -449,7 +604,11 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
    * Records correction ops and moves the offset, atomically, only if the offset is still
    * `from` (compare-and-set): a second cycle that read the same bytes applies nothing.
    */
-  applyCorrections(from: number, to: number, ops: { op: ObservedOp; ts_ms: number }[]): { applied: number } | { stale: true; offset: number } {
+  applyCorrections(
+    from: number,
+    to: number,
+    ops: { op: ObservedOp; ts_ms: number }[],
+  ): { applied: number } | { stale: true; offset: number } {
     const current = this.correctionsOffset();
     if (current !== from) return { stale: true, offset: current };
     const w = this.ctx.storage.transactionSync(() => {
@@ -464,14 +623,34 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   // ---- step 2 and 3: analysis of new ops (clusters, patterns) ----
 
   /** Folds up to `limit` ops after the analysis cursor into clusters and patterns, in one transaction (shard 0's own log). */
-  analyse(limit: number, playbookMinSuccesses: number): { processed: number; failures: number; successes: number; new_playbooks: string[]; more: boolean } {
+  analyse(
+    limit: number,
+    playbookMinSuccesses: number,
+  ): {
+    processed: number;
+    failures: number;
+    successes: number;
+    new_playbooks: string[];
+    more: boolean;
+  } {
     return this.ctx.storage.transactionSync(() => {
       const cursor = Number(this.getState("analysed_upto") ?? "0");
       // One slice of stored text in memory at a time (readRows), never the whole batch.
-      const d = foldRows(this.readRows("WHERE id > ?", [cursor], limit), cursor, limit, Number.POSITIVE_INFINITY);
+      const d = foldRows(
+        this.readRows("WHERE id > ?", [cursor], limit),
+        cursor,
+        limit,
+        Number.POSITIVE_INFINITY,
+      );
       const new_playbooks = this.mergeDelta(d, playbookMinSuccesses);
       if (d.processed > 0) this.setState("analysed_upto", String(d.upto));
-      return { processed: d.processed, failures: d.failures, successes: d.successes, new_playbooks, more: d.more };
+      return {
+        processed: d.processed,
+        failures: d.failures,
+        successes: d.successes,
+        new_playbooks,
+        more: d.more,
+      };
     });
   }
 
@@ -494,11 +673,17 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
    * in one transaction, only if the cursor is still `from` (compare-and-set: a delta is never
    * merged twice, even by two cycles past an expired lease).
    */
-  mergeFold(shard: number, from: number, d: FoldDelta, playbookMinSuccesses: number): { new_playbooks: string[] } | { stale: true } {
+  mergeFold(
+    shard: number,
+    from: number,
+    d: FoldDelta,
+    playbookMinSuccesses: number,
+  ): { new_playbooks: string[] } | { stale: true } {
     return this.ctx.storage.transactionSync(() => {
       if (this.analysisCursor(shard) !== from) return { stale: true as const };
       const new_playbooks = this.mergeDelta(d, playbookMinSuccesses);
-      if (d.processed > 0) this.setState(shard === 0 ? "analysed_upto" : `analysed_upto:${shard}`, String(d.upto));
+      if (d.processed > 0)
+        this.setState(shard === 0 ? "analysed_upto" : `analysed_upto:${shard}`, String(d.upto));
       return { new_playbooks };
     });
   }
@@ -508,36 +693,65 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
     const newPlaybooks: string[] = [];
     for (const q of d.patterns) {
       const p = this.sql
-        .exec<{ successes: number; samples: string; promoted_at: string | null }>("SELECT successes, samples, promoted_at FROM patterns WHERE pattern = ?", q.pattern)
+        .exec<{ successes: number; samples: string; promoted_at: string | null }>(
+          "SELECT successes, samples, promoted_at FROM patterns WHERE pattern = ?",
+          q.pattern,
+        )
         .toArray()[0];
       const samples = p ? (JSON.parse(p.samples) as string[]) : [];
       for (const x of q.samples) if (!samples.includes(x)) samples.push(x);
-      const promote = !p?.promoted_at && q.successes > 0 && (p?.successes ?? 0) + q.successes >= playbookMinSuccesses;
+      const promote =
+        !p?.promoted_at &&
+        q.successes > 0 &&
+        (p?.successes ?? 0) + q.successes >= playbookMinSuccesses;
       this.sql.exec(
         `INSERT INTO patterns (pattern, successes, failures, first_seen, last_seen, samples, promoted_at) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (pattern) DO UPDATE SET successes = successes + excluded.successes, failures = failures + excluded.failures,
            last_seen = excluded.last_seen, samples = excluded.samples, promoted_at = coalesce(patterns.promoted_at, excluded.promoted_at)`,
-        q.pattern, q.successes, q.failures, q.first_seen, q.last_seen, JSON.stringify(samples.slice(-5)), promote ? nowIso() : null,
+        q.pattern,
+        q.successes,
+        q.failures,
+        q.first_seen,
+        q.last_seen,
+        JSON.stringify(samples.slice(-5)),
+        promote ? nowIso() : null,
       );
       if (promote) newPlaybooks.push(q.pattern);
     }
     for (const c of d.clusters) {
-      const existing = this.sql.exec<ClusterRow>("SELECT * FROM clusters WHERE id = ?", c.id).toArray()[0];
+      const existing = this.sql
+        .exec<ClusterRow>("SELECT * FROM clusters WHERE id = ?", c.id)
+        .toArray()[0];
       if (!existing) {
         this.sql.exec(
           `INSERT INTO clusters (id, sig_hash, endpoint, normalized_error, count, first_seen, last_seen, endpoints, sample_errors)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          c.id, c.sig_hash, c.endpoint, c.normalized_error, c.count, c.first_seen, c.last_seen, JSON.stringify(c.endpoints), JSON.stringify(c.sample_errors),
+          c.id,
+          c.sig_hash,
+          c.endpoint,
+          c.normalized_error,
+          c.count,
+          c.first_seen,
+          c.last_seen,
+          JSON.stringify(c.endpoints),
+          JSON.stringify(c.sample_errors),
         );
         continue;
       }
       const endpoints = JSON.parse(existing.endpoints) as string[];
-      for (const e of c.endpoints) if (!endpoints.includes(e) && endpoints.length < 20) endpoints.push(e);
+      for (const e of c.endpoints)
+        if (!endpoints.includes(e) && endpoints.length < 20) endpoints.push(e);
       const samples = JSON.parse(existing.sample_errors) as string[];
-      for (const e of c.sample_errors) if (!samples.includes(e) && samples.length < 5) samples.push(e);
+      for (const e of c.sample_errors)
+        if (!samples.includes(e) && samples.length < 5) samples.push(e);
       this.sql.exec(
         "UPDATE clusters SET count = count + ?, first_seen = ?, last_seen = ?, endpoints = ?, sample_errors = ? WHERE id = ?",
-        c.count, earlier(c.first_seen, existing.first_seen), later(c.last_seen, existing.last_seen), JSON.stringify(endpoints), JSON.stringify(samples), c.id,
+        c.count,
+        earlier(c.first_seen, existing.first_seen),
+        later(c.last_seen, existing.last_seen),
+        JSON.stringify(endpoints),
+        JSON.stringify(samples),
+        c.id,
       );
     }
     return newPlaybooks;
@@ -546,18 +760,38 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
   /** Clusters with failures since their last recommendation, most failures first. */
   clustersNeedingRecommendation(limit: number): ClusterView[] {
     return this.sql
-      .exec<ClusterRow>("SELECT * FROM clusters WHERE count > recommended_count ORDER BY count DESC, id LIMIT ?", limit)
+      .exec<ClusterRow>(
+        "SELECT * FROM clusters WHERE count > recommended_count ORDER BY count DESC, id LIMIT ?",
+        limit,
+      )
       .toArray()
       .map(clusterView);
   }
 
-  addRecommendation(clusterId: string, clusterCount: number, text: string, source: string, model: string | null, llmError: string | null): void {
+  addRecommendation(
+    clusterId: string,
+    clusterCount: number,
+    text: string,
+    source: string,
+    model: string | null,
+    llmError: string | null,
+  ): void {
     this.ctx.storage.transactionSync(() => {
       this.sql.exec(
         "INSERT INTO recommendations (cluster_id, created_at, cluster_count, text, source, model, llm_error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        clusterId, nowIso(), clusterCount, text, source, model, llmError,
+        clusterId,
+        nowIso(),
+        clusterCount,
+        text,
+        source,
+        model,
+        llmError,
       );
-      this.sql.exec("UPDATE clusters SET recommended_count = max(recommended_count, ?) WHERE id = ?", clusterCount, clusterId);
+      this.sql.exec(
+        "UPDATE clusters SET recommended_count = max(recommended_count, ?) WHERE id = ?",
+        clusterCount,
+        clusterId,
+      );
     });
   }
 
@@ -568,9 +802,18 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
 
   markPlaybookRecorded(pattern: string, result: { playbook_id: string } | { error: string }): void {
     if ("playbook_id" in result) {
-      this.sql.exec("UPDATE patterns SET matrix_playbook_id = ?, matrix_recorded_at = ?, matrix_error = NULL WHERE pattern = ?", result.playbook_id, nowIso(), pattern);
+      this.sql.exec(
+        "UPDATE patterns SET matrix_playbook_id = ?, matrix_recorded_at = ?, matrix_error = NULL WHERE pattern = ?",
+        result.playbook_id,
+        nowIso(),
+        pattern,
+      );
     } else {
-      this.sql.exec("UPDATE patterns SET matrix_error = ? WHERE pattern = ?", result.error, pattern);
+      this.sql.exec(
+        "UPDATE patterns SET matrix_error = ? WHERE pattern = ?",
+        result.error,
+        pattern,
+      );
     }
   }
 
@@ -582,7 +825,11 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
         limit,
       )
       .toArray()
-      .map((r) => ({ ...r, samples: JSON.parse(r.samples) as string[], success_rate: r.successes / Math.max(1, r.successes + r.failures) }));
+      .map((r) => ({
+        ...r,
+        samples: JSON.parse(r.samples) as string[],
+        success_rate: r.successes / Math.max(1, r.successes + r.failures),
+      }));
   }
 
   // ---- step 4: escalations ----
@@ -592,11 +839,15 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
    * none (UNIQUE cluster_id: never a second), and returns every pending escalation with
    * its cluster — including ones a failed cycle left pending.
    */
-  claimEscalations(threshold: number, limit: number): { escalation_id: number; cluster: ClusterView }[] {
+  claimEscalations(
+    threshold: number,
+    limit: number,
+  ): { escalation_id: number; cluster: ClusterView }[] {
     this.sql.exec(
       `INSERT OR IGNORE INTO escalations (cluster_id, created_at, cluster_count, status)
        SELECT id, ?, count, 'pending' FROM clusters WHERE count >= ?`,
-      nowIso(), threshold,
+      nowIso(),
+      threshold,
     );
     return this.sql
       .exec<ClusterRow & { escalation_id: number }>(
@@ -608,38 +859,84 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
       .map((r) => ({ escalation_id: r.escalation_id, cluster: clusterView(r) }));
   }
 
-  completeEscalation(id: number, briefing: unknown, answer: string, source: string, model: string | null, llmError: string | null): boolean {
-    return this.sql.exec(
-      `UPDATE escalations SET status = 'done', briefing = ?, answer = ?, source = ?, model = ?, llm_error = ?, completed_at = ?
+  completeEscalation(
+    id: number,
+    briefing: unknown,
+    answer: string,
+    source: string,
+    model: string | null,
+    llmError: string | null,
+  ): boolean {
+    return (
+      this.sql.exec(
+        `UPDATE escalations SET status = 'done', briefing = ?, answer = ?, source = ?, model = ?, llm_error = ?, completed_at = ?
        WHERE id = ? AND status = 'pending'`,
-      JSON.stringify(briefing), answer, source, model, llmError, nowIso(), id,
-    ).rowsWritten > 0;
+        JSON.stringify(briefing),
+        answer,
+        source,
+        model,
+        llmError,
+        nowIso(),
+        id,
+      ).rowsWritten > 0
+    );
   }
 
   // ---- reviews ----
 
-  addReview(input: unknown, v: { verdict: string; confidence: number; notes: string; source: string; model: string | null; llm_error: string | null }): number {
+  addReview(
+    input: unknown,
+    v: {
+      verdict: string;
+      confidence: number;
+      notes: string;
+      source: string;
+      model: string | null;
+      llm_error: string | null;
+    },
+  ): number {
     return this.sql
       .exec<{ id: number }>(
         "INSERT INTO reviews (created_at, input, verdict, confidence, notes, source, model, llm_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        nowIso(), JSON.stringify(input), v.verdict, v.confidence, v.notes, v.source, v.model, v.llm_error,
+        nowIso(),
+        JSON.stringify(input),
+        v.verdict,
+        v.confidence,
+        v.notes,
+        v.source,
+        v.model,
+        v.llm_error,
       )
       .one().id;
   }
 
   // ---- listings ----
 
-  list(kind: "clusters" | "escalations" | "reviews" | "recommendations" | "cycles", limit: number): unknown[] {
+  list(
+    kind: "clusters" | "escalations" | "reviews" | "recommendations" | "cycles",
+    limit: number,
+  ): unknown[] {
     switch (kind) {
       case "clusters":
-        return this.sql.exec<ClusterRow>("SELECT * FROM clusters ORDER BY count DESC, last_seen DESC LIMIT ?", limit).toArray().map((r) => {
-          const { recommended_count: _r, ...v } = clusterView(r);
-          const esc = this.sql.exec<{ id: number }>("SELECT id FROM escalations WHERE cluster_id = ?", r.id).toArray()[0];
-          return { ...v, escalated: esc !== undefined };
-        });
+        return this.sql
+          .exec<ClusterRow>(
+            "SELECT * FROM clusters ORDER BY count DESC, last_seen DESC LIMIT ?",
+            limit,
+          )
+          .toArray()
+          .map((r) => {
+            const { recommended_count: _r, ...v } = clusterView(r);
+            const esc = this.sql
+              .exec<{ id: number }>("SELECT id FROM escalations WHERE cluster_id = ?", r.id)
+              .toArray()[0];
+            return { ...v, escalated: esc !== undefined };
+          });
       case "escalations":
         return this.sql
-          .exec<Omit<Escalation, "briefing"> & { briefing: string | null }>("SELECT * FROM escalations ORDER BY id DESC LIMIT ?", limit)
+          .exec<Omit<Escalation, "briefing"> & { briefing: string | null }>(
+            "SELECT * FROM escalations ORDER BY id DESC LIMIT ?",
+            limit,
+          )
           .toArray()
           .map((r) => ({ ...r, briefing: r.briefing === null ? null : JSON.parse(r.briefing) }));
       case "reviews":
@@ -648,10 +945,15 @@ export class Observer extends DurableObject<Env> implements ObserverEventTarget 
           .toArray()
           .map((r) => ({ ...r, input: JSON.parse(r.input) }));
       case "recommendations":
-        return this.sql.exec("SELECT * FROM recommendations ORDER BY id DESC LIMIT ?", limit).toArray();
+        return this.sql
+          .exec("SELECT * FROM recommendations ORDER BY id DESC LIMIT ?", limit)
+          .toArray();
       case "cycles":
         return this.sql
-          .exec<{ summary: string | null }>("SELECT * FROM cycles ORDER BY started_at DESC LIMIT ?", limit)
+          .exec<{ summary: string | null }>(
+            "SELECT * FROM cycles ORDER BY started_at DESC LIMIT ?",
+            limit,
+          )
           .toArray()
           .map((r) => ({ ...r, summary: r.summary === null ? null : JSON.parse(r.summary) }));
     }

@@ -3,17 +3,36 @@
 // /observer/openapi.json), the seed's defaults (missing timestamp → now, missing source →
 // "mcp", empty endpoint → rejected), and the in-memory ring with its stats.
 import { z } from "@hono/zod-openapi";
-import { describeIssues } from "../../../shared/field-errors";
 import { LakehouseError, payloadTooLarge } from "../../../shared/errors";
+import { describeIssues } from "../../../shared/field-errors";
 import { parseJsonBounded, truncateUtf8, utf8Length } from "../../../shared/json-limits";
 import type { ObservedOp, ObservedSource } from "../../../shared/types";
 
-export const SOURCES: readonly ObservedSource[] = ["mcp", "scenario", "langfuse", "overseer_correction", "workflow", "inbox"];
+export const SOURCES: readonly ObservedSource[] = [
+  "mcp",
+  "scenario",
+  "langfuse",
+  "overseer_correction",
+  "workflow",
+  "inbox",
+];
 
-const STRING_FIELDS = ["input_summary", "output_summary", "error", "staffer_id", "sig_hash", "event_kind", "role", "city", "state"] as const;
+const STRING_FIELDS = [
+  "input_summary",
+  "output_summary",
+  "error",
+  "staffer_id",
+  "sig_hash",
+  "event_kind",
+  "role",
+  "city",
+  "state",
+] as const;
 const BOOL_FIELDS = ["rescue_attempted", "rescue_succeeded"] as const;
 
-export type Normalized = { ok: true; op: ObservedOp; ts_ms: number } | { ok: false; message: string };
+export type Normalized =
+  | { ok: true; op: ObservedOp; ts_ms: number }
+  | { ok: false; message: string };
 
 export function show(v: unknown): string {
   const s = JSON.stringify(v);
@@ -24,7 +43,10 @@ export function show(v: unknown): string {
  * A query parameter or field where "" means absent, as before the schemas. `build` gets the
  * error to put on its checks: a union reports the closest option's own issue, not its own.
  */
-export function orBlank<T extends z.ZodType>(expected: string, build: (error: (iss: { input?: unknown }) => string) => T) {
+export function orBlank<T extends z.ZodType>(
+  expected: string,
+  build: (error: (iss: { input?: unknown }) => string) => T,
+) {
   const error = (iss: { input?: unknown }) => `${expected}, got ${show(iss.input)}`;
   return z.union([build(error), z.literal("")], { error });
 }
@@ -32,8 +54,10 @@ export function orBlank<T extends z.ZodType>(expected: string, build: (error: (i
 const text = z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).nullish();
 const flag = z.boolean({ error: (iss) => `expected true or false, got ${show(iss.input)}` });
 const rfc3339 = (iss: { input?: unknown }) => `expected an RFC 3339 time, got ${show(iss.input)}`;
-const endpointMessage = (iss: { input?: unknown }) => `is required and must be a non-empty string, got ${show(iss.input)}`;
-const nonNegative = (iss: { input?: unknown }) => `expected a non-negative number, got ${show(iss.input)}`;
+const endpointMessage = (iss: { input?: unknown }) =>
+  `is required and must be a non-empty string, got ${show(iss.input)}`;
+const nonNegative = (iss: { input?: unknown }) =>
+  `expected a non-negative number, got ${show(iss.input)}`;
 
 /** One event as sent (DESIGN §6 ObservedOp); absent fields get the seed's defaults. */
 export const ObservedOpInput = z
@@ -41,19 +65,29 @@ export const ObservedOpInput = z
     {
       timestamp: z
         .string({ error: rfc3339 })
-        .refine((t) => t === "" || (t.length <= 64 && Number.isFinite(Date.parse(t))), { error: rfc3339 })
+        .refine((t) => t === "" || (t.length <= 64 && Number.isFinite(Date.parse(t))), {
+          error: rfc3339,
+        })
         .nullish()
-        .openapi({ description: "RFC 3339; absent, null or \"\" → now", example: "2026-01-02T03:04:05Z" }),
+        .openapi({
+          description: 'RFC 3339; absent, null or "" → now',
+          example: "2026-01-02T03:04:05Z",
+        }),
       endpoint: z
         .string({ error: endpointMessage })
         .regex(/\S/, { error: endpointMessage })
-        .openapi({ description: "what ran: an endpoint or a step (non-empty)", example: "/v1/sql" }),
+        .openapi({
+          description: "what ran: an endpoint or a step (non-empty)",
+          example: "/v1/sql",
+        }),
       input_summary: text,
       success: flag.optional().openapi({ description: "default false" }),
       duration_ms: z.number({ error: nonNegative }).min(0, { error: nonNegative }).optional(),
       output_summary: text,
       error: text,
-      source: orBlank(`expected one of ${SOURCES.join(", ")}`, (error) => z.enum(SOURCES as [ObservedSource, ...ObservedSource[]], { error }))
+      source: orBlank(`expected one of ${SOURCES.join(", ")}`, (error) =>
+        z.enum(SOURCES as [ObservedSource, ...ObservedSource[]], { error }),
+      )
         .nullish()
         .openapi({ description: "default mcp" }),
       staffer_id: text,
@@ -107,7 +141,8 @@ export function capOp(op: ObservedOp, summaryBytes: number): ObservedOp {
   for (const [k, cap] of Object.entries(FIELD_CAPS)) {
     const v = rec[k];
     if (v === undefined || v === null) continue;
-    if (typeof v !== "string") set(k, k === "endpoint" || k === "timestamp" ? String(v) : undefined);
+    if (typeof v !== "string")
+      set(k, k === "endpoint" || k === "timestamp" ? String(v) : undefined);
     const cur = (out ?? op) as unknown as Record<string, unknown>;
     if (typeof cur[k] === "string") {
       const t = truncateUtf8(cur[k] as string, cap);
@@ -129,8 +164,23 @@ export function capOp(op: ObservedOp, summaryBytes: number): ObservedOp {
   return out ?? op;
 }
 const KNOWN_FIELDS = new Set<string>([
-  "timestamp", "endpoint", "input_summary", "success", "duration_ms", "output_summary", "error", "source", "staffer_id", "sig_hash",
-  "event_kind", "role", "city", "state", "count", "rescue_attempted", "rescue_succeeded",
+  "timestamp",
+  "endpoint",
+  "input_summary",
+  "success",
+  "duration_ms",
+  "output_summary",
+  "error",
+  "source",
+  "staffer_id",
+  "sig_hash",
+  "event_kind",
+  "role",
+  "city",
+  "state",
+  "count",
+  "rescue_attempted",
+  "rescue_succeeded",
 ]);
 
 /** Bytes an op takes as stored JSON (what the ring's byte bound counts). */
@@ -176,11 +226,18 @@ export function normalizeOp(raw: unknown, now: Date, where = "event"): Normalize
  * "more than" for a body sent without one), JSON within the depth limit (400), then
  * ObservedOpInput with the seed's defaults (400 naming the field). Throws LakehouseError.
  */
-export function eventFromBody(body: ArrayBuffer | Uint8Array | string, declaredLength: number | null, cap: number, now: Date): { op: ObservedOp; ts_ms: number } {
+export function eventFromBody(
+  body: ArrayBuffer | Uint8Array | string,
+  declaredLength: number | null,
+  cap: number,
+  now: Date,
+): { op: ObservedOp; ts_ms: number } {
   const what = "[observerd].max_event_bytes";
-  if (declaredLength !== null && declaredLength > cap) throw payloadTooLarge(`body of ${declaredLength} bytes is over the ${cap}-byte cap (${what})`);
+  if (declaredLength !== null && declaredLength > cap)
+    throw payloadTooLarge(`body of ${declaredLength} bytes is over the ${cap}-byte cap (${what})`);
   const bytes = typeof body === "string" ? utf8Length(body) : body.byteLength;
-  if (bytes > cap) throw payloadTooLarge(`body of more than ${cap} bytes is over the ${cap}-byte cap (${what})`);
+  if (bytes > cap)
+    throw payloadTooLarge(`body of more than ${cap} bytes is over the ${cap}-byte cap (${what})`);
   const text = typeof body === "string" ? body : new TextDecoder().decode(body);
   const n = normalizeOp(parseJsonBounded(text, "request body"), now, "body");
   if (!n.ok) throw new LakehouseError("bad_request", n.message);
@@ -222,7 +279,11 @@ export class Ring {
   private successes = 0;
   private bySource = new Map<string, number>();
 
-  constructor(readonly cap: number, private readonly recentScenarioCap: number, readonly maxBytes = Number.MAX_SAFE_INTEGER) {
+  constructor(
+    readonly cap: number,
+    private readonly recentScenarioCap: number,
+    readonly maxBytes = Number.MAX_SAFE_INTEGER,
+  ) {
     this.items = new Array(cap);
     this.sizes = new Array(cap).fill(0);
     this.ids = new Array(cap).fill(0);
@@ -292,7 +353,8 @@ export class Ring {
     }
     for (let i = this.size - 1; i >= 0 && d.recent.length < this.recentScenarioCap; i--) {
       const at = (this.head + i) % this.cap;
-      if (this.items[at]!.source === "scenario") d.recent.push({ id: this.ids[at]!, op: this.items[at]! });
+      if (this.items[at]!.source === "scenario")
+        d.recent.push({ id: this.ids[at]!, op: this.items[at]! });
     }
     d.recent.reverse();
     return d;
@@ -311,7 +373,9 @@ export class Ring {
       ring_max_bytes: this.maxBytes,
       successes: this.successes,
       failures: this.size - this.successes,
-      by_source: Object.fromEntries([...this.bySource.entries()].sort(([a], [b]) => a.localeCompare(b))),
+      by_source: Object.fromEntries(
+        [...this.bySource.entries()].sort(([a], [b]) => a.localeCompare(b)),
+      ),
       recent_scenario_ops: recent,
     };
   }

@@ -10,7 +10,11 @@
 // max(configured shards, recorded span), so shards a smaller count no longer writes to are
 // still read, merged, analysed and pruned.
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
-import { observerShardOf, observerShardStub, observerWriteShard } from "../../../shared/observer-shards";
+import {
+  observerShardOf,
+  observerShardStub,
+  observerWriteShard,
+} from "../../../shared/observer-shards";
 import type { ObservedOp } from "../../../shared/types";
 import type { OpsQuery } from "./observer";
 import type { RingDigest, RingStats } from "./ops";
@@ -56,12 +60,20 @@ export async function allShards(env: Env): Promise<number> {
  * Calls `f` on every shard that may hold ops: max(configured, recorded span), the span read from
  * shard 0 in parallel with the calls; shards the recorded span adds are called after. Results by shard index.
  */
-export async function fanOut<T>(env: Env, f: (stub: ObserverStub, i: number) => Promise<T>): Promise<T[]> {
+export async function fanOut<T>(
+  env: Env,
+  f: (stub: ObserverStub, i: number) => Promise<T>,
+): Promise<T[]> {
   const n = knownShards(env);
-  const [span, ...first] = await Promise.all([shardStub(env, 0).shardSpan(), ...Array.from({ length: n }, (_, i) => f(shardStub(env, i), i))]);
+  const [span, ...first] = await Promise.all([
+    shardStub(env, 0).shardSpan(),
+    ...Array.from({ length: n }, (_, i) => f(shardStub(env, i), i)),
+  ]);
   recordedSpan.set(env.OBSERVER, Math.max(span, recordedSpan.get(env.OBSERVER) ?? 1));
   if (span <= n) return first;
-  const rest = await Promise.all(Array.from({ length: span - n }, (_, j) => f(shardStub(env, n + j), n + j)));
+  const rest = await Promise.all(
+    Array.from({ length: span - n }, (_, j) => f(shardStub(env, n + j), n + j)),
+  );
   return [...first, ...rest];
 }
 
@@ -71,7 +83,12 @@ export async function fanOut<T>(env: Env, f: (stub: ObserverStub, i: number) => 
  * what a single Ring fed the same ops in id order holds (each shard's part of it is a suffix of
  * that shard's own ring, which holds its newest ops within the same bounds).
  */
-export function mergeRings(digests: RingDigest[], ringCap: number, maxBytes: number, recentCap: number): RingStats {
+export function mergeRings(
+  digests: RingDigest[],
+  ringCap: number,
+  maxBytes: number,
+  recentCap: number,
+): RingStats {
   const pos = digests.map((d) => d.ids.length - 1);
   let total = 0;
   let bytes = 0;
@@ -81,7 +98,8 @@ export function mergeRings(digests: RingDigest[], ringCap: number, maxBytes: num
   while (total < ringCap) {
     let best = -1;
     for (let s = 0; s < digests.length; s++) {
-      if (pos[s]! >= 0 && (best < 0 || digests[s]!.ids[pos[s]!]! > digests[best]!.ids[pos[best]!]!)) best = s;
+      if (pos[s]! >= 0 && (best < 0 || digests[s]!.ids[pos[s]!]! > digests[best]!.ids[pos[best]!]!))
+        best = s;
     }
     if (best < 0) break;
     const d = digests[best]!;
@@ -114,7 +132,10 @@ export function mergeRings(digests: RingDigest[], ringCap: number, maxBytes: num
 export async function mergedStats(env: Env): Promise<RingStats> {
   const cfg = lakehouseConfig(env).observerd;
   if (shardCount(env) === 1 && (recordedSpan.get(env.OBSERVER) ?? 1) === 1) {
-    const [span, stats] = await Promise.all([shardStub(env, 0).shardSpan(), shardStub(env, 0).stats()]);
+    const [span, stats] = await Promise.all([
+      shardStub(env, 0).shardSpan(),
+      shardStub(env, 0).stats(),
+    ]);
     recordedSpan.set(env.OBSERVER, span);
     if (span === 1) return stats;
   }
@@ -131,13 +152,31 @@ const OPS_PAGE_BYTES = 16 * 1024 * 1024;
  * order — and the log's size summed. A shard that stopped early bounds the merged page at its
  * last op: every op at or below that id has been sent by every shard, so nothing is skipped.
  */
-export async function mergedOps(env: Env, q: OpsQuery): Promise<{ ops: (ObservedOp & { id: number })[]; next_after_id: number | null; log_size: number }> {
+export async function mergedOps(
+  env: Env,
+  q: OpsQuery,
+): Promise<{
+  ops: (ObservedOp & { id: number })[];
+  next_after_id: number | null;
+  log_size: number;
+}> {
   const n = knownShards(env);
-  const pages = await fanOut(env, (stub) => stub.queryPage(n === 1 ? q : { ...q, max_bytes: Math.ceil(OPS_PAGE_BYTES / n) }));
+  const pages = await fanOut(env, (stub) =>
+    stub.queryPage(n === 1 ? q : { ...q, max_bytes: Math.ceil(OPS_PAGE_BYTES / n) }),
+  );
   if (pages.length === 1) return pages[0]!;
-  const cutoff = Math.min(...pages.filter((p) => p.next_after_id !== null).map((p) => p.next_after_id!));
-  const all = pages.flatMap((p) => p.ops).filter((o) => o.id <= cutoff).sort((a, b) => a.id - b.id);
+  const cutoff = Math.min(
+    ...pages.filter((p) => p.next_after_id !== null).map((p) => p.next_after_id!),
+  );
+  const all = pages
+    .flatMap((p) => p.ops)
+    .filter((o) => o.id <= cutoff)
+    .sort((a, b) => a.id - b.id);
   const ops = all.slice(0, q.limit);
   const more = all.length > ops.length || pages.some((p) => p.next_after_id !== null);
-  return { ops, next_after_id: more && ops.length > 0 ? ops[ops.length - 1]!.id : null, log_size: pages.reduce((n, p) => n + p.log_size, 0) };
+  return {
+    ops,
+    next_after_id: more && ops.length > 0 ? ops[ops.length - 1]!.id : null,
+    log_size: pages.reduce((n, p) => n + p.log_size, 0),
+  };
 }

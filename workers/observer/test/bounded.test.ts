@@ -2,26 +2,44 @@
 // Per-field caps on an op (cut and marked), a ring bounded in bytes as well as count, a
 // start-up that reads stored history newest-first only until the byte bound (capping rows an
 // older version stored uncapped), deep JSON refused, bodies capped while read.
-import { env, exports } from "cloudflare:workers";
+
 import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { Observer } from "../src/observer";
-import { capOp, opBytes, Ring } from "../src/ops";
 import { truncateUtf8 } from "../../../shared/json-limits";
 import type { ObservedOp } from "../../../shared/types";
+import { Observer } from "../src/observer";
+import { capOp, opBytes, Ring } from "../src/ops";
 
 type Json = { status: number; body: any };
 
-async function call(path: string, body?: string | unknown, headers: Record<string, string> = {}): Promise<Json> {
+async function call(
+  path: string,
+  body?: string | unknown,
+  headers: Record<string, string> = {},
+): Promise<Json> {
   const init: RequestInit =
-    body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) };
+    body === undefined
+      ? {}
+      : {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: typeof body === "string" ? body : JSON.stringify(body),
+        };
   const res = await exports.default.fetch(`http://x/observer${path}`, init);
   return { status: res.status, body: await res.json() };
 }
 
 const enc = new TextEncoder();
 const bytes = (s: string) => enc.encode(s).length;
-const op = (endpoint: string, summary = ""): ObservedOp => ({ timestamp: "2026-01-01T00:00:00Z", endpoint, input_summary: summary, success: true, duration_ms: 0, output_summary: "" });
+const op = (endpoint: string, summary = ""): ObservedOp => ({
+  timestamp: "2026-01-01T00:00:00Z",
+  endpoint,
+  input_summary: summary,
+  success: true,
+  duration_ms: 0,
+  output_summary: "",
+});
 
 describe("field caps", () => {
   it("truncateUtf8 keeps the cap in UTF-8 bytes, cuts on a character boundary, and says how much it cut", () => {
@@ -39,7 +57,13 @@ describe("field caps", () => {
   it("an event's fields are capped when recorded: summaries and error 4 KiB, endpoint 512 B, ids 256 B", async () => {
     const big = "x".repeat(1024 * 1024); // three of them: 3 MiB, under the 4 MiB body cap
     const r = await call("/event", {
-      endpoint: `/v1/${"e".repeat(5000)}`, input_summary: big, output_summary: big, error: big, sig_hash: "s".repeat(1000), staffer_id: "i".repeat(1000), role: "r".repeat(1000),
+      endpoint: `/v1/${"e".repeat(5000)}`,
+      input_summary: big,
+      output_summary: big,
+      error: big,
+      sig_hash: "s".repeat(1000),
+      staffer_id: "i".repeat(1000),
+      role: "r".repeat(1000),
     });
     expect(r.status).toBe(200);
     const stored = (await call(`/ops?after_id=${r.body.id - 1}&limit=1`)).body.ops[0];
@@ -49,7 +73,8 @@ describe("field caps", () => {
     }
     expect(bytes(stored.endpoint)).toBeLessThanOrEqual(512);
     expect(stored.endpoint).toMatch(/^\/v1\/e+…\[truncated \d+ bytes\]$/);
-    for (const f of ["sig_hash", "staffer_id", "role"]) expect(bytes(stored[f]), f).toBeLessThanOrEqual(256);
+    for (const f of ["sig_hash", "staffer_id", "role"])
+      expect(bytes(stored[f]), f).toBeLessThanOrEqual(256);
     const stats = (await call("/stats")).body;
     expect(stats.ring_bytes).toBeLessThan(20_000);
   });
@@ -62,7 +87,10 @@ describe("field caps", () => {
   });
 
   it("a timestamp longer than 64 characters is a 400", async () => {
-    const r = await call("/event", { endpoint: "/x", timestamp: `2026-01-01T00:00:00Z${" ".repeat(100)}` });
+    const r = await call("/event", {
+      endpoint: "/x",
+      timestamp: `2026-01-01T00:00:00Z${" ".repeat(100)}`,
+    });
     expect(r.status).toBe(400);
     expect(r.body.error.message).toMatch(/timestamp/);
   });
@@ -91,10 +119,20 @@ describe("the ring's byte bound", () => {
       const huge = "h".repeat(3 * 1024 * 1024);
       for (let i = 0; i < 40; i++) {
         const o = { ...op(`/old/${i}`), input_summary: huge, output_summary: "", error: "" };
-        state.storage.sql.exec("INSERT INTO ops (ts_ms, source, success, endpoint, op) VALUES (?, ?, ?, ?, ?)", Date.now(), "mcp", 1, o.endpoint, JSON.stringify(o));
+        state.storage.sql.exec(
+          "INSERT INTO ops (ts_ms, source, success, endpoint, op) VALUES (?, ?, ?, ?, ?)",
+          Date.now(),
+          "mcp",
+          1,
+          o.endpoint,
+          JSON.stringify(o),
+        );
       }
       const maxBytes = 64 * 1024;
-      const fresh = new Observer(state, { ...env, LH_OBSERVERD_RING_MAX_BYTES: String(maxBytes) } as Env);
+      const fresh = new Observer(state, {
+        ...env,
+        LH_OBSERVERD_RING_MAX_BYTES: String(maxBytes),
+      } as Env);
       const rb = fresh.ringBytes();
       expect(rb.ring_bytes).toBeLessThanOrEqual(maxBytes);
       expect(rb.ring_max_bytes).toBe(maxBytes);
@@ -142,13 +180,21 @@ describe("bodies", () => {
         ctrl.close();
       },
     });
-    const res = await exports.default.fetch("http://x/observer/events", { method: "POST", body: stream, headers: { "content-type": "application/json" }, duplex: "half" } as RequestInit);
+    const res = await exports.default.fetch("http://x/observer/events", {
+      method: "POST",
+      body: stream,
+      headers: { "content-type": "application/json" },
+      duplex: "half",
+    } as RequestInit);
     expect(res.status).toBe(413);
     expect(((await res.json()) as any).error.code).toBe("payload_too_large");
   });
 
   it("a batch: at most 10000 events, and its bytes within the same cap", async () => {
-    const r = await call("/events", Array.from({ length: 10_001 }, () => ({ endpoint: "/x" })));
+    const r = await call(
+      "/events",
+      Array.from({ length: 10_001 }, () => ({ endpoint: "/x" })),
+    );
     expect(r.status).toBe(400);
     expect(r.body.error.message).toMatch(/at most 10000 events/);
   });

@@ -7,28 +7,68 @@ import fakeLlm from "../../../test/fakes/llm/src/index";
 import { runCycle } from "../src/cycle";
 
 async function call(path: string, json?: unknown): Promise<{ status: number; body: any }> {
-  const init: RequestInit = json === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(json) };
+  const init: RequestInit =
+    json === undefined
+      ? {}
+      : {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(json),
+        };
   const res = await exports.default.fetch(`http://x/observer${path}`, init);
   return { status: res.status, body: await res.json() };
 }
 
-const LLM = { fetch: (input: RequestInfo | URL, init?: RequestInit) => fakeLlm.fetch(new Request(input, init)) };
-const matrixDown = { fetch: async () => Response.json({ error: { code: "service_unavailable", message: "matrix down" } }, { status: 503 }) };
+const LLM = {
+  fetch: (input: RequestInfo | URL, init?: RequestInit) => fakeLlm.fetch(new Request(input, init)),
+};
+const matrixDown = {
+  fetch: async () =>
+    Response.json(
+      { error: { code: "service_unavailable", message: "matrix down" } },
+      { status: 503 },
+    ),
+};
 const budgetEnv = (calls: number) =>
-  ({ ...env, LH_LLM_PROVIDER: "ollama", LH_LLM_MODEL: "fake-ok", LH_LLM_URL: "http://fake-llm.test", LLM, MATRIX: matrixDown, LH_OBSERVERD_CYCLE_MAX_LLM_CALLS: String(calls) }) as unknown as Env;
+  ({
+    ...env,
+    LH_LLM_PROVIDER: "ollama",
+    LH_LLM_MODEL: "fake-ok",
+    LH_LLM_URL: "http://fake-llm.test",
+    LLM,
+    MATRIX: matrixDown,
+    LH_OBSERVERD_CYCLE_MAX_LLM_CALLS: String(calls),
+  }) as unknown as Env;
 
 describe("the cycle's LLM budget", () => {
   it("escalations and recommendations past the budget wait for the next cycle (pending), then get the LLM", async () => {
     for (const sig of ["budget-A", "budget-B", "budget-C"]) {
-      for (let i = 0; i < 3; i++) expect((await call("/event", { endpoint: "/v1/sql/sql", success: false, sig_hash: sig, error: `boom ${i}` })).status).toBe(200);
+      for (let i = 0; i < 3; i++)
+        expect(
+          (
+            await call("/event", {
+              endpoint: "/v1/sql/sql",
+              success: false,
+              sig_hash: sig,
+              error: `boom ${i}`,
+            })
+          ).status,
+        ).toBe(200);
     }
     const first = await runCycle(budgetEnv(2), "test");
     expect(first.llm_calls).toBe(2);
-    expect(first.escalations).toMatchObject({ status: "ok", by_llm: 2, by_heuristic: 0, deferred: 1 });
+    expect(first.escalations).toMatchObject({
+      status: "ok",
+      by_llm: 2,
+      by_heuristic: 0,
+      deferred: 1,
+    });
     expect(first.recommendations).toMatchObject({ status: "ok", written: 0, deferred: 3 });
     let escalations = (await call("/escalations")).body.escalations as any[];
     expect(escalations.map((e) => e.status).sort()).toEqual(["done", "done", "pending"]);
-    expect(escalations.filter((e) => e.status === "done").every((e) => e.source === "llm")).toBe(true);
+    expect(escalations.filter((e) => e.status === "done").every((e) => e.source === "llm")).toBe(
+      true,
+    );
     expect((await call("/recommendations")).body.count).toBe(0);
 
     const second = await runCycle(budgetEnv(2), "test");

@@ -1,8 +1,9 @@
 // The observer's recording side: the seed's unit cases (validation, defaults, stats,
 // recent-scenario cap and order, ring rollover at the cap, durable round trip), the
 // batch endpoint, the durable log query, and /review with and without the LLM.
-import { env, exports } from "cloudflare:workers";
+
 import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import fakeLlm from "../../../test/fakes/llm/src/index";
 import worker from "../src/index";
@@ -12,17 +13,37 @@ import { Ring } from "../src/ops";
 type Json = { status: number; body: any };
 
 async function call(path: string, json?: unknown, e?: object): Promise<Json> {
-  const init: RequestInit = json === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(json) };
+  const init: RequestInit =
+    json === undefined
+      ? {}
+      : {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(json),
+        };
   const url = `http://x/observer${path}`;
   const res = e
-    ? await worker.fetch!(new Request(url, init) as never, e as Env, { waitUntil() {}, passThroughOnException() {}, props: {} } as never)
+    ? await worker.fetch!(
+        new Request(url, init) as never,
+        e as Env,
+        { waitUntil() {}, passThroughOnException() {}, props: {} } as never,
+      )
     : await exports.default.fetch(url, init);
   return { status: res.status, body: await res.json() };
 }
 
-const LLM = { fetch: (input: RequestInfo | URL, init?: RequestInit) => fakeLlm.fetch(new Request(input, init)) };
+const LLM = {
+  fetch: (input: RequestInfo | URL, init?: RequestInit) => fakeLlm.fetch(new Request(input, init)),
+};
 function llmEnv(model: string, extra: Record<string, string> = {}): object {
-  return { ...env, LH_LLM_PROVIDER: "ollama", LH_LLM_MODEL: model, LH_LLM_URL: "http://fake-llm.test", LLM, ...extra };
+  return {
+    ...env,
+    LH_LLM_PROVIDER: "ollama",
+    LH_LLM_MODEL: model,
+    LH_LLM_URL: "http://fake-llm.test",
+    LLM,
+    ...extra,
+  };
 }
 
 describe("recording ops", () => {
@@ -52,7 +73,14 @@ describe("recording ops", () => {
     expect(r.body).toMatchObject({ accepted: true, ring_size: 1 });
     const ops = (await call("/ops")).body.ops;
     expect(ops).toHaveLength(1);
-    expect(ops[0]).toMatchObject({ endpoint: "/v1/sql", source: "mcp", success: true, input_summary: "", output_summary: "", duration_ms: 0 });
+    expect(ops[0]).toMatchObject({
+      endpoint: "/v1/sql",
+      source: "mcp",
+      success: true,
+      input_summary: "",
+      output_summary: "",
+      duration_ms: 0,
+    });
     expect(Date.parse(ops[0].timestamp)).toBeGreaterThanOrEqual(before - 1000);
   });
 
@@ -76,11 +104,14 @@ describe("recording ops", () => {
   });
 
   it("keeps the last 10 scenario ops, newest last", async () => {
-    for (let i = 0; i < 12; i++) await call("/event", { endpoint: `/scenario/${i}`, source: "scenario", success: true });
+    for (let i = 0; i < 12; i++)
+      await call("/event", { endpoint: `/scenario/${i}`, source: "scenario", success: true });
     await call("/event", { endpoint: "/not-a-scenario", source: "mcp", success: true });
     const recent = (await call("/stats")).body.recent_scenario_ops;
     expect(recent).toHaveLength(10);
-    expect(recent.map((o: any) => o.endpoint)).toEqual(Array.from({ length: 10 }, (_, i) => `/scenario/${i + 2}`));
+    expect(recent.map((o: any) => o.endpoint)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `/scenario/${i + 2}`),
+    );
   });
 
   it("accepts a batch with a result per event; only the valid ones are recorded", async () => {
@@ -105,12 +136,28 @@ describe("recording ops", () => {
   });
 
   it("queries the durable log by source, success and time, with paging", async () => {
-    await call("/event", { endpoint: "/old", source: "inbox", success: false, timestamp: "2020-01-01T00:00:00Z" });
-    await call("/event", { endpoint: "/new", source: "inbox", success: true, timestamp: "2030-01-01T00:00:00Z" });
+    await call("/event", {
+      endpoint: "/old",
+      source: "inbox",
+      success: false,
+      timestamp: "2020-01-01T00:00:00Z",
+    });
+    await call("/event", {
+      endpoint: "/new",
+      source: "inbox",
+      success: true,
+      timestamp: "2030-01-01T00:00:00Z",
+    });
     const inbox = (await call("/ops?source=inbox")).body;
     expect(inbox.ops.map((o: any) => o.endpoint)).toEqual(["/old", "/new"]);
-    expect((await call("/ops?source=inbox&success=false")).body.ops.map((o: any) => o.endpoint)).toEqual(["/old"]);
-    expect((await call("/ops?source=inbox&since=2025-01-01T00:00:00Z")).body.ops.map((o: any) => o.endpoint)).toEqual(["/new"]);
+    expect(
+      (await call("/ops?source=inbox&success=false")).body.ops.map((o: any) => o.endpoint),
+    ).toEqual(["/old"]);
+    expect(
+      (await call("/ops?source=inbox&since=2025-01-01T00:00:00Z")).body.ops.map(
+        (o: any) => o.endpoint,
+      ),
+    ).toEqual(["/new"]);
     const page1 = (await call("/ops?limit=3")).body;
     expect(page1.ops).toHaveLength(3);
     const page2 = (await call(`/ops?limit=3&after_id=${page1.next_after_id}`)).body;
@@ -120,12 +167,17 @@ describe("recording ops", () => {
       expect(r.status, bad).toBe(400);
       expect(r.body.error.message).toMatch(new RegExp(bad.split("=")[0]!));
       // The message names the parameter and its value (query.<name>: expected ..., got "<value>").
-      expect(r.body.error.message).toMatch(new RegExp(`query\\.${bad.split("=")[0]!}: expected .*, got "${bad.split("=")[1]!}"$`));
+      expect(r.body.error.message).toMatch(
+        new RegExp(`query\\.${bad.split("=")[0]!}: expected .*, got "${bad.split("=")[1]!}"$`),
+      );
     }
   });
 
   it("refuses a body over [observerd].max_event_bytes with 413", async () => {
-    const r = await call("/event", { endpoint: "/big", input_summary: "x".repeat(4 * 1024 * 1024) });
+    const r = await call("/event", {
+      endpoint: "/big",
+      input_summary: "x".repeat(4 * 1024 * 1024),
+    });
     expect(r.status).toBe(413);
     expect(r.body.error.message).toMatch(/max_event_bytes/);
   });
@@ -140,7 +192,16 @@ describe("recording ops", () => {
 describe("the ring", () => {
   it("rolls over at the cap: evicts the oldest, keeps accepting, keeps counts right", () => {
     const ring = new Ring(3, 10);
-    for (let i = 0; i < 5; i++) ring.push({ timestamp: "t", endpoint: `/e${i}`, input_summary: "", output_summary: "", duration_ms: 0, success: i % 2 === 0, source: i < 2 ? "mcp" : "scenario" });
+    for (let i = 0; i < 5; i++)
+      ring.push({
+        timestamp: "t",
+        endpoint: `/e${i}`,
+        input_summary: "",
+        output_summary: "",
+        duration_ms: 0,
+        success: i % 2 === 0,
+        source: i < 2 ? "mcp" : "scenario",
+      });
     expect(ring.length).toBe(3);
     expect(ring.toArray().map((o) => o.endpoint)).toEqual(["/e2", "/e3", "/e4"]);
     const s = ring.stats();
@@ -151,7 +212,20 @@ describe("the ring", () => {
   it("is rebuilt from the durable log when the object starts (the newest ring_cap ops, in order)", async () => {
     const stub = env.OBSERVER.get(env.OBSERVER.idFromName("round-trip"));
     for (let i = 0; i < 5; i++) {
-      await stub.record([{ op: { timestamp: new Date().toISOString(), endpoint: `/rt/${i}`, input_summary: "", output_summary: "", duration_ms: 1, success: i !== 3, source: "mcp" }, ts_ms: Date.now() }]);
+      await stub.record([
+        {
+          op: {
+            timestamp: new Date().toISOString(),
+            endpoint: `/rt/${i}`,
+            input_summary: "",
+            output_summary: "",
+            duration_ms: 1,
+            success: i !== 3,
+            source: "mcp",
+          },
+          ts_ms: Date.now(),
+        },
+      ]);
     }
     await runInDurableObject(stub, async (_instance: Observer, state) => {
       // A fresh object over the same storage, as after a restart, with a ring of 3.
@@ -180,38 +254,70 @@ describe("review", () => {
     expect(accept.status).toBe(200);
     expect(accept.body).toMatchObject({ verdict: "accept", source: "heuristic" });
     expect(accept.body.notes).toMatch(/4 of 4 claims/);
-    const reject = await call("/review", { ...grounded, grounding_stats: { supported_claims: 1, total_claims: 5 } });
+    const reject = await call("/review", {
+      ...grounded,
+      grounding_stats: { supported_claims: 1, total_claims: 5 },
+    });
     expect(reject.body).toMatchObject({ verdict: "reject", source: "heuristic" });
     const cycle = await call("/review", { ...grounded, grounding_stats: { grounded_ratio: 0.5 } });
     expect(cycle.body.verdict).toBe("cycle");
-    const last = await call("/review", { ...grounded, grounding_stats: { grounded_ratio: 0.5 }, attempt: 3 });
+    const last = await call("/review", {
+      ...grounded,
+      grounding_stats: { grounded_ratio: 0.5 },
+      attempt: 3,
+    });
     expect(last.body.verdict).toBe("reject");
     const lexical = await call("/review", { ...grounded, grounding_stats: {} });
     expect(lexical.body.notes).toMatch(/content words/);
-    expect((await call("/review", { ...grounded, response: 5 })).body.error.message).toMatch(/response/);
-    expect((await call("/review", { ...grounded, attempt: 0 })).body.error.message).toMatch(/attempt/);
+    expect((await call("/review", { ...grounded, response: 5 })).body.error.message).toMatch(
+      /response/,
+    );
+    expect((await call("/review", { ...grounded, attempt: 0 })).body.error.message).toMatch(
+      /attempt/,
+    );
   });
 
   it("with an LLM configured, the LLM's verdict; LLM down, timing out or talking nonsense → heuristic with the reason", async () => {
-    const llm = await call("/review", { ...grounded, response: "It was WRONG, Denver." }, llmEnv("fake-ok"));
-    expect(llm.body).toMatchObject({ verdict: "reject", source: "llm", model: "fake-ok", confidence: 0.81 });
+    const llm = await call(
+      "/review",
+      { ...grounded, response: "It was WRONG, Denver." },
+      llmEnv("fake-ok"),
+    );
+    expect(llm.body).toMatchObject({
+      verdict: "reject",
+      source: "llm",
+      model: "fake-ok",
+      confidence: 0.81,
+    });
     const down = await call("/review", grounded, llmEnv("fake-down"));
     expect(down.body).toMatchObject({ verdict: "accept", source: "heuristic" });
     expect(down.body.llm_error).toMatch(/503/);
-    const hang = await call("/review", grounded, llmEnv("fake-hang", { LH_OBSERVERD_REVIEW_TIMEOUT_MS: "50" }));
+    const hang = await call(
+      "/review",
+      grounded,
+      llmEnv("fake-hang", { LH_OBSERVERD_REVIEW_TIMEOUT_MS: "50" }),
+    );
     expect(hang.body).toMatchObject({ source: "heuristic" });
     expect(hang.body.llm_error).toMatch(/timed out after 50 ms/);
     const garbage = await call("/review", grounded, llmEnv("fake-garbage"));
     expect(garbage.body).toMatchObject({ source: "heuristic" });
     expect(garbage.body.llm_error).toMatch(/no valid verdict/);
-    const openai = await call("/review", grounded, llmEnv("fake-ok", { LH_LLM_PROVIDER: "openai", LH_LLM_URL: "http://fake-llm.test/v1" }));
+    const openai = await call(
+      "/review",
+      grounded,
+      llmEnv("fake-ok", { LH_LLM_PROVIDER: "openai", LH_LLM_URL: "http://fake-llm.test/v1" }),
+    );
     expect(openai.body).toMatchObject({ verdict: "accept", source: "llm" });
   });
 
   it("keeps every verdict with its input, newest first", async () => {
     const list = (await call("/reviews")).body;
     expect(list.count).toBe(10);
-    expect(list.reviews[0]).toMatchObject({ source: "llm", verdict: "accept", input: { response: grounded.response } });
+    expect(list.reviews[0]).toMatchObject({
+      source: "llm",
+      verdict: "accept",
+      input: { response: grounded.response },
+    });
     expect(list.reviews.filter((r: any) => r.source === "heuristic")).toHaveLength(8);
   });
 });
@@ -219,47 +325,111 @@ describe("review", () => {
 describe("observer openapi.json", () => {
   it("lists every route the observer serves, with the schemas that validate them", async () => {
     const doc: any = await (await exports.default.fetch("http://x/observer/openapi.json")).json();
-    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) =>
+      Object.keys(item).map((m) => `${m} ${path}`),
+    );
     expect(listed.sort()).toEqual(
       [
-        "post /observer/event", "post /observer/events", "get /observer/stats", "get /observer/ops", "post /observer/review", "post /observer/cycle",
-        "get /observer/clusters", "get /observer/escalations", "get /observer/reviews", "get /observer/recommendations", "get /observer/cycles", "get /observer/playbooks",
+        "post /observer/event",
+        "post /observer/events",
+        "get /observer/stats",
+        "get /observer/ops",
+        "post /observer/review",
+        "post /observer/cycle",
+        "get /observer/clusters",
+        "get /observer/escalations",
+        "get /observer/reviews",
+        "get /observer/recommendations",
+        "get /observer/cycles",
+        "get /observer/playbooks",
       ].sort(),
     );
     // The event body is the ObservedOpInput schema that validates /event and each item of /events.
-    expect(doc.paths["/observer/event"].post.requestBody.content["application/json"].schema.$ref).toBe("#/components/schemas/ObservedOpInput");
+    expect(
+      doc.paths["/observer/event"].post.requestBody.content["application/json"].schema.$ref,
+    ).toBe("#/components/schemas/ObservedOpInput");
     const op = doc.components.schemas.ObservedOpInput;
     expect(op.required).toEqual(["endpoint"]);
-    expect(Object.keys(op.properties)).toEqual(expect.arrayContaining(["timestamp", "endpoint", "success", "duration_ms", "source", "sig_hash", "rescue_succeeded"]));
-    expect(JSON.stringify(doc.paths["/observer/events"].post.requestBody)).toContain("#/components/schemas/ObservedOpInput");
-    expect(doc.paths["/observer/ops"].get.parameters.map((p: any) => p.name).sort()).toEqual(["after_id", "limit", "since", "source", "success", "until"]);
-    expect(doc.paths["/observer/review"].post.requestBody.content["application/json"].schema.$ref).toBe("#/components/schemas/ReviewInput");
-    for (const list of ["clusters", "escalations", "reviews", "recommendations", "cycles", "playbooks"]) {
-      expect(doc.paths[`/observer/${list}`].get.parameters.map((p: any) => p.name), list).toEqual(["limit"]);
+    expect(Object.keys(op.properties)).toEqual(
+      expect.arrayContaining([
+        "timestamp",
+        "endpoint",
+        "success",
+        "duration_ms",
+        "source",
+        "sig_hash",
+        "rescue_succeeded",
+      ]),
+    );
+    expect(JSON.stringify(doc.paths["/observer/events"].post.requestBody)).toContain(
+      "#/components/schemas/ObservedOpInput",
+    );
+    expect(doc.paths["/observer/ops"].get.parameters.map((p: any) => p.name).sort()).toEqual([
+      "after_id",
+      "limit",
+      "since",
+      "source",
+      "success",
+      "until",
+    ]);
+    expect(
+      doc.paths["/observer/review"].post.requestBody.content["application/json"].schema.$ref,
+    ).toBe("#/components/schemas/ReviewInput");
+    for (const list of [
+      "clusters",
+      "escalations",
+      "reviews",
+      "recommendations",
+      "cycles",
+      "playbooks",
+    ]) {
+      expect(
+        doc.paths[`/observer/${list}`].get.parameters.map((p: any) => p.name),
+        list,
+      ).toEqual(["limit"]);
     }
   });
 
   it("keeps the hand-validated behaviour: any content type is read as JSON, empty or bad JSON is a 400 saying so, lists check limit", async () => {
-    const plain = await exports.default.fetch("http://x/observer/event", { method: "POST", body: JSON.stringify({ endpoint: "/plain" }) });
+    const plain = await exports.default.fetch("http://x/observer/event", {
+      method: "POST",
+      body: JSON.stringify({ endpoint: "/plain" }),
+    });
     expect(plain.status).toBe(200);
-    const typed = await exports.default.fetch("http://x/observer/event", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ endpoint: "/text" }) });
+    const typed = await exports.default.fetch("http://x/observer/event", {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ endpoint: "/text" }),
+    });
     expect(typed.status).toBe(200);
     for (const path of ["/event", "/events", "/review"]) {
       const empty = await exports.default.fetch(`http://x/observer${path}`, { method: "POST" });
       expect(empty.status, path).toBe(400);
       expect(((await empty.json()) as any).error.message, path).toMatch(/request body is empty/);
-      const broken = await exports.default.fetch(`http://x/observer${path}`, { method: "POST", body: "{nope" });
+      const broken = await exports.default.fetch(`http://x/observer${path}`, {
+        method: "POST",
+        body: "{nope",
+      });
       expect(broken.status, path).toBe(400);
       expect(((await broken.json()) as any).error.message, path).toMatch(/not valid JSON/);
     }
-    const tooMany = await call("/events", Array.from({ length: 10_001 }, () => ({ endpoint: "/x" })));
+    const tooMany = await call(
+      "/events",
+      Array.from({ length: 10_001 }, () => ({ endpoint: "/x" })),
+    );
     expect(tooMany.status).toBe(400);
     expect(tooMany.body.error.message).toMatch(/at most 10000 events per batch, got 10001/);
-    expect((await call("/events", "no")).body.error.message).toMatch(/events: expected an array of events/);
-    expect((await call("/clusters?limit=0")).body.error.message).toMatch(/limit: expected a positive integer, got "0"/);
+    expect((await call("/events", "no")).body.error.message).toMatch(
+      /events: expected an array of events/,
+    );
+    expect((await call("/clusters?limit=0")).body.error.message).toMatch(
+      /limit: expected a positive integer, got "0"/,
+    );
     expect((await call("/playbooks?limit=x")).status).toBe(400);
     expect((await call("/reviews?limit=")).status).toBe(200);
     expect((await call("/ops?source=&success=")).status).toBe(200);
-    expect((await call("/review", [1])).body.error.message).toMatch(/request body must be a JSON object/);
+    expect((await call("/review", [1])).body.error.message).toMatch(
+      /request body must be a JSON object/,
+    );
   });
 });

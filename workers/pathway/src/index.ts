@@ -5,8 +5,15 @@
 // GET /pathway/openapi.json documents. The content cap (413) stays in the handlers.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
-import { createServiceApp, jsonContentType, jsonResponse, jsonRequest, readJson, type AppEnv } from "../../../shared/app";
-import { LakehouseError, badRequest, payloadTooLarge } from "../../../shared/errors";
+import {
+  type AppEnv,
+  createServiceApp,
+  jsonContentType,
+  jsonRequest,
+  jsonResponse,
+  readJson,
+} from "../../../shared/app";
+import { badRequest, LakehouseError, payloadTooLarge } from "../../../shared/errors";
 import { show } from "../../../shared/field-errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { Failure, Result } from "./pathway-memory";
@@ -23,7 +30,10 @@ type C = Context<AppEnv<Env>>;
 const jsonBody: MiddlewareHandler<AppEnv<Env>> = async (c, next) => {
   await jsonContentType(c, async () => {
     const cfg = lakehouseConfig(c.env);
-    await readJson(c, Math.max(cfg.gateway.body_caps.pathway, cfg.pathwayd.max_content_bytes + 1024 * 1024));
+    await readJson(
+      c,
+      Math.max(cfg.gateway.body_caps.pathway, cfg.pathwayd.max_content_bytes + 1024 * 1024),
+    );
     await next();
   });
 };
@@ -50,30 +60,52 @@ const uidMessage = (iss: { input?: unknown }) =>
     ? "is required"
     : `expected a non-empty string of at most 256 characters without control characters, got ${show(iss.input)}`;
 /** A trace uid: 1..256 characters, no control characters. */
-const Uid = z.string({ error: uidMessage }).regex(UID_RE, { error: uidMessage }).openapi({ description: "trace uid: 1..256 characters, no control characters" });
+const Uid = z
+  .string({ error: uidMessage })
+  .regex(UID_RE, { error: uidMessage })
+  .openapi({ description: "trace uid: 1..256 characters, no control characters" });
 const OptionalUid = Uid.nullish();
 
 const tagMessage = (iss: { input?: unknown; path?: readonly PropertyKey[] }) =>
   `expected a non-empty string of at most 256 characters (tags[${String(iss.path?.at(-1) ?? "?")}]), got ${show(iss.input)}`;
 const Tags = z
-  .array(z.string({ error: tagMessage }).min(1, { error: tagMessage }).max(256, { error: tagMessage }), {
-    error: (iss) => `expected an array of strings, got ${show(iss.input)}`,
+  .array(
+    z.string({ error: tagMessage }).min(1, { error: tagMessage }).max(256, { error: tagMessage }),
+    {
+      error: (iss) => `expected an array of strings, got ${show(iss.input)}`,
+    },
+  )
+  .max(64, {
+    error: (iss) => `at most 64 tags, got ${Array.isArray(iss.input) ? iss.input.length : "more"}`,
   })
-  .max(64, { error: (iss) => `at most 64 tags, got ${Array.isArray(iss.input) ? iss.input.length : "more"}` })
   .nullish();
 
 /** Any JSON value; stored as its JSON text within [pathwayd].max_content_bytes. */
-const Content = z.unknown().openapi({ description: "any JSON value (at most [pathwayd].max_content_bytes as JSON text)" });
+const Content = z
+  .unknown()
+  .openapi({ description: "any JSON value (at most [pathwayd].max_content_bytes as JSON text)" });
 
-const AddBody = z.strictObject({ uid: OptionalUid, content: Content, tags: Tags, predecessor_uid: OptionalUid });
+const AddBody = z.strictObject({
+  uid: OptionalUid,
+  content: Content,
+  tags: Tags,
+  predecessor_uid: OptionalUid,
+});
 const AddIdempotentBody = z.strictObject({ uid: Uid, content: Content, tags: Tags });
 const UpdateBody = z.strictObject({ uid: Uid, content: Content.optional(), tags: Tags });
-const ReviseBody = z.strictObject({ predecessor_uid: Uid, uid: OptionalUid, content: Content, tags: Tags });
+const ReviseBody = z.strictObject({
+  predecessor_uid: Uid,
+  uid: OptionalUid,
+  content: Content,
+  tags: Tags,
+});
 const RetireBody = z.strictObject({ uid: Uid });
 const SearchBody = z.strictObject({
   tags: Tags,
   text: z.string({ error: (iss) => `expected a string, got ${show(iss.input)}` }).nullish(),
-  include_retired: z.boolean({ error: (iss) => `expected true or false, got ${show(iss.input)}` }).optional(),
+  include_retired: z
+    .boolean({ error: (iss) => `expected true or false, got ${show(iss.input)}` })
+    .optional(),
   limit: z
     .number({ error: (iss) => `expected a positive integer, got ${show(iss.input)}` })
     .int({ error: (iss) => `expected a positive integer, got ${show(iss.input)}` })
@@ -85,7 +117,9 @@ const UidParam = z.object({ uid: Uid.openapi({ param: { name: "uid", in: "path" 
 
 // ---- response schemas (documentation) ----
 
-const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("PathwayError");
+const ErrorBody = z
+  .object({ error: z.object({ code: z.string(), message: z.string() }) })
+  .openapi("PathwayError");
 const Trace = z
   .object({
     uid: z.string(),
@@ -114,7 +148,10 @@ function contentText(c: C, b: Record<string, unknown>, required: boolean): strin
   const text = JSON.stringify(b.content ?? null);
   const cap = lakehouseConfig(c.env).pathwayd.max_content_bytes;
   const bytes = new TextEncoder().encode(text).length;
-  if (bytes > cap) throw payloadTooLarge(`content is ${bytes} bytes, over the ${cap}-byte cap ([pathwayd].max_content_bytes)`);
+  if (bytes > cap)
+    throw payloadTooLarge(
+      `content is ${bytes} bytes, over the ${cap}-byte cap ([pathwayd].max_content_bytes)`,
+    );
   return text;
 }
 
@@ -122,23 +159,43 @@ const tagsOf = (t: string[] | null | undefined) => t ?? undefined;
 
 api.openapi(
   createRoute({
-    method: "post", path: "/add", summary: "Add a trace (a new uid is generated when none is given); 409 when the uid exists",
-    middleware: [jsonBody], request: { body: jsonRequest(AddBody) },
-    responses: { 200: jsonResponse(Trace, "the stored trace"), ...errors, 409: jsonResponse(ErrorBody, "the uid exists") },
+    method: "post",
+    path: "/add",
+    summary: "Add a trace (a new uid is generated when none is given); 409 when the uid exists",
+    middleware: [jsonBody],
+    request: { body: jsonRequest(AddBody) },
+    responses: {
+      200: jsonResponse(Trace, "the stored trace"),
+      ...errors,
+      409: jsonResponse(ErrorBody, "the uid exists"),
+    },
   }),
   async (c) => {
     const b = c.req.valid("json");
     const content = contentText(c, b, true)!;
     const uid = b.uid ?? crypto.randomUUID();
-    return c.json(unwrap(await memory(c.env).add(uid, content, tagsOf(b.tags), b.predecessor_uid ?? undefined)) as never);
+    return c.json(
+      unwrap(
+        await memory(c.env).add(uid, content, tagsOf(b.tags), b.predecessor_uid ?? undefined),
+      ) as never,
+    );
   },
 );
 
 api.openapi(
   createRoute({
-    method: "post", path: "/add_idempotent", summary: "Add a trace, or count a replay of an existing uid (content unchanged)",
-    middleware: [jsonBody], request: { body: jsonRequest(AddIdempotentBody) },
-    responses: { 200: jsonResponse(Trace.extend({ replayed: z.boolean() }), "the stored trace; replayed says whether it existed"), ...errors },
+    method: "post",
+    path: "/add_idempotent",
+    summary: "Add a trace, or count a replay of an existing uid (content unchanged)",
+    middleware: [jsonBody],
+    request: { body: jsonRequest(AddIdempotentBody) },
+    responses: {
+      200: jsonResponse(
+        Trace.extend({ replayed: z.boolean() }),
+        "the stored trace; replayed says whether it existed",
+      ),
+      ...errors,
+    },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -149,37 +206,53 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "post", path: "/update", summary: "Replace a trace's content and/or tags",
-    middleware: [jsonBody], request: { body: jsonRequest(UpdateBody) },
+    method: "post",
+    path: "/update",
+    summary: "Replace a trace's content and/or tags",
+    middleware: [jsonBody],
+    request: { body: jsonRequest(UpdateBody) },
     responses: { 200: jsonResponse(Trace, "the updated trace"), ...errors },
   }),
   async (c) => {
     const b = c.req.valid("json");
     const content = contentText(c, b, false);
     const tags = tagsOf(b.tags);
-    if (content === undefined && tags === undefined) throw badRequest("update needs content or tags");
+    if (content === undefined && tags === undefined)
+      throw badRequest("update needs content or tags");
     return c.json(unwrap(await memory(c.env).update(b.uid, content, tags)) as never);
   },
 );
 
 api.openapi(
   createRoute({
-    method: "post", path: "/revise", summary: "Add a new trace that revises predecessor_uid",
-    middleware: [jsonBody], request: { body: jsonRequest(ReviseBody) },
-    responses: { 200: jsonResponse(Trace, "the new trace"), ...errors, 409: jsonResponse(ErrorBody, "the uid exists") },
+    method: "post",
+    path: "/revise",
+    summary: "Add a new trace that revises predecessor_uid",
+    middleware: [jsonBody],
+    request: { body: jsonRequest(ReviseBody) },
+    responses: {
+      200: jsonResponse(Trace, "the new trace"),
+      ...errors,
+      409: jsonResponse(ErrorBody, "the uid exists"),
+    },
   }),
   async (c) => {
     const b = c.req.valid("json");
     const content = contentText(c, b, true)!;
     const uid = b.uid ?? crypto.randomUUID();
-    return c.json(unwrap(await memory(c.env).revise(b.predecessor_uid, uid, content, tagsOf(b.tags))) as never);
+    return c.json(
+      unwrap(await memory(c.env).revise(b.predecessor_uid, uid, content, tagsOf(b.tags))) as never,
+    );
   },
 );
 
 api.openapi(
   createRoute({
-    method: "post", path: "/retire", summary: "Retire a trace: hidden from search, still gettable",
-    middleware: [jsonBody], request: { body: jsonRequest(RetireBody) },
+    method: "post",
+    path: "/retire",
+    summary: "Retire a trace: hidden from search, still gettable",
+    middleware: [jsonBody],
+    request: { body: jsonRequest(RetireBody) },
     responses: { 200: jsonResponse(Trace, "the retired trace"), ...errors },
   }),
   async (c) => c.json(unwrap(await memory(c.env).retire(c.req.valid("json").uid)) as never),
@@ -194,11 +267,18 @@ async function traceHistory(c: C, uid: string): Promise<Response> {
 }
 
 const History = z
-  .object({ traces: z.array(Trace), complete: z.boolean(), stopped: z.string().optional(), missing_uid: z.string().optional() })
+  .object({
+    traces: z.array(Trace),
+    complete: z.boolean(),
+    stopped: z.string().optional(),
+    missing_uid: z.string().optional(),
+  })
   .passthrough();
 api.openapi(
   createRoute({
-    method: "get", path: "/get/{uid}", summary: "One trace by uid (retired ones too)",
+    method: "get",
+    path: "/get/{uid}",
+    summary: "One trace by uid (retired ones too)",
     request: { params: UidParam },
     responses: { 200: jsonResponse(Trace, "the trace"), ...errors },
   }),
@@ -206,9 +286,17 @@ api.openapi(
 );
 api.openapi(
   createRoute({
-    method: "get", path: "/history/{uid}", summary: "The trace and its predecessors, newest first, to [pathwayd].history_max_depth",
+    method: "get",
+    path: "/history/{uid}",
+    summary: "The trace and its predecessors, newest first, to [pathwayd].history_max_depth",
     request: { params: UidParam },
-    responses: { 200: jsonResponse(History, "the chain; complete is false at a cycle or a missing predecessor"), ...errors },
+    responses: {
+      200: jsonResponse(
+        History,
+        "the chain; complete is false at a cycle or a missing predecessor",
+      ),
+      ...errors,
+    },
   }),
   async (c) => traceHistory(c as unknown as C, c.req.valid("param").uid) as never,
 );
@@ -224,9 +312,19 @@ function parseUidParam(uid: string): string {
 
 api.openapi(
   createRoute({
-    method: "post", path: "/search", summary: "Active traces (retired too with include_retired) having every tag and containing text, newest first",
-    middleware: [jsonBody], request: { body: jsonRequest(SearchBody) },
-    responses: { 200: jsonResponse(z.object({ traces: z.array(Trace), count: z.number().int() }), "matching traces"), 400: errors[400] },
+    method: "post",
+    path: "/search",
+    summary:
+      "Active traces (retired too with include_retired) having every tag and containing text, newest first",
+    middleware: [jsonBody],
+    request: { body: jsonRequest(SearchBody) },
+    responses: {
+      200: jsonResponse(
+        z.object({ traces: z.array(Trace), count: z.number().int() }),
+        "matching traces",
+      ),
+      400: errors[400],
+    },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -244,8 +342,15 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "get", path: "/stats", summary: "Trace counts",
-    responses: { 200: jsonResponse(z.object({ total: z.number().int(), active: z.number().int(), retired: z.number().int() }), "counts") },
+    method: "get",
+    path: "/stats",
+    summary: "Trace counts",
+    responses: {
+      200: jsonResponse(
+        z.object({ total: z.number().int(), active: z.number().int(), retired: z.number().int() }),
+        "counts",
+      ),
+    },
   }),
   async (c) => c.json((await memory(c.env).stats()) as never),
 );

@@ -4,7 +4,11 @@ import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 
 async function post(path: string, body: string): Promise<{ status: number; body: any }> {
-  const res = await exports.default.fetch(`http://x/pathway${path}`, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const res = await exports.default.fetch(`http://x/pathway${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
   return { status: res.status, body: await res.json() };
 }
 
@@ -23,7 +27,9 @@ describe("bounded pathway input", () => {
       expect(r.status, path).toBe(400);
       expect(r.body.error.message).toMatch(/depth limit of 64/);
     }
-    expect((await (await exports.default.fetch("http://x/pathway/stats")).json()) as any).toMatchObject({ total: 0 });
+    expect(
+      (await (await exports.default.fetch("http://x/pathway/stats")).json()) as any,
+    ).toMatchObject({ total: 0 });
     // Nesting within the limit is stored as given.
     const ok = await post("/add", `{"uid":"ok-1","content":${nest(60)},"tags":["t"]}`);
     expect(ok.status).toBe(200);
@@ -38,7 +44,11 @@ describe("bounded pathway input", () => {
         ctrl.close();
       },
     });
-    const res = await exports.default.fetch("http://x/pathway/add", { method: "POST", headers: { "content-type": "application/json" }, body: stream });
+    const res = await exports.default.fetch("http://x/pathway/add", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: stream,
+    });
     expect(res.status).toBe(413);
     expect(((await res.json()) as any).error.code).toBe("payload_too_large");
   });

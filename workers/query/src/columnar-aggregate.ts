@@ -6,10 +6,29 @@
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
 import { scan } from "./columnar-join";
 import { makeAgg, scanKey, valueAt } from "./columnar-kernels";
-import { BLOCK, Bail, MAX_GROUPS, asciiOrBail, compareToNumber, compareValues, orderCompare, type Agg, type Derived, type FastPlan, type Item, type ScanKey, type Side } from "./columnar-types";
+import {
+  type Agg,
+  asciiOrBail,
+  Bail,
+  BLOCK,
+  compareToNumber,
+  compareValues,
+  type Derived,
+  type FastPlan,
+  type Item,
+  MAX_GROUPS,
+  orderCompare,
+  type ScanKey,
+  type Side,
+} from "./columnar-types";
 
 /** `joinBytes`: what a join's hash table may take (the columnar budget left after the columns). */
-export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string, Derived>, joinBytes = Infinity): { names: string[]; rows: unknown[][] } {
+export function runAggregate(
+  plan: FastPlan,
+  sides: Side[],
+  derived: Map<string, Derived>,
+  joinBytes = Infinity,
+): { names: string[]; rows: unknown[][] } {
   const groupKeys = plan.groupBy.map((k) => scanKey(k, sides, derived));
   // group ids: per code (dense) for dictionary keys, by value for one numeric key
   let nGroups = 0;
@@ -105,7 +124,9 @@ export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string,
     };
   } else throw new Bail();
   const singleGroup = groupKeys.length === 0;
-  const runs = plan.aggs.map((a) => makeAgg(a, a.arg ? scanKey(a.arg, sides, derived) : null, singleGroup));
+  const runs = plan.aggs.map((a) =>
+    makeAgg(a, a.arg ? scanKey(a.arg, sides, derived) : null, singleGroup),
+  );
   const gid = new Int32Array(BLOCK);
   let tuples = 0;
   scan(plan, sides, joinBytes, (rows, m) => {
@@ -139,7 +160,9 @@ export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string,
     return col[g];
   };
   const itemValue = (g: number, it: Item): unknown =>
-    it.agg ? resultOf(it.agg, g) : keyValues[g]![plan.groupBy.findIndex((k) => k.id === it.key!.id)];
+    it.agg
+      ? resultOf(it.agg, g)
+      : keyValues[g]![plan.groupBy.findIndex((k) => k.id === it.key!.id)];
   for (const h of plan.having) {
     order = order.filter((g) => {
       return compareToNumber(resultOf(h.agg, g), h.op, h.value);
@@ -162,4 +185,3 @@ export function runAggregate(plan: FastPlan, sides: Side[], derived: Map<string,
   out = out.slice(plan.offset, plan.limit === Infinity ? undefined : plan.offset + plan.limit);
   return { names: plan.items.map((it) => it.name), rows: out };
 }
-

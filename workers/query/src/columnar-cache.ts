@@ -7,11 +7,28 @@
 // table, so a column read before it must not answer after it), and one whose version is no longer
 // held goes after the next query of its engine; what one query needs beyond the budget is SQLite's.
 import type { SchemaField } from "../../../shared/types";
-import { deriveDictionary, planColumns, planDerived, planFast, readColumn, runFast, type Column, type Derived, type FastPlan, type Side } from "./columnar";
-import { tick, type EngineContext, type TableRow } from "./engine-types";
+import {
+  type Column,
+  type Derived,
+  deriveDictionary,
+  type FastPlan,
+  planColumns,
+  planDerived,
+  planFast,
+  readColumn,
+  runFast,
+  type Side,
+} from "./columnar";
+import { type EngineContext, type TableRow, tick } from "./engine-types";
 
 /** One entry of the columnar cache: a column, or a derived key's map over a column's dictionary. */
-type CacheEntry = { column?: Column; derived?: Derived; engine: string; owner: string; bytes: number };
+type CacheEntry = {
+  column?: Column;
+  derived?: Derived;
+  engine: string;
+  owner: string;
+  bytes: number;
+};
 
 /**
  * The columnar fast path's cache, by `<engine>|<physical table>|<version>|<column>[|fx:<expr>]`, least
@@ -33,7 +50,10 @@ export async function tryColumnar(
 ): Promise<{ names: string[]; rows: unknown[][] } | null | "timeout"> {
   const schemas = new Map<string, Map<string, string>>();
   for (const [written, t] of byRef) {
-    schemas.set(written, new Map((JSON.parse(t.schema) as SchemaField[]).map((f) => [f.name.toLowerCase(), f.name])));
+    schemas.set(
+      written,
+      new Map((JSON.parse(t.schema) as SchemaField[]).map((f) => [f.name.toLowerCase(), f.name])),
+    );
   }
   const plan = planFast(sqlText, schemas);
   if (!plan) return null;
@@ -62,7 +82,13 @@ export async function tryColumnar(
  * answer — also when the columns this one query needs would not fit the cache's budget (the
  * budget bounds the isolate's memory; SQLite scans in constant memory).
  */
-async function runColumnar(cx: EngineContext, plan: FastPlan, byRef: Map<string, TableRow>, budget: number, deadline: number): Promise<{ names: string[]; rows: unknown[][] } | null | "timeout"> {
+async function runColumnar(
+  cx: EngineContext,
+  plan: FastPlan,
+  byRef: Map<string, TableRow>,
+  budget: number,
+  deadline: number,
+): Promise<{ names: string[]; rows: unknown[][] } | null | "timeout"> {
   const me = cx.engine;
   const needed = planColumns(plan);
   const sides: Side[] = [];
@@ -101,7 +127,8 @@ async function runColumnar(cx: EngineContext, plan: FastPlan, byRef: Map<string,
         if (Date.now() > deadline) return "timeout";
         const type = types.get(name);
         // INTEGER (int64, bool) and REAL (float64) columns sum differently in SQLite: exact int64 vs Kahan
-        const numeric = type === "int64" || type === "bool" ? "integer" : type === "float64" ? "real" : false;
+        const numeric =
+          type === "int64" || type === "bool" ? "integer" : type === "float64" ? "real" : false;
         const c = readColumn(cx.sql, table.physical, name, numeric, table.row_count, budget - mine);
         if (!c) return null;
         col = c;

@@ -5,14 +5,26 @@
 // (workers/query/test/query.test.ts "the columnar fast path answers exactly like SQLite",
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
 import { filterBlock, sideFilters } from "./columnar-kernels";
-import { BLOCK, Bail, HASH_BYTES_PER_ROW, MAX_JOIN_PAIRS, type FastPlan, type Side } from "./columnar-types";
+import {
+  Bail,
+  BLOCK,
+  type FastPlan,
+  HASH_BYTES_PER_ROW,
+  MAX_JOIN_PAIRS,
+  type Side,
+} from "./columnar-types";
 
 /**
  * Feeds the plan's tuples to `sink` in blocks: row ids per side (`rows[side][0..m)`). One
  * table: the filtered rows. A join: the probe side's filtered rows, each with every build-side
  * row (filtered) whose key equals its key.
  */
-export function scan(plan: FastPlan, sides: Side[], joinBytes: number, sink: (rows: Uint32Array[], m: number) => void): void {
+export function scan(
+  plan: FastPlan,
+  sides: Side[],
+  joinBytes: number,
+  sink: (rows: Uint32Array[], m: number) => void,
+): void {
   const filters = sides.map((s, side) => sideFilters(plan, side, s.cols));
   if (filters.some((f) => f === null)) throw new Bail();
   if (!plan.join) {
@@ -47,7 +59,8 @@ export function scan(plan: FastPlan, sides: Side[], joinBytes: number, sink: (ro
   for (let s = 0; s < bn; s++) {
     const r = bsel[s]!;
     let k: string | number | null;
-    if (buildCol.kind === "num") k = buildCol.nulls && buildCol.nulls[r] ? null : buildCol.values[r]!;
+    if (buildCol.kind === "num")
+      k = buildCol.nulls && buildCol.nulls[r] ? null : buildCol.values[r]!;
     else k = buildCol.dict[buildCol.codes[r]!]!;
     if (k === null) continue;
     const list = byKey.get(k);
@@ -75,7 +88,9 @@ export function scan(plan: FastPlan, sides: Side[], joinBytes: number, sink: (ro
   };
   if (probeCol.kind === "str") {
     // one hash lookup per distinct probe value
-    const matches: (number[] | undefined)[] = probeCol.dict.map((v) => (v === null ? undefined : byKey.get(v)));
+    const matches: (number[] | undefined)[] = probeCol.dict.map((v) =>
+      v === null ? undefined : byKey.get(v),
+    );
     const codes = probeCol.codes;
     // bounded work: the pairs the join makes (before the probe side's filters), from a histogram of its codes
     const histogram = new Float64Array(matches.length);

@@ -5,13 +5,34 @@
 // Kept equal to SQLite by the differential tests that run each query on both engines
 // (workers/query/test/query.test.ts "the columnar fast path answers exactly like SQLite",
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
-import { Bail, INT64_NEAR_MAX, asciiOrBail, cmpStr, compareValues, isAscii, type Agg, type CodeArray, type Column, type Derived, type FastPlan, type KeyExpr, type Op, type ScanKey, type Side } from "./columnar-types";
+import {
+  type Agg,
+  asciiOrBail,
+  Bail,
+  type CodeArray,
+  type Column,
+  cmpStr,
+  compareValues,
+  type Derived,
+  type FastPlan,
+  INT64_NEAR_MAX,
+  isAscii,
+  type KeyExpr,
+  type Op,
+  type ScanKey,
+  type Side,
+} from "./columnar-types";
 
 /**
  * Filters rows [from, to) of a side by its conditions into `sel` (row ids); returns how many.
  * Each condition is a tight loop over a typed array (text: a pass/fail table per code).
  */
-export function filterBlock(conds: ((sel: Uint32Array, n: number) => number)[], from: number, to: number, sel: Uint32Array): number {
+export function filterBlock(
+  conds: ((sel: Uint32Array, n: number) => number)[],
+  from: number,
+  to: number,
+  sel: Uint32Array,
+): number {
   let n = 0;
   for (let r = from; r < to; r++) sel[n++] = r;
   for (const c of conds) {
@@ -21,7 +42,12 @@ export function filterBlock(conds: ((sel: Uint32Array, n: number) => number)[], 
   return n;
 }
 
-function numFilter(values: Float64Array | Int32Array, nulls: Uint8Array | null, op: Op, v: number): (sel: Uint32Array, n: number) => number {
+function numFilter(
+  values: Float64Array | Int32Array,
+  nulls: Uint8Array | null,
+  op: Op,
+  v: number,
+): (sel: Uint32Array, n: number) => number {
   return (sel, n) => {
     let k = 0;
     switch (op) {
@@ -86,7 +112,10 @@ function codeFilter(codes: CodeArray, pass: Uint8Array): (sel: Uint32Array, n: n
   };
 }
 
-function nullFilter(nulls: Uint8Array | null, wantNull: boolean): (sel: Uint32Array, n: number) => number {
+function nullFilter(
+  nulls: Uint8Array | null,
+  wantNull: boolean,
+): (sel: Uint32Array, n: number) => number {
   return (sel, n) => {
     if (!nulls) return wantNull ? 0 : n;
     let k = 0;
@@ -99,7 +128,11 @@ function nullFilter(nulls: Uint8Array | null, wantNull: boolean): (sel: Uint32Ar
 }
 
 /** The conditions of one side as filters, or null when one needs SQLite. */
-export function sideFilters(plan: FastPlan, side: number, cols: Map<string, Column>): ((sel: Uint32Array, n: number) => number)[] | null {
+export function sideFilters(
+  plan: FastPlan,
+  side: number,
+  cols: Map<string, Column>,
+): ((sel: Uint32Array, n: number) => number)[] | null {
   const out: ((sel: Uint32Array, n: number) => number)[] = [];
   for (const cond of plan.where) {
     if (cond.ref.side !== side) continue;
@@ -123,7 +156,8 @@ export function sideFilters(plan: FastPlan, side: number, cols: Map<string, Colu
       if (/^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$/.test(cond.value)) return null;
       if (cond.op !== "=" && cond.op !== "<>" && (!col.ascii || !isAscii(cond.value))) return null;
       const pass = new Uint8Array(col.dict.length);
-      for (let c = 1; c < col.dict.length; c++) pass[c] = cmpStr(col.dict[c]!, cond.op, cond.value) ? 1 : 0;
+      for (let c = 1; c < col.dict.length; c++)
+        pass[c] = cmpStr(col.dict[c]!, cond.op, cond.value) ? 1 : 0;
       out.push(codeFilter(col.codes, pass));
     }
   }
@@ -262,7 +296,8 @@ export function makeAgg(agg: Agg, key: ScanKey | null, singleGroup: boolean): Ag
       const exact = b + BigInt(sum.a[g]!);
       if (agg.fn === "avg") return Number(exact) / n; // SQLite: (double) of the int64 sum, over the count
       // an int64 past 2^53 is no exact JSON number: SQLite answers whatever it answers
-      if (exact > BigInt(Number.MAX_SAFE_INTEGER) || exact < -BigInt(Number.MAX_SAFE_INTEGER)) throw new Bail();
+      if (exact > BigInt(Number.MAX_SAFE_INTEGER) || exact < -BigInt(Number.MAX_SAFE_INTEGER))
+        throw new Bail();
       return Number(exact);
     };
     let integer = key.kind === "num" && key.integer;
@@ -274,7 +309,8 @@ export function makeAgg(agg: Agg, key: ScanKey | null, singleGroup: boolean): Ag
       key.values.forEach((v, c) => {
         if (v === null) return;
         if (typeof v !== "number") throw new Bail(); // sum over text: SQLite's conversion rules
-        if (integer && (!Number.isInteger(v) || Math.abs(v) > Number.MAX_SAFE_INTEGER)) throw new Bail();
+        if (integer && (!Number.isInteger(v) || Math.abs(v) > Number.MAX_SAFE_INTEGER))
+          throw new Bail();
         dictValues![c] = v;
       });
     }
@@ -415,10 +451,32 @@ export function scanKey(k: KeyExpr, sides: Side[], derived: Map<string, Derived>
     if (col.kind !== "str") throw new Bail();
     const d = derived.get(k.id);
     if (!d) throw new Bail();
-    return { kind: "dict", side: k.ref.side, codes: col.codes, remap: d.remap, values: d.values, integer: d.integer };
+    return {
+      kind: "dict",
+      side: k.ref.side,
+      codes: col.codes,
+      remap: d.remap,
+      values: d.values,
+      integer: d.integer,
+    };
   }
-  if (col.kind === "num") return { kind: "num", side: k.ref.side, values: col.values, nulls: col.nulls, integer: col.integer, absMax: col.absMax };
-  return { kind: "dict", side: k.ref.side, codes: col.codes, remap: null, values: col.dict, integer: false };
+  if (col.kind === "num")
+    return {
+      kind: "num",
+      side: k.ref.side,
+      values: col.values,
+      nulls: col.nulls,
+      integer: col.integer,
+      absMax: col.absMax,
+    };
+  return {
+    kind: "dict",
+    side: k.ref.side,
+    codes: col.codes,
+    remap: null,
+    values: col.dict,
+    integer: false,
+  };
 }
 
 export function valueAt(key: ScanKey, r: number): unknown {

@@ -5,20 +5,108 @@
 // Kept equal to SQLite by the differential tests that run each query on both engines
 // (workers/query/test/query.test.ts "the columnar fast path answers exactly like SQLite",
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
-import { tokenize, type Token } from "./guard";
-import { NotFast, type Agg, type AggFn, type ColRef, type Cond, type FastPlan, type Having, type Item, type KeyExpr, type Op, type OrderKey } from "./columnar-types";
+
+import {
+  type Agg,
+  type AggFn,
+  type ColRef,
+  type Cond,
+  type FastPlan,
+  type Having,
+  type Item,
+  type KeyExpr,
+  NotFast,
+  type Op,
+  type OrderKey,
+} from "./columnar-types";
+import { type Token, tokenize } from "./guard";
 
 const AGG_FNS = new Set(["count", "sum", "avg", "min", "max"]);
 /** Deterministic scalar functions a derived key may use (evaluated by SQLite per distinct value). */
 const KEY_FNS = new Set([
-  "substr", "substring", "strftime", "date", "time", "datetime", "julianday", "unixepoch", "upper", "lower", "trim", "ltrim",
-  "rtrim", "length", "replace", "instr", "coalesce", "ifnull", "nullif", "abs", "round", "hex", "printf", "format", "concat",
+  "substr",
+  "substring",
+  "strftime",
+  "date",
+  "time",
+  "datetime",
+  "julianday",
+  "unixepoch",
+  "upper",
+  "lower",
+  "trim",
+  "ltrim",
+  "rtrim",
+  "length",
+  "replace",
+  "instr",
+  "coalesce",
+  "ifnull",
+  "nullif",
+  "abs",
+  "round",
+  "hex",
+  "printf",
+  "format",
+  "concat",
 ]);
-const OPS: Record<string, Op> = { "=": "=", "==": "=", "<>": "<>", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };
+const OPS: Record<string, Op> = {
+  "=": "=",
+  "==": "=",
+  "<>": "<>",
+  "!=": "<>",
+  "<": "<",
+  "<=": "<=",
+  ">": ">",
+  ">=": ">=",
+};
 const CLAUSE = new Set([
-  "from", "where", "group", "having", "order", "limit", "offset", "as", "join", "inner", "left", "right", "full", "cross", "natural",
-  "outer", "on", "using", "and", "or", "not", "is", "in", "between", "like", "glob", "by", "asc", "desc", "nulls", "union", "window",
-  "select", "distinct", "all", "case", "when", "then", "else", "end", "null", "collate", "intersect", "except", "exists", "values",
+  "from",
+  "where",
+  "group",
+  "having",
+  "order",
+  "limit",
+  "offset",
+  "as",
+  "join",
+  "inner",
+  "left",
+  "right",
+  "full",
+  "cross",
+  "natural",
+  "outer",
+  "on",
+  "using",
+  "and",
+  "or",
+  "not",
+  "is",
+  "in",
+  "between",
+  "like",
+  "glob",
+  "by",
+  "asc",
+  "desc",
+  "nulls",
+  "union",
+  "window",
+  "select",
+  "distinct",
+  "all",
+  "case",
+  "when",
+  "then",
+  "else",
+  "end",
+  "null",
+  "collate",
+  "intersect",
+  "except",
+  "exists",
+  "values",
 ]);
 /** top-N keeps at most this many rows (limit + offset); larger sorts are SQLite's */
 const MAX_TOP = 10_000;
@@ -40,12 +128,14 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
   const toks = tokenize(sql).filter((t) => t.text !== ";");
   let i = 0;
   const peek = (k = 0): Token | undefined => toks[i + k];
-  const word = (t: Token | undefined): string => (t && t.kind === "word" ? t.value.toLowerCase() : "");
+  const word = (t: Token | undefined): string =>
+    t && t.kind === "word" ? t.value.toLowerCase() : "";
   const expectWord = (w: string) => {
     if (word(peek()) !== w) throw new NotFast();
     i++;
   };
-  const isName = (t: Token | undefined) => !!t && (t.kind === "quoted" || (t.kind === "word" && !CLAUSE.has(t.value.toLowerCase())));
+  const isName = (t: Token | undefined) =>
+    !!t && (t.kind === "quoted" || (t.kind === "word" && !CLAUSE.has(t.value.toLowerCase())));
   const ident = (): string => {
     const t = peek();
     if (!isName(t)) throw new NotFast();
@@ -115,7 +205,9 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
       if (!col) throw new NotFast(); // SQLite names the unknown column
       return { side, col };
     }
-    const found = schemas.flatMap((s, side) => (s.has(lower) ? [{ side, col: s.get(lower)! }] : []));
+    const found = schemas.flatMap((s, side) =>
+      s.has(lower) ? [{ side, col: s.get(lower)! }] : [],
+    );
     if (found.length !== 1) throw new NotFast(); // unknown or ambiguous: SQLite says which
     return found[0]!;
   };
@@ -146,7 +238,8 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
           for (;;) {
             const a = peek();
             if (!a) throw new NotFast();
-            if (a.kind === "word" && KEY_FNS.has(a.value.toLowerCase()) && peek(1)?.text === "(") args.push(render());
+            if (a.kind === "word" && KEY_FNS.has(a.value.toLowerCase()) && peek(1)?.text === "(")
+              args.push(render());
             else if (a.kind === "string") {
               if (/^\s*now\s*$/i.test(a.value)) throw new NotFast(); // not deterministic
               args.push(a.text);
@@ -234,7 +327,10 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
       const key = keyExpr();
       const last = toks[i - 1]!;
       // SQLite names a plain column reference by the column's declared name, anything else by its text
-      item = { name: key.fx === null ? key.ref.col : sql.slice(start, last.pos + last.text.length), key };
+      item = {
+        name: key.fx === null ? key.ref.col : sql.slice(start, last.pos + last.text.length),
+        key,
+      };
     }
     if (word(peek()) === "as") {
       i++;
@@ -319,7 +415,12 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
         if (!item?.key) throw new NotFast();
         key = item.key;
         i++;
-      } else if (isName(t) && peek(1)?.text !== "(" && peek(1)?.text !== "." && !schemas.some((s) => s.has(t!.value.toLowerCase()))) {
+      } else if (
+        isName(t) &&
+        peek(1)?.text !== "(" &&
+        peek(1)?.text !== "." &&
+        !schemas.some((s) => s.has(t!.value.toLowerCase()))
+      ) {
         // not a column: a select alias (SQLite resolves GROUP BY names against columns first)
         const item = items.find((it) => it.name.toLowerCase() === t!.value.toLowerCase());
         if (!item?.key) throw new NotFast();
@@ -336,7 +437,9 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
   }
   const grouped = groupBy.length > 0 || aggs.length > 0;
   // every selected key must be grouped (SQLite allows bare columns; their value is then one of the group's)
-  if (grouped) for (const it of items) if (it.key && !groupBy.some((g) => g.id === it.key!.id)) throw new NotFast();
+  if (grouped)
+    for (const it of items)
+      if (it.key && !groupBy.some((g) => g.id === it.key!.id)) throw new NotFast();
   const having: Having[] = [];
   if (word(peek()) === "having") {
     if (groupBy.length === 0) throw new NotFast();
@@ -375,7 +478,10 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
         i++;
       } else {
         // an output alias first, then a column / key expression
-        const named = isName(t) && peek(1)?.text !== "(" && peek(1)?.text !== "." ? items.filter((it) => it.name.toLowerCase() === t!.value.toLowerCase()) : [];
+        const named =
+          isName(t) && peek(1)?.text !== "(" && peek(1)?.text !== "."
+            ? items.filter((it) => it.name.toLowerCase() === t!.value.toLowerCase())
+            : [];
         // two outputs of that name (`SELECT i, b AS i … ORDER BY i`): SQLite prefers the AS alias; let it decide
         if (named.length > 1) throw new NotFast();
         const byAlias = named.length ? items.indexOf(named[0]!) : -1;
@@ -431,9 +537,22 @@ function parse(sql: string, datasets: Map<string, Map<string, string>>): FastPla
   if (i !== toks.length) throw new NotFast();
   if (!grouped) {
     // rows without aggregates: only a bounded top-N over one table
-    if (join || orderBy.length === 0 || limit === Infinity || limit + offset > MAX_TOP) throw new NotFast();
+    if (join || orderBy.length === 0 || limit === Infinity || limit + offset > MAX_TOP)
+      throw new NotFast();
   }
-  return { tables, join, items, where, groupBy, having, aggs, orderBy, limit, offset, mode: grouped ? "aggregate" : "rows" };
+  return {
+    tables,
+    join,
+    items,
+    where,
+    groupBy,
+    having,
+    aggs,
+    orderBy,
+    limit,
+    offset,
+    mode: grouped ? "aggregate" : "rows",
+  };
 }
 
 /** The columns each side of the plan reads. */
@@ -441,7 +560,7 @@ export function planColumns(plan: FastPlan): Set<string>[] {
   const out = plan.tables.map(() => new Set<string>());
   const add = (r: ColRef) => out[r.side]!.add(r.col);
   for (const w of plan.where) add(w.ref);
-  if (plan.join) (add(plan.join.left), add(plan.join.right));
+  if (plan.join) add(plan.join.left), add(plan.join.right);
   for (const k of plan.groupBy) add(k.ref);
   for (const a of plan.aggs) if (a.arg) add(a.arg.ref);
   for (const it of plan.items) if (it.key) add(it.key.ref);
@@ -451,7 +570,12 @@ export function planColumns(plan: FastPlan): Set<string>[] {
 
 /** The derived keys (functions of a text column) the plan needs. */
 export function planDerived(plan: FastPlan): KeyExpr[] {
-  const all = [...plan.groupBy, ...plan.items.flatMap((it) => (it.key ? [it.key] : [])), ...plan.aggs.flatMap((a) => (a.arg ? [a.arg] : [])), ...plan.orderBy.flatMap((o) => (o.key ? [o.key] : []))];
+  const all = [
+    ...plan.groupBy,
+    ...plan.items.flatMap((it) => (it.key ? [it.key] : [])),
+    ...plan.aggs.flatMap((a) => (a.arg ? [a.arg] : [])),
+    ...plan.orderBy.flatMap((o) => (o.key ? [o.key] : [])),
+  ];
   const seen = new Map<string, KeyExpr>();
   for (const k of all) if (k.fx !== null) seen.set(k.id, k);
   return [...seen.values()];

@@ -6,7 +6,7 @@
 // Kept equal to SQLite by the differential tests that run each query on both engines
 // (workers/query/test/query.test.ts "the columnar fast path answers exactly like SQLite",
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
-import { NotFast, isAscii, type CodeArray, type Column, type Derived } from "./columnar-types";
+import { type CodeArray, type Column, type Derived, isAscii, NotFast } from "./columnar-types";
 
 /**
  * Reads one column of a physical table into a typed column (numbers or dictionary codes); null
@@ -25,7 +25,9 @@ export function readColumn(
   maxBytes = Infinity,
 ): Column | null {
   if (rows * 4 > maxBytes) return null;
-  const cursor = sql.exec(`SELECT "${name.replaceAll('"', '""')}" FROM "${physical.replaceAll('"', '""')}"`);
+  const cursor = sql.exec(
+    `SELECT "${name.replaceAll('"', '""')}" FROM "${physical.replaceAll('"', '""')}"`,
+  );
   if (numeric) {
     // int32 while every value fits (half the memory of doubles), doubles from the first that does not
     let ints: Int32Array | null = new Int32Array(rows);
@@ -63,8 +65,23 @@ export function readColumn(
       r++;
     }
     if (r !== rows) return null;
-    if (ints) return { kind: "num", values: ints, nulls, integer, absMax, bytes: rows * 4 + (nulls ? rows : 0) };
-    return { kind: "num", values: doubles!, nulls, integer, absMax, bytes: rows * 8 + (nulls ? rows : 0) };
+    if (ints)
+      return {
+        kind: "num",
+        values: ints,
+        nulls,
+        integer,
+        absMax,
+        bytes: rows * 4 + (nulls ? rows : 0),
+      };
+    return {
+      kind: "num",
+      values: doubles!,
+      nulls,
+      integer,
+      absMax,
+      bytes: rows * 8 + (nulls ? rows : 0),
+    };
   }
   let codes: CodeArray = new Uint8Array(rows);
   const dict: (string | null)[] = [null];
@@ -108,7 +125,8 @@ export function deriveDictionary(sql: SqlStorage, fx: string, dict: (string | nu
   let bytes = dict.length * 4;
   let integer = true;
   const codeOf = (v: unknown): number => {
-    const k = v === null ? "n" : typeof v === "number" ? `#${v}` : typeof v === "string" ? `s${v}` : null;
+    const k =
+      v === null ? "n" : typeof v === "number" ? `#${v}` : typeof v === "string" ? `s${v}` : null;
     if (k === null) throw new NotFast(); // a blob: SQLite answers
     let c = index.get(k);
     if (c === undefined) {
@@ -129,7 +147,10 @@ export function deriveDictionary(sql: SqlStorage, fx: string, dict: (string | nu
       end++;
     }
     const chunk = JSON.stringify(dict.slice(start, end));
-    const cursor = sql.exec(`SELECT key, v, typeof(v) FROM (SELECT key, ${fx} AS v FROM json_each(?))`, chunk);
+    const cursor = sql.exec(
+      `SELECT key, v, typeof(v) FROM (SELECT key, ${fx} AS v FROM json_each(?))`,
+      chunk,
+    );
     for (const [k, v, type] of cursor.raw()) {
       if (type === "real") integer = false;
       remap[start + (k as number)] = codeOf(v);
@@ -138,4 +159,3 @@ export function deriveDictionary(sql: SqlStorage, fx: string, dict: (string | nu
   }
   return { remap, values, integer, bytes };
 }
-

@@ -6,10 +6,21 @@
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
 import { scan } from "./columnar-join";
 import { scanKey, valueAt } from "./columnar-kernels";
-import { asciiOrBail, compareValues, type CodeArray, type Derived, type FastPlan, type Side } from "./columnar-types";
+import {
+  asciiOrBail,
+  type CodeArray,
+  compareValues,
+  type Derived,
+  type FastPlan,
+  type Side,
+} from "./columnar-types";
 
 /** ORDER BY … LIMIT n over rows (no aggregates): keeps the best n + offset rows while scanning. */
-export function runTop(plan: FastPlan, sides: Side[], derived: Map<string, Derived>): { names: string[]; rows: unknown[][] } {
+export function runTop(
+  plan: FastPlan,
+  sides: Side[],
+  derived: Map<string, Derived>,
+): { names: string[]; rows: unknown[][] } {
   const itemKeys = plan.items.map((it) => scanKey(it.key!, sides, derived));
   // each ORDER BY key as a number per row: numbers as they are, codes by the rank of their value
   interface Ranked {
@@ -25,7 +36,8 @@ export function runTop(plan: FastPlan, sides: Side[], derived: Map<string, Deriv
     const k = o.key ? scanKey(o.key, sides, derived) : itemKeys[o.out!]!;
     const sign = o.desc ? -1 : 1;
     const nullsFirst = o.nullsFirst;
-    if (k.kind === "num") return { num: k.values, nulls: k.nulls, codes: null, rank: null, sign, nullsFirst };
+    if (k.kind === "num")
+      return { num: k.values, nulls: k.nulls, codes: null, rank: null, sign, nullsFirst };
     const codesCount = k.remap ? k.remap.length : k.values.length;
     const order = k.values.map((_, c) => c).filter((c) => k.values[c] !== null);
     for (const c of order) asciiOrBail(k.values[c]);

@@ -38,7 +38,9 @@ export interface Item {
   agg?: Agg;
 }
 
-export type Cond = { ref: ColRef; op: Op; value: number | string } | { ref: ColRef; isNull: boolean };
+export type Cond =
+  | { ref: ColRef; op: Op; value: number | string }
+  | { ref: ColRef; isNull: boolean };
 
 export interface Having {
   agg: Agg;
@@ -74,7 +76,14 @@ export type CodeArray = Uint8Array | Uint16Array | Uint32Array;
 
 export type Column =
   /** `integer`: every value is an INTEGER in SQLite (an int64 or bool column); `absMax`: the largest |value| */
-  | { kind: "num"; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean; absMax: number; bytes: number }
+  | {
+      kind: "num";
+      values: Float64Array | Int32Array;
+      nulls: Uint8Array | null;
+      integer: boolean;
+      absMax: number;
+      bytes: number;
+    }
   | { kind: "str"; codes: CodeArray; dict: (string | null)[]; ascii: boolean; bytes: number };
 
 /** A function of a text column, per dictionary entry: old code → new code, and the new codes' values (code 0 may be any value). */
@@ -114,9 +123,23 @@ export function isAscii(s: string): boolean {
 
 /** A key as the scan reads it: numbers per row, or a code per row (through a remap) into values. */
 export type ScanKey =
-  | { kind: "num"; side: number; values: Float64Array | Int32Array; nulls: Uint8Array | null; integer: boolean; absMax: number }
+  | {
+      kind: "num";
+      side: number;
+      values: Float64Array | Int32Array;
+      nulls: Uint8Array | null;
+      integer: boolean;
+      absMax: number;
+    }
   /** `integer`: every number among `values` is an INTEGER in SQLite (false when unknown) */
-  | { kind: "dict"; side: number; codes: CodeArray; remap: Int32Array | null; values: unknown[]; integer: boolean };
+  | {
+      kind: "dict";
+      side: number;
+      codes: CodeArray;
+      remap: Int32Array | null;
+      values: unknown[];
+      integer: boolean;
+    };
 
 export function cmpNum(a: number, op: Op, b: number): boolean {
   switch (op) {

@@ -28,7 +28,7 @@
 // workers/query/test/columnar-exact.test.ts) and the fuzz suite over the same path.
 import { runAggregate } from "./columnar-aggregate";
 import { runTop } from "./columnar-top";
-import { Bail, NotFast, type Derived, type FastPlan, type Side } from "./columnar-types";
+import { Bail, type Derived, type FastPlan, NotFast, type Side } from "./columnar-types";
 
 export { planColumns, planDerived, planFast } from "./columnar-plan";
 export { deriveDictionary, readColumn } from "./columnar-read";
@@ -40,12 +40,18 @@ export type { Column, Derived, FastPlan, Side } from "./columnar-types";
  * the data needs SQLite after all. `joinBytes`: the memory a join's hash table may take (what the
  * columnar budget leaves after the columns); a join that needs more is SQLite's.
  */
-export function runFast(plan: FastPlan, sides: Side[], derived: Map<string, Derived>, joinBytes = Infinity): { names: string[]; rows: unknown[][] } | null {
+export function runFast(
+  plan: FastPlan,
+  sides: Side[],
+  derived: Map<string, Derived>,
+  joinBytes = Infinity,
+): { names: string[]; rows: unknown[][] } | null {
   try {
-    return plan.mode === "rows" ? runTop(plan, sides, derived) : runAggregate(plan, sides, derived, joinBytes);
+    return plan.mode === "rows"
+      ? runTop(plan, sides, derived)
+      : runAggregate(plan, sides, derived, joinBytes);
   } catch (err) {
     if (err instanceof Bail || err instanceof NotFast) return null;
     throw err;
   }
 }
-

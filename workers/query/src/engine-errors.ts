@@ -9,15 +9,24 @@ import type { EngineError } from "./engine-types";
 
 const MiB = 1024 * 1024;
 
-export function asEngineError(err: unknown, fallbackCode: string, fallbackStatus: number): EngineError {
-  if (err instanceof LakehouseError) return { code: err.code, message: err.message, status: err.status };
+export function asEngineError(
+  err: unknown,
+  fallbackCode: string,
+  fallbackStatus: number,
+): EngineError {
+  if (err instanceof LakehouseError)
+    return { code: err.code, message: err.message, status: err.status };
   const message = err instanceof Error ? err.message : String(err);
   return { code: fallbackCode, message, status: fallbackStatus };
 }
 
 /** A dataset that cannot be loaded fails only the queries that read it, with this 422. */
 export function unloadableError(name: string, version: number, reason: string): LakehouseError {
-  return new LakehouseError("dataset_unloadable", `sql: dataset ${JSON.stringify(name)} (version ${version}) cannot be loaded into the SQL engine: ${reason}`, { status: 422 });
+  return new LakehouseError(
+    "dataset_unloadable",
+    `sql: dataset ${JSON.stringify(name)} (version ${version}) cannot be loaded into the SQL engine: ${reason}`,
+    { status: 422 },
+  );
 }
 
 /** One row alone is over [queryd].max_result_bytes: no answer can carry it (a 4xx; retrying cannot help). */
@@ -46,7 +55,11 @@ export function timeoutError(ms: number): EngineError {
  * ("exceeded its CPU time limit" / "...and was reset"). Only this query fails, with a 4xx
  * naming the limit; the object restarts from its durable SQLite for the next query.
  */
-export function engineFailure(err: unknown, timeoutMs: number, maxResultBytes = 16 * MiB): LakehouseError {
+export function engineFailure(
+  err: unknown,
+  timeoutMs: number,
+  maxResultBytes = 16 * MiB,
+): LakehouseError {
   if (err instanceof LakehouseError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (isRpcSizeError(err)) {
@@ -62,7 +75,15 @@ export function engineFailure(err: unknown, timeoutMs: number, maxResultBytes = 
     );
   }
   if (/memory/i.test(message) && /(limit|exceeded)/i.test(message)) {
-    return new LakehouseError("query_too_large", `sql: the query exceeded the engine's memory limit and was ended (${message}); narrow it (fewer rows, columns or groups)`, { status: 400 });
+    return new LakehouseError(
+      "query_too_large",
+      `sql: the query exceeded the engine's memory limit and was ended (${message}); narrow it (fewer rows, columns or groups)`,
+      { status: 400 },
+    );
   }
-  return new LakehouseError("service_unavailable", `sql: the query engine failed while running this query (${message}); retry`, { status: 503 });
+  return new LakehouseError(
+    "service_unavailable",
+    `sql: the query engine failed while running this query (${message}); retry`,
+    { status: 503 },
+  );
 }

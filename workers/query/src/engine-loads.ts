@@ -12,7 +12,14 @@ import { LakehouseError } from "../../../shared/errors";
 import type { DatasetDelta, Manifest, SchemaField } from "../../../shared/types";
 import { unloadableError } from "./engine-errors";
 import type { HeldTables } from "./engine-tables";
-import { PHYSICAL, TABLE_COLUMNS, newPhysical, tick, type LoadOptions, type TableRow } from "./engine-types";
+import {
+  type LoadOptions,
+  newPhysical,
+  PHYSICAL,
+  TABLE_COLUMNS,
+  type TableRow,
+  tick,
+} from "./engine-types";
 import { createTable, loadDataset, quoteIdent } from "./loader";
 
 /** An unloadable dataset version is not retried by every query: its error is kept this long. */
@@ -56,7 +63,10 @@ export class DatasetLoads {
     if (failure && Date.now() - failure.at < FAILED_LOAD_TTL_MS) throw failure.error;
     const load = this.load(name, version, opts)
       .catch((err: unknown) => {
-        const error = err instanceof LakehouseError ? err : unloadableError(name, version, err instanceof Error ? err.message : String(err));
+        const error =
+          err instanceof LakehouseError
+            ? err
+            : unloadableError(name, version, err instanceof Error ? err.message : String(err));
         if (error.code === "dataset_unloadable") this.failed.set(key, { error, at: Date.now() });
         throw error;
       })
@@ -71,13 +81,18 @@ export class DatasetLoads {
 
   private loadFailure(name: string, version: number, err: unknown): LakehouseError {
     if (err instanceof LakehouseError) return err;
-    const message = (err instanceof Error ? err.message : String(err)).replace(/: SQLITE_[A-Z_]+$/, "").replace(PHYSICAL, name);
+    const message = (err instanceof Error ? err.message : String(err))
+      .replace(/: SQLITE_[A-Z_]+$/, "")
+      .replace(PHYSICAL, name);
     return unloadableError(name, version, message);
   }
 
   private async load(name: string, version: number, opts: LoadOptions): Promise<void> {
     if (/^(_lh_|sqlite_|_cf_)/i.test(name)) {
-      throw new LakehouseError("bad_request", `dataset name ${JSON.stringify(name)} is reserved by the query engine and cannot be queried`);
+      throw new LakehouseError(
+        "bad_request",
+        `dataset name ${JSON.stringify(name)} is reserved by the query engine and cannot be queried`,
+      );
     }
     const held = this.held.all().get(name);
     if (held && held.version < version) {
@@ -91,9 +106,18 @@ export class DatasetLoads {
   /** The catalog's delta from the held version, when it is a usable append; null otherwise (not append-only, 404 from an older catalog, any failure). */
   private async delta(name: string, from: number, to: number): Promise<DatasetDelta | null> {
     try {
-      const d = await serviceClient(this.env as never, "catalog").json<DatasetDelta>(`/delta/${encodeURIComponent(name)}?from=${from}&to=${to}`);
+      const d = await serviceClient(this.env as never, "catalog").json<DatasetDelta>(
+        `/delta/${encodeURIComponent(name)}?from=${from}&to=${to}`,
+      );
       const usable =
-        d && d.append_only === true && d.name === name && d.from === from && d.to === to && Array.isArray(d.added) && Array.isArray(d.schema) && typeof d.row_count === "number";
+        d &&
+        d.append_only === true &&
+        d.name === name &&
+        d.from === from &&
+        d.to === to &&
+        Array.isArray(d.added) &&
+        Array.isArray(d.schema) &&
+        typeof d.row_count === "number";
       return usable ? d : null;
     } catch {
       return null;
@@ -109,7 +133,12 @@ export class DatasetLoads {
    * False when the append cannot be trusted (schema or row counts disagree, the held table
    * changed meanwhile): the caller loads in full.
    */
-  private async append(name: string, held: TableRow, delta: DatasetDelta, opts: LoadOptions): Promise<boolean> {
+  private async append(
+    name: string,
+    held: TableRow,
+    delta: DatasetDelta,
+    opts: LoadOptions,
+  ): Promise<boolean> {
     const sql = this.storage.sql;
     if (!sameColumns(JSON.parse(held.schema) as SchemaField[], delta.schema)) return false;
     const declared = delta.added.reduce((n, o) => n + o.row_count, 0);
@@ -120,11 +149,17 @@ export class DatasetLoads {
     let bytes = 0;
     if (delta.added.length > 0) {
       const perRow = held.row_count > 0 ? held.bytes / held.row_count : 0;
-      const estimate = perRow > 0 ? Math.ceil(perRow * declared) : delta.added.reduce((n, o) => n + o.size, 0);
+      const estimate =
+        perRow > 0 ? Math.ceil(perRow * declared) : delta.added.reduce((n, o) => n + o.size, 0);
       this.held.evict(opts.budget, estimate, new Set([...opts.protect, name]));
       stage = newPhysical();
       try {
-        const stats = await loadDataset(sql, this.env.LAKE, { name, schema: delta.schema, objects: delta.added }, stage);
+        const stats = await loadDataset(
+          sql,
+          this.env.LAKE,
+          { name, schema: delta.schema, objects: delta.added },
+          stage,
+        );
         rows = stats.rows;
         bytes = stats.bytes;
       } catch (err) {
@@ -143,7 +178,8 @@ export class DatasetLoads {
     const target = quoteIdent(held.physical);
     const cols = delta.schema.map((f) => quoteIdent(f.name)).join(", ");
     const until = Date.now() + opts.mergeWaitMs;
-    while (stage && this.held.isRead(held.physical) && Date.now() < until) await this.held.released(held.physical, until - Date.now());
+    while (stage && this.held.isRead(held.physical) && Date.now() < until)
+      await this.held.released(held.physical, until - Date.now());
     if (!stillHeld()) {
       if (stage) this.held.discard(stage);
       return false;
@@ -156,14 +192,24 @@ export class DatasetLoads {
       // the transaction rolls back and the table is copied instead, as below.
       try {
         this.storage.transactionSync(() => {
-        if (stage) {
-          sql.exec(`INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${quoteIdent(stage)} ORDER BY rowid`);
-          sql.exec(`DROP TABLE ${quoteIdent(stage)}`);
-        }
-        sql.exec(
-          "UPDATE _lh_tables SET version = ?, row_count = ?, schema = ?, bytes = bytes + ?, load_ms = ?, loaded_at = ?, last_load = 'incremental', last_load_rows = ?, loads_incremental = loads_incremental + 1, last_used_at = ? WHERE name = ?",
-          delta.to, held.row_count + rows, JSON.stringify(delta.schema), bytes, Date.now() - started, new Date().toISOString(), rows, Date.now(), name,
-        );
+          if (stage) {
+            sql.exec(
+              `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${quoteIdent(stage)} ORDER BY rowid`,
+            );
+            sql.exec(`DROP TABLE ${quoteIdent(stage)}`);
+          }
+          sql.exec(
+            "UPDATE _lh_tables SET version = ?, row_count = ?, schema = ?, bytes = bytes + ?, load_ms = ?, loaded_at = ?, last_load = 'incremental', last_load_rows = ?, loads_incremental = loads_incremental + 1, last_used_at = ? WHERE name = ?",
+            delta.to,
+            held.row_count + rows,
+            JSON.stringify(delta.schema),
+            bytes,
+            Date.now() - started,
+            new Date().toISOString(),
+            rows,
+            Date.now(),
+            name,
+          );
         });
         merged = true;
       } catch {
@@ -174,12 +220,21 @@ export class DatasetLoads {
       const copy = newPhysical();
       try {
         createTable(sql, copy, delta.schema, name);
-        const range = sql.exec<{ lo: number | null; hi: number | null }>(`SELECT min(rowid) AS lo, max(rowid) AS hi FROM ${target}`).one();
+        const range = sql
+          .exec<{ lo: number | null; hi: number | null }>(
+            `SELECT min(rowid) AS lo, max(rowid) AS hi FROM ${target}`,
+          )
+          .one();
         if (range.lo !== null && range.hi !== null) {
           for (let lo = range.lo; lo <= range.hi; lo += COPY_CHUNK_ROWS) {
-            sql.exec(`INSERT INTO ${quoteIdent(copy)} (${cols}) SELECT ${cols} FROM ${target} WHERE rowid >= ? AND rowid < ? ORDER BY rowid`, lo, lo + COPY_CHUNK_ROWS);
+            sql.exec(
+              `INSERT INTO ${quoteIdent(copy)} (${cols}) SELECT ${cols} FROM ${target} WHERE rowid >= ? AND rowid < ? ORDER BY rowid`,
+              lo,
+              lo + COPY_CHUNK_ROWS,
+            );
             await tick(); // other queries run between steps
-            if (!stillHeld()) throw new Error("the dataset's table changed while it was being copied");
+            if (!stillHeld())
+              throw new Error("the dataset's table changed while it was being copied");
           }
         }
       } catch {
@@ -188,10 +243,21 @@ export class DatasetLoads {
         return false;
       }
       this.storage.transactionSync(() => {
-        sql.exec(`INSERT INTO ${quoteIdent(copy)} (${cols}) SELECT ${cols} FROM ${quoteIdent(stage)} ORDER BY rowid`);
+        sql.exec(
+          `INSERT INTO ${quoteIdent(copy)} (${cols}) SELECT ${cols} FROM ${quoteIdent(stage)} ORDER BY rowid`,
+        );
         sql.exec(
           "UPDATE _lh_tables SET physical = ?, version = ?, row_count = ?, schema = ?, bytes = ?, load_ms = ?, loaded_at = ?, last_load = 'incremental', last_load_rows = ?, loads_incremental = loads_incremental + 1, last_used_at = ? WHERE name = ?",
-          copy, delta.to, held.row_count + rows, JSON.stringify(delta.schema), held.bytes + bytes, Date.now() - started, new Date().toISOString(), rows, Date.now(), name,
+          copy,
+          delta.to,
+          held.row_count + rows,
+          JSON.stringify(delta.schema),
+          held.bytes + bytes,
+          Date.now() - started,
+          new Date().toISOString(),
+          rows,
+          Date.now(),
+          name,
         );
         sql.exec("INSERT OR IGNORE INTO _lh_garbage (physical) VALUES (?)", held.physical);
         sql.exec("INSERT OR IGNORE INTO _lh_garbage (physical) VALUES (?)", stage);
@@ -211,7 +277,9 @@ export class DatasetLoads {
     const manifest =
       given && given.version === version
         ? given
-        : await serviceClient(this.env as never, "catalog").json<Manifest>(`/manifest/${encodeURIComponent(name)}?version=${version}`);
+        : await serviceClient(this.env as never, "catalog").json<Manifest>(
+            `/manifest/${encodeURIComponent(name)}?version=${version}`,
+          );
     const protect = new Set([...opts.protect, name]);
     const before = this.held.all().get(name);
     const estimate =
@@ -235,10 +303,21 @@ export class DatasetLoads {
       const sql = this.storage.sql;
       sql.exec(
         `INSERT OR REPLACE INTO _lh_tables (${TABLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'full', ?, ?, ?)`,
-        name, stage, manifest.version, stats.rows, JSON.stringify(manifest.schema), loadMs, new Date().toISOString(),
-        stats.bytes, now, stats.rows, (previous?.loads_full ?? 0) + 1, previous?.loads_incremental ?? 0,
+        name,
+        stage,
+        manifest.version,
+        stats.rows,
+        JSON.stringify(manifest.schema),
+        loadMs,
+        new Date().toISOString(),
+        stats.bytes,
+        now,
+        stats.rows,
+        (previous?.loads_full ?? 0) + 1,
+        previous?.loads_incremental ?? 0,
       );
-      if (previous) sql.exec("INSERT OR IGNORE INTO _lh_garbage (physical) VALUES (?)", previous.physical);
+      if (previous)
+        sql.exec("INSERT OR IGNORE INTO _lh_garbage (physical) VALUES (?)", previous.physical);
     });
     this.held.markUsed(name, now);
     this.counters.full++;

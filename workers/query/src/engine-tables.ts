@@ -43,21 +43,37 @@ export class HeldTables {
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_lh\\_data\\_%' ESCAPE '\\' AND name NOT IN (SELECT physical FROM _lh_tables)",
       )
       .toArray();
-    for (const t of orphans) sql.exec("INSERT OR IGNORE INTO _lh_garbage (physical) VALUES (?)", t.name);
+    for (const t of orphans)
+      sql.exec("INSERT OR IGNORE INTO _lh_garbage (physical) VALUES (?)", t.name);
     // Datasets are no longer views named like the dataset (names differing only in case, or
     // named like SQL words, collided in SQLite's one case-insensitive namespace): queries are
     // rewritten to read the physical tables. Views left by an older version go.
-    for (const v of sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'view'").toArray()) {
+    for (const v of sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'view'")
+      .toArray()) {
       sql.exec(`DROP VIEW IF EXISTS ${quoteIdent(v.name)}`);
     }
     // Tables loaded before sizes were kept (migration 0002): estimate from a sample of 1000 rows.
-    for (const t of sql.exec<{ name: string; physical: string; schema: string; row_count: number }>("SELECT name, physical, schema, row_count FROM _lh_tables WHERE bytes = 0 AND row_count > 0").toArray()) {
+    for (const t of sql
+      .exec<{ name: string; physical: string; schema: string; row_count: number }>(
+        "SELECT name, physical, schema, row_count FROM _lh_tables WHERE bytes = 0 AND row_count > 0",
+      )
+      .toArray()) {
       try {
-        const cols = (JSON.parse(t.schema) as SchemaField[]).map((f) => quoteIdent(f.name)).join(", ");
+        const cols = (JSON.parse(t.schema) as SchemaField[])
+          .map((f) => quoteIdent(f.name))
+          .join(", ");
         const sample = sql
-          .exec<{ n: number; len: number }>(`SELECT count(*) AS n, coalesce(sum(length(json_array(${cols}))), 0) AS len FROM (SELECT ${cols} FROM ${quoteIdent(t.physical)} LIMIT 1000)`)
+          .exec<{ n: number; len: number }>(
+            `SELECT count(*) AS n, coalesce(sum(length(json_array(${cols}))), 0) AS len FROM (SELECT ${cols} FROM ${quoteIdent(t.physical)} LIMIT 1000)`,
+          )
           .one();
-        if (sample.n > 0) sql.exec("UPDATE _lh_tables SET bytes = ? WHERE name = ?", Math.ceil((sample.len / sample.n) * t.row_count), t.name);
+        if (sample.n > 0)
+          sql.exec(
+            "UPDATE _lh_tables SET bytes = ? WHERE name = ?",
+            Math.ceil((sample.len / sample.n) * t.row_count),
+            t.name,
+          );
       } catch {
         // unreadable: it counts 0 until its next load
       }
@@ -107,7 +123,9 @@ export class HeldTables {
   }
 
   all(): Map<string, TableRow> {
-    const rows = this.storage.sql.exec<TableRow>(`SELECT ${TABLE_COLUMNS} FROM _lh_tables`).toArray();
+    const rows = this.storage.sql
+      .exec<TableRow>(`SELECT ${TABLE_COLUMNS} FROM _lh_tables`)
+      .toArray();
     return new Map(rows.map((r) => [r.name, r]));
   }
 
@@ -115,7 +133,9 @@ export class HeldTables {
   collectGarbage(): void {
     const sql = this.storage.sql;
     this.garbageWaits = false;
-    for (const { physical } of sql.exec<{ physical: string }>("SELECT physical FROM _lh_garbage").toArray()) {
+    for (const { physical } of sql
+      .exec<{ physical: string }>("SELECT physical FROM _lh_garbage")
+      .toArray()) {
       if (this.readers.has(physical)) {
         this.garbageWaits = true; // a running query still reads it: collected when the last one ends
         continue;
@@ -139,7 +159,11 @@ export class HeldTables {
     const current = this.all().get(name);
     this.storage.transactionSync(() => {
       this.storage.sql.exec("DELETE FROM _lh_tables WHERE name = ?", name);
-      if (current) this.storage.sql.exec("INSERT OR IGNORE INTO _lh_garbage (physical) VALUES (?)", current.physical);
+      if (current)
+        this.storage.sql.exec(
+          "INSERT OR IGNORE INTO _lh_garbage (physical) VALUES (?)",
+          current.physical,
+        );
     });
     this.used.delete(name);
     return current;
@@ -193,7 +217,8 @@ export class HeldTables {
     const now = Date.now();
     for (const t of rows) {
       this.used.set(t.name, { at: now, seq: ++this.useSeq });
-      if (now - t.last_used_at >= TOUCH_PERSIST_MS) this.storage.sql.exec("UPDATE _lh_tables SET last_used_at = ? WHERE name = ?", now, t.name);
+      if (now - t.last_used_at >= TOUCH_PERSIST_MS)
+        this.storage.sql.exec("UPDATE _lh_tables SET last_used_at = ? WHERE name = ?", now, t.name);
     }
   }
 
@@ -215,7 +240,14 @@ export class HeldTables {
     for (const t of held) if (t.name !== replacing) total += t.bytes;
     if (total <= budget) return 0;
     const victims = held
-      .filter((t) => t.name !== replacing && !protect.has(t.name) && !this.pins.has(t.name) && !this.loading.has(t.name) && !this.readers.has(t.physical))
+      .filter(
+        (t) =>
+          t.name !== replacing &&
+          !protect.has(t.name) &&
+          !this.pins.has(t.name) &&
+          !this.loading.has(t.name) &&
+          !this.readers.has(t.physical),
+      )
       .map((t) => ({ t, key: this.recency(t) }))
       .sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1]);
     let evicted = 0;

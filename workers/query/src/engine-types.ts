@@ -45,7 +45,12 @@ export interface EngineError {
 }
 
 export type EngineAnswer =
-  | { ok: true; result: Omit<QueryResult, "elapsed_ms">; loaded: string[]; engine: "columnar" | "sqlite" }
+  | {
+      ok: true;
+      result: Omit<QueryResult, "elapsed_ms">;
+      loaded: string[];
+      engine: "columnar" | "sqlite";
+    }
   | { ok: false; error: EngineError };
 
 export interface CachedTable {
@@ -108,7 +113,8 @@ export interface EngineContext {
   held: () => Iterable<TableRow>;
 }
 
-export const TABLE_COLUMNS = "name, physical, version, row_count, schema, load_ms, loaded_at, bytes, last_used_at, last_load, last_load_rows, loads_full, loads_incremental";
+export const TABLE_COLUMNS =
+  "name, physical, version, row_count, schema, load_ms, loaded_at, bytes, last_used_at, last_load, last_load_rows, loads_full, loads_incremental";
 
 /** How one ensure() loads: the catalog's manifest when the caller has it, and the cache budget. */
 export interface LoadOptions {

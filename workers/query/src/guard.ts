@@ -72,20 +72,103 @@ export interface CheckedStatement {
 const TABLE_FUNCTIONS = new Set(["json_each", "json_tree"]);
 /** Words that may follow a table name and are not an alias. */
 const NOT_ALIAS = new Set([
-  "on", "using", "where", "group", "having", "order", "limit", "window", "union", "intersect", "except",
-  "join", "left", "right", "full", "inner", "cross", "natural", "outer", "indexed", "not", "returning",
-  "and", "or", "then", "else", "end", "when", "is", "in", "between", "like", "glob", "match", "regexp",
-  "collate", "escape", "isnull", "notnull", "offset", "asc", "desc", "nulls", "from", "select", "values",
+  "on",
+  "using",
+  "where",
+  "group",
+  "having",
+  "order",
+  "limit",
+  "window",
+  "union",
+  "intersect",
+  "except",
+  "join",
+  "left",
+  "right",
+  "full",
+  "inner",
+  "cross",
+  "natural",
+  "outer",
+  "indexed",
+  "not",
+  "returning",
+  "and",
+  "or",
+  "then",
+  "else",
+  "end",
+  "when",
+  "is",
+  "in",
+  "between",
+  "like",
+  "glob",
+  "match",
+  "regexp",
+  "collate",
+  "escape",
+  "isnull",
+  "notnull",
+  "offset",
+  "asc",
+  "desc",
+  "nulls",
+  "from",
+  "select",
+  "values",
 ]);
 /** Aggregate functions: one of these at the top level of a body without GROUP BY makes one row. */
-const AGGREGATES = new Set(["count", "sum", "total", "avg", "min", "max", "group_concat", "string_agg", "json_group_array", "json_group_object", "jsonb_group_array", "jsonb_group_object"]);
+const AGGREGATES = new Set([
+  "count",
+  "sum",
+  "total",
+  "avg",
+  "min",
+  "max",
+  "group_concat",
+  "string_agg",
+  "json_group_array",
+  "json_group_object",
+  "jsonb_group_array",
+  "jsonb_group_object",
+]);
 /** Words that end a FROM clause at their parenthesis depth. */
-const END_FROM = new Set(["where", "group", "having", "order", "limit", "window", "union", "intersect", "except", "select", "values"]);
+const END_FROM = new Set([
+  "where",
+  "group",
+  "having",
+  "order",
+  "limit",
+  "window",
+  "union",
+  "intersect",
+  "except",
+  "select",
+  "values",
+]);
 
 const ALLOWED_FIRST = new Set(["select", "with", "values", "explain"]);
 const FORBIDDEN = new Set([
-  "insert", "update", "delete", "create", "drop", "alter", "attach", "detach", "pragma", "vacuum",
-  "reindex", "analyze", "begin", "commit", "rollback", "savepoint", "release", "truncate",
+  "insert",
+  "update",
+  "delete",
+  "create",
+  "drop",
+  "alter",
+  "attach",
+  "detach",
+  "pragma",
+  "vacuum",
+  "reindex",
+  "analyze",
+  "begin",
+  "commit",
+  "rollback",
+  "savepoint",
+  "release",
+  "truncate",
 ]);
 // REPLACE is also the replace() string function: forbidden only when not called.
 const RESERVED_PREFIXES = ["_lh_", "sqlite_", "_cf_", "pragma_"];
@@ -119,7 +202,10 @@ export function tokenize(sql: string): Token[] {
       let value = "";
       i++;
       for (;;) {
-        if (i >= n) throw bad(`unterminated ${c === "'" ? "string literal" : "quoted identifier"} starting at offset ${start}`);
+        if (i >= n)
+          throw bad(
+            `unterminated ${c === "'" ? "string literal" : "quoted identifier"} starting at offset ${start}`,
+          );
         const d = sql[i]!;
         if (d === c) {
           if (sql[i + 1] === c) {
@@ -133,14 +219,24 @@ export function tokenize(sql: string): Token[] {
         value += d;
         i++;
       }
-      tokens.push({ kind: c === "'" ? "string" : "quoted", text: sql.slice(start, i), value, pos: start });
+      tokens.push({
+        kind: c === "'" ? "string" : "quoted",
+        text: sql.slice(start, i),
+        value,
+        pos: start,
+      });
       continue;
     }
     if (c === "[") {
       const end = sql.indexOf("]", i);
       if (end === -1) throw bad(`unterminated [identifier] starting at offset ${start}`);
       i = end + 1;
-      tokens.push({ kind: "quoted", text: sql.slice(start, i), value: sql.slice(start + 1, end), pos: start });
+      tokens.push({
+        kind: "quoted",
+        text: sql.slice(start, i),
+        value: sql.slice(start + 1, end),
+        pos: start,
+      });
       continue;
     }
     if (/[A-Za-z_\u0080-\uffff]/.test(c)) {
@@ -186,19 +282,31 @@ export function checkReadOnly(sql: string): CheckedStatement {
   const body = tokens.slice(0, last);
   if (body.length === 0) throw bad("sql: the statement is empty");
   const semi = body.find((t) => t.text === ";");
-  if (semi) throw bad(`sql: only one statement is allowed (found a second statement after ';' at offset ${semi.pos})`);
+  if (semi)
+    throw bad(
+      `sql: only one statement is allowed (found a second statement after ';' at offset ${semi.pos})`,
+    );
   const first = body[0]!;
   const kind = first.kind === "word" ? first.value.toLowerCase() : first.text;
   if (!ALLOWED_FIRST.has(kind)) {
-    throw bad(`sql: only SELECT, WITH, VALUES or EXPLAIN statements are allowed (got ${JSON.stringify(first.text.slice(0, 40))})`);
+    throw bad(
+      `sql: only SELECT, WITH, VALUES or EXPLAIN statements are allowed (got ${JSON.stringify(first.text.slice(0, 40))})`,
+    );
   }
   if (kind === "explain") {
     let k = 1;
-    if (body[k]?.kind === "word" && body[k]!.value.toLowerCase() === "query" && body[k + 1]?.value.toLowerCase() === "plan") k += 2;
+    if (
+      body[k]?.kind === "word" &&
+      body[k]!.value.toLowerCase() === "query" &&
+      body[k + 1]?.value.toLowerCase() === "plan"
+    )
+      k += 2;
     const inner = body[k];
     const innerKind = inner?.kind === "word" ? inner.value.toLowerCase() : "";
     if (!["select", "with", "values"].includes(innerKind)) {
-      throw bad(`sql: EXPLAIN is allowed only before SELECT, WITH or VALUES (got ${JSON.stringify(inner?.text ?? "nothing")})`);
+      throw bad(
+        `sql: EXPLAIN is allowed only before SELECT, WITH or VALUES (got ${JSON.stringify(inner?.text ?? "nothing")})`,
+      );
     }
   }
   const identifiers = new Set<string>();
@@ -208,13 +316,24 @@ export function checkReadOnly(sql: string): CheckedStatement {
     const lower = t.value.toLowerCase();
     const next = body[k + 1]?.text;
     if (t.kind === "word") {
-      if (FORBIDDEN.has(lower)) throw bad(`sql: ${t.text.toUpperCase()} is not allowed; queries are read-only (SELECT, WITH, VALUES, EXPLAIN)`);
-      if (lower === "replace" && next !== "(") throw bad("sql: REPLACE is not allowed; queries are read-only (SELECT, WITH, VALUES, EXPLAIN)");
+      if (FORBIDDEN.has(lower))
+        throw bad(
+          `sql: ${t.text.toUpperCase()} is not allowed; queries are read-only (SELECT, WITH, VALUES, EXPLAIN)`,
+        );
+      if (lower === "replace" && next !== "(")
+        throw bad(
+          "sql: REPLACE is not allowed; queries are read-only (SELECT, WITH, VALUES, EXPLAIN)",
+        );
     }
     for (const prefix of RESERVED_PREFIXES) {
       // sqlite_version() and friends are harmless functions; sqlite_* tables are not
-      if (lower.startsWith(prefix) && !(prefix === "sqlite_" && next === "(" && t.kind === "word")) {
-        throw bad(`sql: ${t.text} is reserved for the engine's own bookkeeping and cannot be queried`);
+      if (
+        lower.startsWith(prefix) &&
+        !(prefix === "sqlite_" && next === "(" && t.kind === "word")
+      ) {
+        throw bad(
+          `sql: ${t.text} is reserved for the engine's own bookkeeping and cannot be queried`,
+        );
       }
     }
     identifiers.add(lower);
@@ -236,7 +355,12 @@ function isName(t: Token | undefined): boolean {
  * (main., temp.), a table function other than json_each / json_tree (pragma_*), reserved
  * names (_lh_*, sqlite_*, _cf_*).
  */
-export function tableReferences(body: Token[]): { tables: TableRef[]; recursive: RecursiveCte[]; derived: DerivedSource[]; cteRefs: CteRef[] } {
+export function tableReferences(body: Token[]): {
+  tables: TableRef[];
+  recursive: RecursiveCte[];
+  derived: DerivedSource[];
+  cteRefs: CteRef[];
+} {
   // matching parentheses, and the innermost open parenthesis around each token (-1: none)
   const match = new Array<number>(body.length).fill(-1);
   const enclosing = new Array<number>(body.length).fill(-1);
@@ -254,9 +378,12 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
       enclosing[k] = stack.length ? stack[stack.length - 1]! : -1;
     }
   }
-  if (stack.length) throw bad(`sql: unbalanced '(' at offset ${body[stack[stack.length - 1]!]!.pos}`);
-  const word = (k: number): string => (body[k]?.kind === "word" ? body[k]!.value.toLowerCase() : "");
-  const scopeEnd = (k: number): number => (enclosing[k]! === -1 ? body.length : match[enclosing[k]!]!);
+  if (stack.length)
+    throw bad(`sql: unbalanced '(' at offset ${body[stack[stack.length - 1]!]!.pos}`);
+  const word = (k: number): string =>
+    body[k]?.kind === "word" ? body[k]!.value.toLowerCase() : "";
+  const scopeEnd = (k: number): number =>
+    enclosing[k]! === -1 ? body.length : match[enclosing[k]!]!;
 
   // CTEs: name, body range, and the token range in which the name is in scope
   interface Cte {
@@ -293,7 +420,13 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
     const lower = name.toLowerCase();
     let best: Cte | undefined;
     for (const c of ctes) {
-      if (c.name.toLowerCase() === lower && k > c.scopeFrom && k < c.scopeTo && (!best || c.scopeFrom > best.scopeFrom)) best = c;
+      if (
+        c.name.toLowerCase() === lower &&
+        k > c.scopeFrom &&
+        k < c.scopeTo &&
+        (!best || c.scopeFrom > best.scopeFrom)
+      )
+        best = c;
     }
     return best;
   };
@@ -332,17 +465,24 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
       if (isName(t)) {
         const end = k;
         if (body[k + 1]?.text === "." && isName(body[k + 2])) {
-          throw bad(`sql: ${t.text}.${body[k + 2]!.text}: schema-qualified names are not allowed; only catalog datasets can be read, by their name`);
+          throw bad(
+            `sql: ${t.text}.${body[k + 2]!.text}: schema-qualified names are not allowed; only catalog datasets can be read, by their name`,
+          );
         }
         const lower = t.value.toLowerCase();
         if (body[k + 1]?.text === "(") {
           if (!TABLE_FUNCTIONS.has(lower) || t.kind !== "word") {
-            throw bad(`sql: ${t.text}(...) is not allowed as a table; only catalog datasets, CTEs and json_each / json_tree can be read`);
+            throw bad(
+              `sql: ${t.text}(...) is not allowed as a table; only catalog datasets, CTEs and json_each / json_tree can be read`,
+            );
           }
           continue;
         }
         for (const prefix of RESERVED_PREFIXES) {
-          if (lower.startsWith(prefix)) throw bad(`sql: ${t.text} is reserved for the engine's own bookkeeping and cannot be queried`);
+          if (lower.startsWith(prefix))
+            throw bad(
+              `sql: ${t.text} is reserved for the engine's own bookkeeping and cannot be queried`,
+            );
         }
         const cte = cteAt(t.value, k);
         if (cte) {
@@ -353,10 +493,19 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
         const after = body[end + 1];
         const aliased =
           !!after &&
-          (after.kind === "quoted" || after.kind === "string" || (after.kind === "word" && (after.value.toLowerCase() === "as" || !NOT_ALIAS.has(after.value.toLowerCase()))));
-        const ref: TableRef = { name: t.value, from: t.pos, to: body[end]!.pos + body[end]!.text.length, aliased };
+          (after.kind === "quoted" ||
+            after.kind === "string" ||
+            (after.kind === "word" &&
+              (after.value.toLowerCase() === "as" || !NOT_ALIAS.has(after.value.toLowerCase()))));
+        const ref: TableRef = {
+          name: t.value,
+          from: t.pos,
+          to: body[end]!.pos + body[end]!.text.length,
+          aliased,
+        };
         if (aliased) {
-          const a = after!.kind === "word" && after!.value.toLowerCase() === "as" ? body[end + 2] : after;
+          const a =
+            after!.kind === "word" && after!.value.toLowerCase() === "as" ? body[end + 2] : after;
           if (a && isName(a)) ref.alias = a.value;
         }
         tables.push(ref);
@@ -366,7 +515,11 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
     }
     if (t.kind === "word") {
       const w = t.value.toLowerCase();
-      if (w === "from" && word(k - 1) === "distinct" && (word(k - 2) === "is" || word(k - 2) === "not")) {
+      if (
+        w === "from" &&
+        word(k - 1) === "distinct" &&
+        (word(k - 2) === "is" || word(k - 2) === "not")
+      ) {
         // `a IS [NOT] DISTINCT FROM b`: an operator, not a FROM clause
       } else if (w === "from") {
         inFrom.set(level, true);
@@ -377,14 +530,23 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
         if (body[k + 1]?.text !== "(" && isName(body[k + 1])) {
           // `x IN table`: the table takes no alias
           const n = body[k + 1]!;
-          if (body[k + 2]?.text === ".") throw bad(`sql: ${n.text}.${body[k + 3]?.text ?? ""}: schema-qualified names are not allowed; only catalog datasets can be read, by their name`);
+          if (body[k + 2]?.text === ".")
+            throw bad(
+              `sql: ${n.text}.${body[k + 3]?.text ?? ""}: schema-qualified names are not allowed; only catalog datasets can be read, by their name`,
+            );
           if (body[k + 2]?.text === "(") {
-            if (!TABLE_FUNCTIONS.has(n.value.toLowerCase())) throw bad(`sql: ${n.text}(...) is not allowed as a table; only catalog datasets, CTEs and json_each / json_tree can be read`);
+            if (!TABLE_FUNCTIONS.has(n.value.toLowerCase()))
+              throw bad(
+                `sql: ${n.text}(...) is not allowed as a table; only catalog datasets, CTEs and json_each / json_tree can be read`,
+              );
             k++;
             continue;
           }
           for (const prefix of RESERVED_PREFIXES) {
-            if (n.value.toLowerCase().startsWith(prefix)) throw bad(`sql: ${n.text} is reserved for the engine's own bookkeeping and cannot be queried`);
+            if (n.value.toLowerCase().startsWith(prefix))
+              throw bad(
+                `sql: ${n.text} is reserved for the engine's own bookkeeping and cannot be queried`,
+              );
           }
           const cte = cteAt(n.value, k + 1);
           if (cte) {
@@ -408,10 +570,12 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
     for (let k = open + 1; k < close; k++) {
       if (enclosing[k] !== open || word(k) !== "limit") continue;
       const first = body[k + 1];
-      let count = first?.kind === "number" && /^[0-9]+$/.test(first.text) ? Number(first.text) : null;
+      let count =
+        first?.kind === "number" && /^[0-9]+$/.test(first.text) ? Number(first.text) : null;
       if (count !== null && body[k + 2]?.text === ",") {
         const second = body[k + 3];
-        count = second?.kind === "number" && /^[0-9]+$/.test(second.text) ? Number(second.text) : null;
+        count =
+          second?.kind === "number" && /^[0-9]+$/.test(second.text) ? Number(second.text) : null;
       }
       limit = count;
     }
@@ -423,11 +587,24 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
     for (let k = open + 1; k < close; k++) {
       if (enclosing[k] !== open) continue;
       const w = word(k);
-      if (w === "group" || w === "over" || w === "window" || w === "union" || w === "intersect" || w === "except" || w === "values") return false;
+      if (
+        w === "group" ||
+        w === "over" ||
+        w === "window" ||
+        w === "union" ||
+        w === "intersect" ||
+        w === "except" ||
+        w === "values"
+      )
+        return false;
       if (!AGGREGATES.has(w) || body[k + 1]?.text !== "(") continue;
       // min(a, b) and max(a, b) with two or more arguments are scalar functions
       const args = k + 1;
-      const scalar = (w === "min" || w === "max") && body.slice(args + 1, match[args]!).some((t, j) => t.text === "," && enclosing[args + 1 + j] === args);
+      const scalar =
+        (w === "min" || w === "max") &&
+        body
+          .slice(args + 1, match[args]!)
+          .some((t, j) => t.text === "," && enclosing[args + 1 + j] === args);
       if (!scalar) aggregate = true;
     }
     return aggregate;
@@ -439,7 +616,13 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
     derived.push({ kind: "cte", name: cte.name, limit, single: singleRow(cte.open, cte.close) });
     if (selfReads.get(cte)) recursive.push({ name: cte.name, limit });
   }
-  for (const q of subqueries) derived.push({ kind: "subquery", name: q.alias, limit: limitOf(q.open, q.close), single: singleRow(q.open, q.close) });
+  for (const q of subqueries)
+    derived.push({
+      kind: "subquery",
+      name: q.alias,
+      limit: limitOf(q.open, q.close),
+      single: singleRow(q.open, q.close),
+    });
   return { tables, recursive, derived, cteRefs };
 }
 
@@ -448,7 +631,10 @@ export function tableReferences(body: Token[]): { tables: TableRef[]; recursive:
  * the one dataset whose name matches ignoring case (several → 400 ambiguous_table); unknown →
  * 400 `no such table`. Returns name as written → dataset.
  */
-export function resolveDatasets<D extends { name: string }>(refs: TableRef[], datasets: D[]): Map<string, D> {
+export function resolveDatasets<D extends { name: string }>(
+  refs: TableRef[],
+  datasets: D[],
+): Map<string, D> {
   const exact = new Map(datasets.map((d) => [d.name, d]));
   const out = new Map<string, D>();
   for (const ref of refs) {

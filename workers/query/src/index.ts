@@ -4,25 +4,25 @@
 // catalog's notification after every committed change (drop the stale table, warm the new one).
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { createServiceApp, parseWith, type AppEnv } from "../../../shared/app";
+import { type AppEnv, createServiceApp, parseWith } from "../../../shared/app";
 import { serviceClient } from "../../../shared/clients";
-import { LakehouseError, errorResponse } from "../../../shared/errors";
+import { errorResponse, LakehouseError } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { DatasetSummary, Manifest } from "../../../shared/types";
-import { checkReadOnly, resolveDatasets } from "./guard";
 import { engineFailure, resultTooLarge, timeoutError } from "./engine-errors";
 import type { EngineAnswer } from "./engine-types";
+import { checkReadOnly, resolveDatasets } from "./guard";
 import type { QueryEngine } from "./query-engine";
 import {
   capRows,
   chooseEngine,
+  type DatasetSize,
   queryR2Sql,
+  type R2SqlEnv,
   r2sqlTarget,
   rewriteForR2Sql,
-  type DatasetSize,
-  type R2SqlEnv,
 } from "./r2sql";
-import { boundRows, toCsv, type QueryResult } from "./result";
+import { boundRows, type QueryResult, toCsv } from "./result";
 
 /** The query Worker's bindings (generated) and its secrets. */
 type QueryEnv = Env & R2SqlEnv;
@@ -41,7 +41,10 @@ const SqlRequest = z.strictObject({
   engine: z.enum(["auto", "local", "sqlite", "r2sql"]).optional(),
 });
 
-const Column = z.object({ name: z.string(), type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP", "DATE"]) });
+const Column = z.object({
+  name: z.string(),
+  type: z.enum(["BIGINT", "DOUBLE", "BOOLEAN", "VARCHAR", "TIMESTAMP", "DATE"]),
+});
 const SqlResponse = z.object({
   columns: z.array(Column),
   rows: z.array(z.array(z.unknown())),
@@ -52,7 +55,12 @@ const SqlResponse = z.object({
   elapsed_ms: z.number(),
   engine: z.enum(["columnar", "sqlite", "r2sql"]),
   /** R2 SQL's request id and scan metrics (engine r2sql only) */
-  r2sql: z.object({ request_id: z.string().optional(), metrics: z.record(z.string(), z.number()).optional() }).optional(),
+  r2sql: z
+    .object({
+      request_id: z.string().optional(),
+      metrics: z.record(z.string(), z.number()).optional(),
+    })
+    .optional(),
 });
 
 const ErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
@@ -73,7 +81,9 @@ function pickReplica(replicas: number): number {
 }
 
 function replicaStub(env: QueryEnv, i: number): DurableObjectStub<QueryEngine> {
-  return env.QUERY_ENGINE.get(env.QUERY_ENGINE.idFromName(`replica-${i}`)) as DurableObjectStub<QueryEngine>;
+  return env.QUERY_ENGINE.get(
+    env.QUERY_ENGINE.idFromName(`replica-${i}`),
+  ) as DurableObjectStub<QueryEngine>;
 }
 
 type Ctx = Context<AppEnv<QueryEnv>>;
@@ -85,23 +95,45 @@ function wantsCsv(c: Ctx): boolean {
 
 function respond(c: Ctx, result: QueryResult & { engine: string }): Response {
   if (wantsCsv(c)) {
-    const headers: Record<string, string> = { "content-type": "text/csv; charset=utf-8", "x-row-count": String(result.row_count), "x-truncated": String(result.truncated) };
+    const headers: Record<string, string> = {
+      "content-type": "text/csv; charset=utf-8",
+      "x-row-count": String(result.row_count),
+      "x-truncated": String(result.truncated),
+    };
     if (result.truncated_by) headers["x-truncated-by"] = result.truncated_by;
     return new Response(toCsv(result), { headers });
   }
   return c.json(result);
 }
 
-async function runR2Sql(c: Ctx, body: z.infer<typeof SqlRequest>, checked: ReturnType<typeof checkReadOnly>, datasets: DatasetSize[], started: number): Promise<Response> {
+async function runR2Sql(
+  c: Ctx,
+  body: z.infer<typeof SqlRequest>,
+  checked: ReturnType<typeof checkReadOnly>,
+  datasets: DatasetSize[],
+  started: number,
+): Promise<Response> {
   const config = lakehouseConfig(c.env).queryd;
   const target = r2sqlTarget(config, c.env);
   const maxRows = Math.min(body.max_rows ?? config.max_rows, config.max_rows);
   const timeoutMs = Math.min(body.timeout_ms ?? target.timeoutMs, target.timeoutMs);
   const resolved = resolveDatasets(checked.tables, datasets);
   const names = new Map([...resolved].map(([written, d]) => [written, d.name]));
-  const statement = capRows(rewriteForR2Sql(checked.sql, checked.tables, names, target.namespace, body.params ?? []), maxRows);
-  const answer = await queryR2Sql(target, statement, { maxRows, timeoutMs, requestId: c.get("requestId") });
-  const bounded = boundRows(answer.columns.map((col) => col.name), answer.rows, maxRows, config.max_result_bytes);
+  const statement = capRows(
+    rewriteForR2Sql(checked.sql, checked.tables, names, target.namespace, body.params ?? []),
+    maxRows,
+  );
+  const answer = await queryR2Sql(target, statement, {
+    maxRows,
+    timeoutMs,
+    requestId: c.get("requestId"),
+  });
+  const bounded = boundRows(
+    answer.columns.map((col) => col.name),
+    answer.rows,
+    maxRows,
+    config.max_result_bytes,
+  );
   if ("tooLarge" in bounded) {
     const e = resultTooLarge(bounded.maxBytes, bounded.tooLarge);
     throw new LakehouseError(e.code, e.message, { status: e.status });
@@ -126,8 +158,11 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
   const checked = checkReadOnly(body.sql);
   // Freshness: the catalog's current versions, so a change whose notification was lost is
   // still seen by this query (read-your-writes does not depend on the notification).
-  const list = await serviceClient(c.env as never, "catalog", c.get("requestId")).json<{ datasets: DatasetSummary[] }>("/list");
-  if (chooseEngine(config, c.env, body.engine, checked.tables, list.datasets) === "r2sql") return runR2Sql(c, body, checked, list.datasets, started);
+  const list = await serviceClient(c.env as never, "catalog", c.get("requestId")).json<{
+    datasets: DatasetSummary[];
+  }>("/list");
+  if (chooseEngine(config, c.env, body.engine, checked.tables, list.datasets) === "r2sql")
+    return runR2Sql(c, body, checked, list.datasets, started);
   // What cannot be bounded is refused before it runs: a recursive CTE ends only by its own LIMIT.
   for (const r of checked.recursive) {
     if (r.limit === null || r.limit > config.max_recursive_rows) {
@@ -176,7 +211,10 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
     const e = timeoutError(timeoutMs);
     throw new LakehouseError(e.code, e.message, { status: e.status });
   }
-  if (!answer.ok) throw new LakehouseError(answer.error.code, answer.error.message, { status: answer.error.status });
+  if (!answer.ok)
+    throw new LakehouseError(answer.error.code, answer.error.message, {
+      status: answer.error.status,
+    });
   return respond(c, {
     ...answer.result,
     elapsed_ms: Math.round((performance.now() - started) * 1000) / 1000,
@@ -187,10 +225,14 @@ async function runSql(c: Ctx, body: z.infer<typeof SqlRequest>): Promise<Respons
 const sqlRoute = createRoute({
   method: "post",
   path: "/",
-  summary: "Run one read-only SQL statement over the catalog's datasets (SQLite dialect locally; R2 SQL for datasets over the local budget)",
+  summary:
+    "Run one read-only SQL statement over the catalog's datasets (SQLite dialect locally; R2 SQL for datasets over the local budget)",
   request: { body: { content: { "application/json": { schema: SqlRequest } }, required: true } },
   responses: {
-    200: { description: "rows (or CSV with Accept: text/csv)", content: { "application/json": { schema: SqlResponse }, "text/csv": { schema: z.string() } } },
+    200: {
+      description: "rows (or CSV with Accept: text/csv)",
+      content: { "application/json": { schema: SqlResponse }, "text/csv": { schema: z.string() } },
+    },
     400: {
       description:
         "not read-only, a syntax or engine error, an unknown field or an unknown or ambiguous table, unbounded (query_unbounded, query_too_large), the time limit (query_timeout), " +
@@ -198,10 +240,24 @@ const sqlRoute = createRoute({
         "or on R2 SQL: a statement it rejects (r2sql_rejected, with its message) or cannot run (r2sql_unsupported, naming the construct)",
       content: { "application/json": { schema: ErrorBody } },
     },
-    422: { description: "a dataset the query reads cannot be loaded into the engine (dataset_unloadable, naming it and why)", content: { "application/json": { schema: ErrorBody } } },
-    502: { description: "R2 SQL could not be reached or failed (r2sql_failed, naming R2 SQL)", content: { "application/json": { schema: ErrorBody } } },
-    503: { description: "R2 SQL was asked for but is not configured (r2sql_not_configured, naming the keys and secret to set)", content: { "application/json": { schema: ErrorBody } } },
-    504: { description: "R2 SQL did not answer within [queryd].r2sql_timeout_ms (r2sql_timeout)", content: { "application/json": { schema: ErrorBody } } },
+    422: {
+      description:
+        "a dataset the query reads cannot be loaded into the engine (dataset_unloadable, naming it and why)",
+      content: { "application/json": { schema: ErrorBody } },
+    },
+    502: {
+      description: "R2 SQL could not be reached or failed (r2sql_failed, naming R2 SQL)",
+      content: { "application/json": { schema: ErrorBody } },
+    },
+    503: {
+      description:
+        "R2 SQL was asked for but is not configured (r2sql_not_configured, naming the keys and secret to set)",
+      content: { "application/json": { schema: ErrorBody } },
+    },
+    504: {
+      description: "R2 SQL did not answer within [queryd].r2sql_timeout_ms (r2sql_timeout)",
+      content: { "application/json": { schema: ErrorBody } },
+    },
   },
 });
 
@@ -224,7 +280,12 @@ api.openapi(
     path: "/datasets/changed",
     summary: "Catalog notification: a dataset got a new version (or was deleted)",
     request: { body: { content: { "application/json": { schema: Changed } }, required: true } },
-    responses: { 200: { description: "what each replica did", content: { "application/json": { schema: z.object({}).passthrough() } } } },
+    responses: {
+      200: {
+        description: "what each replica did",
+        content: { "application/json": { schema: z.object({}).passthrough() } },
+      },
+    },
   }),
   async (c) => {
     const { name, version, manifest } = c.req.valid("json");
@@ -232,16 +293,32 @@ api.openapi(
     const started = Date.now();
     const replicas = await Promise.all(
       Array.from({ length: config.replicas }, (_, i) =>
-        replicaStub(c.env, i).changed(name, version ?? null, (manifest ?? null) as Manifest | null, config.warm_on_ingest),
+        replicaStub(c.env, i).changed(
+          name,
+          version ?? null,
+          (manifest ?? null) as Manifest | null,
+          config.warm_on_ingest,
+        ),
       ),
     );
-    return c.json({ name, version, warmed: config.warm_on_ingest && version !== null, replicas, elapsed_ms: Date.now() - started }, 200);
+    return c.json(
+      {
+        name,
+        version,
+        warmed: config.warm_on_ingest && version !== null,
+        replicas,
+        elapsed_ms: Date.now() - started,
+      },
+      200,
+    );
   },
 );
 
 api.get("/datasets", async (c) => {
   const config = lakehouseConfig(c.env).queryd;
-  const replicas = await Promise.all(Array.from({ length: config.replicas }, (_, i) => replicaStub(c.env, i).cached()));
+  const replicas = await Promise.all(
+    Array.from({ length: config.replicas }, (_, i) => replicaStub(c.env, i).cached()),
+  );
   return c.json({ replicas: replicas.map((tables, i) => ({ replica: i, tables })) });
 });
 

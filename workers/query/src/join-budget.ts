@@ -35,12 +35,15 @@ interface Loop {
   rows: number;
 }
 
-const unquote = (x: string) => (x.startsWith('"') ? x.slice(1, -1).replaceAll('""', '"') : x).toLowerCase();
+const unquote = (x: string) =>
+  (x.startsWith('"') ? x.slice(1, -1).replaceAll('""', '"') : x).toLowerCase();
 const NAME = String.raw`("(?:[^"]|"")*"|\S+)`;
 const SCAN = new RegExp(`^SCAN ${NAME}(?: AS ${NAME})?`);
 const NODE = new RegExp(`^(?:MATERIALIZE|CO-ROUTINE) ${NAME}$`);
 const CORRELATED = /^CORRELATED /;
-const SEARCH = new RegExp(`^SEARCH ${NAME}(?: AS ${NAME})? USING (?:AUTOMATIC )?(?:PARTIAL )?(?:COVERING )?INDEX(?: \\S+)? \\((.*)\\)$`);
+const SEARCH = new RegExp(
+  `^SEARCH ${NAME}(?: AS ${NAME})? USING (?:AUTOMATIC )?(?:PARTIAL )?(?:COVERING )?INDEX(?: \\S+)? \\((.*)\\)$`,
+);
 
 /** Throws 400 query_too_large when a loop nest of `plan` multiplies past `budget` rows. */
 export function checkJoinBudget(plan: PlanStep[], facts: SourceFacts, budget: number): void {
@@ -56,9 +59,14 @@ export function checkJoinBudget(plan: PlanStep[], facts: SourceFacts, budget: nu
     if (m) nodes.set(unquote(m[1]!), [...(nodes.get(unquote(m[1]!)) ?? []), step.id]);
   }
   const derived = new Map<string, DerivedSource[]>();
-  for (const d of facts.derived) derived.set(d.name.toLowerCase(), [...(derived.get(d.name.toLowerCase()) ?? []), d]);
+  for (const d of facts.derived)
+    derived.set(d.name.toLowerCase(), [...(derived.get(d.name.toLowerCase()) ?? []), d]);
   const cteOf = new Map<string, string[]>();
-  for (const r of facts.cteRefs) cteOf.set(r.alias.toLowerCase(), [...(cteOf.get(r.alias.toLowerCase()) ?? []), r.cte.toLowerCase()]);
+  for (const r of facts.cteRefs)
+    cteOf.set(r.alias.toLowerCase(), [
+      ...(cteOf.get(r.alias.toLowerCase()) ?? []),
+      r.cte.toLowerCase(),
+    ]);
   const recursive = new Map(facts.recursive.map((r) => [r.name.toLowerCase(), r.limit]));
 
   const visiting = new Set<string>();
@@ -96,7 +104,10 @@ export function checkJoinBudget(plan: PlanStep[], facts: SourceFacts, budget: nu
         const t = facts.tables.get(n);
         const avg = t ? facts.perKey?.(n, columns) : undefined;
         if (t && avg !== undefined && avg > 1 && (!best || avg > best.rows)) {
-          best = { label: `${t.name} (≈ ${Math.round(avg)} rows per key ${columns.join(", ")})`, rows: avg };
+          best = {
+            label: `${t.name} (≈ ${Math.round(avg)} rows per key ${columns.join(", ")})`,
+            rows: avg,
+          };
         }
       }
       return best;
@@ -109,10 +120,12 @@ export function checkJoinBudget(plan: PlanStep[], facts: SourceFacts, budget: nu
     let best: Loop | null = null;
     for (const n of names) {
       const t = facts.tables.get(n);
-      if (t && (!best || t.rows > best.rows)) best = { label: `${t.name} (${t.rows} rows)`, rows: t.rows };
+      if (t && (!best || t.rows > best.rows))
+        best = { label: `${t.name} (${t.rows} rows)`, rows: t.rows };
       for (const cte of [...(cteOf.get(n) ?? []), n]) {
         const r = derivedRows(cte);
-        if (r !== undefined && (!best || r > best.rows)) best = { label: `${cte === n ? n : `${n} (CTE ${cte})`} (≤ ${r} rows)`, rows: r };
+        if (r !== undefined && (!best || r > best.rows))
+          best = { label: `${cte === n ? n : `${n} (CTE ${cte})`} (≤ ${r} rows)`, rows: r };
       }
     }
     return best;
@@ -124,7 +137,8 @@ export function checkJoinBudget(plan: PlanStep[], facts: SourceFacts, budget: nu
     let loops = 0;
     let parts = 0;
     for (const step of steps) {
-      if (step.detail === "COMPOUND QUERY") for (const part of children.get(step.id) ?? []) parts += outputRows(part.id);
+      if (step.detail === "COMPOUND QUERY")
+        for (const part of children.get(step.id) ?? []) parts += outputRows(part.id);
       const loop = loopOf(step.detail);
       if (loop) {
         product *= Math.max(1, loop.rows);

@@ -2,8 +2,9 @@
 // footer, then one row group at a time by byte ranges (hyparquet over R2 range gets),
 // and inserts rows in batches through json_each (one bound JSON text per batch: far
 // fewer SQLite calls than a row-at-a-time INSERT). Peak memory is about one row group.
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type Compressors } from "hyparquet";
+
 import { decompress as zstdDecompress } from "fzstd";
+import { type AsyncBuffer, type Compressors, parquetMetadataAsync, parquetRead } from "hyparquet";
 import type { ColumnType, Manifest, SchemaField } from "../../../shared/types";
 
 export const SQL_TYPE: Record<ColumnType, string> = {
@@ -77,10 +78,21 @@ export function dateText(days: number): string | null {
 }
 
 /** One row group's values of a column, as JSON-ready values indexed from the group's first row. */
-function columnValues(parts: { start: number; data: ArrayLike<unknown> }[], groupStart: number, groupRows: number, name: string): ArrayLike<unknown> {
-  const whole = parts.length === 1 && parts[0]!.start === groupStart && parts[0]!.data.length >= groupRows ? parts[0]!.data : null;
+function columnValues(
+  parts: { start: number; data: ArrayLike<unknown> }[],
+  groupStart: number,
+  groupRows: number,
+  name: string,
+): ArrayLike<unknown> {
+  const whole =
+    parts.length === 1 && parts[0]!.start === groupStart && parts[0]!.data.length >= groupRows
+      ? parts[0]!.data
+      : null;
   let out: unknown[];
-  if (whole && (whole instanceof Float64Array || whole instanceof Float32Array || whole instanceof Int32Array)) {
+  if (
+    whole &&
+    (whole instanceof Float64Array || whole instanceof Float32Array || whole instanceof Int32Array)
+  ) {
     out = Array.from(whole as ArrayLike<number>, (v) => (Number.isFinite(v) ? v : null));
   } else {
     out = new Array(groupRows).fill(null);
@@ -92,10 +104,12 @@ function columnValues(parts: { start: number; data: ArrayLike<unknown> }[], grou
     }
     let filled = 0;
     for (const part of parts) filled += part.data.length;
-    if (filled < groupRows) throw new Error(`column ${name}: decoded ${filled} of ${groupRows} rows`);
+    if (filled < groupRows)
+      throw new Error(`column ${name}: decoded ${filled} of ${groupRows} rows`);
     for (let i = 0; i < out.length; i++) {
       const v = out[i];
-      if (typeof v !== "string" && (typeof v !== "number" || !Number.isFinite(v))) out[i] = convert(v);
+      if (typeof v !== "string" && (typeof v !== "number" || !Number.isFinite(v)))
+        out[i] = convert(v);
     }
   }
   return out;
@@ -165,16 +179,29 @@ export type LoadSource = Pick<Manifest, "name" | "schema" | "objects">;
  * Creates `table` (which must not exist) with `schema`'s columns, in order, typed as the
  * engine stores them; refuses what Durable Object SQLite cannot hold.
  */
-export function createTable(sql: SqlStorage, table: string, schema: SchemaField[], dataset: string): void {
+export function createTable(
+  sql: SqlStorage,
+  table: string,
+  schema: SchemaField[],
+  dataset: string,
+): void {
   if (schema.length === 0) throw new Error(`dataset ${dataset} has an empty schema`);
-  if (schema.length > MAX_COLUMNS) throw new Error(`it has ${schema.length} columns; Durable Object SQLite holds at most ${MAX_COLUMNS} per table`);
+  if (schema.length > MAX_COLUMNS)
+    throw new Error(
+      `it has ${schema.length} columns; Durable Object SQLite holds at most ${MAX_COLUMNS} per table`,
+    );
   const seen = new Map<string, string>();
   for (const f of schema) {
     const other = seen.get(f.name.toLowerCase());
-    if (other !== undefined) throw new Error(`columns ${JSON.stringify(other)} and ${JSON.stringify(f.name)} differ only in case; SQLite column names are case-insensitive`);
+    if (other !== undefined)
+      throw new Error(
+        `columns ${JSON.stringify(other)} and ${JSON.stringify(f.name)} differ only in case; SQLite column names are case-insensitive`,
+      );
     seen.set(f.name.toLowerCase(), f.name);
   }
-  const cols = schema.map((f) => `${quoteIdent(f.name)} ${SQL_TYPE[f.type] ?? "VARCHAR"}`).join(", ");
+  const cols = schema
+    .map((f) => `${quoteIdent(f.name)} ${SQL_TYPE[f.type] ?? "VARCHAR"}`)
+    .join(", ");
   sql.exec(`CREATE TABLE ${quoteIdent(table)} (${cols})`);
 }
 
@@ -183,7 +210,12 @@ export function createTable(sql: SqlStorage, table: string, schema: SchemaField[
  * the manifest's Parquet objects, in order. The caller swaps it in under the dataset's name
  * (a full load) or merges it into the dataset's table (an append: only the new objects).
  */
-export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: LoadSource, table: string): Promise<LoadStats> {
+export async function loadDataset(
+  sql: SqlStorage,
+  bucket: R2Bucket,
+  manifest: LoadSource,
+  table: string,
+): Promise<LoadStats> {
   const schema: SchemaField[] = manifest.schema;
   createTable(sql, table, schema, manifest.name);
   const extract = schema.map((_f, i) => `value->>${i}`).join(", ");
@@ -202,7 +234,10 @@ export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: L
     const metadata = await parquetMetadataAsync(file);
     const fileColumns = new Set(metadata.schema.slice(1).map((s) => s.name));
     const missing = names.filter((n) => !fileColumns.has(n));
-    if (missing.length) throw new Error(`object ${object.key} lacks column(s) ${missing.join(", ")} of dataset ${manifest.name}`);
+    if (missing.length)
+      throw new Error(
+        `object ${object.key} lacks column(s) ${missing.join(", ")} of dataset ${manifest.name}`,
+      );
     let groupStart = 0;
     for (const rg of metadata.row_groups) {
       const groupRows = Number(rg.num_rows);
@@ -223,7 +258,9 @@ export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: L
           chunks.set(chunk.columnName, list);
         },
       });
-      const columns = names.map((name) => columnValues(chunks.get(name) ?? [], groupStart, groupRows, name));
+      const columns = names.map((name) =>
+        columnValues(chunks.get(name) ?? [], groupStart, groupRows, name),
+      );
       chunks.clear();
       // Batches of at most BATCH_ROWS rows and about BATCH_CHARS of JSON; a single row past
       // the engine's row size is refused by name. Between batches the load yields, so queries
@@ -243,10 +280,15 @@ export async function loadDataset(sql: SqlStorage, bucket: R2Bucket, manifest: L
         const json = JSON.stringify(row);
         if (json.length > MAX_ROW_BYTES) {
           let widest = 0;
-          for (let c = 1; c < columns.length; c++) if (JSON.stringify(row[c] ?? null).length > JSON.stringify(row[widest] ?? null).length) widest = c;
-          throw new Error(`row ${stats.rows + r + 1} is about ${json.length} bytes (column ${JSON.stringify(names[widest])}); the engine holds rows up to ${MAX_ROW_BYTES} bytes`);
+          for (let c = 1; c < columns.length; c++)
+            if (JSON.stringify(row[c] ?? null).length > JSON.stringify(row[widest] ?? null).length)
+              widest = c;
+          throw new Error(
+            `row ${stats.rows + r + 1} is about ${json.length} bytes (column ${JSON.stringify(names[widest])}); the engine holds rows up to ${MAX_ROW_BYTES} bytes`,
+          );
         }
-        if (parts.length >= BATCH_ROWS || (parts.length > 0 && chars + json.length > BATCH_CHARS)) await flush();
+        if (parts.length >= BATCH_ROWS || (parts.length > 0 && chars + json.length > BATCH_CHARS))
+          await flush();
         parts.push(json);
         chars += json.length + 1;
         stats.bytes += json.length;

@@ -4,7 +4,7 @@
 // computes, never from what it is called (`SELECT sum(flag) AS flag` is a BIGINT, not a
 // BOOLEAN). Guarded by workers/query/test/columnar-exact.test.ts ("types a result column from
 // its expression") on both engines.
-import { tokenize, type TableRef, type Token } from "./guard";
+import { type TableRef, type Token, tokenize } from "./guard";
 import type { SqlType } from "./result";
 
 /**
@@ -50,7 +50,10 @@ export function expressionTypes(
   const isName = (t: Token | undefined) => !!t && (t.kind === "word" || t.kind === "quoted");
   const columnType = (qual: string | null, name: string): SqlType | undefined => {
     const lower = name.toLowerCase();
-    const candidates = qual === null ? tables : tables.filter((r) => (r.alias ?? r.name).toLowerCase() === qual.toLowerCase());
+    const candidates =
+      qual === null
+        ? tables
+        : tables.filter((r) => (r.alias ?? r.name).toLowerCase() === qual.toLowerCase());
     const types = new Set<SqlType>();
     for (const r of candidates) {
       const t = columnsOf(r.name)?.get(lower);
@@ -61,18 +64,31 @@ export function expressionTypes(
   /** `[t.]col` spanning all of `e`, as [qualifier, name], or null */
   const colRef = (e: Token[]): [string | null, string] | null => {
     if (e.length === 1 && isName(e[0])) return [null, e[0]!.value];
-    if (e.length === 3 && isName(e[0]) && e[1]!.text === "." && isName(e[2])) return [e[0]!.value, e[2]!.value];
+    if (e.length === 3 && isName(e[0]) && e[1]!.text === "." && isName(e[2]))
+      return [e[0]!.value, e[2]!.value];
     return null;
   };
   const out: (SqlType | null | undefined)[] = [];
   for (const item of items) {
-    if (item.length === 0 || item.some((t, k) => t.text === "*" && (k === 0 || item[k - 1]!.text === "."))) return null;
+    if (
+      item.length === 0 ||
+      item.some((t, k) => t.text === "*" && (k === 0 || item[k - 1]!.text === "."))
+    )
+      return null;
     // drop an alias: `expr AS name`, or `expr name` after a name, a literal or `)`
     let e = item;
     const last = item[item.length - 1];
     const before = item[item.length - 2];
     if (word(before) === "as" && isName(last)) e = item.slice(0, -2);
-    else if (item.length >= 2 && isName(last) && before && (isName(before) || before.text === ")" || before.kind === "number" || before.kind === "string")) {
+    else if (
+      item.length >= 2 &&
+      isName(last) &&
+      before &&
+      (isName(before) ||
+        before.text === ")" ||
+        before.kind === "number" ||
+        before.kind === "string")
+    ) {
       e = item.slice(0, -1);
     }
     const ref = colRef(e);

@@ -19,7 +19,16 @@ import type { Manifest } from "../../../shared/types";
 import { asEngineError, timeoutError } from "./engine-errors";
 import { DatasetLoads } from "./engine-loads";
 import { HeldTables } from "./engine-tables";
-import type { CachedTable, DatasetRef, EngineAnswer, EngineContext, EngineQuery, EngineStats, LoadOptions, TableRow } from "./engine-types";
+import type {
+  CachedTable,
+  DatasetRef,
+  EngineAnswer,
+  EngineContext,
+  EngineQuery,
+  EngineStats,
+  LoadOptions,
+  TableRow,
+} from "./engine-types";
 import { resolveDatasets } from "./guard";
 import { runStatement } from "./run-statement";
 
@@ -48,7 +57,11 @@ export class QueryEngine extends DurableObject<Env> {
 
   /** What a statement's run needs of this object: its SQLite, its id (the columnar cache's key), what it holds now. */
   private statementEngine(): EngineContext {
-    return { sql: this.ctx.storage.sql, engine: this.ctx.id.toString(), held: () => this.held.all().values() };
+    return {
+      sql: this.ctx.storage.sql,
+      engine: this.ctx.id.toString(),
+      held: () => this.held.all().values(),
+    };
   }
 
   /** Runs one checked read-only statement (the Worker ran the guard). */
@@ -71,11 +84,20 @@ export class QueryEngine extends DurableObject<Env> {
     }
   }
 
-  private async run(q: EngineQuery, resolved: Map<string, DatasetRef>, names: string[], deadline: number): Promise<EngineAnswer> {
+  private async run(
+    q: EngineQuery,
+    resolved: Map<string, DatasetRef>,
+    names: string[],
+    deadline: number,
+  ): Promise<EngineAnswer> {
     const loaded: string[] = [];
     try {
       // only the datasets this statement reads are loaded; one that cannot be loaded fails this query alone
-      const opts: LoadOptions = { protect: new Set(names), budget: this.budget(q.local_cache_bytes), mergeWaitMs: Math.floor(q.timeout_ms / 2) };
+      const opts: LoadOptions = {
+        protect: new Set(names),
+        budget: this.budget(q.local_cache_bytes),
+        mergeWaitMs: Math.floor(q.timeout_ms / 2),
+      };
       for (const ref of new Set(resolved.values())) {
         if (await this.loads.ensure(ref.name, ref.version, opts)) loaded.push(ref.name);
       }
@@ -89,7 +111,11 @@ export class QueryEngine extends DurableObject<Env> {
     const byRef = new Map<string, TableRow>();
     for (const [written, ref] of resolved) {
       const t = tables.get(ref.name);
-      if (!t) return { ok: false, error: { code: "bad_request", message: `no such table: ${written}`, status: 400 } };
+      if (!t)
+        return {
+          ok: false,
+          error: { code: "bad_request", message: `no such table: ${written}`, status: 400 },
+        };
       byRef.set(written, t);
     }
     const reading = this.held.acquire([...byRef.values()].map((t) => t.physical));
@@ -134,7 +160,11 @@ export class QueryEngine extends DurableObject<Env> {
     } catch (err) {
       // an unloadable dataset must not fail the catalog's change: queries that read it say why
       if (current) this.held.drop(name);
-      return { dropped: !!current, loaded: false, error: asEngineError(err, "internal", 500).message };
+      return {
+        dropped: !!current,
+        loaded: false,
+        error: asEngineError(err, "internal", 500).message,
+      };
     }
     const now = this.held.all().get(name);
     const load = now?.last_load === "incremental" ? "incremental" : "full";
@@ -149,6 +179,12 @@ export class QueryEngine extends DurableObject<Env> {
   /** What this replica holds, its budget, and what its loads did since it started. */
   async stats(cacheBytes?: number): Promise<EngineStats> {
     const tables = [...this.held.all().values()].map((t) => this.held.describe(t));
-    return { budget_bytes: this.budget(cacheBytes), bytes: tables.reduce((n, t) => n + t.bytes, 0), tables, loads: this.loads.counts(), evictions: this.held.evictions };
+    return {
+      budget_bytes: this.budget(cacheBytes),
+      bytes: tables.reduce((n, t) => n + t.bytes, 0),
+      tables,
+      loads: this.loads.counts(),
+      evictions: this.held.evictions,
+    };
   }
 }

@@ -20,8 +20,8 @@
 // reference the guard found is rewritten to `"<namespace>"."<dataset name>"`.
 import type { LakehouseConfig } from "../../../shared/config";
 import { LakehouseError } from "../../../shared/errors";
-import { resolveDatasets, tokenize, type TableRef, type Token } from "./guard";
-import { typeColumns, type QueryResult, type ResultColumn, type SqlType } from "./result";
+import { resolveDatasets, type TableRef, type Token, tokenize } from "./guard";
+import { type QueryResult, type ResultColumn, type SqlType, typeColumns } from "./result";
 
 /** The query Worker's secret for R2 SQL (`wrangler secret put R2_SQL_TOKEN -c workers/query/wrangler.toml`). */
 export interface R2SqlEnv {
@@ -48,9 +48,14 @@ export interface R2SqlTarget {
  */
 export function r2sqlMissing(config: Queryd, env: R2SqlEnv): string[] {
   const missing: string[] = [];
-  if (!config.r2sql_warehouse) missing.push("[queryd].r2sql_warehouse (or var LH_QUERYD_R2SQL_WAREHOUSE)");
-  if (!env.R2_SQL_TOKEN) missing.push("the query Worker's secret R2_SQL_TOKEN (wrangler secret put R2_SQL_TOKEN -c workers/query/wrangler.toml)");
-  if (!config.r2sql_account_id && !config.r2sql_url) missing.push("[queryd].r2sql_account_id (or r2sql_url)");
+  if (!config.r2sql_warehouse)
+    missing.push("[queryd].r2sql_warehouse (or var LH_QUERYD_R2SQL_WAREHOUSE)");
+  if (!env.R2_SQL_TOKEN)
+    missing.push(
+      "the query Worker's secret R2_SQL_TOKEN (wrangler secret put R2_SQL_TOKEN -c workers/query/wrangler.toml)",
+    );
+  if (!config.r2sql_account_id && !config.r2sql_url)
+    missing.push("[queryd].r2sql_account_id (or r2sql_url)");
   return missing;
 }
 
@@ -69,7 +74,10 @@ export function r2sqlEndpoint(config: Queryd): string {
   const warehouse = config.r2sql_warehouse;
   const cut = warehouse.indexOf("_");
   const account = config.r2sql_account_id || (cut > 0 ? warehouse.slice(0, cut) : "");
-  const bucket = account && warehouse.startsWith(`${account}_`) ? warehouse.slice(account.length + 1) : warehouse;
+  const bucket =
+    account && warehouse.startsWith(`${account}_`)
+      ? warehouse.slice(account.length + 1)
+      : warehouse;
   const base = (config.r2sql_url || R2SQL_DEFAULT_URL).replace(/\/+$/, "");
   if (!account) return base;
   return `${base}/api/v1/accounts/${encodeURIComponent(account)}/r2-sql/query/${encodeURIComponent(bucket)}`;
@@ -85,7 +93,12 @@ export function r2sqlTarget(config: Queryd, env: R2SqlEnv): R2SqlTarget {
       { status: 503 },
     );
   }
-  return { endpoint: r2sqlEndpoint(config), token: env.R2_SQL_TOKEN!, namespace: config.r2sql_namespace, timeoutMs: config.r2sql_timeout_ms };
+  return {
+    endpoint: r2sqlEndpoint(config),
+    token: env.R2_SQL_TOKEN!,
+    namespace: config.r2sql_namespace,
+    timeoutMs: config.r2sql_timeout_ms,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,7 +130,10 @@ export function sqlLiteral(value: string | number | boolean | null, index: numbe
         `and a backslash cannot be inlined safely (write that value in the SQL text instead)`,
     );
   }
-  if (value.includes("\0")) throw unsupported(`params[${index}] contains a NUL character, which cannot be written in a SQL literal`);
+  if (value.includes("\0"))
+    throw unsupported(
+      `params[${index}] contains a NUL character, which cannot be written in a SQL literal`,
+    );
   return `'${value.replaceAll("'", "''")}'`;
 }
 
@@ -149,9 +165,14 @@ export function parameterSlots(tokens: Token[], sql: string): ParamSlot[] {
     let index: number;
     if (t.text === "?") index = ++max;
     else if (t.text.startsWith("?")) {
-      if (!/^\?[0-9]+$/.test(t.text)) throw new LakehouseError("bad_request", `sql: bad parameter ${t.text} at offset ${t.pos}`);
+      if (!/^\?[0-9]+$/.test(t.text))
+        throw new LakehouseError("bad_request", `sql: bad parameter ${t.text} at offset ${t.pos}`);
       index = Number(t.text.slice(1));
-      if (index < 1 || index > 32766) throw new LakehouseError("bad_request", `sql: parameter ${t.text} at offset ${t.pos} is out of range`);
+      if (index < 1 || index > 32766)
+        throw new LakehouseError(
+          "bad_request",
+          `sql: parameter ${t.text} at offset ${t.pos} is out of range`,
+        );
       max = Math.max(max, index);
     } else {
       if (t.text.length < 2) continue; // a lone ':', '@' or '$' is not a parameter; R2 SQL will say what it is
@@ -169,20 +190,36 @@ export function parameterSlots(tokens: Token[], sql: string): ParamSlot[] {
 
 /** The first construct of the statement that R2 SQL does not run, named; null when none is seen. */
 export function unsupportedConstruct(tokens: Token[]): string | null {
-  const word = (k: number): string => (tokens[k]?.kind === "word" ? tokens[k]!.value.toLowerCase() : "");
-  if (word(0) === "values") return "a VALUES statement (R2 SQL reads tables: SELECT … FROM a dataset)";
-  if (word(0) === "explain" && word(1) === "query" && word(2) === "plan") return "EXPLAIN QUERY PLAN (SQLite's; R2 SQL has EXPLAIN and EXPLAIN FORMAT JSON)";
+  const word = (k: number): string =>
+    tokens[k]?.kind === "word" ? tokens[k]!.value.toLowerCase() : "";
+  if (word(0) === "values")
+    return "a VALUES statement (R2 SQL reads tables: SELECT … FROM a dataset)";
+  if (word(0) === "explain" && word(1) === "query" && word(2) === "plan")
+    return "EXPLAIN QUERY PLAN (SQLite's; R2 SQL has EXPLAIN and EXPLAIN FORMAT JSON)";
   for (let k = 0; k < tokens.length; k++) {
     const w = word(k);
     if (!w) continue;
     if (w === "recursive" && word(k - 1) === "with") return "WITH RECURSIVE (recursive CTEs)";
     if (w === "lateral") return "LATERAL";
-    if (w === "offset" && (tokens[k - 1]?.kind === "number" || tokens[k - 1]?.kind === "param")) return "OFFSET";
-    if (w === "limit" && tokens[k + 2]?.text === "," && (tokens[k + 1]?.kind === "number" || tokens[k + 1]?.kind === "param")) return "LIMIT <offset>, <count>";
-    if (w === "window" && (tokens[k + 1]?.kind === "word" || tokens[k + 1]?.kind === "quoted") && word(k + 2) === "as") return "the named WINDOW clause (write OVER (…) at each call)";
-    if ((w === "json_each" || w === "json_tree") && tokens[k + 1]?.text === "(") return `${tokens[k]!.text}() (a SQLite table function)`;
+    if (w === "offset" && (tokens[k - 1]?.kind === "number" || tokens[k - 1]?.kind === "param"))
+      return "OFFSET";
+    if (
+      w === "limit" &&
+      tokens[k + 2]?.text === "," &&
+      (tokens[k + 1]?.kind === "number" || tokens[k + 1]?.kind === "param")
+    )
+      return "LIMIT <offset>, <count>";
+    if (
+      w === "window" &&
+      (tokens[k + 1]?.kind === "word" || tokens[k + 1]?.kind === "quoted") &&
+      word(k + 2) === "as"
+    )
+      return "the named WINDOW clause (write OVER (…) at each call)";
+    if ((w === "json_each" || w === "json_tree") && tokens[k + 1]?.text === "(")
+      return `${tokens[k]!.text}() (a SQLite table function)`;
     if (w === "glob") return "GLOB (SQLite's; use LIKE)";
-    if (w === "indexed" && (word(k - 1) === "not" || word(k + 1) === "by")) return "INDEXED BY / NOT INDEXED (SQLite's)";
+    if (w === "indexed" && (word(k - 1) === "not" || word(k + 1) === "by"))
+      return "INDEXED BY / NOT INDEXED (SQLite's)";
   }
   return null;
 }
@@ -202,21 +239,33 @@ export function rewriteForR2Sql(
 ): string {
   const tokens = tokenize(sql);
   const construct = unsupportedConstruct(tokens);
-  if (construct) throw unsupported(`${construct} is not supported by R2 SQL (https://developers.cloudflare.com/r2-sql/reference/limitations-best-practices/); run it on the local engine ("engine": "local") or rewrite it`);
+  if (construct)
+    throw unsupported(
+      `${construct} is not supported by R2 SQL (https://developers.cloudflare.com/r2-sql/reference/limitations-best-practices/); run it on the local engine ("engine": "local") or rewrite it`,
+    );
   const slots = parameterSlots(tokens, sql);
   const needed = slots.reduce((m, s) => Math.max(m, s.index), 0);
   if (needed !== params.length) {
-    throw new LakehouseError("bad_request", `sql: the statement has ${needed} parameter${needed === 1 ? "" : "s"} but params has ${params.length} value${params.length === 1 ? "" : "s"}`);
+    throw new LakehouseError(
+      "bad_request",
+      `sql: the statement has ${needed} parameter${needed === 1 ? "" : "s"} but params has ${params.length} value${params.length === 1 ? "" : "s"}`,
+    );
   }
   const edits: { from: number; to: number; text: string }[] = [];
-  for (const s of slots) edits.push({ from: s.from, to: s.to, text: sqlLiteral(params[s.index - 1]!, s.index - 1) });
+  for (const s of slots)
+    edits.push({ from: s.from, to: s.to, text: sqlLiteral(params[s.index - 1]!, s.index - 1) });
   for (const ref of tables) {
     const name = names.get(ref.name) ?? ref.name;
     const qualified = `${quoteIdentifier(namespace)}.${quoteIdentifier(name)}`;
-    edits.push({ from: ref.from, to: ref.to, text: ref.aliased ? qualified : `${qualified} AS ${quoteIdentifier(ref.name)}` });
+    edits.push({
+      from: ref.from,
+      to: ref.to,
+      text: ref.aliased ? qualified : `${qualified} AS ${quoteIdentifier(ref.name)}`,
+    });
   }
   let out = sql;
-  for (const e of edits.sort((a, b) => b.from - a.from)) out = out.slice(0, e.from) + e.text + out.slice(e.to);
+  for (const e of edits.sort((a, b) => b.from - a.from))
+    out = out.slice(0, e.from) + e.text + out.slice(e.to);
   return out;
 }
 
@@ -279,7 +328,8 @@ export function columnType(type: string | undefined): SqlType | null {
   return "VARCHAR"; // structs, lists, maps, binary…: reported as text (JSON for nested values)
 }
 
-const ISO = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}:\d{2})(\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const ISO =
+  /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}:\d{2})(\.\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 /** R2 SQL timestamps (RFC 3339) in our form: `YYYY-MM-DD HH:MM:SS[.fff]`, UTC (as the local engine reports them). */
 export function timestampValue(v: unknown): unknown {
@@ -289,7 +339,12 @@ export function timestampValue(v: unknown): unknown {
   const [, date, time = "00:00:00", frac = "", zone = ""] = m;
   let when: Date;
   if (zone && !/^(z|[+-]00(:?00)?)$/i.test(zone)) {
-    const offset = zone.length === 3 ? `${zone}:00` : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone;
+    const offset =
+      zone.length === 3
+        ? `${zone}:00`
+        : zone.length === 5
+          ? `${zone.slice(0, 3)}:${zone.slice(3)}`
+          : zone;
     when = new Date(`${date}T${time}${frac.slice(0, 4)}${offset}`);
     if (Number.isNaN(when.getTime())) return v;
   } else {
@@ -325,7 +380,9 @@ function convert(v: unknown, type: SqlType): unknown {
     case "DATE": {
       // `YYYY-MM-DD` as the local engine reports a DATE (R2 SQL may send a full RFC 3339 instant)
       const t = timestampValue(v);
-      return typeof t === "string" && /^\d{4}-\d{2}-\d{2}( 00:00:00)?$/.test(t) ? t.slice(0, 10) : t;
+      return typeof t === "string" && /^\d{4}-\d{2}-\d{2}( 00:00:00)?$/.test(t)
+        ? t.slice(0, 10)
+        : t;
     }
     default:
       return typeof v === "object" ? JSON.stringify(v) : v;
@@ -342,11 +399,16 @@ export function mapResult(body: R2SqlResponse, maxRows: number): R2SqlAnswer {
     : rawRows.length && !Array.isArray(rawRows[0])
       ? Object.keys(rawRows[0] as Record<string, unknown>)
       : [];
-  let rows: unknown[][] = rawRows.map((r) => (Array.isArray(r) ? [...r] : names.map((n) => (r as Record<string, unknown>)[n] ?? null)));
+  let rows: unknown[][] = rawRows.map((r) =>
+    Array.isArray(r) ? [...r] : names.map((n) => (r as Record<string, unknown>)[n] ?? null),
+  );
   const truncated = rows.length > maxRows;
   if (truncated) rows = rows.slice(0, maxRows);
   const inferred = typeColumns(names, rows, new Map());
-  const columns: ResultColumn[] = names.map((name, i) => ({ name, type: columnType(schema[i]?.type) ?? inferred[i]!.type }));
+  const columns: ResultColumn[] = names.map((name, i) => ({
+    name,
+    type: columnType(schema[i]?.type) ?? inferred[i]!.type,
+  }));
   for (const row of rows) {
     for (let i = 0; i < columns.length; i++) row[i] = convert(row[i], columns[i]!.type);
   }
@@ -354,7 +416,8 @@ export function mapResult(body: R2SqlResponse, maxRows: number): R2SqlAnswer {
   if (result.request_id !== undefined || result.metrics !== undefined) {
     answer.r2sql = {};
     if (result.request_id !== undefined) answer.r2sql.request_id = result.request_id;
-    if (result.metrics !== undefined) answer.r2sql.metrics = result.metrics as Record<string, number>;
+    if (result.metrics !== undefined)
+      answer.r2sql.metrics = result.metrics as Record<string, number>;
   }
   return answer;
 }
@@ -362,7 +425,9 @@ export function mapResult(body: R2SqlResponse, maxRows: number): R2SqlAnswer {
 function errorText(body: R2SqlResponse | undefined, fallback: string): string {
   const errs = (body?.errors ?? []).filter((e) => e && (e.message || e.code !== undefined));
   if (!errs.length) return fallback;
-  return errs.map((e) => (e.code !== undefined ? `${e.code}: ${e.message ?? ""}` : (e.message ?? ""))).join("; ");
+  return errs
+    .map((e) => (e.code !== undefined ? `${e.code}: ${e.message ?? ""}` : (e.message ?? "")))
+    .join("; ");
 }
 
 /**
@@ -371,19 +436,35 @@ function errorText(body: R2SqlResponse | undefined, fallback: string): string {
  * credentials, an unknown warehouse, rate limiting, 5xx, an edge failure (80001) or an
  * unreadable answer → 502 `r2sql_failed` naming R2 SQL.
  */
-export function mapError(status: number, body: R2SqlResponse | undefined, raw: string): LakehouseError {
-  const codes = (body?.errors ?? []).map((e) => e?.code).filter((c): c is number => typeof c === "number");
+export function mapError(
+  status: number,
+  body: R2SqlResponse | undefined,
+  raw: string,
+): LakehouseError {
+  const codes = (body?.errors ?? [])
+    .map((e) => e?.code)
+    .filter((c): c is number => typeof c === "number");
   const text = errorText(body, raw.slice(0, 300) || `HTTP ${status}`);
   const statementError =
     codes.some((c) => c >= 40000 && c < 50000) ||
-    (codes.length === 0 && status >= 400 && status < 500 && ![401, 403, 404, 408, 429].includes(status));
+    (codes.length === 0 &&
+      status >= 400 &&
+      status < 500 &&
+      ![401, 403, 404, 408, 429].includes(status));
   if (statementError && ![401, 403, 429].includes(status)) {
-    return new LakehouseError("r2sql_rejected", `sql: R2 SQL rejected the statement: ${text}`, { status: 400 });
+    return new LakehouseError("r2sql_rejected", `sql: R2 SQL rejected the statement: ${text}`, {
+      status: 400,
+    });
   }
   let hint = "";
-  if (status === 401 || status === 403) hint = " (check the R2_SQL_TOKEN secret: it needs R2 SQL Read, R2 Data Catalog Read and R2 Storage Read)";
-  else if (status === 404) hint = " (check [queryd].r2sql_account_id, r2sql_warehouse and r2sql_url)";
-  return new LakehouseError("r2sql_failed", `sql: R2 SQL failed (HTTP ${status}): ${text}${hint}`, { status: 502 });
+  if (status === 401 || status === 403)
+    hint =
+      " (check the R2_SQL_TOKEN secret: it needs R2 SQL Read, R2 Data Catalog Read and R2 Storage Read)";
+  else if (status === 404)
+    hint = " (check [queryd].r2sql_account_id, r2sql_warehouse and r2sql_url)";
+  return new LakehouseError("r2sql_failed", `sql: R2 SQL failed (HTTP ${status}): ${text}${hint}`, {
+    status: 502,
+  });
 }
 
 export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
@@ -405,19 +486,38 @@ export async function queryR2Sql(
     timer = setTimeout(() => {
       timedOut = true;
       controller.abort();
-      reject(new LakehouseError("r2sql_timeout", `sql: R2 SQL did not answer within ${options.timeoutMs} ms ([queryd].r2sql_timeout_ms or the request's timeout_ms)`, { status: 504 }));
+      reject(
+        new LakehouseError(
+          "r2sql_timeout",
+          `sql: R2 SQL did not answer within ${options.timeoutMs} ms ([queryd].r2sql_timeout_ms or the request's timeout_ms)`,
+          { status: 504 },
+        ),
+      );
     }, options.timeoutMs);
   });
-  const headers: Record<string, string> = { authorization: `Bearer ${target.token}`, "content-type": "application/json", accept: "application/json" };
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${target.token}`,
+    "content-type": "application/json",
+    accept: "application/json",
+  };
   if (options.requestId) headers["x-request-id"] = options.requestId;
   try {
     const exchange = (async () => {
       let res: Response;
       try {
-        res = await fetcher(target.endpoint, { method: "POST", headers, body: JSON.stringify({ query }), signal: controller.signal });
+        res = await fetcher(target.endpoint, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ query }),
+          signal: controller.signal,
+        });
       } catch (err) {
         if (timedOut) throw err;
-        throw new LakehouseError("r2sql_failed", `sql: R2 SQL could not be reached (${target.endpoint}): ${err instanceof Error ? err.message : String(err)}`, { status: 502 });
+        throw new LakehouseError(
+          "r2sql_failed",
+          `sql: R2 SQL could not be reached (${target.endpoint}): ${err instanceof Error ? err.message : String(err)}`,
+          { status: 502 },
+        );
       }
       const raw = await res.text();
       let body: R2SqlResponse | undefined;
@@ -427,11 +527,20 @@ export async function queryR2Sql(
         body = undefined;
       }
       if (!res.ok || !body || body.success === false || (body.errors?.length && !body.result)) {
-        if (res.ok && !body) throw new LakehouseError("r2sql_failed", `sql: R2 SQL answered HTTP ${res.status} with a body that is not JSON: ${raw.slice(0, 200)}`, { status: 502 });
+        if (res.ok && !body)
+          throw new LakehouseError(
+            "r2sql_failed",
+            `sql: R2 SQL answered HTTP ${res.status} with a body that is not JSON: ${raw.slice(0, 200)}`,
+            { status: 502 },
+          );
         throw mapError(res.ok ? 400 : res.status, body, raw);
       }
       if (!body.result || !Array.isArray(body.result.rows ?? [])) {
-        throw new LakehouseError("r2sql_failed", `sql: R2 SQL answered without a result: ${raw.slice(0, 200)}`, { status: 502 });
+        throw new LakehouseError(
+          "r2sql_failed",
+          `sql: R2 SQL answered without a result: ${raw.slice(0, 200)}`,
+          { status: 502 },
+        );
       }
       return mapResult(body, options.maxRows);
     })();
@@ -452,7 +561,11 @@ export interface DatasetSize {
 }
 
 /** The datasets (of those the statement reads) over the local engine's budget, with why. */
-export function overLocalBudget(refs: TableRef[], datasets: DatasetSize[], config: Pick<Queryd, "local_max_rows" | "local_max_bytes">): string[] {
+export function overLocalBudget(
+  refs: TableRef[],
+  datasets: DatasetSize[],
+  config: Pick<Queryd, "local_max_rows" | "local_max_bytes">,
+): string[] {
   const over: string[] = [];
   const seen = new Set<string>();
   let resolved: Map<string, DatasetSize>;
@@ -465,8 +578,12 @@ export function overLocalBudget(refs: TableRef[], datasets: DatasetSize[], confi
     if (seen.has(d.name)) continue;
     seen.add(d.name);
     const bytes = d.bytes ?? 0;
-    if (d.row_count > config.local_max_rows) over.push(`${d.name}: ${d.row_count} rows > [queryd].local_max_rows = ${config.local_max_rows}`);
-    else if (bytes > config.local_max_bytes) over.push(`${d.name}: ${bytes} bytes > [queryd].local_max_bytes = ${config.local_max_bytes}`);
+    if (d.row_count > config.local_max_rows)
+      over.push(
+        `${d.name}: ${d.row_count} rows > [queryd].local_max_rows = ${config.local_max_rows}`,
+      );
+    else if (bytes > config.local_max_bytes)
+      over.push(`${d.name}: ${bytes} bytes > [queryd].local_max_bytes = ${config.local_max_bytes}`);
   }
   return over;
 }
@@ -476,8 +593,19 @@ export function overLocalBudget(refs: TableRef[], datasets: DatasetSize[], confi
  * QueryEngine replicas, r2sql → R2 SQL), else [queryd].engine; "auto" sends the statement to R2
  * SQL when a dataset it reads is over local_max_rows or local_max_bytes and R2 SQL is configured.
  */
-export function chooseEngine(config: Queryd, env: R2SqlEnv, requested: string | undefined, tables: TableRef[], datasets: DatasetSize[]): "local" | "r2sql" {
-  const mode = requested === "local" || requested === "sqlite" ? "local" : requested === "r2sql" ? "r2sql" : config.engine;
+export function chooseEngine(
+  config: Queryd,
+  env: R2SqlEnv,
+  requested: string | undefined,
+  tables: TableRef[],
+  datasets: DatasetSize[],
+): "local" | "r2sql" {
+  const mode =
+    requested === "local" || requested === "sqlite"
+      ? "local"
+      : requested === "r2sql"
+        ? "r2sql"
+        : config.engine;
   if (mode === "local" || mode === "r2sql") return mode;
   if (!tables.length || !r2sqlConfigured(config, env)) return "local";
   return overLocalBudget(tables, datasets, config).length ? "r2sql" : "local";

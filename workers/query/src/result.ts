@@ -38,7 +38,8 @@ function jsonStringBytes(s: string): number {
     else if (c >= 0xd800 && c <= 0xdbff && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
       n += 4; // a surrogate pair: one 4-byte character
       i++;
-    } else if (c >= 0xd800 && c <= 0xdfff) n += 6; // a lone surrogate is written \uXXXX
+    } else if (c >= 0xd800 && c <= 0xdfff)
+      n += 6; // a lone surrogate is written \uXXXX
     else n += 3;
   }
   return n;
@@ -79,7 +80,9 @@ export function boundRows(
   rows: unknown[][],
   maxRows: number,
   maxBytes: number,
-): { rows: unknown[][]; truncatedBy?: "max_rows" | "max_result_bytes" } | { tooLarge: number; maxBytes: number } {
+):
+  | { rows: unknown[][]; truncatedBy?: "max_rows" | "max_result_bytes" }
+  | { tooLarge: number; maxBytes: number } {
   let bytes = envelopeBytes(names);
   const end = Math.min(rows.length, maxRows);
   for (let i = 0; i < end; i++) {
@@ -90,7 +93,9 @@ export function boundRows(
     }
     bytes += size;
   }
-  return rows.length > maxRows ? { rows: rows.slice(0, maxRows), truncatedBy: "max_rows" } : { rows };
+  return rows.length > maxRows
+    ? { rows: rows.slice(0, maxRows), truncatedBy: "max_rows" }
+    : { rows };
 }
 
 /**
@@ -100,7 +105,11 @@ export function boundRows(
  * names, when that name has one type (BOOLEAN and TIMESTAMP are stored as integers and text) —
  * and otherwise from the values: all integers → BIGINT, any other number → DOUBLE, else VARCHAR.
  */
-export function typeColumns(names: string[], rows: unknown[][], declared: Map<string, SqlType> | (SqlType | undefined)[]): ResultColumn[] {
+export function typeColumns(
+  names: string[],
+  rows: unknown[][],
+  declared: Map<string, SqlType> | (SqlType | undefined)[],
+): ResultColumn[] {
   return names.map((name, c) => {
     const known = Array.isArray(declared) ? declared[c] : declared.get(name.toLowerCase());
     let sawInt = false;
@@ -117,8 +126,16 @@ export function typeColumns(names: string[], rows: unknown[][], declared: Map<st
       else sawBlob = true;
     }
     if (known === "BOOLEAN" && !sawText && !sawFloat && !sawBlob) return { name, type: "BOOLEAN" };
-    if ((known === "TIMESTAMP" || known === "DATE") && !sawInt && !sawFloat && !sawBlob) return { name, type: known };
-    if (known && known !== "BOOLEAN" && known !== "TIMESTAMP" && known !== "DATE" && !(sawText && known !== "VARCHAR") && !(sawFloat && known === "BIGINT")) {
+    if ((known === "TIMESTAMP" || known === "DATE") && !sawInt && !sawFloat && !sawBlob)
+      return { name, type: known };
+    if (
+      known &&
+      known !== "BOOLEAN" &&
+      known !== "TIMESTAMP" &&
+      known !== "DATE" &&
+      !(sawText && known !== "VARCHAR") &&
+      !(sawFloat && known === "BIGINT")
+    ) {
       return { name, type: known };
     }
     if (sawText || sawBlob) return { name, type: "VARCHAR" };
@@ -146,7 +163,9 @@ export function finishRows(columns: ResultColumn[], rows: unknown[][]): void {
 function csvField(v: unknown): string {
   if (v === null || v === undefined) return "";
   const s = typeof v === "string" ? v : String(v);
-  return /[",\r\n]/.test(s) || s.startsWith(" ") || s.endsWith(" ") ? `"${s.replaceAll('"', '""')}"` : s;
+  return /[",\r\n]/.test(s) || s.startsWith(" ") || s.endsWith(" ")
+    ? `"${s.replaceAll('"', '""')}"`
+    : s;
 }
 
 /** RFC 4180 CSV: a header line, then one line per row, CRLF line ends; NULL is an empty field. */

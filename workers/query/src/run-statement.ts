@@ -9,12 +9,27 @@
 import type { SchemaField } from "../../../shared/types";
 import { tryColumnar } from "./columnar-cache";
 import { asEngineError, resultTooLarge, timeoutError } from "./engine-errors";
-import { PHYSICAL, tick, type EngineAnswer, type EngineContext, type EngineError, type EngineQuery, type TableRow } from "./engine-types";
+import {
+  type EngineAnswer,
+  type EngineContext,
+  type EngineError,
+  type EngineQuery,
+  PHYSICAL,
+  type TableRow,
+  tick,
+} from "./engine-types";
 import { checkReadOnly, type TableRef } from "./guard";
 import { checkJoinBudget, type PlanStep, type SourceFacts } from "./join-budget";
-import { SQL_TYPE, quoteIdent } from "./loader";
+import { quoteIdent, SQL_TYPE } from "./loader";
 import { expressionTypes } from "./output-types";
-import { boundRows, envelopeBytes, finishRows, rowBytes, typeColumns, type SqlType } from "./result";
+import {
+  boundRows,
+  envelopeBytes,
+  finishRows,
+  rowBytes,
+  type SqlType,
+  typeColumns,
+} from "./result";
 
 const YIELD_EVERY_ROWS = 2000;
 const YIELD_EVERY_READ = 200_000;
@@ -26,7 +41,9 @@ function rewrite(sqlText: string, refs: TableRef[], physical: Map<string, TableR
   let out = sqlText;
   for (const ref of [...refs].sort((x, y) => y.from - x.from)) {
     const t = physical.get(ref.name)!;
-    const replacement = ref.aliased ? quoteIdent(t.physical) : `${quoteIdent(t.physical)} AS ${quoteIdent(ref.name)}`;
+    const replacement = ref.aliased
+      ? quoteIdent(t.physical)
+      : `${quoteIdent(t.physical)} AS ${quoteIdent(ref.name)}`;
     out = out.slice(0, ref.from) + replacement + out.slice(ref.to);
   }
   return out;
@@ -47,7 +64,11 @@ function rowsPerKey(cx: EngineContext, t: TableRow, columns: string[]): number |
   const notNull = columns.map((c) => `${quoteIdent(c)} IS NOT NULL`).join(" AND ");
   let d: number;
   try {
-    d = cx.sql.exec<{ d: number }>(`SELECT count(*) AS d FROM (SELECT DISTINCT ${cols} FROM ${quoteIdent(t.physical)} WHERE ${notNull})`).one().d;
+    d = cx.sql
+      .exec<{ d: number }>(
+        `SELECT count(*) AS d FROM (SELECT DISTINCT ${cols} FROM ${quoteIdent(t.physical)} WHERE ${notNull})`,
+      )
+      .one().d;
   } catch {
     return undefined; // not countable: the lookup counts 1 row, as before
   }
@@ -58,10 +79,21 @@ function rowsPerKey(cx: EngineContext, t: TableRow, columns: string[]): number |
 }
 
 /** Refuses (400 query_too_large) a plan whose nested loops multiply past the budget (join-budget.ts). */
-function refuseJoins(sql: SqlStorage, sqlText: string, params: (string | number | null)[], facts: SourceFacts, budget: number): void {
+function refuseJoins(
+  sql: SqlStorage,
+  sqlText: string,
+  params: (string | number | null)[],
+  facts: SourceFacts,
+  budget: number,
+): void {
   let plan: PlanStep[];
   try {
-    plan = sql.exec<{ id: number; parent: number; detail: string }>(`EXPLAIN QUERY PLAN ${sqlText}`, ...params).toArray();
+    plan = sql
+      .exec<{ id: number; parent: number; detail: string }>(
+        `EXPLAIN QUERY PLAN ${sqlText}`,
+        ...params,
+      )
+      .toArray();
   } catch {
     return; // the statement itself will report the error
   }
@@ -69,7 +101,13 @@ function refuseJoins(sql: SqlStorage, sqlText: string, params: (string | number 
 }
 
 /** Runs the statement over `byRef` (written name → held table) and answers it, or says why not. */
-export async function runStatement(cx: EngineContext, q: EngineQuery, byRef: Map<string, TableRow>, loaded: string[], deadline: number): Promise<EngineAnswer> {
+export async function runStatement(
+  cx: EngineContext,
+  q: EngineQuery,
+  byRef: Map<string, TableRow>,
+  loaded: string[],
+  deadline: number,
+): Promise<EngineAnswer> {
   const declared = new Map<string, SqlType>();
   const conflicting = new Set<string>();
   for (const t of new Set(byRef.values())) {
@@ -84,7 +122,15 @@ export async function runStatement(cx: EngineContext, q: EngineQuery, byRef: Map
   // a result column is typed from its expression (output-types.ts); by its name only where that cannot tell
   const byExpression = expressionTypes(q.sql, q.tables, (written) => {
     const t = byRef.get(written);
-    return t && new Map((JSON.parse(t.schema) as SchemaField[]).map((f) => [f.name.toLowerCase(), SQL_TYPE[f.type] as SqlType]));
+    return (
+      t &&
+      new Map(
+        (JSON.parse(t.schema) as SchemaField[]).map((f) => [
+          f.name.toLowerCase(),
+          SQL_TYPE[f.type] as SqlType,
+        ]),
+      )
+    );
   });
   const declaredFor = (names: string[]): (SqlType | undefined)[] =>
     names.map((n, c) => {
@@ -98,17 +144,31 @@ export async function runStatement(cx: EngineContext, q: EngineQuery, byRef: Map
       const fast = await tryColumnar(cx, q.sql, byRef, q.columnar_cache_bytes, deadline);
       if (fast === "timeout") return { ok: false, error: timeoutError(q.timeout_ms) };
       if (fast) {
-        const bounded = boundRows(fast.names, fast.rows, q.max_rows, q.max_result_bytes ?? Number.POSITIVE_INFINITY);
-        if ("tooLarge" in bounded) return { ok: false, error: resultTooLarge(bounded.maxBytes, bounded.tooLarge) };
+        const bounded = boundRows(
+          fast.names,
+          fast.rows,
+          q.max_rows,
+          q.max_result_bytes ?? Number.POSITIVE_INFINITY,
+        );
+        if ("tooLarge" in bounded)
+          return { ok: false, error: resultTooLarge(bounded.maxBytes, bounded.tooLarge) };
         const { rows, truncatedBy } = bounded;
         const columns = typeColumns(fast.names, rows, declaredFor(fast.names));
         finishRows(columns, rows);
-        const result = { columns, rows, row_count: rows.length, truncated: truncatedBy !== undefined, ...(truncatedBy ? { truncated_by: truncatedBy } : {}) };
+        const result = {
+          columns,
+          rows,
+          row_count: rows.length,
+          truncated: truncatedBy !== undefined,
+          ...(truncatedBy ? { truncated_by: truncatedBy } : {}),
+        };
         return { ok: true, result, loaded, engine: "columnar" };
       }
     } catch (err) {
       // a fault of the fast path must not fail the query: SQLite answers it (and the fault is logged)
-      console.error(`sql: the columnar path failed, SQLite answers instead: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      console.error(
+        `sql: the columnar path failed, SQLite answers instead: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
     }
   }
   const text = rewrite(q.sql, q.tables, byRef);
@@ -137,7 +197,13 @@ export async function runStatement(cx: EngineContext, q: EngineQuery, byRef: Map
       }
       return most;
     };
-    const facts = { tables: rowsByName, derived: shape.derived, cteRefs: shape.cteRefs, recursive: shape.recursive, perKey };
+    const facts = {
+      tables: rowsByName,
+      derived: shape.derived,
+      cteRefs: shape.cteRefs,
+      recursive: shape.recursive,
+      perKey,
+    };
     refuseJoins(cx.sql, text, q.params, facts, q.max_join_rows);
   } catch (err) {
     return { ok: false, error: asEngineError(err, "internal", 500) };
@@ -149,7 +215,11 @@ export async function runStatement(cx: EngineContext, q: EngineQuery, byRef: Map
     // form writes integers exactly, so the statement runs once more with those columns as exact text.
     if (q.exact_integers && read.unsafe.size > 0 && q.kind !== "explain") {
       const unsafe = read.unsafe;
-      const cols = read.names.map((_, i) => (unsafe.has(i) ? `CASE WHEN typeof(c${i}) = 'integer' THEN CAST(c${i} AS TEXT) ELSE c${i} END` : `c${i}`));
+      const cols = read.names.map((_, i) =>
+        unsafe.has(i)
+          ? `CASE WHEN typeof(c${i}) = 'integer' THEN CAST(c${i} AS TEXT) ELSE c${i} END`
+          : `c${i}`,
+      );
       const exact = `WITH "_lh_exact"(${read.names.map((_, i) => `c${i}`).join(", ")}) AS (${text}) SELECT ${cols.join(", ")} FROM "_lh_exact"`;
       const again = await readRows(cx.sql, exact, q, deadline);
       if ("error" in again) return { ok: false, error: again.error };
@@ -159,12 +229,22 @@ export async function runStatement(cx: EngineContext, q: EngineQuery, byRef: Map
     const columns = typeColumns(names, rows, declaredFor(names));
     finishRows(columns, rows);
     if (q.kind === "explain") {
-      for (const row of rows) for (let i = 0; i < row.length; i++) if (typeof row[i] === "string") row[i] = unphysical(row[i] as string);
+      for (const row of rows)
+        for (let i = 0; i < row.length; i++)
+          if (typeof row[i] === "string") row[i] = unphysical(row[i] as string);
     }
-    const result = { columns, rows, row_count: rows.length, truncated: truncatedBy !== undefined, ...(truncatedBy ? { truncated_by: truncatedBy } : {}) };
+    const result = {
+      columns,
+      rows,
+      row_count: rows.length,
+      truncated: truncatedBy !== undefined,
+      ...(truncatedBy ? { truncated_by: truncatedBy } : {}),
+    };
     return { ok: true, result, loaded, engine: "sqlite" };
   } catch (err) {
-    const message = unphysical((err instanceof Error ? err.message : String(err)).replace(/: SQLITE_[A-Z_]+$/, ""));
+    const message = unphysical(
+      (err instanceof Error ? err.message : String(err)).replace(/: SQLITE_[A-Z_]+$/, ""),
+    );
     return { ok: false, error: { code: "bad_request", message, status: 400 } };
   }
 }
@@ -180,7 +260,15 @@ async function readRows(
   text: string,
   q: EngineQuery,
   deadline: number,
-): Promise<{ names: string[]; rows: unknown[][]; truncatedBy?: "max_rows" | "max_result_bytes"; unsafe: Set<number> } | { error: EngineError }> {
+): Promise<
+  | {
+      names: string[];
+      rows: unknown[][];
+      truncatedBy?: "max_rows" | "max_result_bytes";
+      unsafe: Set<number>;
+    }
+  | { error: EngineError }
+> {
   const cursor = sql.exec(text, ...q.params);
   const names = cursor.columnNames;
   const rows: unknown[][] = [];

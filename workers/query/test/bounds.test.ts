@@ -27,16 +27,30 @@ async function dataset(name: string, n: number, label = (i: number) => `l${i}`) 
   const res = await env.CATALOG.fetch("http://catalog/catalog/register", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name, schema: SCHEMA, schema_fingerprint: await schemaFingerprint(SCHEMA), objects: [{ key, size: buf.byteLength, row_count: n }], mode: "replace" }),
+    body: JSON.stringify({
+      name,
+      schema: SCHEMA,
+      schema_fingerprint: await schemaFingerprint(SCHEMA),
+      objects: [{ key, size: buf.byteLength, row_count: n }],
+      mode: "replace",
+    }),
   });
   expect(res.status).toBe(200);
 }
 
 /** POST /sql through the Worker; `vars` override config keys (LH_QUERYD_*) for this request. */
 async function sql(body: unknown, opts: { vars?: Record<string, string>; csv?: boolean } = {}) {
-  const init = { method: "POST", headers: { "content-type": "application/json", ...(opts.csv ? { accept: "text/csv" } : {}) }, body: JSON.stringify(body) };
+  const init = {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(opts.csv ? { accept: "text/csv" } : {}) },
+    body: JSON.stringify(body),
+  };
   const res = opts.vars
-    ? await app.fetch(new Request("http://query/sql", init), { ...env, ...opts.vars }, { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext)
+    ? await app.fetch(new Request("http://query/sql", init), { ...env, ...opts.vars }, {
+        waitUntil() {},
+        passThroughOnException() {},
+        props: {},
+      } as unknown as ExecutionContext)
     : await exports.default.fetch("http://query/sql", init);
   const text = await res.text();
   let json: any = text;
@@ -49,7 +63,8 @@ async function sql(body: unknown, opts: { vars?: Record<string, string>; csv?: b
 }
 
 // 100 KB of text per row, made by SQLite itself (no dataset needed)
-const WIDE = (rows: number) => `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT ${rows}) SELECT x, substr(hex(zeroblob(50000)), 1, 100000) AS pad FROM c`;
+const WIDE = (rows: number) =>
+  `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT ${rows}) SELECT x, substr(hex(zeroblob(50000)), 1, 100000) AS pad FROM c`;
 
 describe("[queryd].max_result_bytes bounds an answer while its rows are produced", () => {
   it("1,000 rows of 100 KB (100 MB whole, over the 32 MiB RPC limit) answer 200 truncated by bytes, in JSON and in CSV", async () => {
@@ -84,7 +99,10 @@ describe("[queryd].max_result_bytes bounds an answer while its rows are produced
     expect(tiny.body.error.code).toBe("result_too_large");
     expect(tiny.body.error.message).toMatch(/\[queryd\]\.max_result_bytes = 50000/);
 
-    const rows = await sql({ sql: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT x FROM c", max_rows: 7 });
+    const rows = await sql({
+      sql: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100) SELECT x FROM c",
+      max_rows: 7,
+    });
     expect(rows.body).toMatchObject({ row_count: 7, truncated: true, truncated_by: "max_rows" });
     const whole = await sql({ sql: "SELECT 1 AS one" });
     expect(whole.body.truncated).toBe(false);
@@ -115,9 +133,15 @@ describe("products through CTEs and subqueries are estimated like table scans", 
     }
     const allowed: [string, unknown[][]][] = [
       ["SELECT count(*) FROM t100 a, (SELECT * FROM t100 LIMIT 5) b", [[500]]],
-      ["WITH s AS (SELECT count(*) AS n FROM t100) SELECT count(*), max(s.n) FROM t100, s", [[100, 100]]],
+      [
+        "WITH s AS (SELECT count(*) AS n FROM t100) SELECT count(*), max(s.n) FROM t100, s",
+        [[100, 100]],
+      ],
       ["SELECT count(*) FROM t100 a, (SELECT max(id, 3) AS m FROM t100 LIMIT 2) b", [[200]]],
-      ["WITH x AS MATERIALIZED (SELECT * FROM t100) SELECT count(*) FROM x a JOIN x b ON a.id = b.id", [[100]]],
+      [
+        "WITH x AS MATERIALIZED (SELECT * FROM t100) SELECT count(*) FROM x a JOIN x b ON a.id = b.id",
+        [[100]],
+      ],
       ["SELECT count(*) FROM t100 a, (VALUES (1), (2)) v", [[200]]],
     ];
     for (const [text, rows] of allowed) {
@@ -129,28 +153,46 @@ describe("products through CTEs and subqueries are estimated like table scans", 
 
   it("an equality join on a key with many duplicates counts its rows per key (a join on one value is a product)", async () => {
     await dataset("dup", 200, (i) => `k${i % 2}`); // 2 distinct labels: 100 rows per key
-    const refused = await sql({ sql: "SELECT count(*) FROM dup a JOIN dup b ON a.label = b.label", engine: "sqlite" }, { vars });
+    const refused = await sql(
+      { sql: "SELECT count(*) FROM dup a JOIN dup b ON a.label = b.label", engine: "sqlite" },
+      { vars },
+    );
     expect(refused.status, refused.text).toBe(400);
     expect(refused.body.error.code).toBe("query_too_large");
     expect(refused.body.error.message).toMatch(/dup \(≈ 100 rows per key label\)/);
     // on a unique key the same join is not multiplied
-    const unique = await sql({ sql: "SELECT count(*) FROM dup a JOIN dup b ON a.id = b.id", engine: "sqlite" }, { vars });
+    const unique = await sql(
+      { sql: "SELECT count(*) FROM dup a JOIN dup b ON a.id = b.id", engine: "sqlite" },
+      { vars },
+    );
     expect(unique.status, unique.text).toBe(200);
     expect(unique.body.rows).toEqual([[200]]);
-    const fine = await sql({ sql: "SELECT count(*) FROM dup a JOIN dup b ON a.label = b.label", engine: "sqlite" });
+    const fine = await sql({
+      sql: "SELECT count(*) FROM dup a JOIN dup b ON a.label = b.label",
+      engine: "sqlite",
+    });
     expect(fine.body.rows).toEqual([[20000]]);
   });
 });
 
 describe("exact integers and strict bodies", () => {
   it("CSV writes integers past 2^53 exactly; JSON keeps numbers (the nearest double)", async () => {
-    const text = "SELECT 9007199254740993 AS big, -9223372036854775808 AS least, 42 AS small, 1.5 AS real, 'x' AS s UNION ALL SELECT 1, 2, 3, 4.25, NULL";
+    const text =
+      "SELECT 9007199254740993 AS big, -9223372036854775808 AS least, 42 AS small, 1.5 AS real, 'x' AS s UNION ALL SELECT 1, 2, 3, 4.25, NULL";
     const csv = await sql({ sql: text }, { csv: true });
     expect(csv.status).toBe(200);
-    expect(csv.text).toBe("big,least,small,real,s\r\n9007199254740993,-9223372036854775808,42,1.5,x\r\n1,2,3,4.25,\r\n");
+    expect(csv.text).toBe(
+      "big,least,small,real,s\r\n9007199254740993,-9223372036854775808,42,1.5,x\r\n1,2,3,4.25,\r\n",
+    );
     const json = await sql({ sql: text });
     expect(json.body.rows[0]).toEqual([9007199254740992, -9223372036854775808, 42, 1.5, "x"]);
-    expect(json.body.columns.map((c: { type: string }) => c.type)).toEqual(["BIGINT", "BIGINT", "BIGINT", "DOUBLE", "VARCHAR"]);
+    expect(json.body.columns.map((c: { type: string }) => c.type)).toEqual([
+      "BIGINT",
+      "BIGINT",
+      "BIGINT",
+      "DOUBLE",
+      "VARCHAR",
+    ]);
   });
 
   it("an unknown field in the body is a 400 naming it (no silent time travel)", async () => {
@@ -158,7 +200,11 @@ describe("exact integers and strict bodies", () => {
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("bad_request");
     expect(res.body.error.message).toMatch(/unknown field body\.version/);
-    const slash = await exports.default.fetch("http://query/sql/", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sql: "SELECT 1", as_of: "yesterday" }) });
+    const slash = await exports.default.fetch("http://query/sql/", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ sql: "SELECT 1", as_of: "yesterday" }),
+    });
     expect(slash.status).toBe(400);
     expect(((await slash.json()) as any).error.message).toMatch(/unknown field body\.as_of/);
   });

@@ -5,19 +5,22 @@
 // them (Parquet, every column OPTIONAL, timestamps INT64 TIMESTAMP_MICROS) through its own loader.
 // The last group checks kernels on values the loader never stores (±Infinity) straight against the
 // engine's SQLite, in the Durable Object.
-import { env } from "cloudflare:workers";
+
 import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import type { ColumnType, Manifest, SchemaField } from "../../../shared/types";
-import { planFast, readColumn, runFast, type Column } from "../src/columnar";
-import { checkReadOnly } from "../src/guard";
+import { type Column, planFast, readColumn, runFast } from "../src/columnar";
 import type { EngineAnswer } from "../src/engine-types";
+import { checkReadOnly } from "../src/guard";
 import type { QueryEngine } from "../src/query-engine";
 
 type Col = { name: string; type: ColumnType; data: unknown[] };
 
-const stub = env.QUERY_ENGINE.get(env.QUERY_ENGINE.idFromName("columnar-exact")) as DurableObjectStub<QueryEngine>;
+const stub = env.QUERY_ENGINE.get(
+  env.QUERY_ENGINE.idFromName("columnar-exact"),
+) as DurableObjectStub<QueryEngine>;
 const versions = new Map<string, number>();
 
 function element(c: Col) {
@@ -30,13 +33,22 @@ function element(c: Col) {
     case "bool":
       return { ...base, type: "BOOLEAN" as const };
     case "date":
-      return { ...base, type: "INT32" as const, converted_type: "DATE" as const, logical_type: { type: "DATE" as const } };
+      return {
+        ...base,
+        type: "INT32" as const,
+        converted_type: "DATE" as const,
+        logical_type: { type: "DATE" as const },
+      };
     case "timestamp":
       return {
         ...base,
         type: "INT64" as const,
         converted_type: "TIMESTAMP_MICROS" as const,
-        logical_type: { type: "TIMESTAMP" as const, isAdjustedToUTC: true, unit: "MICROS" as const },
+        logical_type: {
+          type: "TIMESTAMP" as const,
+          isAdjustedToUTC: true,
+          unit: "MICROS" as const,
+        },
       };
     case "string":
       return { ...base, type: "BYTE_ARRAY" as const, converted_type: "UTF8" as const };
@@ -59,17 +71,35 @@ async function load(name: string, cols: Col[]): Promise<void> {
   const schema: SchemaField[] = cols.map((c) => ({ name: c.name, type: c.type, nullable: true }));
   const now = new Date().toISOString();
   const manifest: Manifest = {
-    dataset_id: name, name, schema, schema_fingerprint: "exact", objects: [{ key, size: buf.byteLength, row_count: rows }],
-    row_count: rows, version, created_at: now, updated_at: now,
+    dataset_id: name,
+    name,
+    schema,
+    schema_fingerprint: "exact",
+    objects: [{ key, size: buf.byteLength, row_count: rows }],
+    row_count: rows,
+    version,
+    created_at: now,
+    updated_at: now,
   };
   expect(await stub.changed(name, version, manifest, true)).toMatchObject({ loaded: true });
 }
 
-async function run(text: string, columnar: boolean, columnarBytes = 64 * 1024 * 1024): Promise<EngineAnswer> {
+async function run(
+  text: string,
+  columnar: boolean,
+  columnarBytes = 64 * 1024 * 1024,
+): Promise<EngineAnswer> {
   const checked = checkReadOnly(text);
   return (await stub.query({
-    sql: checked.sql, params: [], max_rows: 100_000, timeout_ms: 30_000, columnar, columnar_cache_bytes: columnarBytes,
-    tables: checked.tables, max_join_rows: 1e12, kind: checked.kind,
+    sql: checked.sql,
+    params: [],
+    max_rows: 100_000,
+    timeout_ms: 30_000,
+    columnar,
+    columnar_cache_bytes: columnarBytes,
+    tables: checked.tables,
+    max_join_rows: 1e12,
+    kind: checked.kind,
     datasets: [...versions].map(([name, version]) => ({ name, version })),
   })) as EngineAnswer;
 }
@@ -94,10 +124,24 @@ describe("the columnar fast path answers exactly what SQLite answers", () => {
       { name: "n", type: "int64", data: [1n, 2n, 3n, 4n, 5n, 6n] },
     ]);
     const kept = await same("SELECT g, max(s) FROM words GROUP BY g HAVING max(s) > 5");
-    expect(kept.rows).toEqual([["a", "yy"], ["b", "zz"], ["d", "9"]]); // c's max is NULL: compares to nothing
-    expect((await same("SELECT g, min(s) AS m FROM words GROUP BY g HAVING m < 100")).rows).toEqual([]);
-    expect((await same("SELECT g FROM words GROUP BY g HAVING min(s) <> 3 ORDER BY g DESC")).rows).toEqual([["d"], ["b"], ["a"]]);
-    expect((await same("SELECT g, count(*) FROM words GROUP BY g HAVING max(s) >= 0 AND sum(n) > 3")).rows).toEqual([["b", 2], ["d", 1]]);
+    expect(kept.rows).toEqual([
+      ["a", "yy"],
+      ["b", "zz"],
+      ["d", "9"],
+    ]); // c's max is NULL: compares to nothing
+    expect((await same("SELECT g, min(s) AS m FROM words GROUP BY g HAVING m < 100")).rows).toEqual(
+      [],
+    );
+    expect(
+      (await same("SELECT g FROM words GROUP BY g HAVING min(s) <> 3 ORDER BY g DESC")).rows,
+    ).toEqual([["d"], ["b"], ["a"]]);
+    expect(
+      (await same("SELECT g, count(*) FROM words GROUP BY g HAVING max(s) >= 0 AND sum(n) > 3"))
+        .rows,
+    ).toEqual([
+      ["b", 2],
+      ["d", 1],
+    ]);
     expect((await same("SELECT g FROM words GROUP BY g HAVING max(s) = 9")).rows).toEqual([]);
   });
 
@@ -112,7 +156,12 @@ describe("the columnar fast path answers exactly what SQLite answers", () => {
     // no NULLs and one group: the tight loop
     expect((await same("SELECT sum(m), avg(m) FROM sums")).rows).toEqual([[2, 2 / 7]]);
     expect((await same("SELECT sum(n) FROM sums WHERE g = 'a'")).rows).toEqual([[2]]);
-    expect((await same("SELECT g, sum(n), avg(n) FROM sums WHERE g <> 'b' GROUP BY g")).rows).toEqual([["a", 2, 2 / 3], ["c", 5, 5]]);
+    expect(
+      (await same("SELECT g, sum(n), avg(n) FROM sums WHERE g <> 'b' GROUP BY g")).rows,
+    ).toEqual([
+      ["a", 2, 2 / 3],
+      ["c", 5, 5],
+    ]);
     // the whole column: SAFE + 2 - SAFE + 2 * SAFE + 5 = 2^54 + 5, past 2^53: SQLite's exact int64 is not a
     // JSON-safe number, so SQLite answers (whatever it answers, both paths answer it)
     await same("SELECT sum(n) FROM sums", false);
@@ -123,37 +172,74 @@ describe("the columnar fast path answers exactly what SQLite answers", () => {
   it("types a result column from its expression, not from its output name", async () => {
     await load("flags", [
       { name: "flag", type: "bool", data: [true, true, false, null, true] },
-      { name: "ts", type: "timestamp", data: [1_700_000_000_000_000n, null, 1_700_000_000_250_000n, 1_600_000_000_000_000n, null] },
+      {
+        name: "ts",
+        type: "timestamp",
+        data: [1_700_000_000_000_000n, null, 1_700_000_000_250_000n, 1_600_000_000_000_000n, null],
+      },
       { name: "k", type: "string", data: ["p", "q", "p", "q", "p"] },
     ]);
     const sum = await same("SELECT sum(flag) AS flag, count(*) AS ts, count(flag) AS k FROM flags");
-    expect(sum.columns).toEqual([{ name: "flag", type: "BIGINT" }, { name: "ts", type: "BIGINT" }, { name: "k", type: "BIGINT" }]);
+    expect(sum.columns).toEqual([
+      { name: "flag", type: "BIGINT" },
+      { name: "ts", type: "BIGINT" },
+      { name: "k", type: "BIGINT" },
+    ]);
     expect(sum.rows).toEqual([[3, 5, 4]]);
-    const grouped = await same("SELECT k AS flag, max(flag) AS m, min(ts) AS first, sum(flag) AS k FROM flags GROUP BY 1 ORDER BY 1");
+    const grouped = await same(
+      "SELECT k AS flag, max(flag) AS m, min(ts) AS first, sum(flag) AS k FROM flags GROUP BY 1 ORDER BY 1",
+    );
     expect(grouped.columns).toEqual([
       { name: "flag", type: "VARCHAR" },
       { name: "m", type: "BOOLEAN" },
       { name: "first", type: "TIMESTAMP" },
       { name: "k", type: "BIGINT" },
     ]);
-    expect(grouped.rows).toEqual([["p", true, "2023-11-14 22:13:20", 2], ["q", true, "2020-09-13 12:26:40", 1]]);
+    expect(grouped.rows).toEqual([
+      ["p", true, "2023-11-14 22:13:20", 2],
+      ["q", true, "2020-09-13 12:26:40", 1],
+    ]);
     // a plain column keeps its declared type under any name
-    const plain = await same("SELECT flag AS k, ts AS flag FROM flags ORDER BY ts NULLS LAST LIMIT 2");
-    expect(plain.columns).toEqual([{ name: "k", type: "BOOLEAN" }, { name: "flag", type: "TIMESTAMP" }]);
-    expect(plain.rows).toEqual([[null, "2020-09-13 12:26:40"], [true, "2023-11-14 22:13:20"]]);
+    const plain = await same(
+      "SELECT flag AS k, ts AS flag FROM flags ORDER BY ts NULLS LAST LIMIT 2",
+    );
+    expect(plain.columns).toEqual([
+      { name: "k", type: "BOOLEAN" },
+      { name: "flag", type: "TIMESTAMP" },
+    ]);
+    expect(plain.rows).toEqual([
+      [null, "2020-09-13 12:26:40"],
+      [true, "2023-11-14 22:13:20"],
+    ]);
   });
 
   it("keeps timestamps' microseconds: distinct values stay distinct and print exactly", async () => {
     const base = 1_704_067_200_000_000n; // 2024-01-01 00:00:00 UTC, in microseconds
     await load("micros", [
-      { name: "ts", type: "timestamp", data: [base + 1n, base + 2n, base + 500n, base + 1000n, base + 1_000_000n, base + 2n, null, base + 1_250_999n] },
+      {
+        name: "ts",
+        type: "timestamp",
+        data: [
+          base + 1n,
+          base + 2n,
+          base + 500n,
+          base + 1000n,
+          base + 1_000_000n,
+          base + 2n,
+          null,
+          base + 1_250_999n,
+        ],
+      },
       { name: "n", type: "int64", data: [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n] },
     ]);
-    expect((await same("SELECT count(DISTINCT ts), count(ts), min(ts), max(ts) FROM micros")).rows).toEqual([
-      [6, 7, "2024-01-01 00:00:00.000001", "2024-01-01 00:00:01.250999"],
-    ]);
+    expect(
+      (await same("SELECT count(DISTINCT ts), count(ts), min(ts), max(ts) FROM micros")).rows,
+    ).toEqual([[6, 7, "2024-01-01 00:00:00.000001", "2024-01-01 00:00:01.250999"]]);
     const ordered = await same("SELECT ts, n FROM micros ORDER BY ts DESC, n LIMIT 10");
-    expect(ordered.columns).toEqual([{ name: "ts", type: "TIMESTAMP" }, { name: "n", type: "BIGINT" }]);
+    expect(ordered.columns).toEqual([
+      { name: "ts", type: "TIMESTAMP" },
+      { name: "n", type: "BIGINT" },
+    ]);
     expect(ordered.rows).toEqual([
       ["2024-01-01 00:00:01.250999", 8],
       ["2024-01-01 00:00:01", 5], // whole seconds and whole milliseconds print as before
@@ -164,12 +250,21 @@ describe("the columnar fast path answers exactly what SQLite answers", () => {
       ["2024-01-01 00:00:00.000001", 1],
       [null, 7],
     ]);
-    expect((await same("SELECT ts, count(*) FROM micros WHERE ts > '2024-01-01 00:00:00.000001' AND ts < '2024-01-01 00:00:00.001' GROUP BY ts")).rows).toEqual([
+    expect(
+      (
+        await same(
+          "SELECT ts, count(*) FROM micros WHERE ts > '2024-01-01 00:00:00.000001' AND ts < '2024-01-01 00:00:00.001' GROUP BY ts",
+        )
+      ).rows,
+    ).toEqual([
       ["2024-01-01 00:00:00.000002", 2],
       ["2024-01-01 00:00:00.000500", 1],
     ]);
     // SQLite's date functions read the fraction (to the millisecond, as SQLite does): a derived key on the fast path
-    expect((await same("SELECT strftime('%f', ts) AS f, count(*) FROM micros GROUP BY f ORDER BY f")).rows.length).toBeGreaterThan(1);
+    expect(
+      (await same("SELECT strftime('%f', ts) AS f, count(*) FROM micros GROUP BY f ORDER BY f"))
+        .rows.length,
+    ).toBeGreaterThan(1);
   });
 
   it("counts a join's hash table against the columnar budget: over it, SQLite answers", async () => {
@@ -182,7 +277,8 @@ describe("the columnar fast path answers exactly what SQLite answers", () => {
       { name: "k", type: "int64", data: Array.from({ length: 1500 }, (_, i) => BigInt(i)) },
       { name: "label", type: "string", data: Array.from({ length: 1500 }, (_, i) => `d${i % 4}`) },
     ]);
-    const text = "SELECT d.label, count(*), sum(f.v) FROM facts f JOIN dims d ON d.k = f.k GROUP BY d.label ORDER BY 1";
+    const text =
+      "SELECT d.label, count(*), sum(f.v) FROM facts f JOIN dims d ON d.k = f.k GROUP BY d.label ORDER BY 1";
     const roomy = await same(text);
     expect(roomy.rows.length).toBe(4);
     // the columns take 4 bytes a row (2 × 2000 + 1500 rows) and 1 a row (labels' codes): 25 kB; a
@@ -202,7 +298,15 @@ describe("kernels on values the loader never stores (±Infinity), against the en
       // as the engine reads them: id an INTEGER column, x a REAL one
       cols.set("id", readColumn(sql, "cx_inf", "id", "integer", values.length)!);
       cols.set("x", readColumn(sql, "cx_inf", "x", "real", values.length)!);
-      const schema = new Map([["cx_inf", new Map([["id", "id"], ["x", "x"]])]]);
+      const schema = new Map([
+        [
+          "cx_inf",
+          new Map([
+            ["id", "id"],
+            ["x", "x"],
+          ]),
+        ],
+      ]);
       let checked = 0;
       for (const dir of ["", " ASC", " DESC"]) {
         for (const nulls of ["", " NULLS FIRST", " NULLS LAST"]) {
@@ -219,7 +323,10 @@ describe("kernels on values the loader never stores (±Infinity), against the en
       }
       expect(checked).toBe(18);
       // sums and extremes with infinities: SQLite's sum skips a non-finite error term
-      for (const text of ["SELECT sum(x), min(x), max(x), count(x) FROM cx_inf", "SELECT sum(x) FROM cx_inf WHERE x > 0"]) {
+      for (const text of [
+        "SELECT sum(x), min(x), max(x), count(x) FROM cx_inf",
+        "SELECT sum(x) FROM cx_inf WHERE x > 0",
+      ]) {
         const fast = runFast(planFast(text, schema)!, [{ rows: values.length, cols }], new Map());
         const slow = [...sql.exec(text.replace("cx_inf", '"cx_inf"')).raw()];
         expect(fast?.rows, text).toEqual(slow);

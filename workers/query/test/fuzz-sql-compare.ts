@@ -49,17 +49,28 @@ function runs(rows: unknown[][], outs: number[], st: Statement): unknown[][][] {
   for (const row of rows) {
     const last = out[out.length - 1];
     const head = last?.[0];
-    if (head && outs.every((o) => sameValue(head[o], row[o], st.aggs[o] === "sum" || st.aggs[o] === "avg"))) last!.push(row);
+    if (
+      head &&
+      outs.every((o) => sameValue(head[o], row[o], st.aggs[o] === "sum" || st.aggs[o] === "avg"))
+    )
+      last!.push(row);
     else out.push([row]);
   }
   return out;
 }
 
 /** null when the answers are the same; otherwise what differs. */
-export function answerDifference(sqlite: EngineAnswer, columnar: EngineAnswer, st: Statement): string | null {
+export function answerDifference(
+  sqlite: EngineAnswer,
+  columnar: EngineAnswer,
+  st: Statement,
+): string | null {
   if (!sqlite.ok || !columnar.ok) {
     if (!sqlite.ok && !columnar.ok) {
-      return sqlite.error.code === columnar.error.code && sqlite.error.message === columnar.error.message ? null : "different errors";
+      return sqlite.error.code === columnar.error.code &&
+        sqlite.error.message === columnar.error.message
+        ? null
+        : "different errors";
     }
     return "one answered, the other failed";
   }
@@ -69,25 +80,30 @@ export function answerDifference(sqlite: EngineAnswer, columnar: EngineAnswer, s
   for (let c = 0; c < a.columns.length; c++) {
     const ca = a.columns[c]!;
     const cb = b.columns[c]!;
-    if (ca.name !== cb.name) return `column ${c + 1}: names ${JSON.stringify(ca.name)} vs ${JSON.stringify(cb.name)}`;
+    if (ca.name !== cb.name)
+      return `column ${c + 1}: names ${JSON.stringify(ca.name)} vs ${JSON.stringify(cb.name)}`;
     if (ca.type !== cb.type) {
       // a whole-number sum or average on one side and a near one on the other: BIGINT vs DOUBLE by the values alone
       const agg = st.aggs[c];
       const numeric = (t: string) => t === "BIGINT" || t === "DOUBLE";
-      if (!((agg === "sum" || agg === "avg") && numeric(ca.type) && numeric(cb.type))) return `column ${c + 1} (${ca.name}): types ${ca.type} vs ${cb.type}`;
+      if (!((agg === "sum" || agg === "avg") && numeric(ca.type) && numeric(cb.type)))
+        return `column ${c + 1} (${ca.name}): types ${ca.type} vs ${cb.type}`;
     }
   }
   if (a.truncated !== b.truncated) return "truncated differs";
   if (a.rows.length !== b.rows.length) return `row counts ${a.rows.length} vs ${b.rows.length}`;
   if (st.order === "sequence") {
-    for (let r = 0; r < a.rows.length; r++) if (!sameRow(a.rows[r]!, b.rows[r]!, st)) return `row ${r + 1} differs`;
+    for (let r = 0; r < a.rows.length; r++)
+      if (!sameRow(a.rows[r]!, b.rows[r]!, st)) return `row ${r + 1} differs`;
     return null;
   }
   if (st.order === "runs") {
     const ra = runs(a.rows, st.orderOutputs, st);
     const rb = runs(b.rows, st.orderOutputs, st);
     if (ra.length !== rb.length) return "the rows are ordered differently";
-    for (let n = 0; n < ra.length; n++) if (!sameMultiset(ra[n]!, rb[n]!, st)) return `rows differ among those ordered ${n + 1}${n ? "th" : "st"}`;
+    for (let n = 0; n < ra.length; n++)
+      if (!sameMultiset(ra[n]!, rb[n]!, st))
+        return `rows differ among those ordered ${n + 1}${n ? "th" : "st"}`;
     return null;
   }
   return sameMultiset(a.rows, b.rows, st) ? null : "the rows differ (as multisets)";
@@ -108,11 +124,14 @@ export function typingFault(answer: EngineAnswer, st: Statement): string | null 
     // a column with no values at all (no rows, or only NULLs) is VARCHAR by the documented rule (docs/sql.md, Types)
     const empty = answer.result.rows.every((row) => row[c] === null);
     if (empty && col.type === "VARCHAR") continue;
-    if (agg === "count" && col.type !== "BIGINT") return `column ${c + 1} (${col.name}, a count) is typed ${col.type}`;
-    if (agg !== "count" && col.type !== "BIGINT" && col.type !== "DOUBLE") return `column ${c + 1} (${col.name}, ${agg}()) is typed ${col.type}`;
+    if (agg === "count" && col.type !== "BIGINT")
+      return `column ${c + 1} (${col.name}, a count) is typed ${col.type}`;
+    if (agg !== "count" && col.type !== "BIGINT" && col.type !== "DOUBLE")
+      return `column ${c + 1} (${col.name}, ${agg}()) is typed ${col.type}`;
     for (const row of answer.result.rows) {
       const v = row[c];
-      if (agg === "count" ? !Number.isInteger(v) : v !== null && typeof v !== "number") return `column ${c + 1} (${col.name}, ${agg}()) holds ${JSON.stringify(v)}`;
+      if (agg === "count" ? !Number.isInteger(v) : v !== null && typeof v !== "number")
+        return `column ${c + 1} (${col.name}, ${agg}()) holds ${JSON.stringify(v)}`;
     }
   }
   return null;

@@ -15,11 +15,23 @@ import { describe, expect, it } from "vitest";
 import { planFast } from "../src/columnar";
 import type { EngineAnswer } from "../src/engine-types";
 import { answerDifference, typingFault } from "./fuzz-sql-compare";
-import { T_COLUMNS, U_COLUMNS, datasetArb, describeDataset, loadDataset, type Dataset, type Row } from "./fuzz-sql-data";
+import {
+  type Dataset,
+  datasetArb,
+  describeDataset,
+  loadDataset,
+  type Row,
+  T_COLUMNS,
+  U_COLUMNS,
+} from "./fuzz-sql-data";
 import { fuzzEngine, queryOn, showAnswer as show } from "./fuzz-sql-engine";
-import { statementArb, type Statement } from "./fuzz-sql-query";
+import { type Statement, statementArb } from "./fuzz-sql-query";
 
-const settings = env as unknown as { FUZZ_SQL_SEED?: string; FUZZ_SQL_RUNS?: string; FUZZ_SQL_PATH?: string };
+const settings = env as unknown as {
+  FUZZ_SQL_SEED?: string;
+  FUZZ_SQL_RUNS?: string;
+  FUZZ_SQL_PATH?: string;
+};
 const SEED = Number(settings.FUZZ_SQL_SEED || 20261207);
 const CASES = Number(settings.FUZZ_SQL_RUNS || 2000);
 /** a counterexample's path (printed on failure): replays that one case and its shrinking */
@@ -32,7 +44,12 @@ const MIN_COLUMNAR_SHARE = 0.5;
 const SHRINK_BUDGET = 400;
 
 /** the planner's view of t and u (lower-case name → declared name) */
-const SCHEMAS = new Map([T_COLUMNS, U_COLUMNS].map((cols, n) => [n ? "u" : "t", new Map(cols.map((c) => [c.name, c.name]))]));
+const SCHEMAS = new Map(
+  [T_COLUMNS, U_COLUMNS].map((cols, n) => [
+    n ? "u" : "t",
+    new Map(cols.map((c) => [c.name, c.name])),
+  ]),
+);
 
 class Mismatch extends Error {}
 
@@ -65,7 +82,9 @@ const MODEL_SQL = `SELECT count(*), ${T_COLUMNS.map((c) => `count(${c.name}), co
 
 describe("the differential SQL fuzzer: columnar answers equal SQLite's", () => {
   it(`${CASES} generated statements over generated datasets (seed ${SEED})`, async () => {
-    console.log(`fuzz-sql: seed ${SEED}, ${CASES} statements, ${PER_DATASET} per dataset (replay: FUZZ_SQL_SEED=${SEED} FUZZ_SQL_RUNS=${CASES})`);
+    console.log(
+      `fuzz-sql: seed ${SEED}, ${CASES} statements, ${PER_DATASET} per dataset (replay: FUZZ_SQL_SEED=${SEED} FUZZ_SQL_RUNS=${CASES})`,
+    );
     const stub = fuzzEngine("fuzz-sql");
     const stats = { statements: 0, columnar: 0, unplanned: 0, errors: 0, datasets: 0 };
     type Failure = { data: Dataset; sql: string; sqlite: string; columnar: string; why: string };
@@ -81,45 +100,66 @@ describe("the differential SQL fuzzer: columnar answers equal SQLite's", () => {
           await runBatch(data, statements);
         } catch (err) {
           // the last failing run is the shrunk counterexample: keep what each was
-          if (!(err instanceof Mismatch)) failures.push({ data, sql: "(none: the run itself failed)", sqlite: "", columnar: "", why: String(err) });
+          if (!(err instanceof Mismatch))
+            failures.push({
+              data,
+              sql: "(none: the run itself failed)",
+              sqlite: "",
+              columnar: "",
+              why: String(err),
+            });
           throw err;
         }
       },
     );
     const runBatch = async (data: Dataset, statements: Statement[]) => {
-        const run = queryOn(stub, await loadDataset(stub, data));
-        stats.datasets++;
-        const fail = (sql: string, why: string, a: EngineAnswer, b: EngineAnswer | null) => {
-          failures.push({ data, sql, sqlite: show(a), columnar: b ? show(b) : "(not asked)", why });
-          throw new Mismatch(`${why}\nSQL: ${sql}`);
-        };
-        // the loaded table holds what was generated
-        const loaded = await run(MODEL_SQL, false);
-        if (!loaded.ok) fail(MODEL_SQL, "the model check failed", loaded, null);
-        else {
-          const want = modelCounts(data.t);
-          const got = loaded.result.rows[0] as number[];
-          const at = want.findIndex((n, k) => got[k] !== n);
-          if (at >= 0) {
-            const what = at === 0 ? "count(*)" : `${at % 2 ? "count" : "count DISTINCT"} of ${T_COLUMNS[Math.floor((at - 1) / 2)]!.name}`;
-            fail(MODEL_SQL, `the loaded table differs from the generated values: ${what} is ${got[at]}, generated ${want[at]}`, loaded, null);
-          }
+      const run = queryOn(stub, await loadDataset(stub, data));
+      stats.datasets++;
+      const fail = (sql: string, why: string, a: EngineAnswer, b: EngineAnswer | null) => {
+        failures.push({ data, sql, sqlite: show(a), columnar: b ? show(b) : "(not asked)", why });
+        throw new Mismatch(`${why}\nSQL: ${sql}`);
+      };
+      // the loaded table holds what was generated
+      const loaded = await run(MODEL_SQL, false);
+      if (!loaded.ok) fail(MODEL_SQL, "the model check failed", loaded, null);
+      else {
+        const want = modelCounts(data.t);
+        const got = loaded.result.rows[0] as number[];
+        const at = want.findIndex((n, k) => got[k] !== n);
+        if (at >= 0) {
+          const what =
+            at === 0
+              ? "count(*)"
+              : `${at % 2 ? "count" : "count DISTINCT"} of ${T_COLUMNS[Math.floor((at - 1) / 2)]!.name}`;
+          fail(
+            MODEL_SQL,
+            `the loaded table differs from the generated values: ${what} is ${got[at]}, generated ${want[at]}`,
+            loaded,
+            null,
+          );
         }
-        for (const st of statements) {
-          const a = await run(st.sql, false);
-          const b = await run(st.sql, true);
-          stats.statements++;
-          if (b.ok && b.engine === "columnar") stats.columnar++;
-          else if (!planFast(st.sql, SCHEMAS)) stats.unplanned++;
-          if (!a.ok) stats.errors++;
-          if (a.ok && a.engine !== "sqlite") fail(st.sql, `the SQLite-only request was answered by ${a.engine}`, a, b);
-          const diff = answerDifference(a, b, st);
-          if (diff) fail(st.sql, `columnar and SQLite differ: ${diff}`, a, b);
-          const typing = typingFault(a, st) ?? typingFault(b, st);
-          if (typing) fail(st.sql, `an answer is typed by its name, not its expression: ${typing}`, a, b);
-        }
+      }
+      for (const st of statements) {
+        const a = await run(st.sql, false);
+        const b = await run(st.sql, true);
+        stats.statements++;
+        if (b.ok && b.engine === "columnar") stats.columnar++;
+        else if (!planFast(st.sql, SCHEMAS)) stats.unplanned++;
+        if (!a.ok) stats.errors++;
+        if (a.ok && a.engine !== "sqlite")
+          fail(st.sql, `the SQLite-only request was answered by ${a.engine}`, a, b);
+        const diff = answerDifference(a, b, st);
+        if (diff) fail(st.sql, `columnar and SQLite differ: ${diff}`, a, b);
+        const typing = typingFault(a, st) ?? typingFault(b, st);
+        if (typing)
+          fail(st.sql, `an answer is typed by its name, not its expression: ${typing}`, a, b);
+      }
     };
-    const details = await fc.check(property, { seed: SEED, numRuns: Math.ceil(CASES / PER_DATASET), path: PATH });
+    const details = await fc.check(property, {
+      seed: SEED,
+      numRuns: Math.ceil(CASES / PER_DATASET),
+      path: PATH,
+    });
     const share = stats.statements ? stats.columnar / stats.statements : 0;
     console.log(
       `fuzz-sql: ${stats.statements} statements on ${stats.datasets} datasets (with shrinking); ${stats.columnar} (${(share * 100).toFixed(1)}%) answered by the columnar path; of the rest, ${stats.unplanned} outside its grammar, the others given way at run time; ${stats.errors} refused by SQLite`,
@@ -129,11 +169,15 @@ describe("the differential SQL fuzzer: columnar answers equal SQLite's", () => {
       const report = [
         `fuzz-sql FAILED: seed ${SEED}, path ${JSON.stringify(details.counterexamplePath)} (replay: npm run fuzz:sql -- --seed ${SEED} --path ${details.counterexamplePath})`,
         `after ${details.numRuns} runs and ${details.numShrinks} shrinks:`,
-        f ? `${f.why}\nSQL: ${f.sql}\nSQLite:   ${f.sqlite}\ncolumnar: ${f.columnar}\ndataset:\n${describeDataset(f.data)}` : String(details.errorInstance),
+        f
+          ? `${f.why}\nSQL: ${f.sql}\nSQLite:   ${f.sqlite}\ncolumnar: ${f.columnar}\ndataset:\n${describeDataset(f.data)}`
+          : String(details.errorInstance),
       ].join("\n");
       console.error(report);
       expect.fail(report);
     }
-    expect(share, "share of statements the columnar path answered").toBeGreaterThanOrEqual(MIN_COLUMNAR_SHARE);
+    expect(share, "share of statements the columnar path answered").toBeGreaterThanOrEqual(
+      MIN_COLUMNAR_SHARE,
+    );
   }, 900_000);
 });

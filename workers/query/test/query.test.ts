@@ -6,8 +6,8 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import { schemaFingerprint } from "../../../shared/dataset";
 import type { SchemaField } from "../../../shared/types";
-import app from "../src/index";
 import { checkReadOnly } from "../src/guard";
+import app from "../src/index";
 
 const PEOPLE_SCHEMA: SchemaField[] = [
   { name: "id", type: "int64", nullable: false },
@@ -32,14 +32,22 @@ const BASE: Person[] = [
   { id: 4, name: 'Dan "the, man"', score: -3.25, active: true, joined: "2023-12-31T23:59:59Z" },
 ];
 
-async function putParquet(key: string, people: Person[], rowGroupSize = 2): Promise<{ key: string; size: number; row_count: number }> {
+async function putParquet(
+  key: string,
+  people: Person[],
+  rowGroupSize = 2,
+): Promise<{ key: string; size: number; row_count: number }> {
   const buf = parquetWriteBuffer({
     columnData: [
       { name: "id", data: people.map((p) => BigInt(p.id)), type: "INT64", nullable: false },
       { name: "name", data: people.map((p) => p.name), type: "STRING" },
       { name: "score", data: people.map((p) => p.score), type: "DOUBLE" },
       { name: "active", data: people.map((p) => p.active), type: "BOOLEAN" },
-      { name: "joined", data: people.map((p) => (p.joined ? new Date(p.joined) : null)), type: "TIMESTAMP" },
+      {
+        name: "joined",
+        data: people.map((p) => (p.joined ? new Date(p.joined) : null)),
+        type: "TIMESTAMP",
+      },
     ],
     rowGroupSize,
   });
@@ -47,11 +55,22 @@ async function putParquet(key: string, people: Person[], rowGroupSize = 2): Prom
   return { key, size: buf.byteLength, row_count: people.length };
 }
 
-async function register(name: string, objects: { key: string; size: number; row_count: number }[], schema = PEOPLE_SCHEMA, mode = "replace") {
+async function register(
+  name: string,
+  objects: { key: string; size: number; row_count: number }[],
+  schema = PEOPLE_SCHEMA,
+  mode = "replace",
+) {
   const res = await env.CATALOG.fetch("http://catalog/catalog/register", {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name, schema, schema_fingerprint: await schemaFingerprint(schema), objects, mode }),
+    body: JSON.stringify({
+      name,
+      schema,
+      schema_fingerprint: await schemaFingerprint(schema),
+      objects,
+      mode,
+    }),
   });
   expect(res.status, await res.clone().text()).toBe(200);
   return (await res.json()) as { version: number };
@@ -75,7 +94,9 @@ async function sql(body: unknown, headers: Record<string, string> = {}) {
 
 async function cached(): Promise<{ name: string; version: number; row_count: number }[]> {
   const res = await exports.default.fetch("http://query/sql/datasets");
-  const body = (await res.json()) as { replicas: { tables: { name: string; version: number; row_count: number }[] }[] };
+  const body = (await res.json()) as {
+    replicas: { tables: { name: string; version: number; row_count: number }[] }[];
+  };
   return body.replicas[0]!.tables;
 }
 
@@ -85,7 +106,10 @@ describe("the read-only guard", () => {
     expect(checkReadOnly("  -- hi\nWITH a AS (SELECT 1) SELECT * FROM a ;; ").kind).toBe("with");
     expect(checkReadOnly("VALUES (1), (2)").kind).toBe("values");
     expect(checkReadOnly("EXPLAIN QUERY PLAN SELECT * FROM people").kind).toBe("explain");
-    expect(checkReadOnly("SELECT 'drop; insert' AS x, replace(name, 'a', 'b') FROM \"People\"").identifiers).toContain("people");
+    expect(
+      checkReadOnly("SELECT 'drop; insert' AS x, replace(name, 'a', 'b') FROM \"People\"")
+        .identifiers,
+    ).toContain("people");
     expect(checkReadOnly("SELECT CASE WHEN 1 THEN 2 END, sqlite_version()").kind).toBe("select");
   });
 
@@ -112,11 +136,20 @@ describe("SQL over a registered dataset", () => {
     const obj = await putParquet("datasets/people/v1/part-0.parquet", BASE);
     const { version } = await register("people", [obj]);
     let tables = await cached();
-    for (let i = 0; i < 100 && !tables.some((t: { name: string; version: number }) => t.name === "people" && t.version === version); i++) {
+    for (
+      let i = 0;
+      i < 100 &&
+      !tables.some(
+        (t: { name: string; version: number }) => t.name === "people" && t.version === version,
+      );
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 100));
       tables = await cached();
     }
-    expect(tables).toContainEqual(expect.objectContaining({ name: "people", version, row_count: 4 }));
+    expect(tables).toContainEqual(
+      expect.objectContaining({ name: "people", version, row_count: 4 }),
+    );
   });
 
   it("answers SELECT * FROM people ORDER BY id with typed columns, booleans, timestamps and NULLs", async () => {
@@ -138,22 +171,41 @@ describe("SQL over a registered dataset", () => {
   });
 
   it("types expressions from their values, binds params safely, caps rows, and speaks CSV", async () => {
-    const agg = await sql({ sql: "SELECT count(*) AS n, avg(score) AS mean, max(name) AS top, min(date(joined)) AS d FROM people WHERE id >= ?", params: [2] });
+    const agg = await sql({
+      sql: "SELECT count(*) AS n, avg(score) AS mean, max(name) AS top, min(date(joined)) AS d FROM people WHERE id >= ?",
+      params: [2],
+    });
     expect(agg.status, JSON.stringify(agg.body)).toBe(200);
-    expect(agg.body.columns.map((c: any) => c.type)).toEqual(["BIGINT", "DOUBLE", "VARCHAR", "VARCHAR"]);
+    expect(agg.body.columns.map((c: any) => c.type)).toEqual([
+      "BIGINT",
+      "DOUBLE",
+      "VARCHAR",
+      "VARCHAR",
+    ]);
     expect(agg.body.rows).toEqual([[3, 36.875, 'Dan "the, man"', "2023-12-31"]]);
-    const injected = await sql({ sql: "SELECT count(*) AS n FROM people WHERE name = ?", params: ["x' OR '1'='1"] });
+    const injected = await sql({
+      sql: "SELECT count(*) AS n FROM people WHERE name = ?",
+      params: ["x' OR '1'='1"],
+    });
     expect(injected.body.rows).toEqual([[0]]);
-    const named = await sql({ sql: "SELECT name FROM people WHERE active = ?1 AND score > ?2 ORDER BY id", params: [true, -10] });
+    const named = await sql({
+      sql: "SELECT name FROM people WHERE active = ?1 AND score > ?2 ORDER BY id",
+      params: [true, -10],
+    });
     expect(named.body.rows).toEqual([["Alice"], ['Dan "the, man"']]);
     const capped = await sql({ sql: "SELECT id FROM people ORDER BY id", max_rows: 2 });
     expect(capped.body.rows).toEqual([[1], [2]]);
     expect(capped.body.truncated).toBe(true);
     expect(capped.body.row_count).toBe(2);
-    const csv = await sql({ sql: "SELECT id, name, active FROM people ORDER BY id" }, { accept: "text/csv" });
+    const csv = await sql(
+      { sql: "SELECT id, name, active FROM people ORDER BY id" },
+      { accept: "text/csv" },
+    );
     expect(csv.status).toBe(200);
     expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
-    expect(csv.body).toBe('id,name,active\r\n1,Alice,true\r\n2,Bob,false\r\n3,,\r\n4,"Dan ""the, man""",true\r\n');
+    expect(csv.body).toBe(
+      'id,name,active\r\n1,Alice,true\r\n2,Bob,false\r\n3,,\r\n4,"Dan ""the, man""",true\r\n',
+    );
     const wrongCount = await sql({ sql: "SELECT ? + ?", params: [1] });
     expect(wrongCount.status).toBe(400);
     const badParam = await sql({ sql: "SELECT ?", params: [{ a: 1 }] });
@@ -187,17 +239,23 @@ describe("SQL over a registered dataset", () => {
   });
 
   it("sees a new version at the very next query, and drops the old table", async () => {
-    const more = await putParquet("datasets/people/v2/part-1.parquet", [{ id: 5, name: "Eve", score: 1, active: true, joined: null }]);
+    const more = await putParquet("datasets/people/v2/part-1.parquet", [
+      { id: 5, name: "Eve", score: 1, active: true, joined: null },
+    ]);
     const { version } = await register("people", [more], PEOPLE_SCHEMA, "append");
     const { body } = await sql({ sql: "SELECT count(*), max(name) FROM people" });
     expect(body.rows).toEqual([[5, "Eve"]]);
-    const replaced = await putParquet("datasets/people/v3/part-0.parquet", [{ id: 9, name: "Zed", score: 0, active: false, joined: null }]);
+    const replaced = await putParquet("datasets/people/v3/part-0.parquet", [
+      { id: 9, name: "Zed", score: 0, active: false, joined: null },
+    ]);
     const v3 = await register("people", [replaced]);
     expect(v3.version).toBeGreaterThan(version);
     const after = await sql({ sql: "SELECT id, name FROM people" });
     expect(after.body.rows).toEqual([[9, "Zed"]]);
     const tables = await cached();
-    expect(tables.filter((t) => t.name === "people")).toEqual([expect.objectContaining({ version: v3.version, row_count: 1 })]);
+    expect(tables.filter((t) => t.name === "people")).toEqual([
+      expect.objectContaining({ version: v3.version, row_count: 1 }),
+    ]);
   });
 
   it("catches up from the catalog when a change notification was missed", async () => {
@@ -215,12 +273,16 @@ describe("SQL over a registered dataset", () => {
   });
 
   it("joins two datasets", async () => {
-    const { body } = await sql({ sql: 'SELECT p.name, q.name FROM people p JOIN "pets" q ON q.id = p.id - 8 ORDER BY 1' });
+    const { body } = await sql({
+      sql: 'SELECT p.name, q.name FROM people p JOIN "pets" q ON q.id = p.id - 8 ORDER BY 1',
+    });
     expect(body.rows).toEqual([["Zed", "Alice"]]);
   });
 
   it("gives 'no such table' once the dataset is deleted", async () => {
-    const del = await env.CATALOG.fetch("http://catalog/catalog/manifest/pets", { method: "DELETE" });
+    const del = await env.CATALOG.fetch("http://catalog/catalog/manifest/pets", {
+      method: "DELETE",
+    });
     expect(del.status).toBe(204);
     const { status, body } = await sql({ sql: "SELECT * FROM pets" });
     expect(status).toBe(400);
@@ -230,11 +292,16 @@ describe("SQL over a registered dataset", () => {
 
   it("stops a query that runs too long with a clear error; another replica keeps answering", async () => {
     // rows trickle out (one per 100k steps): the engine yields between them and checks the clock
-    const slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT x FROM c WHERE x % 100000 = 0";
+    const slow =
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 10000000) SELECT x FROM c WHERE x % 100000 = 0";
     const envWithReplicas = { ...env, LH_QUERYD_REPLICAS: "2" };
     const call = (body: unknown) =>
       app.fetch(
-        new Request("http://query/sql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+        new Request("http://query/sql", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        }),
         envWithReplicas,
         { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext,
       );
@@ -257,10 +324,16 @@ describe("the columnar fast path answers exactly like SQLite", () => {
     const id = Array.from({ length: N }, (_, i) => BigInt(i));
     const kind = Array.from({ length: N }, (_, i) => KINDS[(i * 7) % KINDS.length]!);
     const city = Array.from({ length: N }, (_, i) => ["Oslo", "Lima", "Pune"][(i * 13) % 3]!);
-    const value = Array.from({ length: N }, (_, i) => (i % 11 === 0 ? null : ((i * 37) % 1000) / 8 - 40));
-    const hits = Array.from({ length: N }, (_, i) => (i % 17 === 0 ? null : BigInt((i * 31) % 500)));
+    const value = Array.from({ length: N }, (_, i) =>
+      i % 11 === 0 ? null : ((i * 37) % 1000) / 8 - 40,
+    );
+    const hits = Array.from({ length: N }, (_, i) =>
+      i % 17 === 0 ? null : BigInt((i * 31) % 500),
+    );
     const flag = Array.from({ length: N }, (_, i) => (i % 5 === 0 ? null : i % 3 === 0));
-    const at = Array.from({ length: N }, (_, i) => (i % 23 === 0 ? null : new Date(Date.UTC(2024, 0, 1) + i * 3_600_000)));
+    const at = Array.from({ length: N }, (_, i) =>
+      i % 23 === 0 ? null : new Date(Date.UTC(2024, 0, 1) + i * 3_600_000),
+    );
     const buf = parquetWriteBuffer({
       columnData: [
         { name: "id", data: id, type: "INT64", nullable: false },
@@ -283,7 +356,11 @@ describe("the columnar fast path answers exactly like SQLite", () => {
       { name: "flag", type: "bool", nullable: true },
       { name: "at", type: "timestamp", nullable: true },
     ];
-    await register("metrics", [{ key: "datasets/metrics/v1/part-0.parquet", size: buf.byteLength, row_count: N }], schema);
+    await register(
+      "metrics",
+      [{ key: "datasets/metrics/v1/part-0.parquet", size: buf.byteLength, row_count: N }],
+      schema,
+    );
   }
 
   const FAST = [
@@ -301,7 +378,7 @@ describe("the columnar fast path answers exactly like SQLite", () => {
     "SELECT sum(value), avg(hits), min(at), max(at) FROM metrics WHERE kind <> 'alpha' AND city != 'Lima'",
     "SELECT count(*), sum(hits), avg(value) FROM metrics WHERE value > 1000",
     "SELECT kind, count(*) FROM metrics WHERE value > 1000 GROUP BY kind",
-    "SELECT \"kind\" AS k, COUNT(*) AS c FROM \"metrics\" WHERE hits <= -1.5 OR hits = 3 GROUP BY kind",
+    'SELECT "kind" AS k, COUNT(*) AS c FROM "metrics" WHERE hits <= -1.5 OR hits = 3 GROUP BY kind',
     // table aliases, derived keys (functions of a text column, evaluated per distinct value), top-N, IS NULL
     "SELECT m.kind, count(*) FROM metrics m GROUP BY m.kind",
     "SELECT substr(kind, 1, 1), count(*) FROM metrics GROUP BY 1",
@@ -342,7 +419,11 @@ describe("the columnar fast path answers exactly like SQLite", () => {
       { name: "city", type: "string", nullable: true },
       { name: "country", type: "string", nullable: true },
     ];
-    await register("places", [{ key: "datasets/places/v1/part-0.parquet", size: buf.byteLength, row_count: city.length }], schema);
+    await register(
+      "places",
+      [{ key: "datasets/places/v1/part-0.parquet", size: buf.byteLength, row_count: city.length }],
+      schema,
+    );
   }
 
   it("uses the fast path for filter/aggregate/GROUP BY/top-N/join queries, with the same answers", async () => {
@@ -362,7 +443,10 @@ describe("the columnar fast path answers exactly like SQLite", () => {
       fast.body.rows.forEach((row: unknown[], r: number) =>
         row.forEach((v, c) => {
           const w = slow.body.rows[r][c];
-          if (typeof v === "number" && typeof w === "number") expect(Math.abs(v - w), `${text} [${r}][${c}]`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(w)));
+          if (typeof v === "number" && typeof w === "number")
+            expect(Math.abs(v - w), `${text} [${r}][${c}]`).toBeLessThanOrEqual(
+              1e-9 * Math.max(1, Math.abs(w)),
+            );
           else expect(v, `${text} [${r}][${c}]`).toEqual(w);
         }),
       );
@@ -373,7 +457,9 @@ describe("the columnar fast path answers exactly like SQLite", () => {
 
   it("reads a Parquet DATE column as DATE (`YYYY-MM-DD`), and groups by its month on the fast path", async () => {
     const N = 400;
-    const day = Array.from({ length: N }, (_, i) => (i % 9 === 0 ? null : new Date(Date.UTC(2023, 10, 1) + i * 86_400_000)));
+    const day = Array.from({ length: N }, (_, i) =>
+      i % 9 === 0 ? null : new Date(Date.UTC(2023, 10, 1) + i * 86_400_000),
+    );
     const amount = Array.from({ length: N }, (_, i) => BigInt((i * 7) % 50));
     const buf = parquetWriteBuffer({
       columnData: [
@@ -383,7 +469,13 @@ describe("the columnar fast path answers exactly like SQLite", () => {
       // Parquet DATE: INT32 days since the epoch
       schema: [
         { name: "root", num_children: 2 },
-        { name: "day", type: "INT32", converted_type: "DATE", logical_type: { type: "DATE" }, repetition_type: "OPTIONAL" },
+        {
+          name: "day",
+          type: "INT32",
+          converted_type: "DATE",
+          logical_type: { type: "DATE" },
+          repetition_type: "OPTIONAL",
+        },
         { name: "amount", type: "INT64", repetition_type: "REQUIRED" },
       ],
       rowGroupSize: 150,
@@ -393,11 +485,23 @@ describe("the columnar fast path answers exactly like SQLite", () => {
       { name: "day", type: "date", nullable: true },
       { name: "amount", type: "int64", nullable: false },
     ];
-    await register("days", [{ key: "datasets/days/v1/part-0.parquet", size: buf.byteLength, row_count: N }], schema);
-    const first = await sql({ sql: "SELECT day, amount FROM days WHERE day IS NOT NULL ORDER BY day LIMIT 2" });
+    await register(
+      "days",
+      [{ key: "datasets/days/v1/part-0.parquet", size: buf.byteLength, row_count: N }],
+      schema,
+    );
+    const first = await sql({
+      sql: "SELECT day, amount FROM days WHERE day IS NOT NULL ORDER BY day LIMIT 2",
+    });
     expect(first.status, JSON.stringify(first.body)).toBe(200);
-    expect(first.body.columns).toEqual([{ name: "day", type: "DATE" }, { name: "amount", type: "BIGINT" }]);
-    expect(first.body.rows).toEqual([["2023-11-02", 7], ["2023-11-03", 14]]);
+    expect(first.body.columns).toEqual([
+      { name: "day", type: "DATE" },
+      { name: "amount", type: "BIGINT" },
+    ]);
+    expect(first.body.rows).toEqual([
+      ["2023-11-02", 7],
+      ["2023-11-03", 14],
+    ]);
     for (const text of [
       "SELECT substr(day, 1, 7) AS month, count(*) AS n, sum(amount) FROM days GROUP BY month ORDER BY month",
       "SELECT strftime('%Y', day) AS y, strftime('%m', day) AS m, count(day), avg(amount) FROM days GROUP BY y, m ORDER BY y NULLS LAST, m",
@@ -428,7 +532,10 @@ describe("the columnar fast path answers exactly like SQLite", () => {
       expect(res.status, text).toBe(200);
       expect(res.body.engine, text).toBe("sqlite");
     }
-    const withParam = await sql({ sql: "SELECT count(*) FROM metrics WHERE hits > ?", params: [250] });
+    const withParam = await sql({
+      sql: "SELECT count(*) FROM metrics WHERE hits > ?",
+      params: [250],
+    });
     expect(withParam.body.engine).toBe("sqlite");
     const bad = await sql({ sql: "SELECT count(nope) FROM metrics" });
     expect(bad.status).toBe(400);

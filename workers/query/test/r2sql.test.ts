@@ -4,23 +4,23 @@
 // inlining, table qualification, the pre-send refusals, and the routing of POST /sql.
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import configText from "../../../lakehouse.toml";
 import { loadConfig } from "../../../shared/config";
 import { LakehouseError } from "../../../shared/errors";
-import configText from "../../../lakehouse.toml";
-import app from "../src/index";
 import { checkReadOnly, resolveDatasets } from "../src/guard";
+import app from "../src/index";
 import {
-  R2SQL_DEFAULT_URL,
   capRows,
   chooseEngine,
+  type Fetch,
   mapResult,
   overLocalBudget,
   queryR2Sql,
+  R2SQL_DEFAULT_URL,
   r2sqlEndpoint,
   r2sqlMissing,
   rewriteForR2Sql,
   sqlLiteral,
-  type Fetch,
 } from "../src/r2sql";
 
 const queryd = (vars: Record<string, string> = {}) => loadConfig(configText, vars).queryd;
@@ -33,13 +33,24 @@ interface Seen {
 }
 
 /** A fetcher speaking R2 SQL's API: records the request, answers with `answer(body)`. */
-function fakeR2Sql(answer: (body: any) => { status?: number; json?: unknown; text?: string }): { fetcher: Fetch; seen: Seen[] } {
+function fakeR2Sql(answer: (body: any) => { status?: number; json?: unknown; text?: string }): {
+  fetcher: Fetch;
+  seen: Seen[];
+} {
   const seen: Seen[] = [];
   const fetcher: Fetch = async (url, init) => {
     const body = JSON.parse(String(init.body));
-    seen.push({ url, method: String(init.method), headers: Object.fromEntries(new Headers(init.headers).entries()), body });
+    seen.push({
+      url,
+      method: String(init.method),
+      headers: Object.fromEntries(new Headers(init.headers).entries()),
+      body,
+    });
     const a = answer(body);
-    return new Response(a.text ?? JSON.stringify(a.json), { status: a.status ?? 200, headers: { "content-type": "application/json" } });
+    return new Response(a.text ?? JSON.stringify(a.json), {
+      status: a.status ?? 200,
+      headers: { "content-type": "application/json" },
+    });
   };
   return { fetcher, seen };
 }
@@ -82,67 +93,130 @@ describe("configuration and endpoint", () => {
     const missing = r2sqlMissing(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: "acct_lake" }), {}).join("; ");
     expect(missing).toMatch(/R2_SQL_TOKEN/);
     expect(missing).toMatch(/r2sql_account_id/);
-    expect(r2sqlMissing(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: "w", LH_QUERYD_R2SQL_ACCOUNT_ID: "a" }), { R2_SQL_TOKEN: "t" })).toEqual([]);
-    expect(r2sqlMissing(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: "w", LH_QUERYD_R2SQL_URL: "http://x" }), { R2_SQL_TOKEN: "t" })).toEqual([]);
+    expect(
+      r2sqlMissing(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: "w", LH_QUERYD_R2SQL_ACCOUNT_ID: "a" }), {
+        R2_SQL_TOKEN: "t",
+      }),
+    ).toEqual([]);
+    expect(
+      r2sqlMissing(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: "w", LH_QUERYD_R2SQL_URL: "http://x" }), {
+        R2_SQL_TOKEN: "t",
+      }),
+    ).toEqual([]);
   });
 
   it("posts to the documented URL: /api/v1/accounts/<account>/r2-sql/query/<bucket>", () => {
     const account = "0123456789abcdef0123456789abcdef";
     // the warehouse as `wrangler r2 bucket catalog get` prints it: <account>_<bucket>
-    expect(r2sqlEndpoint(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: `${account}_lakehouse-lake`, LH_QUERYD_R2SQL_ACCOUNT_ID: account }))).toBe(
-      `${R2SQL_DEFAULT_URL}/api/v1/accounts/${account}/r2-sql/query/lakehouse-lake`,
-    );
+    expect(
+      r2sqlEndpoint(
+        queryd({
+          LH_QUERYD_R2SQL_WAREHOUSE: `${account}_lakehouse-lake`,
+          LH_QUERYD_R2SQL_ACCOUNT_ID: account,
+        }),
+      ),
+    ).toBe(`${R2SQL_DEFAULT_URL}/api/v1/accounts/${account}/r2-sql/query/lakehouse-lake`);
     // a bare bucket name, and the account id taken from the warehouse's prefix
-    expect(r2sqlEndpoint(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: "lakehouse-lake", LH_QUERYD_R2SQL_ACCOUNT_ID: account }))).toBe(
+    expect(
+      r2sqlEndpoint(
+        queryd({
+          LH_QUERYD_R2SQL_WAREHOUSE: "lakehouse-lake",
+          LH_QUERYD_R2SQL_ACCOUNT_ID: account,
+        }),
+      ),
+    ).toBe(
       `https://api.sql.cloudflarestorage.com/api/v1/accounts/${account}/r2-sql/query/lakehouse-lake`,
     );
-    expect(r2sqlEndpoint(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: `${account}_b` }))).toBe(`${R2SQL_DEFAULT_URL}/api/v1/accounts/${account}/r2-sql/query/b`);
-    // r2sql_url replaces the host
-    expect(r2sqlEndpoint(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: "acct_b", LH_QUERYD_R2SQL_ACCOUNT_ID: "acct", LH_QUERYD_R2SQL_URL: "http://127.0.0.1:9/" }))).toBe(
-      "http://127.0.0.1:9/api/v1/accounts/acct/r2-sql/query/b",
+    expect(r2sqlEndpoint(queryd({ LH_QUERYD_R2SQL_WAREHOUSE: `${account}_b` }))).toBe(
+      `${R2SQL_DEFAULT_URL}/api/v1/accounts/${account}/r2-sql/query/b`,
     );
+    // r2sql_url replaces the host
+    expect(
+      r2sqlEndpoint(
+        queryd({
+          LH_QUERYD_R2SQL_WAREHOUSE: "acct_b",
+          LH_QUERYD_R2SQL_ACCOUNT_ID: "acct",
+          LH_QUERYD_R2SQL_URL: "http://127.0.0.1:9/",
+        }),
+      ),
+    ).toBe("http://127.0.0.1:9/api/v1/accounts/acct/r2-sql/query/b");
   });
 });
 
 describe("statement rewriting", () => {
   const datasets = [{ name: "people" }, { name: "Big Events" }];
-  const rewrite = (text: string, params: (string | number | boolean | null)[] = [], namespace = "default") => {
+  const rewrite = (
+    text: string,
+    params: (string | number | boolean | null)[] = [],
+    namespace = "default",
+  ) => {
     const checked = checkReadOnly(text);
-    const names = new Map([...resolveDatasets(checked.tables, datasets)].map(([w, d]) => [w, d.name]));
+    const names = new Map(
+      [...resolveDatasets(checked.tables, datasets)].map(([w, d]) => [w, d.name]),
+    );
     return rewriteForR2Sql(checked.sql, checked.tables, names, namespace, params);
   };
 
-  it("qualifies every dataset reference as \"<namespace>\".\"<name>\", keeping the name as written as its alias", () => {
-    expect(rewrite("SELECT people.id FROM people WHERE id > 1")).toBe('SELECT people.id FROM "default"."people" AS "people" WHERE id > 1');
-    expect(rewrite("SELECT p.id FROM People p JOIN \"Big Events\" AS e ON e.id = p.id")).toBe(
+  it('qualifies every dataset reference as "<namespace>"."<name>", keeping the name as written as its alias', () => {
+    expect(rewrite("SELECT people.id FROM people WHERE id > 1")).toBe(
+      'SELECT people.id FROM "default"."people" AS "people" WHERE id > 1',
+    );
+    expect(rewrite('SELECT p.id FROM People p JOIN "Big Events" AS e ON e.id = p.id')).toBe(
       'SELECT p.id FROM "default"."people" p JOIN "default"."Big Events" AS e ON e.id = p.id',
     );
-    expect(rewrite("WITH t AS (SELECT id FROM people) SELECT * FROM t", [], "my ns")).toBe('WITH t AS (SELECT id FROM "my ns"."people" AS "people") SELECT * FROM t');
+    expect(rewrite("WITH t AS (SELECT id FROM people) SELECT * FROM t", [], "my ns")).toBe(
+      'WITH t AS (SELECT id FROM "my ns"."people" AS "people") SELECT * FROM t',
+    );
     expect(() => rewrite("SELECT * FROM nobody")).toThrow(/no such table: nobody/);
   });
 
   it("inlines params as literals, numbered as SQLite binds them", () => {
-    expect(rewrite("SELECT * FROM people WHERE name = ? AND score > ? AND active = ? AND joined IS ?", ["O'Brien; DROP", -2.5, true, null])).toBe(
+    expect(
+      rewrite("SELECT * FROM people WHERE name = ? AND score > ? AND active = ? AND joined IS ?", [
+        "O'Brien; DROP",
+        -2.5,
+        true,
+        null,
+      ]),
+    ).toBe(
       `SELECT * FROM "default"."people" AS "people" WHERE name = 'O''Brien; DROP' AND score > (-2.5) AND active = TRUE AND joined IS NULL`,
     );
-    expect(rewrite("SELECT * FROM people WHERE id = ?2 OR id = ?1 OR name = :n OR label = :n OR x = ?", [1, 2, "a", 4])).toBe(
+    expect(
+      rewrite("SELECT * FROM people WHERE id = ?2 OR id = ?1 OR name = :n OR label = :n OR x = ?", [
+        1,
+        2,
+        "a",
+        4,
+      ]),
+    ).toBe(
       `SELECT * FROM "default"."people" AS "people" WHERE id = 2 OR id = 1 OR name = 'a' OR label = 'a' OR x = 4`,
     );
     // a `?` inside a string or quoted name is not a parameter; `::` is a cast; `x-?` cannot become a comment
-    expect(rewrite("SELECT '?', \"a?\", id::VARCHAR, id-? FROM people", [-1])).toBe(`SELECT '?', "a?", id::VARCHAR, id-(-1) FROM "default"."people" AS "people"`);
+    expect(rewrite("SELECT '?', \"a?\", id::VARCHAR, id-? FROM people", [-1])).toBe(
+      `SELECT '?', "a?", id::VARCHAR, id-(-1) FROM "default"."people" AS "people"`,
+    );
   });
 
   it("refuses params it cannot inline safely, and a count that does not match the placeholders", () => {
-    expect(() => rewrite("SELECT * FROM people WHERE name = ?", ["a\\' OR 1=1 --"])).toThrow(/backslash/);
-    expect(() => rewrite("SELECT * FROM people WHERE name = ?", [])).toThrow(/1 parameter but params has 0 values/);
-    expect(() => rewrite("SELECT * FROM people", [1])).toThrow(/0 parameters but params has 1 value/);
+    expect(() => rewrite("SELECT * FROM people WHERE name = ?", ["a\\' OR 1=1 --"])).toThrow(
+      /backslash/,
+    );
+    expect(() => rewrite("SELECT * FROM people WHERE name = ?", [])).toThrow(
+      /1 parameter but params has 0 values/,
+    );
+    expect(() => rewrite("SELECT * FROM people", [1])).toThrow(
+      /0 parameters but params has 1 value/,
+    );
     expect(sqlLiteral(1e21, 0)).toBe("1e+21");
     expect(sqlLiteral("", 0)).toBe("''");
   });
 
   it("refuses before sending what R2 SQL does not run, naming the construct", () => {
     const cases: [string, RegExp][] = [
-      ["WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5) SELECT * FROM c", /WITH RECURSIVE/],
+      [
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 5) SELECT * FROM c",
+        /WITH RECURSIVE/,
+      ],
       ["SELECT * FROM people LIMIT 10 OFFSET 5", /OFFSET/],
       ["SELECT * FROM people LIMIT 5, 10", /LIMIT <offset>, <count>/],
       ["SELECT * FROM people, json_each('[1]')", /json_each\(\)/],
@@ -169,17 +243,27 @@ describe("statement rewriting", () => {
     expect(capRows("SELECT * FROM t", 100)).toBe("SELECT * FROM t\nLIMIT 101");
     expect(capRows("SELECT * FROM t LIMIT 5000", 100)).toBe("SELECT * FROM t LIMIT 101");
     expect(capRows("SELECT * FROM t LIMIT 7", 100)).toBe("SELECT * FROM t LIMIT 7");
-    expect(capRows("WITH a AS (SELECT * FROM t LIMIT 3) SELECT * FROM a", 10)).toBe("WITH a AS (SELECT * FROM t LIMIT 3) SELECT * FROM a\nLIMIT 11");
+    expect(capRows("WITH a AS (SELECT * FROM t LIMIT 3) SELECT * FROM a", 10)).toBe(
+      "WITH a AS (SELECT * FROM t LIMIT 3) SELECT * FROM a\nLIMIT 11",
+    );
     expect(capRows("EXPLAIN SELECT * FROM t", 10)).toBe("EXPLAIN SELECT * FROM t");
   });
 });
 
 describe("the client against a server speaking R2 SQL's API", () => {
-  const target = { endpoint: "https://r2sql.test/api/v1/accounts/acct/r2-sql/query/lake", token: "secret-token" };
+  const target = {
+    endpoint: "https://r2sql.test/api/v1/accounts/acct/r2-sql/query/lake",
+    token: "secret-token",
+  };
 
   it("POSTs {query} with the bearer token and maps schema + rows into our shape", async () => {
     const { fetcher, seen } = fakeR2Sql(() => ({ json: OK }));
-    const answer = await queryR2Sql(target, 'SELECT * FROM "default"."people"', { maxRows: 10, timeoutMs: 5000, fetcher, requestId: "rid-1" });
+    const answer = await queryR2Sql(target, 'SELECT * FROM "default"."people"', {
+      maxRows: 10,
+      timeoutMs: 5000,
+      fetcher,
+      requestId: "rid-1",
+    });
     expect(seen).toHaveLength(1);
     expect(seen[0]!.url).toBe(target.endpoint);
     expect(seen[0]!.method).toBe("POST");
@@ -204,7 +288,19 @@ describe("the client against a server speaking R2 SQL's API", () => {
   });
 
   it("truncates at max_rows, and infers types when the schema has none", () => {
-    const mapped = mapResult({ success: true, result: { rows: [{ n: 1, s: "a" }, { n: 2, s: "b" }, { n: 3, s: "c" }] } }, 2);
+    const mapped = mapResult(
+      {
+        success: true,
+        result: {
+          rows: [
+            { n: 1, s: "a" },
+            { n: 2, s: "b" },
+            { n: 3, s: "c" },
+          ],
+        },
+      },
+      2,
+    );
     expect(mapped.columns).toEqual([
       { name: "n", type: "BIGINT" },
       { name: "s", type: "VARCHAR" },
@@ -216,31 +312,81 @@ describe("the client against a server speaking R2 SQL's API", () => {
     expect(mapped.truncated).toBe(true);
     expect(mapped.row_count).toBe(2);
     // big integers as text stay exact; nested values become JSON text
-    const big = mapResult({ result: { schema: [{ name: "b", type: "Int64" }, { name: "m", type: "Struct" }], rows: [{ b: "9007199254740993", m: { a: 1 } }] } }, 5);
+    const big = mapResult(
+      {
+        result: {
+          schema: [
+            { name: "b", type: "Int64" },
+            { name: "m", type: "Struct" },
+          ],
+          rows: [{ b: "9007199254740993", m: { a: 1 } }],
+        },
+      },
+      5,
+    );
     expect(big.rows).toEqual([["9007199254740993", '{"a":1}']]);
   });
 
   it("maps a statement R2 SQL rejects to 400 r2sql_rejected with its message", async () => {
-    for (const [status, code] of [[400, 40003], [200, 40004]] as const) {
-      const { fetcher } = fakeR2Sql(() => ({ status, json: { success: false, errors: [{ code, message: "unsupported feature: JOIN operations are not supported" }], messages: [], result: null } }));
-      const err = await rejection(queryR2Sql(target, "SELECT 1", { maxRows: 10, timeoutMs: 5000, fetcher }));
+    for (const [status, code] of [
+      [400, 40003],
+      [200, 40004],
+    ] as const) {
+      const { fetcher } = fakeR2Sql(() => ({
+        status,
+        json: {
+          success: false,
+          errors: [{ code, message: "unsupported feature: JOIN operations are not supported" }],
+          messages: [],
+          result: null,
+        },
+      }));
+      const err = await rejection(
+        queryR2Sql(target, "SELECT 1", { maxRows: 10, timeoutMs: 5000, fetcher }),
+      );
       expect(err.status).toBe(400);
       expect(err.code).toBe("r2sql_rejected");
-      expect(err.message).toMatch(/R2 SQL rejected the statement: 4000[34]: unsupported feature: JOIN operations are not supported/);
+      expect(err.message).toMatch(
+        /R2 SQL rejected the statement: 4000[34]: unsupported feature: JOIN operations are not supported/,
+      );
     }
   });
 
   it("maps transport failures, 5xx, bad credentials and unreadable answers to 502 r2sql_failed naming R2 SQL", async () => {
-    const cases: { answer: { status?: number; json?: unknown; text?: string }; message: RegExp }[] = [
-      { answer: { status: 500, json: { success: false, errors: [{ code: 10001, message: "internal" }] } }, message: /R2 SQL failed \(HTTP 500\): 10001: internal/ },
-      { answer: { status: 503, text: "<html>down</html>" }, message: /R2 SQL failed \(HTTP 503\)/ },
-      { answer: { status: 403, json: { success: false, errors: [{ code: 10000, message: "Authentication error" }] } }, message: /R2_SQL_TOKEN/ },
-      { answer: { status: 200, json: { success: false, errors: [{ code: 80001, message: "edge connection failure" }] } }, message: /80001/ },
-      { answer: { status: 200, text: "not json" }, message: /not JSON/ },
-    ];
+    const cases: { answer: { status?: number; json?: unknown; text?: string }; message: RegExp }[] =
+      [
+        {
+          answer: {
+            status: 500,
+            json: { success: false, errors: [{ code: 10001, message: "internal" }] },
+          },
+          message: /R2 SQL failed \(HTTP 500\): 10001: internal/,
+        },
+        {
+          answer: { status: 503, text: "<html>down</html>" },
+          message: /R2 SQL failed \(HTTP 503\)/,
+        },
+        {
+          answer: {
+            status: 403,
+            json: { success: false, errors: [{ code: 10000, message: "Authentication error" }] },
+          },
+          message: /R2_SQL_TOKEN/,
+        },
+        {
+          answer: {
+            status: 200,
+            json: { success: false, errors: [{ code: 80001, message: "edge connection failure" }] },
+          },
+          message: /80001/,
+        },
+        { answer: { status: 200, text: "not json" }, message: /not JSON/ },
+      ];
     for (const { answer, message } of cases) {
       const { fetcher } = fakeR2Sql(() => answer);
-      const err = await rejection(queryR2Sql(target, "SELECT 1", { maxRows: 10, timeoutMs: 5000, fetcher }));
+      const err = await rejection(
+        queryR2Sql(target, "SELECT 1", { maxRows: 10, timeoutMs: 5000, fetcher }),
+      );
       expect(err.status, JSON.stringify(answer)).toBe(502);
       expect(err.code).toBe("r2sql_failed");
       expect(err.message).toMatch(message);
@@ -248,7 +394,9 @@ describe("the client against a server speaking R2 SQL's API", () => {
     const unreachable: Fetch = async () => {
       throw new TypeError("connection refused");
     };
-    const err = await rejection(queryR2Sql(target, "SELECT 1", { maxRows: 10, timeoutMs: 5000, fetcher: unreachable }));
+    const err = await rejection(
+      queryR2Sql(target, "SELECT 1", { maxRows: 10, timeoutMs: 5000, fetcher: unreachable }),
+    );
     expect(err.status).toBe(502);
     expect(err.message).toMatch(/R2 SQL could not be reached .*connection refused/);
   });
@@ -263,7 +411,9 @@ describe("the client against a server speaking R2 SQL's API", () => {
         });
       });
     const started = Date.now();
-    const err = await rejection(queryR2Sql(target, "SELECT 1", { maxRows: 10, timeoutMs: 150, fetcher: hanging }));
+    const err = await rejection(
+      queryR2Sql(target, "SELECT 1", { maxRows: 10, timeoutMs: 150, fetcher: hanging }),
+    );
     expect(err.status).toBe(504);
     expect(err.code).toBe("r2sql_timeout");
     expect(err.message).toMatch(/within 150 ms/);
@@ -289,27 +439,94 @@ describe("routing", () => {
   it("auto: R2 SQL when a dataset read is over local_max_rows or local_max_bytes and R2 SQL is configured, else local", () => {
     const cfg = queryd(R2);
     const token = { R2_SQL_TOKEN: "tok" };
-    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_big"), DATASETS)).toBe("r2sql");
-    expect(chooseEngine(cfg, token, "auto", refs("SELECT * FROM routing_small s JOIN routing_big b ON s.id = b.id"), DATASETS)).toBe("r2sql");
-    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_wide"), DATASETS)).toBe("r2sql"); // bytes > the 256 MiB default
-    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_small"), DATASETS)).toBe("local");
+    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_big"), DATASETS)).toBe(
+      "r2sql",
+    );
+    expect(
+      chooseEngine(
+        cfg,
+        token,
+        "auto",
+        refs("SELECT * FROM routing_small s JOIN routing_big b ON s.id = b.id"),
+        DATASETS,
+      ),
+    ).toBe("r2sql");
+    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_wide"), DATASETS)).toBe(
+      "r2sql",
+    ); // bytes > the 256 MiB default
+    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM routing_small"), DATASETS)).toBe(
+      "local",
+    );
     expect(chooseEngine(cfg, token, undefined, refs("SELECT 1"), DATASETS)).toBe("local");
-    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM nobody"), DATASETS)).toBe("local"); // the local engine names it
-    expect(chooseEngine(cfg, {}, undefined, refs("SELECT * FROM routing_big"), DATASETS)).toBe("local"); // not configured: no token
+    expect(chooseEngine(cfg, token, undefined, refs("SELECT * FROM nobody"), DATASETS)).toBe(
+      "local",
+    ); // the local engine names it
+    expect(chooseEngine(cfg, {}, undefined, refs("SELECT * FROM routing_big"), DATASETS)).toBe(
+      "local",
+    ); // not configured: no token
     // the request may pick; [queryd].engine fixes it otherwise
-    expect(chooseEngine(cfg, token, "local", refs("SELECT * FROM routing_big"), DATASETS)).toBe("local");
-    expect(chooseEngine(cfg, token, "sqlite", refs("SELECT * FROM routing_big"), DATASETS)).toBe("local");
-    expect(chooseEngine(cfg, token, "r2sql", refs("SELECT * FROM routing_small"), DATASETS)).toBe("r2sql");
-    expect(chooseEngine(queryd({ ...R2, LH_QUERYD_ENGINE: "local" }), token, undefined, refs("SELECT * FROM routing_big"), DATASETS)).toBe("local");
-    expect(chooseEngine(queryd({ ...R2, LH_QUERYD_ENGINE: "r2sql" }), {}, undefined, refs("SELECT * FROM routing_small"), DATASETS)).toBe("r2sql");
+    expect(chooseEngine(cfg, token, "local", refs("SELECT * FROM routing_big"), DATASETS)).toBe(
+      "local",
+    );
+    expect(chooseEngine(cfg, token, "sqlite", refs("SELECT * FROM routing_big"), DATASETS)).toBe(
+      "local",
+    );
+    expect(chooseEngine(cfg, token, "r2sql", refs("SELECT * FROM routing_small"), DATASETS)).toBe(
+      "r2sql",
+    );
+    expect(
+      chooseEngine(
+        queryd({ ...R2, LH_QUERYD_ENGINE: "local" }),
+        token,
+        undefined,
+        refs("SELECT * FROM routing_big"),
+        DATASETS,
+      ),
+    ).toBe("local");
+    expect(
+      chooseEngine(
+        queryd({ ...R2, LH_QUERYD_ENGINE: "r2sql" }),
+        {},
+        undefined,
+        refs("SELECT * FROM routing_small"),
+        DATASETS,
+      ),
+    ).toBe("r2sql");
   });
 
   it("over the byte budget counts too (a missing bytes counts as 0)", () => {
     const both = refs("SELECT * FROM a JOIN b ON a.id = b.id");
     const cfg = { local_max_rows: 100, local_max_bytes: 1000 };
-    expect(overLocalBudget(both, [{ name: "a", row_count: 10 }, { name: "b", row_count: 10 }], cfg)).toEqual([]);
-    expect(overLocalBudget(both, [{ name: "a", row_count: 10, bytes: 5000 }, { name: "b", row_count: 10 }], cfg)[0]).toMatch(/a: 5000 bytes > \[queryd\].local_max_bytes = 1000/);
-    expect(overLocalBudget(both, [{ name: "a", row_count: 101 }, { name: "b", row_count: 1 }], cfg)[0]).toMatch(/local_max_rows/);
+    expect(
+      overLocalBudget(
+        both,
+        [
+          { name: "a", row_count: 10 },
+          { name: "b", row_count: 10 },
+        ],
+        cfg,
+      ),
+    ).toEqual([]);
+    expect(
+      overLocalBudget(
+        both,
+        [
+          { name: "a", row_count: 10, bytes: 5000 },
+          { name: "b", row_count: 10 },
+        ],
+        cfg,
+      )[0],
+    ).toMatch(/a: 5000 bytes > \[queryd\].local_max_bytes = 1000/);
+    expect(
+      overLocalBudget(
+        both,
+        [
+          { name: "a", row_count: 101 },
+          { name: "b", row_count: 1 },
+        ],
+        cfg,
+      )[0],
+    ).toMatch(/local_max_rows/);
   });
 });
 
@@ -321,8 +538,23 @@ describe("POST /sql on R2 SQL", () => {
       if (url.endsWith("/catalog/list")) {
         return Response.json({
           datasets: [
-            { dataset_id: "1", name: "routing_big", schema_fingerprint: "x", row_count: 8, version: 1, updated_at: "2026-01-01T00:00:00Z" },
-            { dataset_id: "2", name: "routing_small", schema_fingerprint: "y", row_count: 3, bytes: 10, version: 1, updated_at: "2026-01-01T00:00:00Z" },
+            {
+              dataset_id: "1",
+              name: "routing_big",
+              schema_fingerprint: "x",
+              row_count: 8,
+              version: 1,
+              updated_at: "2026-01-01T00:00:00Z",
+            },
+            {
+              dataset_id: "2",
+              name: "routing_small",
+              schema_fingerprint: "y",
+              row_count: 3,
+              bytes: 10,
+              version: 1,
+              updated_at: "2026-01-01T00:00:00Z",
+            },
           ],
         });
       }
@@ -338,12 +570,18 @@ describe("POST /sql on R2 SQL", () => {
   };
   const realFetch = globalThis.fetch;
   const seen: Seen[] = [];
-  let answer: () => Response = () => Response.json({ success: true, errors: [], messages: [], result: { schema: [], rows: [] } });
+  let answer: () => Response = () =>
+    Response.json({ success: true, errors: [], messages: [], result: { schema: [], rows: [] } });
   beforeEach(() => {
     seen.length = 0;
     globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
       const url = String(input instanceof Request ? input.url : input);
-      seen.push({ url, method: String(init?.method), headers: Object.fromEntries(new Headers(init?.headers).entries()), body: JSON.parse(String(init?.body)) });
+      seen.push({
+        url,
+        method: String(init?.method),
+        headers: Object.fromEntries(new Headers(init?.headers).entries()),
+        body: JSON.parse(String(init?.body)),
+      });
       return answer();
     }) as typeof fetch;
   });
@@ -353,7 +591,11 @@ describe("POST /sql on R2 SQL", () => {
 
   async function call(body: unknown, vars: Record<string, unknown>, accept = "application/json") {
     const res = await app.fetch(
-      new Request("http://query/sql", { method: "POST", headers: { "content-type": "application/json", accept }, body: JSON.stringify(body) }),
+      new Request("http://query/sql", {
+        method: "POST",
+        headers: { "content-type": "application/json", accept },
+        body: JSON.stringify(body),
+      }),
       { ...env, CATALOG: catalog, ...vars },
       { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext,
     );
@@ -373,9 +615,27 @@ describe("POST /sql on R2 SQL", () => {
         success: true,
         errors: [],
         messages: [],
-        result: { request_id: "r-9", schema: [{ name: "id", type: "Int64" }, { name: "label", type: "Utf8" }], rows: [{ id: 7, label: "row 7" }, { id: 8, label: "row 8" }], metrics: { bytes_scanned: 10 } },
+        result: {
+          request_id: "r-9",
+          schema: [
+            { name: "id", type: "Int64" },
+            { name: "label", type: "Utf8" },
+          ],
+          rows: [
+            { id: 7, label: "row 7" },
+            { id: 8, label: "row 8" },
+          ],
+          metrics: { bytes_scanned: 10 },
+        },
       });
-    const big = await call({ sql: "SELECT id, label FROM routing_big WHERE id > ? ORDER BY id", params: [6], max_rows: 100 }, R2);
+    const big = await call(
+      {
+        sql: "SELECT id, label FROM routing_big WHERE id > ? ORDER BY id",
+        params: [6],
+        max_rows: 100,
+      },
+      R2,
+    );
     expect(big.status, JSON.stringify(big.body)).toBe(200);
     expect(big.body).toMatchObject({
       engine: "r2sql",
@@ -396,7 +656,10 @@ describe("POST /sql on R2 SQL", () => {
     expect(seen[0]!.url).toBe("https://r2sql.test/api/v1/accounts/acct/r2-sql/query/lake");
     expect(seen[0]!.method).toBe("POST");
     expect(seen[0]!.headers.authorization).toBe("Bearer tok");
-    expect(seen[0]!.body).toEqual({ query: 'SELECT id, label FROM "default"."routing_big" AS "routing_big" WHERE id > 6 ORDER BY id\nLIMIT 101' });
+    expect(seen[0]!.body).toEqual({
+      query:
+        'SELECT id, label FROM "default"."routing_big" AS "routing_big" WHERE id > 6 ORDER BY id\nLIMIT 101',
+    });
 
     const csv = await call({ sql: "SELECT id, label FROM routing_big" }, R2, "text/csv");
     expect(csv.status).toBe(200);
@@ -406,10 +669,22 @@ describe("POST /sql on R2 SQL", () => {
   });
 
   it("answers R2 SQL's refusal as 400 r2sql_rejected, and refuses what it cannot run before sending", async () => {
-    answer = () => Response.json({ success: false, errors: [{ code: 40004, message: "unknown column: nope" }], messages: [], result: null }, { status: 400 });
+    answer = () =>
+      Response.json(
+        {
+          success: false,
+          errors: [{ code: 40004, message: "unknown column: nope" }],
+          messages: [],
+          result: null,
+        },
+        { status: 400 },
+      );
     const rejected = await call({ sql: "SELECT nope FROM routing_big" }, R2);
     expect(rejected.status).toBe(400);
-    expect(rejected.body.error).toEqual({ code: "r2sql_rejected", message: "sql: R2 SQL rejected the statement: 40004: unknown column: nope" });
+    expect(rejected.body.error).toEqual({
+      code: "r2sql_rejected",
+      message: "sql: R2 SQL rejected the statement: 40004: unknown column: nope",
+    });
     expect(seen).toHaveLength(1);
     const refused = await call({ sql: "SELECT id FROM routing_big LIMIT 1 OFFSET 2" }, R2);
     expect(refused.status).toBe(400);
@@ -422,7 +697,10 @@ describe("POST /sql on R2 SQL", () => {
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe("r2sql_not_configured");
     expect(res.body.error.message).toMatch(/r2sql_warehouse.*R2_SQL_TOKEN.*r2sql_account_id/);
-    const viaConfig = await call({ sql: "SELECT id FROM routing_small" }, { LH_QUERYD_ENGINE: "r2sql" });
+    const viaConfig = await call(
+      { sql: "SELECT id FROM routing_small" },
+      { LH_QUERYD_ENGINE: "r2sql" },
+    );
     expect(viaConfig.status).toBe(503);
     expect(seen).toHaveLength(0);
   });

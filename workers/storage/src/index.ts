@@ -4,13 +4,21 @@
 //   POST /storage/multipart/<key> · PUT …?upload_id=&part=N · POST …/complete?upload_id= · DELETE …?upload_id=
 // Per-prefix size caps are checked from the declared length before the body is read.
 import type { Context } from "hono";
-import { createServiceApp, readJsonObject, type AppEnv } from "../../../shared/app";
+import { type AppEnv, createServiceApp, readJsonObject } from "../../../shared/app";
+import { gatewayBodyCap } from "../../../shared/body-cap";
 import { LakehouseError } from "../../../shared/errors";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
-import { gatewayBodyCap } from "../../../shared/body-cap";
 import { keyFromPath, validateKey } from "./keys";
+import {
+  CompleteBody,
+  DeleteBody,
+  documentStorage,
+  ListQuery,
+  PartQuery,
+  parseWith,
+  UploadQuery,
+} from "./openapi";
 import { putUnknownLength } from "./put-stream";
-import { CompleteBody, DeleteBody, ListQuery, PartQuery, UploadQuery, documentStorage, parseWith } from "./openapi";
 
 const { app, api } = createServiceApp<Env>("storage", "storage");
 documentStorage(api);
@@ -26,13 +34,16 @@ function capFor(env: Env, key: string): number {
 
 /** The config key of the cap of `key`. */
 function capKey(key: string): string {
-  return key.startsWith(VECTORS_PREFIX) ? "[storaged].max_vectors_put_bytes" : "[storaged].max_put_bytes";
+  return key.startsWith(VECTORS_PREFIX)
+    ? "[storaged].max_vectors_put_bytes"
+    : "[storaged].max_put_bytes";
 }
 
 function declaredLength(c: C): number | undefined {
   const raw = c.req.header("content-length");
   if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw.trim())) throw new LakehouseError("bad_request", `invalid Content-Length ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw.trim()))
+    throw new LakehouseError("bad_request", `invalid Content-Length ${JSON.stringify(raw)}`);
   return Number(raw);
 }
 
@@ -66,7 +77,10 @@ api.put("/objects/*", async (c) => {
   // Through the gateway with no declared length: the gateway's cap too (it passes on the
   // chunk that crosses it, so a body it cut is over that cap here and is never committed).
   const viaGateway = gatewayBodyCap(c.req.raw.headers);
-  const limit = viaGateway !== undefined && viaGateway < cap ? { cap: viaGateway, key: "[gateway.body_caps].storage" } : { cap, key: capKey(key) };
+  const limit =
+    viaGateway !== undefined && viaGateway < cap
+      ? { cap: viaGateway, key: "[gateway.body_caps].storage" }
+      : { cap, key: capKey(key) };
   return c.json(await putUnknownLength(c.env.LAKE, key, body, limit.cap, putOptions(c), limit.key));
 });
 
@@ -89,11 +103,18 @@ function etagMatches(ifNoneMatch: string | undefined, obj: R2Object): boolean {
 }
 
 /** Resolves a Range header against `size`; undefined = whole object; throws 416 when unsatisfiable. */
-function parseRange(header: string | undefined, size: number, key: string): { offset: number; length: number } | undefined {
+function parseRange(
+  header: string | undefined,
+  size: number,
+  key: string,
+): { offset: number; length: number } | undefined {
   if (!header) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === "" && m[2] === "")) {
-    throw new LakehouseError("bad_request", `invalid Range header ${JSON.stringify(header)}: expected bytes=start-end, bytes=start- or bytes=-suffix`);
+    throw new LakehouseError(
+      "bad_request",
+      `invalid Range header ${JSON.stringify(header)}: expected bytes=start-end, bytes=start- or bytes=-suffix`,
+    );
   }
   let start: number;
   let end: number;
@@ -106,9 +127,13 @@ function parseRange(header: string | undefined, size: number, key: string): { of
     end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
   if (start >= size || end < start) {
-    throw new LakehouseError("range_not_satisfiable", `Range ${header} is outside object ${JSON.stringify(key)} of ${size} bytes`, {
-      status: 416,
-    });
+    throw new LakehouseError(
+      "range_not_satisfiable",
+      `Range ${header} is outside object ${JSON.stringify(key)} of ${size} bytes`,
+      {
+        status: 416,
+      },
+    );
   }
   return { offset: start, length: end - start + 1 };
 }
@@ -118,17 +143,28 @@ api.get("/objects/*", async (c) => {
   const head = await c.env.LAKE.head(key);
   if (!head) throw new LakehouseError("not_found", `object ${JSON.stringify(key)} not found`);
   const headers = objectHeaders(head);
-  if (etagMatches(c.req.header("if-none-match"), head)) return new Response(null, { status: 304, headers });
+  if (etagMatches(c.req.header("if-none-match"), head))
+    return new Response(null, { status: 304, headers });
   const range = parseRange(c.req.header("range"), head.size, key);
   if (c.req.method === "HEAD") {
     headers.set("content-length", String(head.size));
     return new Response(null, { status: 200, headers });
   }
   // Read the version we just looked at: if the object changed in between, answer as if it did not exist yet.
-  const obj = await c.env.LAKE.get(key, { ...(range ? { range } : {}), onlyIf: { etagMatches: head.etag } });
-  if (!obj || !("body" in obj)) throw new LakehouseError("conflict", `object ${JSON.stringify(key)} changed while being read; retry`);
+  const obj = await c.env.LAKE.get(key, {
+    ...(range ? { range } : {}),
+    onlyIf: { etagMatches: head.etag },
+  });
+  if (!obj || !("body" in obj))
+    throw new LakehouseError(
+      "conflict",
+      `object ${JSON.stringify(key)} changed while being read; retry`,
+    );
   if (range) {
-    headers.set("content-range", `bytes ${range.offset}-${range.offset + range.length - 1}/${head.size}`);
+    headers.set(
+      "content-range",
+      `bytes ${range.offset}-${range.offset + range.length - 1}/${head.size}`,
+    );
     headers.set("content-length", String(range.length));
     return new Response(obj.body, { status: 206, headers });
   }
@@ -162,7 +198,10 @@ api.get("/list", async (c) => {
   let limit = max;
   if (limitText !== undefined && limitText !== "") {
     if (!/^\d+$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > max) {
-      throw new LakehouseError("bad_request", `limit: expected an integer from 1 to ${max}, got ${JSON.stringify(limitText)}`);
+      throw new LakehouseError(
+        "bad_request",
+        `limit: expected an integer from 1 to ${max}, got ${JSON.stringify(limitText)}`,
+      );
     }
     limit = Number(limitText);
   }
@@ -173,11 +212,20 @@ api.get("/list", async (c) => {
   try {
     listed = await c.env.LAKE.list({ prefix, cursor, limit });
   } catch (err) {
-    if (cursor) throw new LakehouseError("bad_request", `cursor: not a cursor from an earlier /list answer (${(err as Error).message})`);
+    if (cursor)
+      throw new LakehouseError(
+        "bad_request",
+        `cursor: not a cursor from an earlier /list answer (${(err as Error).message})`,
+      );
     throw err;
   }
   return c.json({
-    objects: listed.objects.map((o) => ({ key: o.key, size: o.size, etag: o.etag, uploaded: o.uploaded.toISOString() })),
+    objects: listed.objects.map((o) => ({
+      key: o.key,
+      size: o.size,
+      etag: o.etag,
+      uploaded: o.uploaded.toISOString(),
+    })),
     cursor: listed.truncated ? listed.cursor : null,
     truncated: listed.truncated,
   });
@@ -191,13 +239,21 @@ function uploadId(c: C): string {
   return parseWith(UploadQuery, c.req.query(), "query").upload_id;
 }
 
-async function uploadCall<T>(what: string, key: string, id: string, fn: () => Promise<T>): Promise<T> {
+async function uploadCall<T>(
+  what: string,
+  key: string,
+  id: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     const msg = (err as Error).message ?? String(err);
     if (/upload|not.?found|NoSuchUpload|10024/i.test(msg)) {
-      throw new LakehouseError("not_found", `${what}: upload_id ${JSON.stringify(id)} is not an open upload of ${JSON.stringify(key)} (${msg})`);
+      throw new LakehouseError(
+        "not_found",
+        `${what}: upload_id ${JSON.stringify(id)} is not an open upload of ${JSON.stringify(key)} (${msg})`,
+      );
     }
     throw new LakehouseError("bad_request", `${what} of ${JSON.stringify(key)} failed: ${msg}`);
   }
@@ -210,21 +266,33 @@ api.post("/multipart/*", async (c) => {
     const id = uploadId(c);
     const body = await readJsonObject(c);
     if (!Array.isArray(body.parts) || body.parts.length === 0) {
-      throw new LakehouseError("bad_request", "body.parts: expected a non-empty array of {part_number, etag}");
+      throw new LakehouseError(
+        "bad_request",
+        "body.parts: expected a non-empty array of {part_number, etag}",
+      );
     }
     (body.parts as unknown[]).forEach((p, i) => {
       const part = p as { part_number?: unknown; etag?: unknown };
       if (!Number.isInteger(part?.part_number) || typeof part?.etag !== "string") {
-        throw new LakehouseError("bad_request", `body.parts[${i}]: expected {part_number: integer, etag: string}`);
+        throw new LakehouseError(
+          "bad_request",
+          `body.parts[${i}]: expected {part_number: integer, etag: string}`,
+        );
       }
     });
-    const parts = parseWith(CompleteBody, body, "body").parts.map((p) => ({ partNumber: p.part_number, etag: p.etag }));
+    const parts = parseWith(CompleteBody, body, "body").parts.map((p) => ({
+      partNumber: p.part_number,
+      etag: p.etag,
+    }));
     const upload = c.env.LAKE.resumeMultipartUpload(key, id);
     const obj = await uploadCall("complete", key, id, () => upload.complete(parts));
     const cap = capFor(c.env, key);
     if (obj.size > cap) {
       await c.env.LAKE.delete(key);
-      throw new LakehouseError("payload_too_large", `object ${JSON.stringify(key)} of ${obj.size} bytes exceeds the cap of ${cap} bytes for its prefix; the upload was discarded`);
+      throw new LakehouseError(
+        "payload_too_large",
+        `object ${JSON.stringify(key)} of ${obj.size} bytes exceeds the cap of ${cap} bytes for its prefix; the upload was discarded`,
+      );
     }
     return c.json({ key, size: obj.size, etag: obj.etag });
   }
@@ -238,7 +306,10 @@ api.put("/multipart/*", async (c) => {
   const id = uploadId(c);
   const partText = c.req.query("part") ?? "";
   if (!/^\d+$/.test(partText) || Number(partText) < 1 || Number(partText) > 10000) {
-    throw new LakehouseError("bad_request", `part: expected an integer from 1 to 10000, got ${JSON.stringify(partText)}`);
+    throw new LakehouseError(
+      "bad_request",
+      `part: expected an integer from 1 to 10000, got ${JSON.stringify(partText)}`,
+    );
   }
   parseWith(PartQuery, c.req.query(), "query");
   const viaGateway = gatewayBodyCap(c.req.raw.headers);
@@ -248,11 +319,17 @@ api.put("/multipart/*", async (c) => {
   let body: ReadableStream | ArrayBuffer = c.req.raw.body ?? new ArrayBuffer(0);
   if (len === undefined) {
     const buf = await c.req.arrayBuffer();
-    if (buf.byteLength > cap) throw new LakehouseError("payload_too_large", `part of ${JSON.stringify(key)} exceeds the cap of ${cap} bytes`);
+    if (buf.byteLength > cap)
+      throw new LakehouseError(
+        "payload_too_large",
+        `part of ${JSON.stringify(key)} exceeds the cap of ${cap} bytes`,
+      );
     body = buf;
   }
   const upload = c.env.LAKE.resumeMultipartUpload(key, id);
-  const part = await uploadCall("upload part", key, id, () => upload.uploadPart(Number(partText), body));
+  const part = await uploadCall("upload part", key, id, () =>
+    upload.uploadPart(Number(partText), body),
+  );
   return c.json({ part_number: part.partNumber, etag: part.etag });
 });
 

@@ -19,7 +19,10 @@ export function keyFromPath(url: string, prefix: string, suffix?: string): strin
   try {
     key = decodeURIComponent(raw);
   } catch {
-    throw new LakehouseError("bad_request", `invalid object key ${JSON.stringify(raw.slice(0, 200))}: malformed percent-encoding`);
+    throw new LakehouseError(
+      "bad_request",
+      `invalid object key ${JSON.stringify(raw.slice(0, 200))}: malformed percent-encoding`,
+    );
   }
   return validateKey(key);
 }

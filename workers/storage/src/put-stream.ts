@@ -4,7 +4,7 @@
 // equal parts of PART_BYTES and sent as a multipart upload, so memory stays at a part or two
 // whatever the size. A body that passes `cap` aborts the upload and fails with 413; nothing
 // is left behind.
-import { R2Writer, type PutResult } from "../../../shared/r2-writer";
+import { type PutResult, R2Writer } from "../../../shared/r2-writer";
 
 export { PART_BYTES, type PutResult } from "../../../shared/r2-writer";
 

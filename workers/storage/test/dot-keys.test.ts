@@ -9,7 +9,8 @@ import { keyProblem } from "../../../shared/keys";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const call = (path: string, init?: RequestInit) => exports.default.fetch(`http://x/storage${path}`, init);
+const call = (path: string, init?: RequestInit) =>
+  exports.default.fetch(`http://x/storage${path}`, init);
 
 /** Keys (as encoded in the path) that reach the Worker with a dot segment, and the decoded key. */
 const DOT_KEYS: [string, string][] = [
@@ -28,8 +29,10 @@ async function keys(): Promise<string[]> {
 
 describe("dot segments in keys (#21)", () => {
   it("the rule: a '.' or '..' segment anywhere is a problem; dots inside a segment are not", () => {
-    for (const k of ["a/./b", "./a", "a/.", ".", "a/../b", "..", "../a"]) expect(keyProblem(k), k).toMatch(/key contains a "\.\.?" path segment/);
-    for (const k of ["a/.../b", "a/.hidden", "a./b", "v1.2/x", "a/b."]) expect(keyProblem(k), k).toBeUndefined();
+    for (const k of ["a/./b", "./a", "a/.", ".", "a/../b", "..", "../a"])
+      expect(keyProblem(k), k).toMatch(/key contains a "\.\.?" path segment/);
+    for (const k of ["a/.../b", "a/.hidden", "a./b", "v1.2/x", "a/b."])
+      expect(keyProblem(k), k).toBeUndefined();
   });
 
   it("every route that takes a key refuses it with a 400 naming the key; nothing is stored or started", async () => {
@@ -41,10 +44,22 @@ describe("dot segments in keys (#21)", () => {
         ["HEAD", `/objects/${encoded}`, { method: "HEAD" }],
         ["DELETE", `/objects/${encoded}`, { method: "DELETE" }],
         ["multipart create", `/multipart/${encoded}`, { method: "POST" }],
-        ["multipart part", `/multipart/${encoded}?upload_id=u&part=1`, { method: "PUT", body: "x" }],
-        ["multipart complete", `/multipart/${encoded}/complete?upload_id=u`, { method: "POST", body: JSON.stringify({ parts: [{ part_number: 1, etag: "e" }] }) }],
+        [
+          "multipart part",
+          `/multipart/${encoded}?upload_id=u&part=1`,
+          { method: "PUT", body: "x" },
+        ],
+        [
+          "multipart complete",
+          `/multipart/${encoded}/complete?upload_id=u`,
+          { method: "POST", body: JSON.stringify({ parts: [{ part_number: 1, etag: "e" }] }) },
+        ],
         ["multipart abort", `/multipart/${encoded}?upload_id=u`, { method: "DELETE" }],
-        ["bulk delete", "/delete", { method: "POST", body: JSON.stringify({ keys: ["fine", decoded] }) }],
+        [
+          "bulk delete",
+          "/delete",
+          { method: "POST", body: JSON.stringify({ keys: ["fine", decoded] }) },
+        ],
       ];
       for (const [what, path, init] of requests) {
         const res = await call(path, init);
@@ -54,14 +69,21 @@ describe("dot segments in keys (#21)", () => {
         }
         if (init.method === "HEAD") continue;
         const body = (await res.json()) as Json;
-        const named = body.error?.code === "bad_request" && body.error.message.includes(`invalid object key ${JSON.stringify(decoded)}`) && /path segment/.test(body.error.message);
+        const named =
+          body.error?.code === "bad_request" &&
+          body.error.message.includes(`invalid object key ${JSON.stringify(decoded)}`) &&
+          /path segment/.test(body.error.message);
         if (!named) wrong.push(`${what} ${encoded}: ${JSON.stringify(body)}`);
       }
     }
     expect(wrong).toEqual([]);
-    expect((await keys()).filter((k) => k.split("/").some((s) => s === "." || s === ".."))).toEqual([]);
+    expect((await keys()).filter((k) => k.split("/").some((s) => s === "." || s === ".."))).toEqual(
+      [],
+    );
     const uploads = await env.LAKE.list({ include: [] });
-    expect(uploads.objects.map((o) => o.key).filter((k) => /(^|\/)\.\.?(\/|$)/.test(k))).toEqual([]);
+    expect(uploads.objects.map((o) => o.key).filter((k) => /(^|\/)\.\.?(\/|$)/.test(k))).toEqual(
+      [],
+    );
   });
 
   it("the URL parser resolves literal and %2E dot segments before the Worker sees the path; %2F-hidden ones arrive as written", async () => {

@@ -3,10 +3,10 @@
 // size caps from the declared length; bodies with no declared length.
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { BODY_CAP_HEADER } from "../../../shared/body-cap";
+import storageApp from "../src/index";
 import { keyProblem } from "../src/keys";
 import { PART_BYTES } from "../src/put-stream";
-import storageApp from "../src/index";
-import { BODY_CAP_HEADER } from "../../../shared/body-cap";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -28,7 +28,11 @@ function chunked(bytes: Uint8Array, chunk = 1 << 20): ReadableStream<Uint8Array>
 
 describe("objects", () => {
   it("PUT → {key,size,etag}; GET returns the bytes with ETag; HEAD the length; DELETE is idempotent", async () => {
-    const put = await call("/objects/a/b/hello.txt", { method: "PUT", body: "hello world", headers: { "content-type": "text/plain" } });
+    const put = await call("/objects/a/b/hello.txt", {
+      method: "PUT",
+      body: "hello world",
+      headers: { "content-type": "text/plain" },
+    });
     expect(put.status).toBe(200);
     const meta = (await put.json()) as Json;
     expect(meta).toMatchObject({ key: "a/b/hello.txt", size: 11 });
@@ -44,9 +48,13 @@ describe("objects", () => {
     expect(head.status).toBe(200);
     expect(head.headers.get("content-length")).toBe("11");
 
-    const notModified = await call("/objects/a/b/hello.txt", { headers: { "if-none-match": `"${meta.etag}"` } });
+    const notModified = await call("/objects/a/b/hello.txt", {
+      headers: { "if-none-match": `"${meta.etag}"` },
+    });
     expect(notModified.status).toBe(304);
-    const modified = await call("/objects/a/b/hello.txt", { headers: { "if-none-match": '"other"' } });
+    const modified = await call("/objects/a/b/hello.txt", {
+      headers: { "if-none-match": '"other"' },
+    });
     expect(modified.status).toBe(200);
     await modified.body?.cancel();
 
@@ -75,19 +83,29 @@ describe("objects", () => {
     }
     const bad = await call("/objects/range.bin", { headers: { range: "bytes=20-30" } });
     expect(bad.status).toBe(416);
-    expect(((await bad.json()) as Json).error.message).toMatch(/outside object "range.bin" of 10 bytes/);
+    expect(((await bad.json()) as Json).error.message).toMatch(
+      /outside object "range.bin" of 10 bytes/,
+    );
   });
 
   it("takes a body with no declared length, small (one put) and above one part (multipart)", async () => {
     const small = new TextEncoder().encode("streamed without a length");
-    const a = await call("/objects/chunked/small", { method: "PUT", body: chunked(small, 5), duplex: "half" } as RequestInit);
+    const a = await call("/objects/chunked/small", {
+      method: "PUT",
+      body: chunked(small, 5),
+      duplex: "half",
+    } as RequestInit);
     expect(a.status).toBe(200);
     expect(((await a.json()) as Json).size).toBe(small.byteLength);
     expect(await (await call("/objects/chunked/small")).text()).toBe("streamed without a length");
 
     const big = new Uint8Array(PART_BYTES * 2 + 12345);
     for (let i = 0; i < big.length; i++) big[i] = i % 251;
-    const b = await call("/objects/chunked/big", { method: "PUT", body: chunked(big), duplex: "half" } as RequestInit);
+    const b = await call("/objects/chunked/big", {
+      method: "PUT",
+      body: chunked(big),
+      duplex: "half",
+    } as RequestInit);
     expect(b.status).toBe(200);
     expect(((await b.json()) as Json).size).toBe(big.byteLength);
     const back = new Uint8Array(await (await call("/objects/chunked/big")).arrayBuffer());
@@ -122,37 +140,78 @@ describe("objects", () => {
 });
 
 describe("a body of no declared length is stored whole or not at all", () => {
-  const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+  const ctx = {
+    waitUntil() {},
+    passThroughOnException() {},
+    props: {},
+  } as unknown as ExecutionContext;
   /** The storage app with [storaged] overrides, as LH_* vars would give it. */
-  async function withVars(vars: Record<string, string>, path: string, init: RequestInit): Promise<Response> {
-    return storageApp.fetch(new Request(`http://x/storage${path}`, init), { ...env, ...vars } as never, ctx);
+  async function withVars(
+    vars: Record<string, string>,
+    path: string,
+    init: RequestInit,
+  ): Promise<Response> {
+    return storageApp.fetch(
+      new Request(`http://x/storage${path}`, init),
+      { ...env, ...vars } as never,
+      ctx,
+    );
   }
   const bytes = (n: number) => new Uint8Array(n).fill(7);
 
   it("over [storaged].max_put_bytes → 413 naming the cap and its key; no object, on the one-put and the multipart path", async () => {
-    const small = await withVars({ LH_STORAGED_MAX_PUT_BYTES: "1000" }, "/objects/cut/small", { method: "PUT", body: chunked(bytes(5000), 700), duplex: "half" } as RequestInit);
+    const small = await withVars({ LH_STORAGED_MAX_PUT_BYTES: "1000" }, "/objects/cut/small", {
+      method: "PUT",
+      body: chunked(bytes(5000), 700),
+      duplex: "half",
+    } as RequestInit);
     expect(small.status).toBe(413);
-    expect(((await small.json()) as Json).error.message).toMatch(/cap of 1000 bytes \(\[storaged\]\.max_put_bytes\)/);
+    expect(((await small.json()) as Json).error.message).toMatch(
+      /cap of 1000 bytes \(\[storaged\]\.max_put_bytes\)/,
+    );
     expect(await env.LAKE.head("cut/small")).toBeNull();
     const cap = PART_BYTES + 100;
-    const big = await withVars({ LH_STORAGED_MAX_PUT_BYTES: String(cap) }, "/objects/cut/big", { method: "PUT", body: chunked(bytes(PART_BYTES * 2)), duplex: "half" } as RequestInit);
+    const big = await withVars({ LH_STORAGED_MAX_PUT_BYTES: String(cap) }, "/objects/cut/big", {
+      method: "PUT",
+      body: chunked(bytes(PART_BYTES * 2)),
+      duplex: "half",
+    } as RequestInit);
     expect(big.status).toBe(413);
     expect(await env.LAKE.head("cut/big")).toBeNull();
     // Exactly the cap is fine.
-    const exact = await withVars({ LH_STORAGED_MAX_PUT_BYTES: "1000" }, "/objects/cut/exact", { method: "PUT", body: chunked(bytes(1000), 300), duplex: "half" } as RequestInit);
+    const exact = await withVars({ LH_STORAGED_MAX_PUT_BYTES: "1000" }, "/objects/cut/exact", {
+      method: "PUT",
+      body: chunked(bytes(1000), 300),
+      duplex: "half",
+    } as RequestInit);
     expect(exact.status).toBe(200);
     expect((await env.LAKE.head("cut/exact"))?.size).toBe(1000);
   });
 
   it("over the gateway's cap (its header) → 413 naming [gateway.body_caps].storage; no object", async () => {
-    const res = await call("/objects/cut/gw", { method: "PUT", headers: { [BODY_CAP_HEADER]: "4096" }, body: chunked(bytes(4097), 1024), duplex: "half" } as RequestInit);
+    const res = await call("/objects/cut/gw", {
+      method: "PUT",
+      headers: { [BODY_CAP_HEADER]: "4096" },
+      body: chunked(bytes(4097), 1024),
+      duplex: "half",
+    } as RequestInit);
     expect(res.status).toBe(413);
     expect(((await res.json()) as Json).error.message).toContain("[gateway.body_caps].storage");
     expect(await env.LAKE.head("cut/gw")).toBeNull();
-    const big = await call("/objects/cut/gw-big", { method: "PUT", headers: { [BODY_CAP_HEADER]: String(PART_BYTES) }, body: chunked(bytes(PART_BYTES + 1)), duplex: "half" } as RequestInit);
+    const big = await call("/objects/cut/gw-big", {
+      method: "PUT",
+      headers: { [BODY_CAP_HEADER]: String(PART_BYTES) },
+      body: chunked(bytes(PART_BYTES + 1)),
+      duplex: "half",
+    } as RequestInit);
     expect(big.status).toBe(413);
     expect(await env.LAKE.head("cut/gw-big")).toBeNull();
-    const ok = await call("/objects/cut/gw-ok", { method: "PUT", headers: { [BODY_CAP_HEADER]: "4096" }, body: chunked(bytes(4096), 1024), duplex: "half" } as RequestInit);
+    const ok = await call("/objects/cut/gw-ok", {
+      method: "PUT",
+      headers: { [BODY_CAP_HEADER]: "4096" },
+      body: chunked(bytes(4096), 1024),
+      duplex: "half",
+    } as RequestInit);
     expect(ok.status).toBe(200);
   });
 
@@ -169,9 +228,14 @@ describe("a body of no declared length is stored whole or not at all", () => {
         sent += 1000;
       },
     });
-    const res = await call("/objects/cut/err-small", { method: "PUT", body, duplex: "half" } as RequestInit).catch((e: Error) => e);
+    const res = await call("/objects/cut/err-small", {
+      method: "PUT",
+      body,
+      duplex: "half",
+    } as RequestInit).catch((e: Error) => e);
     const stored = await env.LAKE.head("cut/err-small");
-    if (res instanceof Response && res.status === 200) expect(stored?.size).toBe(3000); // the platform today
+    if (res instanceof Response && res.status === 200)
+      expect(stored?.size).toBe(3000); // the platform today
     else expect(stored).toBeNull(); // an error that reaches the callee must never leave an object
   });
 });
@@ -204,12 +268,15 @@ describe("keys", () => {
 
 describe("list", () => {
   it("lists by prefix with limit and cursor", async () => {
-    for (const k of ["l/1", "l/2", "l/3", "l/4", "l/5", "other/1"]) await call(`/objects/${k}`, { method: "PUT", body: k });
+    for (const k of ["l/1", "l/2", "l/3", "l/4", "l/5", "other/1"])
+      await call(`/objects/${k}`, { method: "PUT", body: k });
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const res: Response = await call(`/list?prefix=l/&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      const res: Response = await call(
+        `/list?prefix=l/&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+      );
       expect(res.status).toBe(200);
       const page = (await res.json()) as Json;
       pages++;
@@ -226,7 +293,9 @@ describe("list", () => {
     expect(pages).toBe(3);
     const bad = await call("/list?limit=5000");
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as Json).error.message).toMatch(/limit: expected an integer from 1 to 1000/);
+    expect(((await bad.json()) as Json).error.message).toMatch(
+      /limit: expected an integer from 1 to 1000/,
+    );
   });
 });
 
@@ -237,25 +306,45 @@ describe("multipart", () => {
     const partA = new Uint8Array(5 * 1024 * 1024).fill(65);
     const partB = new TextEncoder().encode("tail");
     const parts = [];
-    for (const [n, bytes] of [[1, partA], [2, partB]] as const) {
-      const res = await call(`/multipart/mp/big.bin?upload_id=${encodeURIComponent(create.upload_id)}&part=${n}`, { method: "PUT", body: bytes });
+    for (const [n, bytes] of [
+      [1, partA],
+      [2, partB],
+    ] as const) {
+      const res = await call(
+        `/multipart/mp/big.bin?upload_id=${encodeURIComponent(create.upload_id)}&part=${n}`,
+        { method: "PUT", body: bytes },
+      );
       expect(res.status).toBe(200);
       parts.push(await res.json());
     }
     expect(parts.map((p: Json) => p.part_number)).toEqual([1, 2]);
-    const done = await call(`/multipart/mp/big.bin/complete?upload_id=${encodeURIComponent(create.upload_id)}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ parts }),
-    });
+    const done = await call(
+      `/multipart/mp/big.bin/complete?upload_id=${encodeURIComponent(create.upload_id)}`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ parts }),
+      },
+    );
     expect(done.status).toBe(200);
     expect(((await done.json()) as Json).size).toBe(partA.byteLength + 4);
     const tail = await call("/objects/mp/big.bin", { headers: { range: "bytes=-4" } });
     expect(await tail.text()).toBe("tail");
 
-    const second = (await (await call("/multipart/mp/aborted.bin", { method: "POST" })).json()) as Json;
-    await call(`/multipart/mp/aborted.bin?upload_id=${encodeURIComponent(second.upload_id)}&part=1`, { method: "PUT", body: "x" });
-    expect((await call(`/multipart/mp/aborted.bin?upload_id=${encodeURIComponent(second.upload_id)}`, { method: "DELETE" })).status).toBe(204);
+    const second = (await (
+      await call("/multipart/mp/aborted.bin", { method: "POST" })
+    ).json()) as Json;
+    await call(
+      `/multipart/mp/aborted.bin?upload_id=${encodeURIComponent(second.upload_id)}&part=1`,
+      { method: "PUT", body: "x" },
+    );
+    expect(
+      (
+        await call(`/multipart/mp/aborted.bin?upload_id=${encodeURIComponent(second.upload_id)}`, {
+          method: "DELETE",
+        })
+      ).status,
+    ).toBe(204);
     expect((await call("/objects/mp/aborted.bin")).status).toBe(404);
 
     const unknown = await call(`/multipart/mp/x.bin/complete?upload_id=no-such-upload`, {
@@ -264,21 +353,32 @@ describe("multipart", () => {
       body: JSON.stringify({ parts: [{ part_number: 1, etag: "x" }] }),
     });
     expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as Json).error.message).toMatch(/upload_id "no-such-upload" is not an open upload/);
+    expect(((await unknown.json()) as Json).error.message).toMatch(
+      /upload_id "no-such-upload" is not an open upload/,
+    );
 
     const missingId = await call("/multipart/mp/x.bin?part=1", { method: "PUT", body: "x" });
     expect(missingId.status).toBe(400);
     expect(((await missingId.json()) as Json).error.message).toMatch(/upload_id: missing/);
-    const badPart = await call(`/multipart/mp/x.bin?upload_id=abc&part=0`, { method: "PUT", body: "x" });
+    const badPart = await call(`/multipart/mp/x.bin?upload_id=abc&part=0`, {
+      method: "PUT",
+      body: "x",
+    });
     expect(badPart.status).toBe(400);
-    expect(((await badPart.json()) as Json).error.message).toMatch(/part: expected an integer from 1 to 10000/);
+    expect(((await badPart.json()) as Json).error.message).toMatch(
+      /part: expected an integer from 1 to 10000/,
+    );
   });
 });
 
 describe("bulk delete", () => {
   it("removes many keys at once", async () => {
     for (const k of ["d/1", "d/2"]) await call(`/objects/${k}`, { method: "PUT", body: "x" });
-    const res = await call("/delete", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ keys: ["d/1", "d/2"] }) });
+    const res = await call("/delete", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ keys: ["d/1", "d/2"] }),
+    });
     expect(((await res.json()) as Json).deleted).toBe(2);
     const listed = await env.LAKE.list({ prefix: "d/" });
     expect(listed.objects).toEqual([]);
@@ -288,15 +388,31 @@ describe("bulk delete", () => {
 describe("openapi.json", () => {
   it("lists every route the storage Worker serves", async () => {
     const doc = (await (await call("/openapi.json")).json()) as Json;
-    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+    const listed = Object.entries(doc.paths as Record<string, object>).flatMap(([path, item]) =>
+      Object.keys(item).map((m) => `${m} ${path}`),
+    );
     expect(listed.sort()).toEqual(
       [
-        "put /storage/objects/{key}", "get /storage/objects/{key}", "head /storage/objects/{key}", "delete /storage/objects/{key}",
-        "post /storage/delete", "get /storage/list",
-        "post /storage/multipart/{key}", "put /storage/multipart/{key}", "delete /storage/multipart/{key}", "post /storage/multipart/{key}/complete",
+        "put /storage/objects/{key}",
+        "get /storage/objects/{key}",
+        "head /storage/objects/{key}",
+        "delete /storage/objects/{key}",
+        "post /storage/delete",
+        "get /storage/list",
+        "post /storage/multipart/{key}",
+        "put /storage/multipart/{key}",
+        "delete /storage/multipart/{key}",
+        "post /storage/multipart/{key}/complete",
       ].sort(),
     );
-    expect(doc.paths["/storage/list"].get.parameters.map((p: Json) => p.name).sort()).toEqual(["cursor", "limit", "prefix"]);
-    expect(doc.paths["/storage/multipart/{key}/complete"].post.requestBody.content["application/json"].schema.properties.parts).toBeDefined();
+    expect(doc.paths["/storage/list"].get.parameters.map((p: Json) => p.name).sort()).toEqual([
+      "cursor",
+      "limit",
+      "prefix",
+    ]);
+    expect(
+      doc.paths["/storage/multipart/{key}/complete"].post.requestBody.content["application/json"]
+        .schema.properties.parts,
+    ).toBeDefined();
   });
 });

@@ -18,7 +18,12 @@ export type Filter = Record<string, unknown>;
 const OPS = new Set<string>(["$eq", "$ne", "$in", "$nin", "$lt", "$lte", "$gt", "$gte"]);
 
 function isScalar(v: unknown): v is Scalar {
-  return v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));
+  return (
+    v === null ||
+    typeof v === "string" ||
+    typeof v === "boolean" ||
+    (typeof v === "number" && Number.isFinite(v))
+  );
 }
 
 function bad(message: string): LakehouseError {
@@ -28,30 +33,44 @@ function bad(message: string): LakehouseError {
 /** Validates a filter and compiles it to a list of ANDed conditions; a malformed filter is a 400 naming the key. */
 export function compileFilter(filter: unknown): Condition[] {
   if (filter === undefined || filter === null) return [];
-  if (typeof filter !== "object" || Array.isArray(filter)) throw bad("expected an object of metadata keys");
+  if (typeof filter !== "object" || Array.isArray(filter))
+    throw bad("expected an object of metadata keys");
   const out: Condition[] = [];
   for (const [key, spec] of Object.entries(filter as Record<string, unknown>)) {
-    if (key === "" || key.startsWith("$")) throw bad(`invalid key ${JSON.stringify(key)} (operators go inside a key's object)`);
+    if (key === "" || key.startsWith("$"))
+      throw bad(`invalid key ${JSON.stringify(key)} (operators go inside a key's object)`);
     const path = key.split(".");
     if (isScalar(spec)) {
       out.push({ key, path, op: "$eq", value: spec });
       continue;
     }
     if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
-      throw bad(`key ${JSON.stringify(key)}: expected a scalar or an object of operators, got ${Array.isArray(spec) ? "an array" : typeof spec}`);
+      throw bad(
+        `key ${JSON.stringify(key)}: expected a scalar or an object of operators, got ${Array.isArray(spec) ? "an array" : typeof spec}`,
+      );
     }
     const ops = Object.entries(spec as Record<string, unknown>);
     if (ops.length === 0) throw bad(`key ${JSON.stringify(key)}: empty operator object`);
     for (const [op, value] of ops) {
-      if (!OPS.has(op)) throw bad(`key ${JSON.stringify(key)}: unknown operator ${JSON.stringify(op)} (known: ${[...OPS].join(" ")})`);
+      if (!OPS.has(op))
+        throw bad(
+          `key ${JSON.stringify(key)}: unknown operator ${JSON.stringify(op)} (known: ${[...OPS].join(" ")})`,
+        );
       if (op === "$in" || op === "$nin") {
         if (!Array.isArray(value) || value.length === 0 || !value.every(isScalar)) {
           throw bad(`key ${JSON.stringify(key)}: ${op} needs a non-empty array of scalars`);
         }
       } else if (op === "$eq" || op === "$ne") {
-        if (!isScalar(value)) throw bad(`key ${JSON.stringify(key)}: ${op} needs a scalar, got ${JSON.stringify(value)}`);
-      } else if (!((typeof value === "number" && Number.isFinite(value)) || typeof value === "string")) {
-        throw bad(`key ${JSON.stringify(key)}: ${op} needs a number or a string, got ${JSON.stringify(value)}`);
+        if (!isScalar(value))
+          throw bad(
+            `key ${JSON.stringify(key)}: ${op} needs a scalar, got ${JSON.stringify(value)}`,
+          );
+      } else if (
+        !((typeof value === "number" && Number.isFinite(value)) || typeof value === "string")
+      ) {
+        throw bad(
+          `key ${JSON.stringify(key)}: ${op} needs a number or a string, got ${JSON.stringify(value)}`,
+        );
       }
       out.push({ key, path, op: op as Op, value: value as Scalar | Scalar[] });
     }
@@ -74,7 +93,10 @@ function compare(a: unknown, b: Scalar): number | undefined {
   return undefined;
 }
 
-export function matches(conditions: readonly Condition[], metadata: Record<string, unknown> | undefined): boolean {
+export function matches(
+  conditions: readonly Condition[],
+  metadata: Record<string, unknown> | undefined,
+): boolean {
   for (const c of conditions) {
     const v = lookup(metadata, c.path);
     switch (c.op) {

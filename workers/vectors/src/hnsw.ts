@@ -103,11 +103,45 @@ class MinHeap {
 interface Kernel {
   memory: WebAssembly.Memory;
   distance(metric: number, a: number, b: number, dim: number): number;
-  distances(metric: number, q: number, ids: number, n: number, base: number, dim: number, out: number): void;
-  distances_run(metric: number, q: number, first: number, n: number, base: number, dim: number, out: number): void;
+  distances(
+    metric: number,
+    q: number,
+    ids: number,
+    n: number,
+    base: number,
+    dim: number,
+    out: number,
+  ): void;
+  distances_run(
+    metric: number,
+    q: number,
+    first: number,
+    n: number,
+    base: number,
+    dim: number,
+    out: number,
+  ): void;
   distance_i8(metric: number, a: number, b: number, dim: number): number;
-  distances_i8(metric: number, q: number, ids: number, n: number, base: number, stride: number, dim: number, out: number): void;
-  distances_run_i8(metric: number, q: number, first: number, n: number, base: number, stride: number, dim: number, out: number): void;
+  distances_i8(
+    metric: number,
+    q: number,
+    ids: number,
+    n: number,
+    base: number,
+    stride: number,
+    dim: number,
+    out: number,
+  ): void;
+  distances_run_i8(
+    metric: number,
+    q: number,
+    first: number,
+    n: number,
+    base: number,
+    stride: number,
+    dim: number,
+    out: number,
+  ): void;
 }
 
 const PAGE = 65536;
@@ -195,7 +229,14 @@ export class Hnsw {
   bytes(): number {
     let up = 0;
     for (const l of this.linksUp) if (l) up += l.byteLength;
-    return this.kernel.memory.buffer.byteLength + this.links0.byteLength + this.levels.byteLength + this.deleted.byteLength + this.visited.byteLength + up;
+    return (
+      this.kernel.memory.buffer.byteLength +
+      this.links0.byteLength +
+      this.levels.byteLength +
+      this.deleted.byteLength +
+      this.visited.byteLength +
+      up
+    );
   }
 
   /**
@@ -245,7 +286,8 @@ export class Hnsw {
 
   /** Copies a prepared query into the kernel's query slot (as an int8 record when quantised); returns its address. */
   private loadQuery(q: Float32Array): number {
-    if (q.length !== this.dim) throw new Error(`query has ${q.length} dimensions, index has ${this.dim}`);
+    if (q.length !== this.dim)
+      throw new Error(`query has ${q.length} dimensions, index has ${this.dim}`);
     if (this.quantized) this.encode(q, this.qPtr);
     else this.f32.set(q, this.qPtr >> 2);
     return this.qPtr;
@@ -253,18 +295,40 @@ export class Hnsw {
 
   /** Distance between the vectors at two kernel addresses. */
   private dist(a: number, b: number): number {
-    return this.quantized ? this.kernel.distance_i8(this.kmetric, a, b, this.dim) : this.kernel.distance(this.kmetric, a, b, this.dim);
+    return this.quantized
+      ? this.kernel.distance_i8(this.kmetric, a, b, this.dim)
+      : this.kernel.distance(this.kmetric, a, b, this.dim);
   }
 
   /** Distances from the vector at `q` to the `n` nodes in the ids scratch, into the distances scratch. */
   private many(q: number, n: number): void {
-    if (this.quantized) this.kernel.distances_i8(this.kmetric, q, this.idsPtr, n, this.base, this.stride, this.dim, this.outPtr);
+    if (this.quantized)
+      this.kernel.distances_i8(
+        this.kmetric,
+        q,
+        this.idsPtr,
+        n,
+        this.base,
+        this.stride,
+        this.dim,
+        this.outPtr,
+      );
     else this.kernel.distances(this.kmetric, q, this.idsPtr, n, this.base, this.dim, this.outPtr);
   }
 
   /** Distances from the vector at `q` to nodes first..first+n−1, into the distances scratch. */
   private run(q: number, first: number, n: number): void {
-    if (this.quantized) this.kernel.distances_run_i8(this.kmetric, q, first, n, this.base, this.stride, this.dim, this.outPtr);
+    if (this.quantized)
+      this.kernel.distances_run_i8(
+        this.kmetric,
+        q,
+        first,
+        n,
+        this.base,
+        this.stride,
+        this.dim,
+        this.outPtr,
+      );
     else this.kernel.distances_run(this.kmetric, q, first, n, this.base, this.dim, this.outPtr);
   }
 
@@ -345,7 +409,13 @@ export class Hnsw {
    * searching until it has `ef`. The unvisited neighbours of each expanded node are measured
    * in one kernel call.
    */
-  private searchLayer(q: number, eps: readonly number[], ef: number, level: number, accept?: (node: number) => boolean): Neighbour[] {
+  private searchLayer(
+    q: number,
+    eps: readonly number[],
+    ef: number,
+    level: number,
+    accept?: (node: number) => boolean,
+  ): Neighbour[] {
     const tag = this.nextTag();
     const visited = this.visited;
     const cand = this.cand;
@@ -475,7 +545,8 @@ export class Hnsw {
     for (let j = 1; j <= count; j++) this.i32[idsAt + j] = arr[off + j]!;
     this.many(this.addr(from), count + 1);
     const cands: Neighbour[] = new Array(count + 1);
-    for (let j = 0; j <= count; j++) cands[j] = { node: this.i32[idsAt + j]!, distance: this.f32[outAt + j]! };
+    for (let j = 0; j <= count; j++)
+      cands[j] = { node: this.i32[idsAt + j]!, distance: this.f32[outAt + j]! };
     cands.sort((a, b) => a.distance - b.distance);
     this.setLinks(from, level, this.selectNeighbours(cands, max));
   }
@@ -523,12 +594,20 @@ export class Hnsw {
   }
 
   /** Approximate k nearest live nodes (optionally only accepted ones) to a prepared query, closest first. */
-  search(query: Float32Array, k: number, ef = this.efSearch, accept?: (node: number) => boolean): Neighbour[] {
+  search(
+    query: Float32Array,
+    k: number,
+    ef = this.efSearch,
+    accept?: (node: number) => boolean,
+  ): Neighbour[] {
     if (this.entry < 0 || k <= 0) return [];
     const q = this.loadQuery(query);
     const ep = this.greedy(q, this.entry, this.maxLevel, 0);
     const deleted = this.deleted;
-    const ok = this.deletedCount === 0 && !accept ? undefined : (n: number) => deleted[n] === 0 && (!accept || accept(n));
+    const ok =
+      this.deletedCount === 0 && !accept
+        ? undefined
+        : (n: number) => deleted[n] === 0 && (!accept || accept(n));
     const found = this.searchLayer(q, [ep], Math.max(ef, k), 0, ok);
     return found.length > k ? found.slice(0, k) : found;
   }
@@ -577,7 +656,15 @@ export class Hnsw {
   }
 
   /** The graph as plain arrays (for snapshots). Vectors are not included. */
-  exportGraph(): { size: number; entry: number; maxLevel: number; levels: Uint8Array; deleted: Uint8Array; links0: Int32Array; linksUp: Int32Array } {
+  exportGraph(): {
+    size: number;
+    entry: number;
+    maxLevel: number;
+    levels: Uint8Array;
+    deleted: Uint8Array;
+    links0: Int32Array;
+    linksUp: Int32Array;
+  } {
     // Upper links are packed: for each node with level ≥ 1, its slots in order.
     let total = 0;
     for (let n = 0; n < this.size; n++) total += this.levels[n]! * (this.M + 1);
@@ -602,7 +689,15 @@ export class Hnsw {
   }
 
   /** Restores a graph exported by exportGraph; vectors must be loaded with `setVector` for nodes 0..size-1. */
-  importGraph(g: { size: number; entry: number; maxLevel: number; levels: Uint8Array; deleted: Uint8Array; links0: Int32Array; linksUp: Int32Array }): void {
+  importGraph(g: {
+    size: number;
+    entry: number;
+    maxLevel: number;
+    levels: Uint8Array;
+    deleted: Uint8Array;
+    links0: Int32Array;
+    linksUp: Int32Array;
+  }): void {
     if (g.size > this.capacity) this.grow(g.size);
     this.size = g.size;
     this.entry = g.entry;
@@ -634,8 +729,16 @@ export class Hnsw {
    * (`vectorOf`, e.g. read back from storage), closest first, the best k: the second stage
    * of a search on an int8 index.
    */
-  rerank(query: Float32Array, candidates: readonly Neighbour[], k: number, vectorOf: (node: number) => ArrayLike<number>): Neighbour[] {
-    const out = candidates.map((c) => ({ node: c.node, distance: exactDistance(this.metric, query, vectorOf(c.node)) }));
+  rerank(
+    query: Float32Array,
+    candidates: readonly Neighbour[],
+    k: number,
+    vectorOf: (node: number) => ArrayLike<number>,
+  ): Neighbour[] {
+    const out = candidates.map((c) => ({
+      node: c.node,
+      distance: exactDistance(this.metric, query, vectorOf(c.node)),
+    }));
     out.sort((a, b) => a.distance - b.distance);
     return out.length > k ? out.slice(0, k) : out;
   }

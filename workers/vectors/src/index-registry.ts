@@ -60,19 +60,32 @@ export class IndexRegistry extends DurableObject<Env> {
     if (existing) return { exists: existing };
     this.ctx.storage.sql.exec(
       "INSERT INTO indexes (name, dimension, distance, m, ef_search, shards, engine, quantization, shard_counts, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      spec.name, spec.dimension, spec.distance, spec.m, spec.ef_search, spec.shards, spec.engine, spec.quantization,
-      JSON.stringify(new Array(spec.shards).fill(0)), new Date().toISOString(),
+      spec.name,
+      spec.dimension,
+      spec.distance,
+      spec.m,
+      spec.ef_search,
+      spec.shards,
+      spec.engine,
+      spec.quantization,
+      JSON.stringify(new Array(spec.shards).fill(0)),
+      new Date().toISOString(),
     );
     return { created: this.get(spec.name)! };
   }
 
   get(name: string): IndexRecord | null {
-    const rows = this.ctx.storage.sql.exec<Row>("SELECT * FROM indexes WHERE name = ?", name).toArray();
+    const rows = this.ctx.storage.sql
+      .exec<Row>("SELECT * FROM indexes WHERE name = ?", name)
+      .toArray();
     return rows[0] ? toRecord(rows[0]) : null;
   }
 
   list(): IndexRecord[] {
-    return this.ctx.storage.sql.exec<Row>("SELECT * FROM indexes ORDER BY name").toArray().map(toRecord);
+    return this.ctx.storage.sql
+      .exec<Row>("SELECT * FROM indexes ORDER BY name")
+      .toArray()
+      .map(toRecord);
   }
 
   /** Records a shard's live count after a write (local engine). */
@@ -80,7 +93,11 @@ export class IndexRegistry extends DurableObject<Env> {
     const rec = this.get(name);
     if (!rec || shard >= rec.shards) return;
     rec.shard_counts[shard] = count;
-    this.ctx.storage.sql.exec("UPDATE indexes SET shard_counts = ? WHERE name = ?", JSON.stringify(rec.shard_counts), name);
+    this.ctx.storage.sql.exec(
+      "UPDATE indexes SET shard_counts = ? WHERE name = ?",
+      JSON.stringify(rec.shard_counts),
+      name,
+    );
   }
 
   remove(name: string): boolean {
@@ -93,30 +110,50 @@ export class IndexRegistry extends DurableObject<Env> {
   /** Vectorize engine: remembers ids written to an index's namespace; returns the new count. */
   vectorizeAdd(name: string, ids: string[]): number {
     this.ctx.storage.transactionSync(() => {
-      for (const id of ids) this.ctx.storage.sql.exec("INSERT OR IGNORE INTO vectorize_ids (name, id) VALUES (?, ?)", name, id);
+      for (const id of ids)
+        this.ctx.storage.sql.exec(
+          "INSERT OR IGNORE INTO vectorize_ids (name, id) VALUES (?, ?)",
+          name,
+          id,
+        );
     });
     return this.vectorizeCount(name);
   }
 
   /** Vectorize engine: which of `ids` the index holds (to delete only those). */
   vectorizeHas(name: string, ids: string[]): string[] {
-    return ids.filter((id) => this.ctx.storage.sql.exec("SELECT 1 FROM vectorize_ids WHERE name = ? AND id = ?", name, id).toArray().length > 0);
+    return ids.filter(
+      (id) =>
+        this.ctx.storage.sql
+          .exec("SELECT 1 FROM vectorize_ids WHERE name = ? AND id = ?", name, id)
+          .toArray().length > 0,
+    );
   }
 
   vectorizeRemove(name: string, ids: string[]): number {
     this.ctx.storage.transactionSync(() => {
-      for (const id of ids) this.ctx.storage.sql.exec("DELETE FROM vectorize_ids WHERE name = ? AND id = ?", name, id);
+      for (const id of ids)
+        this.ctx.storage.sql.exec("DELETE FROM vectorize_ids WHERE name = ? AND id = ?", name, id);
     });
     return this.vectorizeCount(name);
   }
 
   vectorizeIds(name: string, limit: number): string[] {
-    return this.ctx.storage.sql.exec<{ id: string }>("SELECT id FROM vectorize_ids WHERE name = ? LIMIT ?", name, limit).toArray().map((r) => r.id);
+    return this.ctx.storage.sql
+      .exec<{ id: string }>("SELECT id FROM vectorize_ids WHERE name = ? LIMIT ?", name, limit)
+      .toArray()
+      .map((r) => r.id);
   }
 
   private vectorizeCount(name: string): number {
-    const n = this.ctx.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM vectorize_ids WHERE name = ?", name).one().n;
-    this.ctx.storage.sql.exec("UPDATE indexes SET shard_counts = ? WHERE name = ?", JSON.stringify([n]), name);
+    const n = this.ctx.storage.sql
+      .exec<{ n: number }>("SELECT COUNT(*) AS n FROM vectorize_ids WHERE name = ?", name)
+      .one().n;
+    this.ctx.storage.sql.exec(
+      "UPDATE indexes SET shard_counts = ? WHERE name = ?",
+      JSON.stringify([n]),
+      name,
+    );
     return n;
   }
 }

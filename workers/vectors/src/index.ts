@@ -7,19 +7,38 @@
 // (a failure is a 400 naming the item and value) and are what GET /vectors/openapi.json shows;
 // the checks that need the index or the config (dimension, zero vector, k) follow here.
 import { createRoute, z } from "@hono/zod-openapi";
-import { createServiceApp, jsonBody, jsonResponse, jsonRequest } from "../../../shared/app";
-import { LakehouseError, badRequest, conflict, notFound } from "../../../shared/errors";
+import { createServiceApp, jsonBody, jsonRequest, jsonResponse } from "../../../shared/app";
+import { badRequest, conflict, LakehouseError, notFound } from "../../../shared/errors";
 import { fieldErrors } from "../../../shared/field-errors";
+import { utf8Length } from "../../../shared/json-limits";
 import { lakehouseConfig } from "../../../shared/lakehouse-config";
 import type { Distance, VectorHit, VectorIndexInfo } from "../../../shared/types";
 import type { Quantization } from "./hnsw";
 import type { IndexRecord, IndexSpec } from "./index-registry";
 import {
-  AddBody, CreateBody, DeleteBody, NameParams, SearchBody, VectorHit as VectorHitSchema, VectorIndexInfo as IndexSchema, VectorsError,
+  AddBody,
+  CreateBody,
+  DeleteBody,
+  VectorIndexInfo as IndexSchema,
+  NameParams,
+  SearchBody,
+  VectorHit as VectorHitSchema,
+  VectorsError,
 } from "./openapi";
-import { SHARD_NOT_INITIALISED, perVectorBytes, type ShardItem, type ShardResult, type ShardSpec } from "./vector-index";
-import { utf8Length } from "../../../shared/json-limits";
-import { VECTORIZE_MAX_K, resolveVectorize, vectorizeDelete, vectorizeQuery, vectorizeUpsert } from "./vectorize-engine";
+import {
+  perVectorBytes,
+  SHARD_NOT_INITIALISED,
+  type ShardItem,
+  type ShardResult,
+  type ShardSpec,
+} from "./vector-index";
+import {
+  resolveVectorize,
+  VECTORIZE_MAX_K,
+  vectorizeDelete,
+  vectorizeQuery,
+  vectorizeUpsert,
+} from "./vectorize-engine";
 
 const { app, api } = createServiceApp<Env>("vectors", "vectors");
 
@@ -44,8 +63,14 @@ function inRange(field: string, v: number, min: number, max: number): number {
  * make, because they need the index: its dimension, and no zero vector under cosine (zero as
  * the 32-bit floats every engine stores, local and Vectorize alike).
  */
-function indexVector(v: readonly number[], dimension: number, distance: Distance, where: string): Float32Array {
-  if (v.length !== dimension) throw badRequest(`${where}: dimension mismatch: expected ${dimension}, got ${v.length}`);
+function indexVector(
+  v: readonly number[],
+  dimension: number,
+  distance: Distance,
+  where: string,
+): Float32Array {
+  if (v.length !== dimension)
+    throw badRequest(`${where}: dimension mismatch: expected ${dimension}, got ${v.length}`);
   const out = Float32Array.from(v);
   // Checked on what is stored, the 32-bit floats: [1e-46, 0, 0] is not zero as typed, but is as stored (issue #21).
   if (distance === "cosine" && out.every((x) => x === 0)) {
@@ -83,7 +108,12 @@ async function getIndex(env: Env, name: string): Promise<IndexRecord> {
  * links and ~256 B of id and bookkeeping (perVectorBytes). Metadata is counted on top, in
  * the shard (VectorIndex.add): a shard full of large metadata holds fewer vectors.
  */
-export function shardCapacity(dimension: number, m: number, memoryMb: number, quantization: Quantization = "none"): number {
+export function shardCapacity(
+  dimension: number,
+  m: number,
+  memoryMb: number,
+  quantization: Quantization = "none",
+): number {
   const perVector = perVectorBytes(dimension, m, quantization);
   return Math.max(1, Math.floor((memoryMb * 1024 * 1024) / perVector));
 }
@@ -119,7 +149,10 @@ export function shardOf(id: string, shards: number): number {
  * the index, never a 500 (issue #21: a search racing a delete answers 200 or 404).
  */
 async function onShard<T>(name: string, call: () => PromiseLike<unknown>): Promise<T> {
-  const gone = () => notFound(`vector index ${JSON.stringify(name)} does not exist (it was deleted while this request ran)`);
+  const gone = () =>
+    notFound(
+      `vector index ${JSON.stringify(name)} does not exist (it was deleted while this request ran)`,
+    );
   let r: unknown;
   try {
     r = await call();
@@ -127,7 +160,13 @@ async function onShard<T>(name: string, call: () => PromiseLike<unknown>): Promi
     if (err instanceof Error && err.message.includes(SHARD_NOT_INITIALISED)) throw gone();
     throw err;
   }
-  if (r && typeof r === "object" && "error" in r && (r as { error: { message: string } }).error.message === SHARD_NOT_INITIALISED) throw gone();
+  if (
+    r &&
+    typeof r === "object" &&
+    "error" in r &&
+    (r as { error: { message: string } }).error.message === SHARD_NOT_INITIALISED
+  )
+    throw gone();
   return r as T;
 }
 
@@ -140,9 +179,16 @@ function rethrow(r: unknown): void {
 
 api.openapi(
   createRoute({
-    method: "post", path: "/index", summary: "Create a vector index",
-    middleware: [jsonBody], request: { body: jsonRequest(CreateBody) },
-    responses: { 201: jsonResponse(IndexSchema, "created"), 400: err("invalid field (the message names it and the value)"), 409: err("exists") },
+    method: "post",
+    path: "/index",
+    summary: "Create a vector index",
+    middleware: [jsonBody],
+    request: { body: jsonRequest(CreateBody) },
+    responses: {
+      201: jsonResponse(IndexSchema, "created"),
+      400: err("invalid field (the message names it and the value)"),
+      409: err("exists"),
+    },
   }),
   async (c) => {
     const b = c.req.valid("json");
@@ -150,8 +196,12 @@ api.openapi(
     const name = b.name;
     const dimension = inRange("dimension", b.dimension, 1, cfg.max_dimension);
     const distance: Distance = b.distance ?? "cosine";
-    const quantization: Quantization = b.quantization ?? (cfg.engine === "vectorize" ? "none" : (cfg.quantization as Quantization));
-    if (cfg.engine === "vectorize" && quantization !== "none") throw badRequest(`quantization: ${JSON.stringify(quantization)} applies to the local engine only; Vectorize stores its own format`);
+    const quantization: Quantization =
+      b.quantization ?? (cfg.engine === "vectorize" ? "none" : (cfg.quantization as Quantization));
+    if (cfg.engine === "vectorize" && quantization !== "none")
+      throw badRequest(
+        `quantization: ${JSON.stringify(quantization)} applies to the local engine only; Vectorize stores its own format`,
+      );
     const spec: IndexSpec = {
       name,
       dimension,
@@ -162,12 +212,17 @@ api.openapi(
       engine: cfg.engine as IndexSpec["engine"],
       quantization,
     };
-    if (spec.engine === "vectorize") resolveVectorize(c.env as never, dimension, distance, cfg.vectorize_prefix);
+    if (spec.engine === "vectorize")
+      resolveVectorize(c.env as never, dimension, distance, cfg.vectorize_prefix);
     const res = await registry(c.env).create(spec);
     if ("exists" in res) throw conflict(`vector index ${JSON.stringify(name)} already exists`);
     const rec = res.created as IndexRecord;
     if (rec.engine === "local") {
-      await Promise.all(Array.from({ length: rec.shards }, (_, s) => shardStub(c.env, name, s).init(shardSpec(c.env, rec, s))));
+      await Promise.all(
+        Array.from({ length: rec.shards }, (_, s) =>
+          shardStub(c.env, name, s).init(shardSpec(c.env, rec, s)),
+        ),
+      );
     }
     return c.json(info(rec), 201);
   },
@@ -175,7 +230,12 @@ api.openapi(
 );
 
 api.openapi(
-  createRoute({ method: "get", path: "/index", summary: "List vector indexes", responses: { 200: jsonResponse(z.object({ indexes: z.array(IndexSchema) }), "indexes") } }),
+  createRoute({
+    method: "get",
+    path: "/index",
+    summary: "List vector indexes",
+    responses: { 200: jsonResponse(z.object({ indexes: z.array(IndexSchema) }), "indexes") },
+  }),
   async (c) => {
     const list = (await registry(c.env).list()) as IndexRecord[];
     return c.json({ indexes: list.map(info) }, 200);
@@ -184,8 +244,15 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "get", path: "/index/{name}", summary: "One index", request: { params: NameParams },
-    responses: { 200: jsonResponse(IndexSchema, "the index"), 400: err("invalid name"), 404: err("missing") },
+    method: "get",
+    path: "/index/{name}",
+    summary: "One index",
+    request: { params: NameParams },
+    responses: {
+      200: jsonResponse(IndexSchema, "the index"),
+      400: err("invalid name"),
+      404: err("missing"),
+    },
   }),
   async (c) => c.json(info(await getIndex(c.env, c.req.valid("param").name)), 200),
   fieldErrors,
@@ -193,15 +260,25 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "delete", path: "/index/{name}", summary: "Delete an index and its vectors", request: { params: NameParams },
+    method: "delete",
+    path: "/index/{name}",
+    summary: "Delete an index and its vectors",
+    request: { params: NameParams },
     responses: { 204: { description: "deleted" }, 400: err("invalid name"), 404: err("missing") },
   }),
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
     if (rec.engine === "local") {
-      await Promise.all(Array.from({ length: rec.shards }, (_, s) => shardStub(c.env, rec.name, s).drop()));
+      await Promise.all(
+        Array.from({ length: rec.shards }, (_, s) => shardStub(c.env, rec.name, s).drop()),
+      );
     } else {
-      const v = resolveVectorize(c.env as never, rec.dimension, rec.distance, lakehouseConfig(c.env).vectord.vectorize_prefix);
+      const v = resolveVectorize(
+        c.env as never,
+        rec.dimension,
+        rec.distance,
+        lakehouseConfig(c.env).vectord.vectorize_prefix,
+      );
       for (;;) {
         const ids = (await registry(c.env).vectorizeIds(rec.name, 1000)) as string[];
         if (ids.length === 0) break;
@@ -217,8 +294,11 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "post", path: "/index/{name}/add", summary: "Upsert vectors (the whole batch is validated first)",
-    middleware: [jsonBody], request: { params: NameParams, body: jsonRequest(AddBody) },
+    method: "post",
+    path: "/index/{name}/add",
+    summary: "Upsert vectors (the whole batch is validated first)",
+    middleware: [jsonBody],
+    request: { params: NameParams, body: jsonRequest(AddBody) },
     responses: {
       200: jsonResponse(z.object({ added: z.number().int(), count: z.number().int() }), "added"),
       400: err("invalid item (the message names it, e.g. items[1].vector: dimension mismatch)"),
@@ -233,15 +313,28 @@ api.openapi(
     const parsed: ShardItem[] = c.req.valid("json").items.map((it, i) => {
       if (it.metadata != null) {
         const bytes = utf8Length(JSON.stringify(it.metadata));
-        if (bytes > maxMeta) throw badRequest(`items[${i}].metadata: ${bytes} bytes of JSON, over the ${maxMeta}-byte cap ([vectord].max_metadata_bytes)`);
+        if (bytes > maxMeta)
+          throw badRequest(
+            `items[${i}].metadata: ${bytes} bytes of JSON, over the ${maxMeta}-byte cap ([vectord].max_metadata_bytes)`,
+          );
       }
       const vector = indexVector(it.vector, rec.dimension, rec.distance, `items[${i}].vector`);
-      return it.metadata == null ? { id: it.id, vector } : { id: it.id, vector, metadata: it.metadata };
+      return it.metadata == null
+        ? { id: it.id, vector }
+        : { id: it.id, vector, metadata: it.metadata };
     });
     if (rec.engine === "vectorize") {
-      const v = resolveVectorize(c.env as never, rec.dimension, rec.distance, lakehouseConfig(c.env).vectord.vectorize_prefix);
+      const v = resolveVectorize(
+        c.env as never,
+        rec.dimension,
+        rec.distance,
+        lakehouseConfig(c.env).vectord.vectorize_prefix,
+      );
       await vectorizeUpsert(v, rec.name, parsed);
-      const count = (await registry(c.env).vectorizeAdd(rec.name, parsed.map((p) => p.id))) as number;
+      const count = (await registry(c.env).vectorizeAdd(
+        rec.name,
+        parsed.map((p) => p.id),
+      )) as number;
       return c.json({ added: parsed.length, count }, 200);
     }
     const byShard = new Map<number, ShardItem[]>();
@@ -253,7 +346,9 @@ api.openapi(
     const results = await Promise.all(
       [...byShard].map(async ([s, batch]) => {
         const stub = shardStub(c.env, rec.name, s);
-        const r = await onShard<ShardResult<{ added: number; count: number }>>(rec.name, () => stub.add(batch));
+        const r = await onShard<ShardResult<{ added: number; count: number }>>(rec.name, () =>
+          stub.add(batch),
+        );
         rethrow(r);
         await registry(c.env).setShardCount(rec.name, s, (r as { count: number }).count);
         return r as { added: number; count: number };
@@ -267,9 +362,16 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "post", path: "/index/{name}/search", summary: "k nearest neighbours, closest first; the filter applies before top-k",
-    middleware: [jsonBody], request: { params: NameParams, body: jsonRequest(SearchBody) },
-    responses: { 200: jsonResponse(z.object({ results: z.array(VectorHitSchema) }), "hits"), 400: err("invalid query (the message names the field and value)"), 404: err("missing") },
+    method: "post",
+    path: "/index/{name}/search",
+    summary: "k nearest neighbours, closest first; the filter applies before top-k",
+    middleware: [jsonBody],
+    request: { params: NameParams, body: jsonRequest(SearchBody) },
+    responses: {
+      200: jsonResponse(z.object({ results: z.array(VectorHitSchema) }), "hits"),
+      400: err("invalid query (the message names the field and value)"),
+      404: err("missing"),
+    },
   }),
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
@@ -287,9 +389,16 @@ api.openapi(
       results = await vectorizeQuery(v, rec.name, rec.distance, vector, k, filter);
     } else {
       const perShard = await Promise.all(
-        Array.from({ length: rec.shards }, (_, s) => onShard<VectorHit[]>(rec.name, () => shardStub(c.env, rec.name, s).search(vector, k, filter, ef))),
+        Array.from({ length: rec.shards }, (_, s) =>
+          onShard<VectorHit[]>(rec.name, () =>
+            shardStub(c.env, rec.name, s).search(vector, k, filter, ef),
+          ),
+        ),
       );
-      results = perShard.flat().sort((a, b) => a.distance - b.distance).slice(0, k);
+      results = perShard
+        .flat()
+        .sort((a, b) => a.distance - b.distance)
+        .slice(0, k);
     }
     return c.json({ results }, 200);
   },
@@ -298,9 +407,16 @@ api.openapi(
 
 api.openapi(
   createRoute({
-    method: "post", path: "/index/{name}/delete", summary: "Delete vectors by id",
-    middleware: [jsonBody], request: { params: NameParams, body: jsonRequest(DeleteBody) },
-    responses: { 200: jsonResponse(z.object({ deleted: z.number().int() }), "deleted"), 400: err("invalid ids"), 404: err("missing") },
+    method: "post",
+    path: "/index/{name}/delete",
+    summary: "Delete vectors by id",
+    middleware: [jsonBody],
+    request: { params: NameParams, body: jsonRequest(DeleteBody) },
+    responses: {
+      200: jsonResponse(z.object({ deleted: z.number().int() }), "deleted"),
+      400: err("invalid ids"),
+      404: err("missing"),
+    },
   }),
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
@@ -308,7 +424,12 @@ api.openapi(
     if (rec.engine === "vectorize") {
       const present = (await registry(c.env).vectorizeHas(rec.name, ids)) as string[];
       if (present.length > 0) {
-        const v = resolveVectorize(c.env as never, rec.dimension, rec.distance, lakehouseConfig(c.env).vectord.vectorize_prefix);
+        const v = resolveVectorize(
+          c.env as never,
+          rec.dimension,
+          rec.distance,
+          lakehouseConfig(c.env).vectord.vectorize_prefix,
+        );
         await vectorizeDelete(v, rec.name, present);
         await registry(c.env).vectorizeRemove(rec.name, present);
       }
@@ -323,7 +444,9 @@ api.openapi(
     let deleted = 0;
     await Promise.all(
       [...byShard].map(async ([s, batch]) => {
-        const r = await onShard<{ deleted: number; count: number }>(rec.name, () => shardStub(c.env, rec.name, s).remove(batch));
+        const r = await onShard<{ deleted: number; count: number }>(rec.name, () =>
+          shardStub(c.env, rec.name, s).remove(batch),
+        );
         deleted += r.deleted;
         await registry(c.env).setShardCount(rec.name, s, r.count);
       }),
@@ -336,18 +459,37 @@ api.openapi(
 /** Memory and graph statistics of each shard (local engine). */
 api.openapi(
   createRoute({
-    method: "get", path: "/index/{name}/stats", summary: "Per-shard count, graph bytes, tombstones, snapshot size (local engine)", request: { params: NameParams },
-    responses: { 200: jsonResponse(z.record(z.string(), z.unknown()), "the index and its shards' statistics"), 400: err("invalid name"), 404: err("missing") },
+    method: "get",
+    path: "/index/{name}/stats",
+    summary: "Per-shard count, graph bytes, tombstones, snapshot size (local engine)",
+    request: { params: NameParams },
+    responses: {
+      200: jsonResponse(z.record(z.string(), z.unknown()), "the index and its shards' statistics"),
+      400: err("invalid name"),
+      404: err("missing"),
+    },
   }),
   async (c) => {
     const rec = await getIndex(c.env, c.req.valid("param").name);
-    if (rec.engine !== "local") return c.json({ ...info(rec), shards: [] } as Record<string, unknown>, 200);
-    const shards = await Promise.all(Array.from({ length: rec.shards }, (_, s) => onShard<Record<string, unknown>>(rec.name, () => shardStub(c.env, rec.name, s).stats())));
-    return c.json({ ...info(rec), max_vectors_per_shard: shardSpec(c.env, rec, 0).max_vectors, shard_stats: shards } as Record<string, unknown>, 200);
+    if (rec.engine !== "local")
+      return c.json({ ...info(rec), shards: [] } as Record<string, unknown>, 200);
+    const shards = await Promise.all(
+      Array.from({ length: rec.shards }, (_, s) =>
+        onShard<Record<string, unknown>>(rec.name, () => shardStub(c.env, rec.name, s).stats()),
+      ),
+    );
+    return c.json(
+      {
+        ...info(rec),
+        max_vectors_per_shard: shardSpec(c.env, rec, 0).max_vectors,
+        shard_stats: shards,
+      } as Record<string, unknown>,
+      200,
+    );
   },
   fieldErrors,
 );
 
-export { VectorIndex } from "./vector-index";
 export { IndexRegistry } from "./index-registry";
+export { VectorIndex } from "./vector-index";
 export default app satisfies ExportedHandler<Env>;

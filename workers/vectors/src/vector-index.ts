@@ -8,8 +8,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { MIGRATIONS } from "../../../migrations/vector-index/index";
 import { applyMigrations } from "../../../shared/migrations";
-import { compileFilter, matches } from "./filter";
 import distanceKernel from "./distance.wasm";
+import { compileFilter, matches } from "./filter";
 import { Hnsw, type Metric, type Neighbour, type Quantization } from "./hnsw";
 
 /**
@@ -18,7 +18,9 @@ import { Hnsw, type Metric, type Neighbour, type Quantization } from "./hnsw";
  * found the index was on its way. The Worker turns it into the index's 404 (onShard, index.ts).
  */
 export const SHARD_NOT_INITIALISED = "vector index shard is not initialised";
-const NOT_INITIALISED = { error: { code: "not_found", message: SHARD_NOT_INITIALISED, status: 404 } } as const;
+const NOT_INITIALISED = {
+  error: { code: "not_found", message: SHARD_NOT_INITIALISED, status: 404 },
+} as const;
 
 export interface ShardSpec {
   name: string;
@@ -61,7 +63,11 @@ type Row = { node: number; id: string; vector: ArrayBuffer; metadata: string | n
  * and ~256 B for the id and bookkeeping. shardCapacity (index.ts) divides the shard's memory
  * budget by it; the shard's add() checks the same budget with the metadata counted too.
  */
-export function perVectorBytes(dimension: number, m: number, quantization: Quantization = "none"): number {
+export function perVectorBytes(
+  dimension: number,
+  m: number,
+  quantization: Quantization = "none",
+): number {
   const vectorBytes = quantization === "int8" ? 16 + Math.ceil(dimension / 16) * 16 : dimension * 4;
   return vectorBytes + (2 * m + 1) * 4 + 256;
 }
@@ -98,12 +104,18 @@ export class VectorIndex extends DurableObject<Env> {
   }
 
   private getMeta(key: string): string | undefined {
-    const rows = this.sql().exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray();
+    const rows = this.sql()
+      .exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key)
+      .toArray();
     return rows[0]?.value;
   }
 
   private setMeta(key: string, value: string): void {
-    this.sql().exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
+    this.sql().exec(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      key,
+      value,
+    );
   }
 
   /** Creates the shard (idempotent with the same spec). */
@@ -154,17 +166,23 @@ export class VectorIndex extends DurableObject<Env> {
         h.importGraph(decodeGraph(this.readChunks()));
         restored = graphSize;
       } catch (err) {
-        console.error(`[vectors] snapshot of ${spec.name}#${spec.shard} unreadable, rebuilding`, err);
+        console.error(
+          `[vectors] snapshot of ${spec.name}#${spec.shard} unreadable, rebuilding`,
+          err,
+        );
         restored = 0;
       }
     }
     const g = restored > 0 ? h : this.fresh(spec);
-    for (const row of this.sql().exec<Row>("SELECT node, id, vector, metadata, live FROM vectors ORDER BY node")) {
+    for (const row of this.sql().exec<Row>(
+      "SELECT node, id, vector, metadata, live FROM vectors ORDER BY node",
+    )) {
       const vec = new Float32Array(row.vector);
       if (row.node < restored) g.setVector(row.node, vec);
       else {
         const node = g.add(vec, true);
-        if (node !== row.node) throw new Error(`vector index ${spec.name}: node numbering diverged at ${row.node}`);
+        if (node !== row.node)
+          throw new Error(`vector index ${spec.name}: node numbering diverged at ${row.node}`);
       }
       this.ids[row.node] = row.id;
       // Tombstoned rows' metadata is never shown again: only live nodes hold theirs.
@@ -196,11 +214,16 @@ export class VectorIndex extends DurableObject<Env> {
   /** Memory the shard's graph and metadata take, by the same estimate as its budget. */
   private memoryUse(nodes: number, metaBytes: number): number {
     const spec = this.spec!;
-    return nodes * perVectorBytes(spec.dimension, spec.m, spec.quantization) + METADATA_HEAP_FACTOR * metaBytes;
+    return (
+      nodes * perVectorBytes(spec.dimension, spec.m, spec.quantization) +
+      METADATA_HEAP_FACTOR * metaBytes
+    );
   }
 
   private readChunks(): Uint8Array {
-    const parts = this.sql().exec<{ data: ArrayBuffer }>("SELECT data FROM graph_chunks ORDER BY part").toArray();
+    const parts = this.sql()
+      .exec<{ data: ArrayBuffer }>("SELECT data FROM graph_chunks ORDER BY part")
+      .toArray();
     const total = parts.reduce((s, p) => s + p.data.byteLength, 0);
     const out = new Uint8Array(total);
     let o = 0;
@@ -230,7 +253,11 @@ export class VectorIndex extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       this.sql().exec("DELETE FROM graph_chunks");
       for (let part = 0, o = 0; o < bytes.length; part++, o += CHUNK) {
-        this.sql().exec("INSERT INTO graph_chunks (part, data) VALUES (?, ?)", part, bytes.slice(o, o + CHUNK));
+        this.sql().exec(
+          "INSERT INTO graph_chunks (part, data) VALUES (?, ?)",
+          part,
+          bytes.slice(o, o + CHUNK),
+        );
       }
       this.setMeta("graph_size", String(h.size));
     });
@@ -257,7 +284,9 @@ export class VectorIndex extends DurableObject<Env> {
     // Metadata counts too: its JSON bytes × METADATA_HEAP_FACTOR against the same budget
     // (max_vectors × perVectorBytes ≈ [vectord].shard_memory_mb), so a shard full of
     // maximal metadata stays inside its memory.
-    const metaTexts = items.map((it) => (it.metadata === undefined ? null : JSON.stringify(it.metadata)));
+    const metaTexts = items.map((it) =>
+      it.metadata === undefined ? null : JSON.stringify(it.metadata),
+    );
     let freed = 0;
     for (const it of items) {
       const old = this.byId.get(it.id);
@@ -265,7 +294,9 @@ export class VectorIndex extends DurableObject<Env> {
     }
     const added = metaTexts.reduce((n, t) => n + (t === null ? 0 : t.length), 0);
     const budget = spec.max_vectors * perVectorBytes(spec.dimension, spec.m, spec.quantization);
-    const over = () => h.size + items.length > spec.max_vectors || this.memoryUse(h.size + items.length, this.metaBytes - freed + added) > budget;
+    const over = () =>
+      h.size + items.length > spec.max_vectors ||
+      this.memoryUse(h.size + items.length, this.metaBytes - freed + added) > budget;
     if (over() && h.deletedCount > 0) {
       this.compact();
       h = this.hnsw!;
@@ -344,7 +375,11 @@ export class VectorIndex extends DurableObject<Env> {
   private compact(): void {
     const spec = this.spec!;
     const g = this.fresh(spec);
-    const rows = this.sql().exec<Row>("SELECT node, id, vector, metadata, live FROM vectors WHERE live = 1 ORDER BY node").toArray();
+    const rows = this.sql()
+      .exec<Row>(
+        "SELECT node, id, vector, metadata, live FROM vectors WHERE live = 1 ORDER BY node",
+      )
+      .toArray();
     this.ctx.storage.transactionSync(() => {
       this.sql().exec("DELETE FROM vectors");
       this.sql().exec("DELETE FROM graph_chunks");
@@ -356,7 +391,13 @@ export class VectorIndex extends DurableObject<Env> {
       this.byId = new Map();
       for (const row of rows) {
         const node = g.add(new Float32Array(row.vector), true);
-        this.sql().exec("INSERT INTO vectors (node, id, vector, metadata, live) VALUES (?, ?, ?, ?, 1)", node, row.id, row.vector, row.metadata);
+        this.sql().exec(
+          "INSERT INTO vectors (node, id, vector, metadata, live) VALUES (?, ?, ?, ?, 1)",
+          node,
+          row.id,
+          row.vector,
+          row.metadata,
+        );
         this.ids[node] = row.id;
         this.setNodeMeta(node, row.metadata);
         this.byId.set(row.id, node);
@@ -385,7 +426,8 @@ export class VectorIndex extends DurableObject<Env> {
       found = h.liveCount <= efSearch ? h.exact(q, want) : h.search(q, want, efSearch);
     } else {
       const matching: number[] = [];
-      for (const node of this.byId.values()) if (matches(conditions, this.metas[node])) matching.push(node);
+      for (const node of this.byId.values())
+        if (matches(conditions, this.metas[node])) matching.push(node);
       if (matching.length <= EXACT_FILTER_LIMIT || matching.length <= efSearch) {
         found = h.exact(q, want, matching);
       } else {
@@ -430,10 +472,22 @@ export class VectorIndex extends DurableObject<Env> {
   }
 
   /** Memory held by the graph and its arrays, for /index/<name> stats. */
-  stats(): ShardResult<{ count: number; graph_bytes: number; deleted: number; snapshot_size: number; metadata_bytes: number }> {
+  stats(): ShardResult<{
+    count: number;
+    graph_bytes: number;
+    deleted: number;
+    snapshot_size: number;
+    metadata_bytes: number;
+  }> {
     if (!this.initialised()) return NOT_INITIALISED;
     const h = this.load();
-    return { count: h.liveCount, graph_bytes: h.bytes(), deleted: h.deletedCount, snapshot_size: this.snapshotSize, metadata_bytes: this.metaBytes };
+    return {
+      count: h.liveCount,
+      graph_bytes: h.bytes(),
+      deleted: h.deletedCount,
+      snapshot_size: this.snapshotSize,
+      metadata_bytes: this.metaBytes,
+    };
   }
 }
 

@@ -11,11 +11,27 @@ import type { Distance } from "../../../shared/types";
 
 /** The part of Vectorize's binding interface this engine uses. */
 export interface VectorizeLike {
-  upsert(vectors: { id: string; values: number[]; namespace?: string; metadata?: Record<string, unknown> }[]): Promise<unknown>;
+  upsert(
+    vectors: {
+      id: string;
+      values: number[];
+      namespace?: string;
+      metadata?: Record<string, unknown>;
+    }[],
+  ): Promise<unknown>;
   query(
     vector: number[],
-    options: { topK: number; namespace?: string; returnValues?: boolean; returnMetadata?: "all" | "indexed" | "none" | boolean; filter?: Record<string, unknown> },
-  ): Promise<{ matches: { id: string; score: number; metadata?: Record<string, unknown> }[]; count?: number }>;
+    options: {
+      topK: number;
+      namespace?: string;
+      returnValues?: boolean;
+      returnMetadata?: "all" | "indexed" | "none" | boolean;
+      filter?: Record<string, unknown>;
+    },
+  ): Promise<{
+    matches: { id: string; score: number; metadata?: Record<string, unknown> }[];
+    count?: number;
+  }>;
   deleteByIds(ids: string[]): Promise<unknown>;
 }
 
@@ -32,8 +48,14 @@ export function vectorizeIndexName(prefix: string, dimension: number, distance: 
   return `${prefix}-${dimension}-${distance}`;
 }
 
-export function resolveVectorize(env: Record<string, unknown>, dimension: number, distance: Distance, prefix: string): VectorizeLike {
-  const binding = (env[bindingName(dimension, distance)] ?? env[`VECTORIZE_ANY_${distance.toUpperCase()}`]) as VectorizeLike | undefined;
+export function resolveVectorize(
+  env: Record<string, unknown>,
+  dimension: number,
+  distance: Distance,
+  prefix: string,
+): VectorizeLike {
+  const binding = (env[bindingName(dimension, distance)] ??
+    env[`VECTORIZE_ANY_${distance.toUpperCase()}`]) as VectorizeLike | undefined;
   if (!binding) {
     throw new LakehouseError(
       "bad_request",
@@ -56,7 +78,10 @@ export function scoreToDistance(score: number, distance: Distance): number {
 
 function call<T>(what: string, p: Promise<T>): Promise<T> {
   return p.catch((err: unknown) => {
-    throw new LakehouseError("bad_gateway", `vectorize ${what} failed: ${(err as Error).message ?? String(err)}`);
+    throw new LakehouseError(
+      "bad_gateway",
+      `vectorize ${what} failed: ${(err as Error).message ?? String(err)}`,
+    );
   });
 }
 
@@ -88,7 +113,13 @@ export async function vectorizeQuery(
 ): Promise<{ id: string; distance: number; metadata?: Record<string, unknown> }[]> {
   const res = await call(
     "query",
-    v.query(Array.from(vector), { topK: k, namespace: index, returnMetadata: "all", returnValues: false, ...(filter ? { filter } : {}) }),
+    v.query(Array.from(vector), {
+      topK: k,
+      namespace: index,
+      returnMetadata: "all",
+      returnValues: false,
+      ...(filter ? { filter } : {}),
+    }),
   );
   return res.matches.map((m) => {
     const { [ID_KEY]: id, ...rest } = m.metadata ?? {};
@@ -101,7 +132,11 @@ export async function vectorizeQuery(
   });
 }
 
-export async function vectorizeDelete(v: VectorizeLike, index: string, ids: string[]): Promise<void> {
+export async function vectorizeDelete(
+  v: VectorizeLike,
+  index: string,
+  ids: string[],
+): Promise<void> {
   for (let i = 0; i < ids.length; i += 1000) {
     const stored = await Promise.all(ids.slice(i, i + 1000).map((id) => storedId(index, id)));
     await call("deleteByIds", v.deleteByIds(stored));

@@ -7,7 +7,9 @@ import { Observer } from "../../../../workers/observer/src/observer";
 export class PeerStore extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS ops (id INTEGER PRIMARY KEY, op TEXT NOT NULL)");
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS ops (id INTEGER PRIMARY KEY, op TEXT NOT NULL)",
+    );
   }
   insert(op) {
     return this.ctx.storage.sql.exec("INSERT INTO ops (op) VALUES (?) RETURNING id", op).one().id;
@@ -21,8 +23,13 @@ export class PeerStore extends DurableObject {
 }
 
 const EVENT = {
-  timestamp: "", endpoint: "/v1/sql/sql", input_summary: "select count(*) from people", success: true,
-  duration_ms: 12, output_summary: "1 row", source: "scenario",
+  timestamp: "",
+  endpoint: "/v1/sql/sql",
+  input_summary: "select count(*) from people",
+  success: true,
+  duration_ms: 12,
+  output_summary: "1 row",
+  source: "scenario",
 };
 
 export { Observer };
@@ -49,17 +56,29 @@ export class BenchObserver extends Observer {
           const k = Math.min(batch, n - next);
           next += k;
           const now = Date.now();
-          await this.record(Array.from({ length: k }, () => ({ op: { ...EVENT, timestamp: new Date(now).toISOString() }, ts_ms: now })), 0);
+          await this.record(
+            Array.from({ length: k }, () => ({
+              op: { ...EVENT, timestamp: new Date(now).toISOString() },
+              ts_ms: now,
+            })),
+            0,
+          );
           latencies.push(Date.now() - now);
         }
       }),
     );
     const ms = Math.max(1, Date.now() - started);
     latencies.sort((a, b) => a - b);
-    return { events: n, ms, events_per_s: (n / ms) * 1000, logged: this.logCount(), p50_ms: latencies[Math.floor(latencies.length / 2)] ?? 0, p99_ms: latencies[Math.ceil(latencies.length * 0.99) - 1] ?? 0 };
+    return {
+      events: n,
+      ms,
+      events_per_s: (n / ms) * 1000,
+      logged: this.logCount(),
+      p50_ms: latencies[Math.floor(latencies.length / 2)] ?? 0,
+      p99_ms: latencies[Math.ceil(latencies.length * 0.99) - 1] ?? 0,
+    };
   }
 }
-
 
 /**
  * `n` events recorded into one Observer object (shard 0 of its own namespace) by `concurrency`
@@ -70,19 +89,36 @@ export class BenchObserver extends Observer {
 async function inproc(env, n, concurrency, batch, target = "observer") {
   const name = `inproc-${crypto.randomUUID()}`;
   const stub =
-    target === "observer" ? env.OBSERVER.get(env.OBSERVER.idFromName(name))
-      : target === "direct" ? env.BENCH_OBSERVER.get(env.BENCH_OBSERVER.idFromName(name))
+    target === "observer"
+      ? env.OBSERVER.get(env.OBSERVER.idFromName(name))
+      : target === "direct"
+        ? env.BENCH_OBSERVER.get(env.BENCH_OBSERVER.idFromName(name))
         : env.PEER.get(env.PEER.idFromName(name));
   const text = JSON.stringify(EVENT);
   const call =
     target === "observer"
-      ? (k, now) => stub.record(Array.from({ length: k }, () => ({ op: { ...EVENT, timestamp: new Date(now).toISOString() }, ts_ms: now })), 0)
+      ? (k, now) =>
+          stub.record(
+            Array.from({ length: k }, () => ({
+              op: { ...EVENT, timestamp: new Date(now).toISOString() },
+              ts_ms: now,
+            })),
+            0,
+          )
       : target === "direct"
-        ? (k, now) => stub.recordDirect(Array.from({ length: k }, () => ({ op: { ...EVENT, timestamp: new Date(now).toISOString() }, ts_ms: now })), 0)
-      : target === "peer"
-        ? () => stub.insert(text)
-        : () => stub.ping();
-  if (target === "observer" || target === "direct") await stub.ringSize(); // start the object (migrations) outside the timing
+        ? (k, now) =>
+            stub.recordDirect(
+              Array.from({ length: k }, () => ({
+                op: { ...EVENT, timestamp: new Date(now).toISOString() },
+                ts_ms: now,
+              })),
+              0,
+            )
+        : target === "peer"
+          ? () => stub.insert(text)
+          : () => stub.ping();
+  if (target === "observer" || target === "direct")
+    await stub.ringSize(); // start the object (migrations) outside the timing
   else await stub.ping();
   const latencies = [];
   let next = 0;
@@ -101,8 +137,16 @@ async function inproc(env, n, concurrency, batch, target = "observer") {
   );
   const ms = Math.max(1, Date.now() - started);
   latencies.sort((a, b) => a - b);
-  const logged = target === "observer" || target === "direct" ? await stub.logCount() : await stub.count();
-  return { events: n, ms, events_per_s: (n / ms) * 1000, logged, p50_ms: latencies[Math.floor(latencies.length / 2)] ?? 0, p99_ms: latencies[Math.ceil(latencies.length * 0.99) - 1] ?? 0 };
+  const logged =
+    target === "observer" || target === "direct" ? await stub.logCount() : await stub.count();
+  return {
+    events: n,
+    ms,
+    events_per_s: (n / ms) * 1000,
+    logged,
+    p50_ms: latencies[Math.floor(latencies.length / 2)] ?? 0,
+    p99_ms: latencies[Math.ceil(latencies.length * 0.99) - 1] ?? 0,
+  };
 }
 
 export default {
@@ -123,12 +167,24 @@ export default {
         return Response.json({ count: await store().count() });
       case "/selfload": {
         const q = (k, d) => Number(url.searchParams.get(k) ?? d);
-        const stub = env.BENCH_OBSERVER.get(env.BENCH_OBSERVER.idFromName(`self-${crypto.randomUUID()}`));
-        return Response.json(await stub.selfLoad(q("n", 20000), q("concurrency", 32), q("batch", 1)));
+        const stub = env.BENCH_OBSERVER.get(
+          env.BENCH_OBSERVER.idFromName(`self-${crypto.randomUUID()}`),
+        );
+        return Response.json(
+          await stub.selfLoad(q("n", 20000), q("concurrency", 32), q("batch", 1)),
+        );
       }
       case "/inproc": {
         const q = (k, d) => Number(url.searchParams.get(k) ?? d);
-        return Response.json(await inproc(env, q("n", 20000), q("concurrency", 32), q("batch", 1), url.searchParams.get("target") ?? "observer"));
+        return Response.json(
+          await inproc(
+            env,
+            q("n", 20000),
+            q("concurrency", 32),
+            q("batch", 1),
+            url.searchParams.get("target") ?? "observer",
+          ),
+        );
       }
       default:
         return new Response("not found", { status: 404 });

@@ -16,15 +16,23 @@ function answerFor(messages: Message[]): string {
   if (task === "REVIEW") {
     const answer = user.slice(user.indexOf("ANSWER:") + 7);
     const wrong = answer.includes("WRONG");
-    return "```json\n" + JSON.stringify({
-      verdict: wrong ? "reject" : "accept",
-      confidence: 0.81,
-      notes: wrong ? "fake-llm: the answer contradicts the source" : "fake-llm: the answer follows the source",
-    }) + "\n```";
+    return (
+      "```json\n" +
+      JSON.stringify({
+        verdict: wrong ? "reject" : "accept",
+        confidence: 0.81,
+        notes: wrong
+          ? "fake-llm: the answer contradicts the source"
+          : "fake-llm: the answer follows the source",
+      }) +
+      "\n```"
+    );
   }
   const cluster = /cluster (\S+):/.exec(user)?.[1] ?? "unknown";
-  if (task === "RECOMMEND") return `fake-llm recommendation for ${cluster}: validate inputs before calling.`;
-  if (task === "ESCALATION") return `fake-llm escalation analysis for ${cluster}: root cause is upstream; fix the caller.`;
+  if (task === "RECOMMEND")
+    return `fake-llm recommendation for ${cluster}: validate inputs before calling.`;
+  if (task === "ESCALATION")
+    return `fake-llm escalation analysis for ${cluster}: root cause is upstream; fix the caller.`;
   return "fake-llm: ok";
 }
 
@@ -38,22 +46,39 @@ export default {
     if (url.pathname === "/health") return Response.json({ service: "fake-llm", status: "ok" });
     const ollama = url.pathname.endsWith("/api/chat");
     const openai = url.pathname.endsWith("/chat/completions");
-    if (request.method !== "POST" || (!ollama && !openai)) return Response.json({ error: "not found" }, { status: 404 });
+    if (request.method !== "POST" || (!ollama && !openai))
+      return Response.json({ error: "not found" }, { status: 404 });
     const body = (await request.json()) as { model?: string; messages?: Message[] };
     const model = body.model ?? "";
     const messages = body.messages ?? [];
     const user = [...messages].reverse().find((m) => m.role === "user")?.content ?? "";
     calls.push({ path: url.pathname, model, task: user.split(/\s/, 1)[0] ?? "" });
-    if (model === "fake-down") return Response.json({ error: "model is unavailable" }, { status: 503 });
+    if (model === "fake-down")
+      return Response.json({ error: "model is unavailable" }, { status: 503 });
     if (model === "fake-hang") {
       await new Promise((resolve) => {
         const t = setTimeout(resolve, 600_000);
-        request.signal?.addEventListener("abort", () => { clearTimeout(t); resolve(undefined); });
+        request.signal?.addEventListener("abort", () => {
+          clearTimeout(t);
+          resolve(undefined);
+        });
       });
       return Response.json({ error: "gave up" }, { status: 504 });
     }
-    const content = model === "fake-garbage" ? "I think it is probably fine, more or less." : answerFor(messages);
-    if (ollama) return Response.json({ model, created_at: new Date().toISOString(), message: { role: "assistant", content }, done: true });
-    return Response.json({ id: "fake-1", object: "chat.completion", model, choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] });
+    const content =
+      model === "fake-garbage" ? "I think it is probably fine, more or less." : answerFor(messages);
+    if (ollama)
+      return Response.json({
+        model,
+        created_at: new Date().toISOString(),
+        message: { role: "assistant", content },
+        done: true,
+      });
+    return Response.json({
+      id: "fake-1",
+      object: "chat.completion",
+      model,
+      choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
+    });
   },
 };
