@@ -19,7 +19,7 @@ import {
   type Op,
   type OrderKey,
 } from "./columnar-types";
-import { type Token, tokenize } from "./guard";
+import { type Token, tokenize } from "./sql-tokenizer";
 
 const AGG_FNS = new Set(["count", "sum", "avg", "min", "max"]);
 /** Deterministic scalar functions a derived key may use (evaluated by SQLite per distinct value). */

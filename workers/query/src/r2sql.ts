@@ -20,8 +20,10 @@
 // reference the guard found is rewritten to `"<namespace>"."<dataset name>"`.
 import type { LakehouseConfig } from "../../../shared/config";
 import { LakehouseError } from "../../../shared/errors";
-import { resolveDatasets, type TableRef, type Token, tokenize } from "./guard";
+import { resolveDatasets } from "./guard";
 import { type QueryResult, type ResultColumn, type SqlType, typeColumns } from "./result";
+import { type Token, tokenize } from "./sql-tokenizer";
+import type { TableRef } from "./statement-tables";
 
 /** The query Worker's secret for R2 SQL (`wrangler secret put R2_SQL_TOKEN -c workers/query/wrangler.toml`). */
 export interface R2SqlEnv {
