@@ -19,7 +19,8 @@
 // A join probes the larger table's rows against a hash of the smaller one's keys (per
 // dictionary code when the key is text: one map lookup per distinct value, not per row).
 //
-// Files: columnar-plan.ts (parser/planner), columnar-read.ts (columns from SQLite),
+// Files: columnar-plan.ts (parser/planner), columnar-reader.ts (its token cursor and
+// expression reader), columnar-read.ts (columns from SQLite),
 // columnar-kernels.ts (filters, aggregates), columnar-join.ts (scan, hash join),
 // columnar-aggregate.ts (GROUP BY, HAVING, ORDER BY), columnar-top.ts (top-N),
 // columnar-types.ts (plan and column types, SQLite's value order).

@@ -4,8 +4,8 @@
 // are named (newPhysical, PHYSICAL), and tick(), the one yield they share. Rule: what crosses the
 // Durable Object's RPC boundary is plain data (errors travel as values, never as thrown objects).
 import type { Manifest } from "../../../shared/types";
-import type { TableRef } from "./guard";
 import type { QueryResult } from "./result";
+import type { TableRef } from "./statement-tables";
 
 export interface DatasetRef {
   name: string;

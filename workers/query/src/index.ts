@@ -13,15 +13,8 @@ import { engineFailure, resultTooLarge, timeoutError } from "./engine-errors";
 import type { EngineAnswer } from "./engine-types";
 import { checkReadOnly, resolveDatasets } from "./guard";
 import type { QueryEngine } from "./query-engine";
-import {
-  capRows,
-  chooseEngine,
-  type DatasetSize,
-  queryR2Sql,
-  type R2SqlEnv,
-  r2sqlTarget,
-  rewriteForR2Sql,
-} from "./r2sql";
+import { chooseEngine, type DatasetSize, queryR2Sql, type R2SqlEnv, r2sqlTarget } from "./r2sql";
+import { capRows, rewriteForR2Sql } from "./r2sql-statement";
 import { boundRows, type QueryResult, toCsv } from "./result";
 
 /** The query Worker's bindings (generated) and its secrets. */

@@ -11,7 +11,7 @@
 // multiplied, a join on a key with one value is the full product. Lookups into CTEs and
 // subqueries count 1 row (their keys are not known before they run; docs/sql.md).
 import { LakehouseError } from "../../../shared/errors";
-import type { CteRef, DerivedSource, RecursiveCte } from "./guard";
+import type { CteRef, DerivedSource, RecursiveCte } from "./statement-tables";
 
 export interface PlanStep {
   id: number;

@@ -4,8 +4,10 @@
 // computes, never from what it is called (`SELECT sum(flag) AS flag` is a BIGINT, not a
 // BOOLEAN). Guarded by workers/query/test/columnar-exact.test.ts ("types a result column from
 // its expression") on both engines.
-import { type TableRef, type Token, tokenize } from "./guard";
+
 import type { SqlType } from "./result";
+import { type Token, tokenize } from "./sql-tokenizer";
+import type { TableRef } from "./statement-tables";
 
 /**
  * Per output column of `sql`: its declared type when its expression names one — `[t.]col` and

@@ -18,7 +18,7 @@ import {
   type TableRow,
   tick,
 } from "./engine-types";
-import { checkReadOnly, type TableRef } from "./guard";
+import { checkReadOnly } from "./guard";
 import { checkJoinBudget, type PlanStep, type SourceFacts } from "./join-budget";
 import { quoteIdent, SQL_TYPE } from "./loader";
 import { expressionTypes } from "./output-types";
@@ -30,6 +30,7 @@ import {
   type SqlType,
   typeColumns,
 } from "./result";
+import type { TableRef } from "./statement-tables";
 
 const YIELD_EVERY_ROWS = 2000;
 const YIELD_EVERY_READ = 200_000;

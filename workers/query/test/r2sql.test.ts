@@ -10,18 +10,16 @@ import { LakehouseError } from "../../../shared/errors";
 import { checkReadOnly, resolveDatasets } from "../src/guard";
 import app from "../src/index";
 import {
-  capRows,
   chooseEngine,
   type Fetch,
-  mapResult,
   overLocalBudget,
   queryR2Sql,
   R2SQL_DEFAULT_URL,
   r2sqlEndpoint,
   r2sqlMissing,
-  rewriteForR2Sql,
-  sqlLiteral,
 } from "../src/r2sql";
+import { mapResult } from "../src/r2sql-result";
+import { capRows, rewriteForR2Sql, sqlLiteral } from "../src/r2sql-statement";
 
 const queryd = (vars: Record<string, string> = {}) => loadConfig(configText, vars).queryd;
 
